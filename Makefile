@@ -1,0 +1,35 @@
+# nightjar: `make run` sets up and runs the chain on the embedded defaults; `make test` runs the test suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export DAGSTER_HOME ?= $(CURDIR)/dagster_home
+
+.PHONY: setup run dev test bench clean-state
+
+setup: $(VENV)/.installed dbt_project/target/manifest.json
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@
+
+# The manifest is prepared ahead so that loading definitions never parses dbt.
+dbt_project/target/manifest.json: $(VENV)/.installed $(shell find dbt_project -name '*.sql' -o -name '*.yml' | grep -v '/target/')
+	cd dbt_project && ../$(BIN)/dbt parse --quiet --profiles-dir . --project-dir .
+
+run: setup
+	$(BIN)/python -m jobs.bootstrap
+
+dev: setup
+	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
+
+test: setup
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python -m bench.run
+
+clean-state:
+	rm -rf data dagster_home/storage dagster_home/history dagster_home/schedules dagster_home/logs mlflow/mlflow.db mlflow/artifacts

@@ -1,0 +1,1 @@
+"""ML assets built from model specs: training set, model version, gate, predictions (and monitoring)."""

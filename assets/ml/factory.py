@@ -1,0 +1,56 @@
+"""The ML factory: every model spec becomes the same set of assets and checks.
+
+Adding a model is adding a spec under model_specs/ (and usually a dbt mart); no code changes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+from dagster_dbt import get_asset_key_for_model
+
+from assets.ml.inference import build_predictions_asset
+from assets.ml.spec import ModelSpec, SpecError, load_spec
+from assets.ml.training_assets import build_training_assets
+from resources.settings import MODEL_SPECS_DIR
+
+
+@dataclass(frozen=True)
+class ModelAssets:
+    spec: ModelSpec
+    assets: list[dg.AssetsDefinition]
+    checks: list[dg.AssetChecksDefinition]
+
+
+def spec_paths() -> list[Path]:
+    directory = Path(os.environ.get("NIGHTJAR_MODEL_SPECS_DIR") or MODEL_SPECS_DIR)
+    return sorted(directory.glob("*.yaml"))
+
+
+def _mart_keys(spec: ModelSpec, source: str, dbt_assets: list[dg.AssetsDefinition]) -> dict[str, dg.AssetKey]:
+    keys = {}
+    for field, mart in (("training_mart", spec.training_mart), ("scoring_mart", spec.scoring_mart)):
+        try:
+            keys[mart] = get_asset_key_for_model(dbt_assets, mart)
+        except KeyError:
+            raise SpecError(f"{source}: field '{field}': '{mart}' is not a model of the dbt project") from None
+    return keys
+
+
+def build_model_assets(dbt_assets: list[dg.AssetsDefinition], warehouse_kind: str) -> list[ModelAssets]:
+    built: list[ModelAssets] = []
+    names: dict[str, str] = {}
+    for path in spec_paths():
+        spec = load_spec(path)
+        source = str(path)
+        if spec.name in names:
+            raise SpecError(f"{source}: field 'name': '{spec.name}' is already used by {names[spec.name]}")
+        names[spec.name] = source
+        mart_keys = _mart_keys(spec, source, dbt_assets)
+        training, checks = build_training_assets(spec, source, mart_keys, warehouse_kind)
+        predictions = build_predictions_asset(spec, mart_keys, warehouse_kind)
+        built.append(ModelAssets(spec=spec, assets=[*training, predictions], checks=checks))
+    return built

@@ -1,0 +1,132 @@
+"""Batch inference for one model spec: each day of the scoring mart, scored by the registry's champion.
+
+The champion is resolved once per run to a version number, so a run never mixes versions even if the alias
+moves while it runs, and a hand-set alias in the MLflow UI is what the next run uses. Rows stream through in
+bounded chunks: read, score, write. The review band also lands in a review queue; a challenger, when there is
+one, scores the same rows in shadow (stored apart, never used for decisions).
+"""
+
+from collections.abc import Iterator
+from datetime import date, datetime, timezone
+
+import dagster as dg
+import pandas as pd
+
+from assets.ml.spec import ModelSpec
+from assets.partitions import daily_partitions, single_run, window_dates
+from resources.registry import CHALLENGER, CHAMPION, ModelRegistry, VersionInfo
+from resources.warehouse import WAREHOUSE_POOL, Warehouse
+
+SCORE_CHUNK_ROWS = 200_000
+
+
+def predictions_table(spec: ModelSpec) -> str:
+    return f"predictions.{spec.name}"
+
+
+def shadow_table(spec: ModelSpec) -> str:
+    return f"predictions.{spec.name}_shadow"
+
+
+def review_queue_table(spec: ModelSpec) -> str:
+    return f"predictions.{spec.name}_review_queue"
+
+
+class NoChampionError(dg.Failure):
+    pass
+
+
+def score_chunks(
+    spec: ModelSpec,
+    model,
+    version: VersionInfo,
+    chunks: Iterator[pd.DataFrame],
+    run_id: str,
+) -> Iterator[pd.DataFrame]:
+    """Prediction rows for each chunk of scoring rows: id, day, score, decision band and provenance."""
+    from assets.ml.evaluation import decision_band, score
+
+    scored_at = pd.Timestamp(datetime.now(timezone.utc).replace(tzinfo=None))
+    for chunk in chunks:
+        probabilities = score(model, chunk, spec)
+        yield pd.DataFrame(
+            {
+                spec.entity_id: chunk[spec.entity_id].to_numpy(),
+                spec.timestamp: pd.to_datetime(chunk[spec.timestamp]).to_numpy(),
+                "score": probabilities.astype("float64"),
+                "decision": decision_band(probabilities, spec.decision_bands),
+                "model_name": spec.name,
+                "model_version": version.version,
+                "dagster_run_id": run_id,
+                "scored_at": scored_at,
+            }
+        )
+
+
+def _agreement(warehouse: Warehouse, spec: ModelSpec, start: date, end: date) -> float:
+    window = f"p.{spec.timestamp} >= DATE '{start.isoformat()}' AND p.{spec.timestamp} < DATE '{end.isoformat()}'"
+    frame = warehouse.query(
+        f"SELECT avg(CASE WHEN p.decision = s.decision THEN 1.0 ELSE 0.0 END) AS agreement "
+        f"FROM {predictions_table(spec)} p JOIN {shadow_table(spec)} s ON p.{spec.entity_id} = s.{spec.entity_id} "
+        f"WHERE {window}"
+    )
+    return float(frame["agreement"].iloc[0])
+
+
+def build_predictions_asset(spec: ModelSpec, mart_keys: dict[str, dg.AssetKey], kind: str) -> dg.AssetsDefinition:
+    model_key = dg.AssetKey([spec.name, "model"])
+
+    @dg.asset(
+        key=[spec.name, "predictions"],
+        deps=[mart_keys[spec.scoring_mart], model_key],
+        partitions_def=daily_partitions,
+        backfill_policy=single_run,
+        pool=WAREHOUSE_POOL,
+        group_name="inference",
+        kinds={"python", "mlflow", kind},
+        owners=[spec.owner],
+        description=f"Each {spec.entity_id} of the day in {spec.scoring_mart}, scored by models:/{spec.name}@champion, "
+        "with its decision band and the model version that scored it.",
+        metadata={"dagster/table_name": predictions_table(spec)},
+    )
+    def predictions(context: dg.AssetExecutionContext, warehouse: Warehouse, registry: ModelRegistry):
+        start, end = window_dates(context)
+        champion = registry.by_alias(spec.name, CHAMPION)
+        if champion is None:
+            raise NoChampionError(
+                description=f"model '{spec.name}' has no '{CHAMPION}' version in the registry "
+                f"({registry.tracking_uri}): run the train_{spec.name} job, or promote a version with promote_{spec.name}."
+            )
+        mart = f"marts.{spec.scoring_mart}"
+
+        def scored(version: VersionInfo) -> Iterator[pd.DataFrame]:
+            rows = warehouse.iter_window(mart, spec.timestamp, start, end, chunk_rows=SCORE_CHUNK_ROWS)
+            return score_chunks(spec, registry.load(version), version, rows, context.run_id)
+
+        written = warehouse.replace_window(predictions_table(spec), spec.timestamp, start, end, scored(champion))
+        in_review = warehouse.replace_window_from(
+            review_queue_table(spec), spec.timestamp, start, end, predictions_table(spec), where="decision = 'review'"
+        )
+        decisions = warehouse.query(
+            f"SELECT decision, count(*) AS n FROM {predictions_table(spec)} WHERE {spec.timestamp} >= DATE "
+            f"'{start.isoformat()}' AND {spec.timestamp} < DATE '{end.isoformat()}' GROUP BY decision"
+        )
+        metadata: dict[str, object] = {
+            "dagster/row_count": written,
+            "model_version": champion.version,
+            "model_uri": champion.uri,
+            "review_queue_rows": in_review,
+            **{f"decisions_{row.decision}": int(row.n) for row in decisions.itertuples()},
+        }
+        challenger = registry.by_alias(spec.name, CHALLENGER)
+        if challenger is not None and challenger.version != champion.version:
+            warehouse.replace_window(shadow_table(spec), spec.timestamp, start, end, scored(challenger))
+            metadata["shadow_version"] = challenger.version
+            metadata["champion_challenger_agreement"] = _agreement(warehouse, spec, start, end)
+        else:
+            # No challenger now: clear the window so a re-run leaves no shadow rows of an earlier challenger.
+            warehouse.replace_window(shadow_table(spec), spec.timestamp, start, end, [])
+        context.log.info(f"scored {written} rows of {mart} {start}..{end} with {champion.uri}")
+        return dg.MaterializeResult(metadata=metadata)
+
+    return predictions

@@ -1,0 +1,215 @@
+"""Model specs: one YAML file per model under model_specs/, validated on load.
+
+A spec says what to learn from (a dbt mart), what to score (another mart), the features, the estimator, how the
+model is evaluated and promoted, how scores become decisions, and the monitoring thresholds. The ML factory turns
+each spec into the same assets, checks and jobs, so adding a model is adding a spec, not writing code.
+Every error names the spec file and the field that is wrong.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+LOWER_IS_BETTER = {"log_loss", "brier"}
+METRICS = {"roc_auc", "pr_auc", "log_loss", "brier"}
+
+
+class SpecError(ValueError):
+    """A model spec that cannot be used; the message names the file and the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Features(_Strict):
+    numeric: list[str] = Field(default_factory=list)
+    categorical: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _non_empty_and_distinct(self) -> "Features":
+        names = self.numeric + self.categorical
+        if not names:
+            raise ValueError("at least one numeric or categorical feature is required")
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"features listed more than once: {duplicated}")
+        return self
+
+    @property
+    def all(self) -> list[str]:
+        return self.numeric + self.categorical
+
+
+class Estimator(_Strict):
+    class_path: str = Field(alias="class", description="Import path of a scikit-learn classifier")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("class_path")
+    @classmethod
+    def _importable(cls, value: str) -> str:
+        # Only locate the module here: importing scikit-learn at every definitions load costs about a second.
+        module_name, _, class_name = value.rpartition(".")
+        if not module_name or not class_name:
+            raise ValueError(f"'{value}' is not an import path like sklearn.linear_model.LogisticRegression")
+        try:
+            found = importlib.util.find_spec(module_name)
+        except ModuleNotFoundError:
+            found = None
+        if found is None:
+            raise ValueError(f"cannot find module '{module_name}' for '{value}'")
+        return value
+
+    def build(self):
+        """A fresh, unfitted estimator (imports it now, at training time)."""
+        module_name, _, class_name = self.class_path.rpartition(".")
+        estimator_cls = getattr(importlib.import_module(module_name), class_name, None)
+        if estimator_cls is None or not hasattr(estimator_cls, "predict_proba"):
+            raise SpecError(f"estimator.class '{self.class_path}' is not a classifier with predict_proba")
+        try:
+            return estimator_cls(**self.params)
+        except TypeError as exc:
+            raise SpecError(f"estimator.params do not fit {self.class_path}: {exc}") from None
+
+
+class Evaluation(_Strict):
+    window_days: int = Field(120, ge=7, description="Labeled days used for training and holdout")
+    holdout_days: int = Field(14, ge=1, description="Newest labeled days held out for evaluation, never trained on")
+    primary_metric: Literal["roc_auc", "pr_auc", "log_loss", "brier"] = "roc_auc"
+    metrics: list[Literal["roc_auc", "pr_auc", "log_loss", "brier"]] = Field(
+        default_factory=lambda: ["roc_auc", "pr_auc", "log_loss", "brier"]
+    )
+    segments: list[str] = Field(default_factory=list, description="Categorical columns to report metrics by")
+    min_training_rows: int = Field(200, ge=10)
+
+    @model_validator(mode="after")
+    def _holdout_inside_window(self) -> "Evaluation":
+        if self.holdout_days >= self.window_days:
+            raise ValueError(f"holdout_days ({self.holdout_days}) must be smaller than window_days ({self.window_days})")
+        return self
+
+
+class Promotion(_Strict):
+    policy: Literal["auto", "manual"] = "manual"
+    min_primary: float = Field(description="Absolute floor on the primary metric for any version to serve")
+    tolerance: float = Field(0.0, ge=0, description="How much worse than the champion the challenger may be")
+    guardrails: dict[Literal["roc_auc", "pr_auc", "log_loss", "brier"], float] = Field(
+        default_factory=dict, description="Metric -> largest allowed degradation against the champion"
+    )
+
+
+class DecisionBands(_Strict):
+    approve_below: float = Field(gt=0, lt=1)
+    decline_at_or_above: float = Field(gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "DecisionBands":
+        if self.approve_below >= self.decline_at_or_above:
+            raise ValueError(
+                f"approve_below ({self.approve_below}) must be below decline_at_or_above ({self.decline_at_or_above})"
+            )
+        return self
+
+
+class Thresholds(_Strict):
+    warn: float
+    error: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Thresholds":
+        if self.warn > self.error:
+            raise ValueError(f"warn ({self.warn}) must not be above error ({self.error})")
+        return self
+
+
+class Monitoring(_Strict):
+    column_drift_threshold: float = Field(0.1, gt=0, description="Per-column drift score above which a column drifted")
+    drift_share: Thresholds = Thresholds(warn=0.15, error=0.3)
+    score_drift: Thresholds = Thresholds(warn=0.1, error=0.2)
+    auc_drop: Thresholds = Thresholds(warn=0.03, error=0.07)
+    calibration_gap: Thresholds = Thresholds(warn=0.03, error=0.06)
+    sample_rows: int = Field(20_000, ge=1000, description="Rows sampled per partition for drift (flat cost)")
+    reference_rows: int = Field(20_000, ge=1000, description="Training rows kept as the version's reference")
+
+
+class ModelSpec(_Strict):
+    name: str = Field(description="Registered model name; also the asset key prefix")
+    description: str = ""
+    owner: str = "team:ml-engineering"
+    training_mart: str
+    scoring_mart: str
+    entity_id: str
+    timestamp: str = Field(description="Date column that orders rows and partitions scoring")
+    label_date: str = Field(description="Date column on the training mart when the label became known")
+    target: str
+    features: Features
+    estimator: Estimator
+    evaluation: Evaluation = Evaluation()
+    promotion: Promotion
+    decision_bands: DecisionBands
+    monitoring: Monitoring = Monitoring()
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not NAME_PATTERN.match(value):
+            raise ValueError(f"'{value}' must be lower_snake_case (letters, digits, underscores), starting with a letter")
+        return value
+
+    @model_validator(mode="after")
+    def _segments_are_features(self) -> "ModelSpec":
+        unknown = [s for s in self.evaluation.segments if s not in self.features.categorical]
+        if unknown:
+            raise ValueError(f"evaluation.segments {unknown} must be categorical features")
+        return self
+
+    def check_columns(self, available: set[str], mart: str, source: str) -> None:
+        """Fail, naming the spec and the columns, when a mart lacks a column the spec needs."""
+        needed = [self.entity_id, self.timestamp, *self.features.all]
+        if mart == self.training_mart:
+            needed += [self.target, self.label_date]
+        missing = [c for c in needed if c not in available]
+        if missing:
+            raise SpecError(f"{source}: mart '{mart}' has no column(s) {missing} (available: {sorted(available)})")
+
+
+def _describe(error: ValidationError, path: Path) -> str:
+    lines = [f"invalid model spec {path}:"]
+    for err in error.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        message = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+        lines.append(f"  field '{field}': {message}")
+    return "\n".join(lines)
+
+
+def load_spec(path: Path) -> ModelSpec:
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise SpecError(f"invalid model spec {path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise SpecError(f"invalid model spec {path}: expected a mapping of fields at the top level")
+    try:
+        return ModelSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise SpecError(_describe(exc, path)) from None
+
+
+def load_specs(directory: Path) -> list[ModelSpec]:
+    """Every ``*.yaml`` spec in ``directory``; names must be unique."""
+    specs = [load_spec(p) for p in sorted(directory.glob("*.yaml"))]
+    seen: dict[str, int] = {}
+    for spec in specs:
+        seen[spec.name] = seen.get(spec.name, 0) + 1
+    duplicated = [n for n, count in seen.items() if count > 1]
+    if duplicated:
+        raise SpecError(f"model specs in {directory}: model name(s) {duplicated} used by more than one spec")
+    return specs

@@ -1,0 +1,203 @@
+"""Training assets for one model spec: the training set, the model version it trains, and the gate that decides
+whether that version may serve."""
+
+from datetime import date, timedelta
+
+import dagster as dg
+import pandas as pd
+
+from assets.ml.promotion import GATE_PASSED_TAG, GATE_REASON_TAG, AliasChange, move_alias
+from assets.ml.spec import ModelSpec
+from resources.registry import CHALLENGER, CHAMPION, ModelRegistry
+from resources.warehouse import WAREHOUSE_POOL, Warehouse
+
+MARTS_SCHEMA = "marts"
+ALL_TIME = (date(1900, 1, 1), date(9999, 12, 31))
+
+
+class TrainingSetConfig(dg.Config):
+    as_of: str | None = None
+    """Last label day to learn from (YYYY-MM-DD); empty means the newest day that has labels."""
+
+
+def training_table(spec: ModelSpec) -> str:
+    return f"ml.{spec.name}_training_set"
+
+
+def _training_window(warehouse: Warehouse, spec: ModelSpec, as_of: str | None) -> tuple[date, date]:
+    """[start, end) on the spec's timestamp: the newest ``window_days`` days with labels, up to ``as_of``."""
+    mart = f"{MARTS_SCHEMA}.{spec.training_mart}"
+    if as_of:
+        last = date.fromisoformat(as_of)
+    else:
+        newest = warehouse.query(f"SELECT max({spec.timestamp}) AS d FROM {mart}")["d"].iloc[0]
+        if pd.isna(newest):
+            raise dg.Failure(f"{mart} has no labeled rows yet: materialize more history (labels arrive late)")
+        last = pd.Timestamp(newest).date()
+    return last - timedelta(days=spec.evaluation.window_days - 1), last + timedelta(days=1)
+
+
+def read_training_set(warehouse: Warehouse, spec: ModelSpec) -> pd.DataFrame:
+    return warehouse.read_window(training_table(spec), spec.timestamp, *ALL_TIME)
+
+
+def build_training_assets(spec: ModelSpec, spec_source: str, mart_keys: dict[str, dg.AssetKey], kind: str):
+    """The training set asset, the model asset and its gate check for ``spec``."""
+    training_set_key = dg.AssetKey([spec.name, "training_set"])
+    model_key = dg.AssetKey([spec.name, "model"])
+
+    @dg.asset(
+        key=training_set_key,
+        deps=[mart_keys[spec.training_mart]],
+        group_name="training",
+        pool=WAREHOUSE_POOL,
+        kinds={"python", kind},
+        owners=[spec.owner],
+        description=f"Labeled window of {spec.training_mart} that {spec.name} learns from: the newest "
+        f"{spec.evaluation.window_days} days of {spec.timestamp}, the last {spec.evaluation.holdout_days} held out.",
+    )
+    def training_set(context: dg.AssetExecutionContext, config: TrainingSetConfig, warehouse: Warehouse):
+        start, end = _training_window(warehouse, spec, config.as_of)
+        frame = warehouse.read_window(f"{MARTS_SCHEMA}.{spec.training_mart}", spec.timestamp, start, end)
+        if frame.empty:
+            raise dg.Failure(f"{spec.training_mart} has no rows between {start} and {end}")
+        spec.check_columns(set(frame.columns), spec.training_mart, spec_source)
+        rows = warehouse.replace_window(training_table(spec), spec.timestamp, *ALL_TIME, [frame])
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": rows,
+                "window_start": start.isoformat(),
+                "window_end_exclusive": end.isoformat(),
+                "default_rate": float(frame[spec.target].mean()),
+                "table": training_table(spec),
+            }
+        )
+
+    @dg.asset(
+        key=model_key,
+        deps=[training_set_key],
+        group_name="training",
+        pool=WAREHOUSE_POOL,
+        kinds={"scikitlearn", "mlflow"},
+        owners=[spec.owner],
+        description=f"A new registered version of {spec.name} ({spec.estimator.class_path}), trained on the "
+        "training set, evaluated on its holdout, logged to MLflow and made the challenger.",
+    )
+    def model(context: dg.AssetExecutionContext, warehouse: Warehouse, registry: ModelRegistry):
+        from assets.ml.mlflow_logging import log_and_register
+        from assets.ml.training import train
+
+        frame = read_training_set(warehouse, spec)
+        trained = train(spec, frame)
+        logged = log_and_register(
+            registry,
+            spec,
+            trained,
+            tags={
+                "dagster_run_id": context.run_id,
+                "dagster_asset_key": model_key.to_user_string(),
+                "code_version": _code_version(),
+                "spec_source": spec_source,
+            },
+            data_window={
+                "mart": spec.training_mart,
+                "first_day": str(frame[spec.timestamp].min().date()),
+                "last_day": str(frame[spec.timestamp].max().date()),
+                "rows": len(frame),
+            },
+        )
+        previous = registry.by_alias(spec.name, CHALLENGER)
+        move_alias(
+            registry,
+            warehouse,
+            AliasChange(
+                model_name=spec.name,
+                alias=CHALLENGER,
+                from_version=previous.version if previous else None,
+                to_version=logged.version,
+                actor="training",
+                reason="newly trained version waits for the gate",
+                forced=False,
+                metrics=logged.metrics,
+                dagster_run_id=context.run_id,
+            ),
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "model_version": logged.version,
+                "model_uri": logged.model_uri,
+                "mlflow_run_id": logged.run_id,
+                "mlflow_run": registry.ui_link(logged.run_id, logged.experiment_id),
+                **{f"holdout_{k}": float(v) for k, v in logged.metrics.items() if isinstance(v, (int, float))},
+            }
+        )
+
+    @dg.asset_check(
+        asset=model_key,
+        name="champion_challenger_gate",
+        blocking=True,
+        description="The challenger must clear the spec's floor on the primary metric and not trail the champion "
+        "beyond the tolerance (primary metric and guardrails) on the same recent labeled holdout.",
+    )
+    def gate(context: dg.AssetCheckExecutionContext, warehouse: Warehouse, registry: ModelRegistry):
+        from assets.ml.gate import evaluate_gate
+
+        challenger = registry.by_alias(spec.name, CHALLENGER)
+        if challenger is None:
+            return dg.AssetCheckResult(passed=False, description=f"'{spec.name}' has no challenger to evaluate")
+        champion = registry.by_alias(spec.name, CHAMPION)
+        verdict = evaluate_gate(spec, registry, read_training_set(warehouse, spec), challenger, champion)
+        registry.set_version_tags(
+            spec.name, challenger.version, {GATE_PASSED_TAG: str(verdict.passed).lower(), GATE_REASON_TAG: verdict.reason}
+        )
+        promoted = verdict.passed and (champion is None or spec.promotion.policy == "auto")
+        if promoted:
+            move_alias(
+                registry,
+                warehouse,
+                AliasChange(
+                    model_name=spec.name,
+                    alias=CHAMPION,
+                    from_version=champion.version if champion else None,
+                    to_version=challenger.version,
+                    actor="gate",
+                    reason=verdict.reason if champion else f"first version to clear the floor: {verdict.reason}",
+                    forced=False,
+                    metrics=verdict.challenger_metrics,
+                    dagster_run_id=context.run_id,
+                ),
+            )
+            registry.remove_alias(spec.name, CHALLENGER)
+        return dg.AssetCheckResult(
+            passed=verdict.passed,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=verdict.reason,
+            metadata={
+                "challenger_version": challenger.version,
+                "champion_version": champion.version if champion else -1,
+                "promoted": promoted,
+                "policy": spec.promotion.policy,
+                **{f"challenger_{k}": float(v) for k, v in verdict.challenger_metrics.items()},
+                **{f"champion_{k}": float(v) for k, v in verdict.champion_metrics.items()},
+            },
+        )
+
+    return [training_set, model], [gate]
+
+
+def _code_version() -> str:
+    """The git commit of the code that trained, when there is one (a deployed image may carry it in an env var)."""
+    import os
+    import subprocess
+
+    from resources.settings import PROJECT_ROOT
+
+    if os.environ.get("NIGHTJAR_CODE_VERSION"):
+        return os.environ["NIGHTJAR_CODE_VERSION"]
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(PROJECT_ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return out.stdout.strip() or "unknown"

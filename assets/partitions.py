@@ -1,0 +1,30 @@
+"""The daily partitions every dated asset shares, and helpers to walk a partition window day by day."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import dagster as dg
+
+from resources.settings import get_settings
+
+_settings = get_settings()
+
+daily_partitions = dg.DailyPartitionsDefinition(
+    start_date=_settings.start_date.isoformat(),
+    timezone=_settings.timezone,
+)
+
+# Raw, dbt and scoring assets process a whole date range in one run when backfilled, instead of one run per day.
+single_run = dg.BackfillPolicy.single_run()
+
+
+def window_dates(context: dg.AssetExecutionContext) -> tuple[date, date]:
+    """The run's partition window as dates: ``start`` inclusive, ``end`` exclusive."""
+    window = context.partition_time_window
+    return window.start.date(), window.end.date()
+
+
+def window_days(context: dg.AssetExecutionContext) -> list[date]:
+    start, end = window_dates(context)
+    return [start + timedelta(days=i) for i in range((end - start).days)]

@@ -1,0 +1,32 @@
+"""One ``@dbt_assets`` over the whole dbt project, daily-partitioned like the raw tables.
+
+A run hands its partition window to dbt as vars (``min_date`` inclusive, ``max_date`` exclusive): incremental
+marts rebuild exactly those days, and a backfill of a range is a single dbt invocation over the range.
+"""
+
+import json
+
+import dagster as dg
+from dagster_dbt import DbtCliResource, dbt_assets
+
+from assets.partitions import daily_partitions, single_run, window_dates
+from assets.transform.translator import NightjarDbtTranslator
+from resources.dbt import dbt_project
+from resources.warehouse import WAREHOUSE_POOL
+
+
+def partition_vars(context: dg.AssetExecutionContext) -> dict[str, str]:
+    start, end = window_dates(context)
+    return {"min_date": start.isoformat(), "max_date": end.isoformat()}
+
+
+@dbt_assets(
+    manifest=dbt_project().manifest_path,
+    project=dbt_project(),
+    dagster_dbt_translator=NightjarDbtTranslator(),
+    partitions_def=daily_partitions,
+    backfill_policy=single_run,
+    pool=WAREHOUSE_POOL,
+)
+def nightjar_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+    yield from dbt.cli(["build", "--vars", json.dumps(partition_vars(context))], context=context).stream()

@@ -1,0 +1,1 @@
+"""Jobs by purpose, with their schedules and sensors."""

@@ -1,0 +1,28 @@
+"""The nightly job: yesterday's partition through raw ingestion, the dbt transforms and batch scoring, on a cron
+schedule in the configured timezone."""
+
+import dagster as dg
+
+from assets.partitions import daily_partitions
+from resources.settings import get_settings
+
+NIGHTLY_SELECTION = dg.AssetSelection.groups("raw", "staging", "intermediate", "marts", "inference")
+
+nightly_job = dg.define_asset_job(
+    name="nightly",
+    selection=NIGHTLY_SELECTION,
+    partitions_def=daily_partitions,
+    description="Yesterday's partition: raw ingestion, every dbt model and test, then scoring by each champion.",
+)
+
+
+@dg.schedule(
+    job=nightly_job,
+    cron_schedule=get_settings().nightly_cron,
+    execution_timezone=get_settings().timezone,
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+)
+def nightly_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    """Runs the last complete day before the tick (yesterday, in the partitions' timezone)."""
+    partition_key = daily_partitions.get_last_partition_key(current_time=context.scheduled_execution_time)
+    return dg.RunRequest(run_key=partition_key, partition_key=partition_key)

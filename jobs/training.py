@@ -1,0 +1,27 @@
+"""Per model: a training job (training set -> model -> gate) and its weekly schedule."""
+
+import dagster as dg
+
+from assets.ml.spec import ModelSpec
+from resources.settings import get_settings
+
+
+def training_job_name(spec: ModelSpec) -> str:
+    return f"train_{spec.name}"
+
+
+def build_training_job(spec: ModelSpec) -> tuple[dg.JobDefinition, dg.ScheduleDefinition]:
+    job = dg.define_asset_job(
+        name=training_job_name(spec),
+        selection=dg.AssetSelection.assets([spec.name, "training_set"], [spec.name, "model"]),
+        description=f"Train a new version of {spec.name}, register it in MLflow as challenger, and run the "
+        f"champion/challenger gate (policy: {spec.promotion.policy}).",
+    )
+    schedule = dg.ScheduleDefinition(
+        name=f"{training_job_name(spec)}_weekly",
+        job=job,
+        cron_schedule=get_settings().training_cron,
+        execution_timezone=get_settings().timezone,
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+    )
+    return job, schedule

@@ -1,0 +1,1 @@
+"""Resources: configuration, warehouse, data source, dbt, model registry, alerts."""

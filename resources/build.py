@@ -1,0 +1,40 @@
+"""The resources every asset, job and sensor uses, built from the settings: local (embedded) or prod (servers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dagster as dg
+
+from resources.dbt import dbt_resource
+from resources.registry import ModelRegistry
+from resources.settings import Settings
+from resources.source import build_source
+from resources.warehouse import DuckDBWarehouse, PostgresWarehouse, Warehouse
+
+
+def build_warehouse(settings: Settings) -> Warehouse:
+    if settings.env == "prod":
+        return PostgresWarehouse(
+            host=dg.EnvVar("NIGHTJAR_PG_HOST"),
+            port=dg.EnvVar.int("NIGHTJAR_PG_PORT") if _is_set("NIGHTJAR_PG_PORT") else 5432,
+            user=dg.EnvVar("NIGHTJAR_PG_USER"),
+            password=dg.EnvVar("NIGHTJAR_PG_PASSWORD"),
+            dbname=dg.EnvVar("NIGHTJAR_PG_DBNAME"),
+        )
+    return DuckDBWarehouse(path=str(settings.warehouse_path))
+
+
+def _is_set(name: str) -> bool:
+    import os
+
+    return bool(os.environ.get(name))
+
+
+def build_resources(settings: Settings) -> dict[str, Any]:
+    return {
+        "warehouse": build_warehouse(settings),
+        "source": build_source(settings),
+        "dbt": dbt_resource(settings),
+        "registry": ModelRegistry(tracking_uri=settings.mlflow_tracking_uri, artifact_root=settings.mlflow_artifact_root),
+    }

@@ -1,0 +1,41 @@
+"""The dbt project and CLI resource. The manifest is prepared ahead (``make setup`` / CI run ``dbt parse``);
+only ``dagster dev`` re-parses it, so loading definitions never runs dbt."""
+
+from __future__ import annotations
+
+import os
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+from dagster_dbt import DbtCliResource, DbtProject
+
+from resources.settings import DBT_PROJECT_DIR, Settings, get_settings
+
+
+@lru_cache(maxsize=1)
+def dbt_project() -> DbtProject:
+    project = DbtProject(
+        project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target=get_settings().dbt_target
+    )
+    project.prepare_if_dev()
+    return project
+
+
+def dbt_resource(settings: Settings) -> DbtCliResource:
+    # profiles.yml reads the warehouse path from the environment; dbt runs as a child process, so the path this
+    # process resolved (from NIGHTJAR_WAREHOUSE_PATH or its default) is handed down the same way.
+    os.environ.setdefault("NIGHTJAR_WAREHOUSE_PATH", str(settings.warehouse_path))
+    os.environ.setdefault("NIGHTJAR_DBT_TARGET", settings.dbt_target)
+    return DbtCliResource(
+        project_dir=dbt_project(),
+        profiles_dir=str(DBT_PROJECT_DIR),
+        target=settings.dbt_target,
+        dbt_executable=_dbt_executable(),
+    )
+
+
+def _dbt_executable() -> str:
+    """The dbt installed beside this Python (the venv's), so a non-activated venv still finds it."""
+    beside = Path(sys.executable).parent / "dbt"
+    return str(beside) if beside.exists() else "dbt"
