@@ -7,7 +7,8 @@ import dagster as dg
 from assets.ml.factory import build_model_assets
 from assets.raw import raw_assets
 from assets.transform import transform_assets
-from jobs.nightly import nightly_job, nightly_schedule
+from jobs.monitoring import build_monitoring_job
+from jobs.nightly import ingest_job, nightly_job, nightly_schedule
 from jobs.promotion import build_promotion_jobs
 from jobs.training import build_training_job
 from resources.build import build_resources
@@ -16,12 +17,13 @@ from resources.settings import Settings, get_settings
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     models = build_model_assets(transform_assets, settings.warehouse_kind)
-    jobs: list = [nightly_job]
+    jobs: list = [nightly_job, ingest_job]
     schedules: list = [nightly_schedule]
     for model in models:
         training_job, training_schedule = build_training_job(model.spec)
-        jobs += [training_job, *build_promotion_jobs(model.spec)]
-        schedules.append(training_schedule)
+        monitoring_job, monitoring_schedule = build_monitoring_job(model.spec)
+        jobs += [training_job, monitoring_job, *build_promotion_jobs(model.spec)]
+        schedules += [training_schedule, monitoring_schedule]
     executor = dg.in_process_executor if settings.executor == "in_process" else dg.multiprocess_executor
     return dg.Definitions(
         assets=[*raw_assets, *transform_assets, *(a for m in models for a in m.assets)],

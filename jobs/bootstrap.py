@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
 
     print(f"nightjar bootstrap: history {first} .. {history_end}, then the nightly run for {last}")
     if first <= history_end:
-        _run(defs, "nightly", instance, tags={RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: history_end.isoformat()})
+        _run(defs, "ingest", instance, tags={RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: history_end.isoformat()})
     _run(defs, "nightly", instance, partition_key=last.isoformat())
     _report(settings)
 

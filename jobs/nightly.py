@@ -6,12 +6,18 @@ import dagster as dg
 from assets.partitions import daily_partitions
 from resources.settings import get_settings
 
-NIGHTLY_SELECTION = dg.AssetSelection.groups("raw", "staging", "intermediate", "marts", "inference")
+DATA_SELECTION = dg.AssetSelection.groups("raw", "staging", "intermediate", "marts")
+NIGHTLY_SELECTION = DATA_SELECTION | dg.AssetSelection.groups("inference")
+
+ingest_job = dg.define_asset_job(
+    name="ingest",
+    selection=DATA_SELECTION,
+    description="Raw ingestion and every dbt model and test, without scoring: for backfilling history.",
+)
 
 nightly_job = dg.define_asset_job(
     name="nightly",
     selection=NIGHTLY_SELECTION,
-    partitions_def=daily_partitions,
     description="Yesterday's partition: raw ingestion, every dbt model and test, then scoring by each champion.",
 )
 

@@ -62,7 +62,7 @@ def build_promotion_jobs(spec: ModelSpec) -> list[dg.JobDefinition]:
                 reason=config.reason or f"gate passed: {gate_reason}",
                 forced=config.force and not passed,
                 metrics=_version_metrics(registry, name, config.version),
-                dagster_run_id=context.run_id,
+                dagster_run_id=context.run.run_id,
             ),
         )
         challenger = registry.by_alias(name, CHALLENGER)
@@ -88,7 +88,7 @@ def build_promotion_jobs(spec: ModelSpec) -> list[dg.JobDefinition]:
                 reason=f"rollback: {config.reason}",
                 forced=False,
                 metrics=_version_metrics(registry, name, previous),
-                dagster_run_id=context.run_id,
+                dagster_run_id=context.run.run_id,
             ),
         )
         context.log.info(f"{name}: champion rolled back from version {current} to {previous}")

@@ -8,6 +8,7 @@ import dagster as dg
 
 from resources.dbt import dbt_resource
 from resources.registry import ModelRegistry
+from resources.reports import MonitoringReports
 from resources.settings import Settings
 from resources.source import build_source
 from resources.warehouse import DuckDBWarehouse, PostgresWarehouse, Warehouse
@@ -36,5 +37,10 @@ def build_resources(settings: Settings) -> dict[str, Any]:
         "warehouse": build_warehouse(settings),
         "source": build_source(settings),
         "dbt": dbt_resource(settings),
+        "reports": MonitoringReports(
+            directory=str(settings.reports_dir),
+            retention_days=settings.report_retention_days,
+            base_url=settings.reports_base_url,
+        ),
         "registry": ModelRegistry(tracking_uri=settings.mlflow_tracking_uri, artifact_root=settings.mlflow_artifact_root),
     }

@@ -70,6 +70,7 @@ class Settings:
     monitoring_cron: str
     reports_dir: Path
     report_retention_days: int
+    reports_base_url: str | None  # where reports_dir is served over HTTP, if it is
 
     @property
     def warehouse_kind(self) -> str:
@@ -115,6 +116,7 @@ class Settings:
             monitoring_cron=_env("NIGHTJAR_MONITORING_CRON", "0 6 * * *"),
             reports_dir=Path(_env("NIGHTJAR_REPORTS_DIR", str(data_dir / "reports"))),
             report_retention_days=_env_int("NIGHTJAR_REPORT_RETENTION_DAYS", 90, minimum=1),
+            reports_base_url=_env("NIGHTJAR_REPORTS_BASE_URL", "") or None,
         )
 
 

@@ -1,4 +1,4 @@
-"""The ML factory: every model spec becomes the same set of assets and checks.
+"""The ML factory: every model spec becomes the same set of assets and checks (training, scoring, monitoring).
 
 Adding a model is adding a spec under model_specs/ (and usually a dbt mart); no code changes.
 """
@@ -15,6 +15,7 @@ from dagster_dbt import get_asset_key_for_model
 from assets.ml.inference import build_predictions_asset
 from assets.ml.spec import ModelSpec, SpecError, load_spec
 from assets.ml.training_assets import build_training_assets
+from assets.monitoring.daily import build_drift_asset, build_quality_asset
 from resources.settings import MODEL_SPECS_DIR
 
 
@@ -52,5 +53,6 @@ def build_model_assets(dbt_assets: list[dg.AssetsDefinition], warehouse_kind: st
         mart_keys = _mart_keys(spec, source, dbt_assets)
         training, checks = build_training_assets(spec, source, mart_keys, warehouse_kind)
         predictions = build_predictions_asset(spec, mart_keys, warehouse_kind)
-        built.append(ModelAssets(spec=spec, assets=[*training, predictions], checks=checks))
+        monitoring = [build_drift_asset(spec, mart_keys), build_quality_asset(spec, mart_keys)]
+        built.append(ModelAssets(spec=spec, assets=[*training, predictions, *monitoring], checks=checks))
     return built

@@ -101,7 +101,7 @@ def build_predictions_asset(spec: ModelSpec, mart_keys: dict[str, dg.AssetKey], 
 
         def scored(version: VersionInfo) -> Iterator[pd.DataFrame]:
             rows = warehouse.iter_window(mart, spec.timestamp, start, end, chunk_rows=SCORE_CHUNK_ROWS)
-            return score_chunks(spec, registry.load(version), version, rows, context.run_id)
+            return score_chunks(spec, registry.load(version), version, rows, context.run.run_id)
 
         written = warehouse.replace_window(predictions_table(spec), spec.timestamp, start, end, scored(champion))
         in_review = warehouse.replace_window_from(

@@ -56,16 +56,13 @@ class Estimator(_Strict):
     @field_validator("class_path")
     @classmethod
     def _importable(cls, value: str) -> str:
-        # Only locate the module here: importing scikit-learn at every definitions load costs about a second.
+        # Only locate the top-level package here: importing scikit-learn at every definitions load costs about
+        # a second. The class itself is imported, and checked, when a version is trained.
         module_name, _, class_name = value.rpartition(".")
         if not module_name or not class_name:
             raise ValueError(f"'{value}' is not an import path like sklearn.linear_model.LogisticRegression")
-        try:
-            found = importlib.util.find_spec(module_name)
-        except ModuleNotFoundError:
-            found = None
-        if found is None:
-            raise ValueError(f"cannot find module '{module_name}' for '{value}'")
+        if importlib.util.find_spec(module_name.split(".")[0]) is None:
+            raise ValueError(f"cannot find package '{module_name.split('.')[0]}' for '{value}'")
         return value
 
     def build(self):

@@ -94,7 +94,7 @@ def build_training_assets(spec: ModelSpec, spec_source: str, mart_keys: dict[str
             spec,
             trained,
             tags={
-                "dagster_run_id": context.run_id,
+                "dagster_run_id": context.run.run_id,
                 "dagster_asset_key": model_key.to_user_string(),
                 "code_version": _code_version(),
                 "spec_source": spec_source,
@@ -119,7 +119,7 @@ def build_training_assets(spec: ModelSpec, spec_source: str, mart_keys: dict[str
                 reason="newly trained version waits for the gate",
                 forced=False,
                 metrics=logged.metrics,
-                dagster_run_id=context.run_id,
+                dagster_run_id=context.run.run_id,
             ),
         )
         return dg.MaterializeResult(
@@ -164,7 +164,7 @@ def build_training_assets(spec: ModelSpec, spec_source: str, mart_keys: dict[str
                     reason=verdict.reason if champion else f"first version to clear the floor: {verdict.reason}",
                     forced=False,
                     metrics=verdict.challenger_metrics,
-                    dagster_run_id=context.run_id,
+                    dagster_run_id=context.run.run_id,
                 ),
             )
             registry.remove_alias(spec.name, CHALLENGER)

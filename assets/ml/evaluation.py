@@ -1,0 +1,193 @@
+"""How a model is judged: scores, holdout metrics, calibration, segments, decision bands, comparisons.
+
+Pure functions over numpy/pandas; scikit-learn is imported inside the functions that need it, because this module
+is imported when Dagster loads its definitions.
+
+Every model input goes through :func:`features` first (training, scoring, the logged signature): it is the one place
+that fixes the columns' order and dtypes. That matters for the logged MLflow model, whose schema enforcement refuses
+``int64`` for a ``double`` column and, the other way round, a column that became ``float64`` because it holds nulls.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from assets.ml.spec import LOWER_IS_BETTER, METRICS
+
+if TYPE_CHECKING:
+    from assets.ml.spec import DecisionBands, ModelSpec
+
+APPROVE, REVIEW, DECLINE = "approve", "review", "decline"
+
+
+def features(frame: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
+    """The model's input: ``spec.features.all`` in order, numeric as float64, categorical as object.
+
+    Missing values become NaN everywhere: the categorical imputer only recognises NaN, and DuckDB hands over a
+    missing VARCHAR as ``None``, which the one-hot encoder would otherwise treat as a category of its own.
+    """
+    missing = [c for c in spec.features.all if c not in frame.columns]
+    if missing:
+        raise KeyError(f"model spec '{spec.name}': frame has no feature column(s) {missing}")
+    numeric = {c: pd.to_numeric(frame[c], errors="raise").astype("float64") for c in spec.features.numeric}
+    categorical = {}
+    for c in spec.features.categorical:
+        column = frame[c].astype(object)
+        categorical[c] = column.where(column.notna(), np.nan)
+    out = pd.DataFrame({**numeric, **categorical}, index=frame.index)
+    return out[spec.features.all]
+
+
+def labels(frame: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
+    """The target as int 0/1; fails on nulls or other values rather than guessing."""
+    y = frame[spec.target]
+    if y.isna().any():
+        raise ValueError(f"model spec '{spec.name}': target '{spec.target}' has {int(y.isna().sum())} null(s)")
+    # Checked before the cast, which would turn 0.5 into 0 without a word.
+    unexpected = [v for v in pd.unique(y).tolist() if not (v == 0 or v == 1)]
+    if unexpected:
+        raise ValueError(f"model spec '{spec.name}': target '{spec.target}' must be 0/1, found {unexpected[:5]}")
+    return y.astype("int64").to_numpy()
+
+
+def score(model: Any, frame: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
+    """Probabilities of class 1 from a fitted scikit-learn pipeline or an MLflow pyfunc model.
+
+    A pyfunc model logged by :mod:`assets.ml.mlflow_logging` predicts ``predict_proba``: an (n, 2) array.
+    """
+    X = features(frame, spec)
+    if hasattr(model, "predict_proba"):
+        proba = model.predict_proba(X)
+    else:
+        proba = model.predict(X)
+    proba = np.asarray(proba.to_numpy() if isinstance(proba, pd.DataFrame | pd.Series) else proba, dtype="float64")
+    if proba.ndim == 2:
+        if proba.shape[1] != 2:
+            raise ValueError(f"model spec '{spec.name}': expected 2 class probabilities, got shape {proba.shape}")
+        proba = proba[:, 1]
+    if proba.shape != (len(frame),):
+        raise ValueError(f"model spec '{spec.name}': expected {len(frame)} scores, got shape {proba.shape}")
+    return proba
+
+
+def _two_classes(y: np.ndarray) -> bool:
+    return np.unique(y).size == 2
+
+
+def metrics(y_true, p) -> dict[str, float]:
+    """Holdout metrics. Ranking metrics are NaN when ``y_true`` holds a single class (they are undefined)."""
+    from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+
+    y = np.asarray(y_true, dtype="int64")
+    p = np.asarray(p, dtype="float64")
+    if y.shape != p.shape or y.ndim != 1 or y.size == 0:
+        raise ValueError(f"metrics need two equal, non-empty 1-d arrays, got {y.shape} and {p.shape}")
+    ranked = _two_classes(y)
+    return {
+        "roc_auc": float(roc_auc_score(y, p)) if ranked else math.nan,
+        "pr_auc": float(average_precision_score(y, p)) if ranked else math.nan,
+        "log_loss": float(log_loss(y, p, labels=[0, 1])),
+        "brier": float(brier_score_loss(y, p, pos_label=1)),
+        "base_rate": float(y.mean()),
+        "mean_score": float(p.mean()),
+    }
+
+
+def calibration_by_decile(y, p) -> pd.DataFrame:
+    """Score deciles (1 = lowest scores) with their mean score, observed default rate and row count.
+
+    Deciles are cut on the rank, not the value, so ties (a constant model) still give ten equal groups.
+    """
+    y = np.asarray(y, dtype="float64")
+    p = np.asarray(p, dtype="float64")
+    n = len(p)
+    if n == 0:
+        return pd.DataFrame({"decile": [], "mean_score": [], "default_rate": [], "count": []})
+    order = np.argsort(p, kind="stable")
+    decile = np.empty(n, dtype="int64")
+    decile[order] = np.arange(n) * min(10, n) // n + 1
+    grouped = pd.DataFrame({"decile": decile, "score": p, "y": y}).groupby("decile", sort=True)
+    out = grouped.agg(mean_score=("score", "mean"), default_rate=("y", "mean"), count=("y", "size")).reset_index()
+    return out
+
+
+def segment_metrics(frame: pd.DataFrame, y, p, segments: list[str]) -> pd.DataFrame:
+    """Per value of each segment column: rows, ROC AUC (NaN with a single class), default rate, mean score."""
+    from sklearn.metrics import roc_auc_score
+
+    y = np.asarray(y, dtype="int64")
+    p = np.asarray(p, dtype="float64")
+    if not (len(frame) == len(y) == len(p)):
+        raise ValueError(f"segment_metrics: frame ({len(frame)}), y ({len(y)}) and p ({len(p)}) differ in length")
+    rows = []
+    for column in segments:
+        values = frame[column].astype(object).where(frame[column].notna(), "(missing)").to_numpy()
+        for value in sorted(set(values), key=str):
+            mask = values == value
+            ys, ps = y[mask], p[mask]
+            rows.append(
+                {
+                    "segment": column,
+                    "value": str(value),
+                    "rows": int(mask.sum()),
+                    "roc_auc": float(roc_auc_score(ys, ps)) if _two_classes(ys) else math.nan,
+                    "default_rate": float(ys.mean()),
+                    "mean_score": float(ps.mean()),
+                }
+            )
+    columns = ["segment", "value", "rows", "roc_auc", "default_rate", "mean_score"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def decision_band(p, bands: DecisionBands) -> np.ndarray:
+    """``approve`` below ``approve_below``, ``decline`` at or above ``decline_at_or_above``, else ``review``."""
+    p = np.asarray(p, dtype="float64")
+    if np.isnan(p).any():
+        # A NaN score would silently land in "review"; it is a scoring bug, not a borderline applicant.
+        raise ValueError(f"decision_band: {int(np.isnan(p).sum())} NaN score(s)")
+    return np.where(p < bands.approve_below, APPROVE, np.where(p >= bands.decline_at_or_above, DECLINE, REVIEW))
+
+
+def is_better_or_within(metric: str, challenger: float, champion: float, tolerance: float = 0.0) -> bool:
+    """Whether ``challenger`` is better than ``champion`` or worse by at most ``tolerance``.
+
+    log_loss and brier are lower-is-better; the others higher-is-better. NaN on either side is never good enough.
+    """
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric '{metric}' (known: {sorted(METRICS)})")
+    if tolerance < 0:
+        raise ValueError(f"tolerance must not be negative, got {tolerance}")
+    if math.isnan(challenger) or math.isnan(champion):
+        return False
+    if metric in LOWER_IS_BETTER:
+        return challenger <= champion + tolerance
+    return challenger >= champion - tolerance
+
+
+def permutation_importance(
+    pipeline: Any, frame: pd.DataFrame, spec: ModelSpec, *, max_rows: int = 2000, n_repeats: int = 3, seed: int = 0
+) -> pd.DataFrame:
+    """Drop in holdout ROC AUC when each input feature is shuffled (feature, importance_mean, importance_std).
+
+    Works for any estimator (no ``feature_importances_`` needed) and on the raw features, not one-hot columns.
+    The rows are a stratified sample of at most ``max_rows``: the cost is rows x features x repeats predictions.
+    """
+    from sklearn.inspection import permutation_importance as sklearn_permutation_importance
+    from sklearn.utils import resample
+
+    X, y = features(frame, spec), labels(frame, spec)
+    if len(X) > max_rows:
+        X, y = resample(X, y, n_samples=max_rows, replace=False, stratify=y, random_state=seed)
+    if not _two_classes(y):
+        raise ValueError(f"model spec '{spec.name}': permutation importance needs both classes in its rows")
+    result = sklearn_permutation_importance(
+        pipeline, X, y, scoring="roc_auc", n_repeats=n_repeats, random_state=seed
+    )
+    out = pd.DataFrame(
+        {"feature": X.columns, "importance_mean": result.importances_mean, "importance_std": result.importances_std}
+    )
+    return out.sort_values("importance_mean", ascending=False, kind="mergesort").reset_index(drop=True)

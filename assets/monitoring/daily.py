@@ -1,0 +1,200 @@
+"""Daily monitoring assets for one model spec: drift of each scored day, and quality once its labels arrive.
+
+Each day is compared with the reference of the version that scored it (logged with that version at training),
+so monitoring any past day is reproducible. Results become asset checks (WARN / ERROR from the spec's
+thresholds), numeric metadata that Dagster plots over days, a row in a warehouse table, metrics on the
+version's MLflow run (one step per day), and an HTML report a person can open.
+"""
+
+from datetime import date, timedelta
+
+import dagster as dg
+import pandas as pd
+
+from assets.ml.inference import predictions_table
+from assets.ml.spec import ModelSpec
+from assets.partitions import daily_partitions
+from resources.registry import ModelRegistry
+from resources.reports import MonitoringReports
+from resources.warehouse import WAREHOUSE_POOL, Warehouse
+
+SEVERITY = {"warn": dg.AssetCheckSeverity.WARN, "error": dg.AssetCheckSeverity.ERROR}
+
+
+def _day(context: dg.AssetExecutionContext) -> date:
+    return date.fromisoformat(context.partition_key)
+
+
+def _scored_day(warehouse: Warehouse, spec: ModelSpec, day: date) -> pd.DataFrame:
+    predictions = warehouse.read_window(predictions_table(spec), spec.timestamp, day, day + timedelta(days=1))
+    if predictions.empty:
+        raise dg.Failure(
+            description=f"no predictions of '{spec.name}' for {day}: run the nightly job for that day first"
+        )
+    return predictions
+
+
+def _serving_version(predictions: pd.DataFrame) -> int:
+    """The version that scored the day (the most rows, should a re-run with a new champion have mixed them)."""
+    return int(predictions["model_version"].mode().iloc[0])
+
+
+def _log_to_mlflow(registry: ModelRegistry, run_id: str, day: date, values: dict[str, float]) -> None:
+    """Monitoring figures on the version's training run, one step per day: a version's life in one place."""
+    client = registry.client()
+    timestamp = int(pd.Timestamp(day).timestamp() * 1000)
+    for key, value in values.items():
+        if pd.notna(value):
+            client.log_metric(run_id, f"monitoring.{key}", float(value), timestamp=timestamp, step=day.toordinal())
+
+
+def _check(name: str, value: float, thresholds, what: str) -> dg.AssetCheckResult:
+    from assets.monitoring.drift import severity
+
+    level = severity(value, thresholds)
+    return dg.AssetCheckResult(
+        check_name=name,
+        passed=level == "ok",
+        severity=SEVERITY.get(level, dg.AssetCheckSeverity.WARN),
+        description=f"{what} (warn at {thresholds.warn}, error at {thresholds.error})",
+        metadata={"value": float(value), "warn_at": thresholds.warn, "error_at": thresholds.error, "level": level},
+    )
+
+
+def build_drift_asset(spec: ModelSpec, mart_keys: dict[str, dg.AssetKey]) -> dg.AssetsDefinition:
+    key = dg.AssetKey([spec.name, "drift"])
+    thresholds = spec.monitoring
+
+    @dg.asset(
+        key=key,
+        deps=[dg.AssetKey([spec.name, "predictions"]), mart_keys[spec.scoring_mart]],
+        partitions_def=daily_partitions,
+        pool=WAREHOUSE_POOL,
+        group_name="monitoring",
+        kinds={"evidently", "python"},
+        owners=[spec.owner],
+        description=f"Evidently data drift of {spec.name}'s features and score drift, each scored day against the "
+        "reference of the version that scored it (a deterministic sample keeps the cost flat).",
+        check_specs=[
+            dg.AssetCheckSpec("data_drift", asset=key, description="Share of features drifted from the reference"),
+            dg.AssetCheckSpec("score_drift", asset=key, description="Drift of the model's score from the reference"),
+        ],
+    )
+    def drift(context: dg.AssetExecutionContext, warehouse: Warehouse, registry: ModelRegistry, reports: MonitoringReports):
+        from assets.ml.mlflow_logging import load_reference
+        from assets.monitoring.drift import run_drift
+        from assets.monitoring.sampling import deterministic_sample
+
+        day = _day(context)
+        predictions = _scored_day(warehouse, spec, day)
+        version = registry.version(spec.name, _serving_version(predictions))
+        rows = warehouse.read_window(f"marts.{spec.scoring_mart}", spec.timestamp, day, day + timedelta(days=1))
+        current = rows.merge(predictions[[spec.entity_id, "score"]], on=spec.entity_id, how="inner")
+        sample = deterministic_sample(current, thresholds.sample_rows, spec.entity_id)
+        reference = load_reference(registry, version.run_id)
+        report = reports.path(spec.name, "drift", day)
+        result = run_drift(
+            reference, sample, spec.features.numeric, spec.features.categorical, "score",
+            thresholds.column_drift_threshold, report, partition_rows=len(current),
+        )
+        reports.prune(spec.name, "drift", day)
+        _log_to_mlflow(registry, version.run_id, day, {"drift_share": result.drift_share, "score_drift": result.score_drift})
+        warehouse.replace_window(
+            f"monitoring.{spec.name}_drift", "day", day, day + timedelta(days=1),
+            [pd.DataFrame({
+                "day": pd.Timestamp(day), "model_version": version.version, "column_name": list(result.column_scores),
+                "score": list(result.column_scores.values()),
+                "drifted": [c in result.drifted_columns for c in result.column_scores],
+            })],
+        )
+        drifted = ", ".join(result.drifted_columns) or "none"
+        yield dg.MaterializeResult(
+            metadata={
+                "drift_share": result.drift_share,
+                "score_drift": result.score_drift,
+                "drifted_columns": drifted,
+                "model_version": version.version,
+                "rows": len(current),
+                "sample_rows": result.sample_rows,
+                "reference_rows": result.rows_reference,
+                "report": reports.link(report),
+                "report_path": dg.MetadataValue.path(str(report)),
+                **{f"drift_{column}": score for column, score in result.column_scores.items()},
+            }
+        )
+        yield _check("data_drift", result.drift_share, thresholds.drift_share,
+                     f"{len(result.drifted_columns)} of {len(result.column_scores)} features drifted: {drifted}")
+        yield _check("score_drift", result.score_drift, thresholds.score_drift,
+                     f"score drift {result.score_drift:.3f} (Wasserstein, normed by the reference's spread)")
+
+    return drift
+
+
+def build_quality_asset(spec: ModelSpec, mart_keys: dict[str, dg.AssetKey]) -> dg.AssetsDefinition:
+    key = dg.AssetKey([spec.name, "quality"])
+    thresholds = spec.monitoring
+
+    @dg.asset(
+        key=key,
+        deps=[dg.AssetKey([spec.name, "predictions"]), mart_keys[spec.training_mart]],
+        partitions_def=daily_partitions,
+        pool=WAREHOUSE_POOL,
+        group_name="monitoring",
+        kinds={"evidently", "python"},
+        owners=[spec.owner],
+        description=f"Realised quality of {spec.name}'s predictions for a scored day once its labels have "
+        f"arrived in {spec.training_mart}, against the serving version's validation metrics.",
+        check_specs=[
+            dg.AssetCheckSpec("auc_drop", asset=key, description="Validation ROC AUC minus the day's realised ROC AUC"),
+            dg.AssetCheckSpec("calibration", asset=key, description="|default rate - mean predicted rate| of the day"),
+        ],
+    )
+    def quality(context: dg.AssetExecutionContext, warehouse: Warehouse, registry: ModelRegistry, reports: MonitoringReports):
+        from assets.monitoring.quality import run_quality
+
+        day = _day(context)
+        predictions = _scored_day(warehouse, spec, day)
+        labels = warehouse.read_window(f"marts.{spec.training_mart}", spec.timestamp, day, day + timedelta(days=1))
+        if labels.empty:
+            raise dg.Failure(
+                description=f"no labels yet in {spec.training_mart} for {spec.name}'s predictions of {day}: "
+                "outcomes arrive later; run quality for this day once they have"
+            )
+        labeled = predictions[[spec.entity_id, "score"]].merge(
+            labels[[spec.entity_id, spec.target]], on=spec.entity_id, how="inner"
+        )
+        version = registry.version(spec.name, _serving_version(predictions))
+        report = reports.path(spec.name, "quality", day)
+        result = run_quality(labeled, spec.target, "score", report)
+        reports.prune(spec.name, "quality", day)
+        validation_auc = float(version.tags.get("metric.roc_auc", "nan"))
+        auc_drop = validation_auc - result.roc_auc
+        figures = {
+            "roc_auc": result.roc_auc, "brier": result.brier, "log_loss": result.log_loss,
+            "default_rate": result.default_rate, "predicted_rate": result.predicted_rate,
+            "calibration_gap": result.calibration_gap, "auc_drop": auc_drop,
+        }
+        _log_to_mlflow(registry, version.run_id, day, figures)
+        warehouse.replace_window(
+            f"monitoring.{spec.name}_quality", "day", day, day + timedelta(days=1),
+            [pd.DataFrame([{"day": pd.Timestamp(day), "model_version": version.version, "rows": result.rows,
+                            "validation_roc_auc": validation_auc, **figures}])],
+        )
+        yield dg.MaterializeResult(
+            metadata={
+                **{k: float(v) for k, v in figures.items()},
+                "validation_roc_auc": validation_auc,
+                "labeled_rows": result.rows,
+                "label_coverage": result.rows / len(predictions),
+                "model_version": version.version,
+                "calibration_by_decile": dg.MetadataValue.md(result.calibration.to_markdown(index=False)),
+                "report": reports.link(report),
+                "report_path": dg.MetadataValue.path(str(report)),
+            }
+        )
+        yield _check("auc_drop", auc_drop, thresholds.auc_drop,
+                     f"ROC AUC {result.roc_auc:.3f} on {result.rows} labeled rows vs {validation_auc:.3f} at validation")
+        yield _check("calibration", result.calibration_gap, thresholds.calibration_gap,
+                     f"default rate {result.default_rate:.3f} vs predicted {result.predicted_rate:.3f}")
+
+    return quality

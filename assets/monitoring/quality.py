@@ -1,0 +1,125 @@
+"""Quality of a probabilistic binary classifier on labeled rows, with Evidently's classification preset.
+
+ROC AUC, log loss, the observed default rate and the mean predicted probability come from the Evidently snapshot.
+Evidently 0.7 has no Brier score and no calibration table, so those two are computed here (sklearn / pandas).
+evidently and sklearn are imported inside the function: this module is imported when Dagster loads definitions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+# Keys of the snapshot's dict() (evidently 0.7): metrics[].config.type.
+_ROC_AUC = "evidently:metric_v2:RocAuc"
+_LOG_LOSS = "evidently:metric_v2:LogLoss"
+_MEAN_VALUE = "evidently:metric_v2:MeanValue"
+
+CALIBRATION_BINS = 10
+
+
+@dataclass(frozen=True)
+class QualityResult:
+    """Quality on ``rows`` labeled rows. ``calibration`` has one row per score decile (1 = lowest scores):
+    decile, rows, score_min, score_max, predicted_rate, default_rate, gap (= default_rate - predicted_rate)."""
+
+    rows: int
+    roc_auc: float
+    brier: float
+    log_loss: float
+    default_rate: float
+    predicted_rate: float
+    calibration_gap: float
+    calibration: pd.DataFrame
+
+
+def run_quality(
+    frame: pd.DataFrame, target: str, score_column: str, report_path: Path | None = None
+) -> QualityResult:
+    """Evidently ClassificationPreset on ``target`` (0/1) against ``score_column`` (probability of 1).
+
+    The HTML report goes to ``report_path`` if given.
+    """
+    from evidently import BinaryClassification, DataDefinition, Dataset, Report
+    from evidently.metrics import MeanValue
+    from evidently.presets import ClassificationPreset
+    from sklearn.metrics import brier_score_loss
+
+    data = _labeled(frame, target, score_column)
+    definition = DataDefinition(
+        numerical_columns=[target, score_column],
+        classification=[BinaryClassification(target=target, prediction_probas=score_column, pos_label=1)],
+    )
+    report = Report(
+        [ClassificationPreset(), MeanValue(column=target), MeanValue(column=score_column)],
+        include_tests=True,
+    )
+    snapshot = report.run(Dataset.from_pandas(data, data_definition=definition), None)
+    if report_path is not None:
+        report_path.parent.mkdir(parents=True, exist_ok=True)
+        snapshot.save_html(str(report_path))
+
+    values = _values(snapshot.dict())
+    default_rate = values[(_MEAN_VALUE, target)]
+    predicted_rate = values[(_MEAN_VALUE, score_column)]
+    return QualityResult(
+        rows=len(data),
+        roc_auc=values[(_ROC_AUC, None)],
+        # Not in Evidently 0.7: computed with sklearn.
+        brier=float(brier_score_loss(data[target], data[score_column])),
+        log_loss=values[(_LOG_LOSS, None)],
+        default_rate=default_rate,
+        predicted_rate=predicted_rate,
+        calibration_gap=abs(default_rate - predicted_rate),
+        # Not in Evidently 0.7: computed with pandas.
+        calibration=calibration_by_decile(data[target], data[score_column]),
+    )
+
+
+def calibration_by_decile(target: pd.Series, score: pd.Series) -> pd.DataFrame:
+    """Observed vs predicted rate per score decile (fewer bins when there are fewer than 10 rows).
+
+    Ties in the score are split by row order, so every bin has the same number of rows give or take one.
+    """
+    bins = min(CALIBRATION_BINS, len(score))
+    decile = pd.qcut(score.rank(method="first"), bins, labels=False) + 1
+    grouped = pd.DataFrame({"decile": decile, "y": target, "p": score}).groupby("decile")
+    table = grouped.agg(
+        rows=("y", "size"),
+        score_min=("p", "min"),
+        score_max=("p", "max"),
+        predicted_rate=("p", "mean"),
+        default_rate=("y", "mean"),
+    ).reset_index()
+    table["gap"] = table["default_rate"] - table["predicted_rate"]
+    return table
+
+
+def _labeled(frame: pd.DataFrame, target: str, score_column: str) -> pd.DataFrame:
+    data = frame[[target, score_column]]
+    if data.isna().to_numpy().any():
+        raise ValueError(f"'{target}' and '{score_column}' must have no missing values for quality")
+    labels = set(np.unique(data[target].to_numpy()).tolist())
+    if not labels <= {0, 1}:
+        raise ValueError(f"target '{target}' must be 0/1, found values {sorted(labels, key=str)[:10]}")
+    if labels != {0, 1}:
+        raise ValueError(f"target '{target}' has a single class {sorted(labels)}: ROC AUC is undefined")
+    scores = data[score_column].to_numpy(dtype=float)
+    if scores.min() < 0 or scores.max() > 1:
+        raise ValueError(f"score '{score_column}' must be a probability in [0, 1]")
+    return pd.DataFrame({target: data[target].astype(int), score_column: scores}, index=data.index)
+
+
+def _values(data: dict[str, Any]) -> dict[tuple[str, str | None], float]:
+    """(metrics[].config.type, metrics[].config.column or None) -> metrics[].value, for the single-value metrics."""
+    wanted = {_ROC_AUC, _LOG_LOSS, _MEAN_VALUE}
+    values: dict[tuple[str, str | None], float] = {}
+    for metric in data["metrics"]:
+        config = metric["config"]
+        if config["type"] in wanted:
+            values[(config["type"], config.get("column"))] = float(metric["value"])
+    return values

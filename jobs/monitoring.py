@@ -1,0 +1,46 @@
+"""Per model: the monitoring job and its own daily schedule.
+
+Each tick checks drift of yesterday's scored partition and the quality of the day whose labels have just
+arrived (label_delay_days earlier): two runs of the same job, one per partition.
+"""
+
+from datetime import date, timedelta
+
+import dagster as dg
+
+from assets.ml.spec import ModelSpec
+from assets.partitions import daily_partitions
+from resources.settings import get_settings
+
+
+def monitoring_job_name(spec: ModelSpec) -> str:
+    return f"monitor_{spec.name}"
+
+
+def build_monitoring_job(spec: ModelSpec) -> tuple[dg.JobDefinition, dg.ScheduleDefinition]:
+    drift_key = dg.AssetKey([spec.name, "drift"])
+    quality_key = dg.AssetKey([spec.name, "quality"])
+    job = dg.define_asset_job(
+        name=monitoring_job_name(spec),
+        selection=dg.AssetSelection.assets(drift_key, quality_key),
+        description=f"Drift (and, once labels are in, quality) of {spec.name}'s scored days, with their checks.",
+    )
+    settings = get_settings()
+
+    @dg.schedule(
+        name=f"{monitoring_job_name(spec)}_daily",
+        job=job,
+        cron_schedule=settings.monitoring_cron,
+        execution_timezone=settings.timezone,
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+    )
+    def monitoring_schedule(context: dg.ScheduleEvaluationContext):
+        yesterday = daily_partitions.get_last_partition_key(current_time=context.scheduled_execution_time)
+        labeled_day = date.fromisoformat(yesterday) - timedelta(days=get_settings().label_delay_days)
+        yield dg.RunRequest(run_key=f"drift-{yesterday}", partition_key=yesterday, asset_selection=[drift_key])
+        if labeled_day.isoformat() >= daily_partitions.start.date().isoformat():
+            yield dg.RunRequest(
+                run_key=f"quality-{labeled_day}", partition_key=labeled_day.isoformat(), asset_selection=[quality_key]
+            )
+
+    return job, monitoring_schedule

@@ -1,0 +1,261 @@
+"""A deterministic generator of loan applications and their default outcomes, with an optional dated drift.
+
+Each day is generated in fixed-size chunks; chunk ``k`` of day ``d`` draws from its own random streams seeded by
+``(seed, d.toordinal(), k, stream)``, so a day's rows depend only on the day and the settings, never on which
+other days were generated or how the caller consumes the chunks. Outcomes regenerate the features of their
+application day chunk by chunk (the same draws) instead of storing them.
+
+Every application gets exactly one outcome, ``label_delay_days`` after it was made: ``outcomes(day)`` holds the
+applications of ``day - label_delay_days``. Days before ``start_date`` have no applications, so
+``applications`` and ``outcomes`` yield no chunks for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, field_validator
+
+from resources.source.base import DataSource, as_day
+from resources.source.schema import APPLICATIONS, OUTCOMES
+
+CHUNK_ROWS = 100_000
+SECONDS_PER_DAY = 86_400
+_FEATURE_STREAM, _OUTCOME_STREAM = 0, 1
+
+# The covariate shift applied to applications made on or after ``drift_start``, column -> what changes.
+COVARIATE_DRIFT = {
+    "credit_score": "mean 40 points lower",
+    "debt_to_income": "6 percentage points higher",
+    "loan_amount": "25% larger (and more small_business loans, which are larger)",
+    "purpose": "small_business 4% -> 16% (debt_consolidation 50% -> 40%, credit_card 20% -> 18%)",
+    "channel": "broker 15% -> 35% (web 60% -> 45%, branch 25% -> 20%)",
+}
+DRIFTED_COLUMNS = tuple(COVARIATE_DRIFT)
+# Priced or chosen from the drifted columns, so they move too, less strongly: a drift test may flag them.
+KNOCK_ON_COLUMNS = ("interest_rate", "term_months")
+# Drawn independently of every drifted column: their distribution is the same before and after drift_start.
+STABLE_COLUMNS = (
+    "annual_income",
+    "age",
+    "employment_length_years",
+    "home_ownership",
+    "state",
+    "open_credit_lines",
+    "delinquencies_2y",
+    "revolving_utilization",
+    "inquiries_6m",
+)
+# How default depends on the features for applications made on or after ``concept_drift_start``.
+CONCEPT_DRIFT = (
+    "debt_to_income effect x4, revolving_utilization effect x3.4; credit_score, interest_rate, inquiries and "
+    "small_business no longer matter directly; loan-to-income, broker channel and youth matter strongly; "
+    "base default rate up (about 11% -> 15% on the same applicants)"
+)
+
+HOME_OWNERSHIP = np.array(["RENT", "MORTGAGE", "OWN"], dtype=object)
+PURPOSES = np.array(
+    ["debt_consolidation", "credit_card", "home_improvement", "small_business", "car", "medical", "other"],
+    dtype=object,
+)
+_PURPOSE_WEIGHTS = np.array([0.50, 0.20, 0.08, 0.04, 0.07, 0.04, 0.07])
+_PURPOSE_WEIGHTS_DRIFTED = np.array([0.40, 0.18, 0.08, 0.16, 0.07, 0.04, 0.07])
+# Loan size relative to income, by purpose (same order as PURPOSES).
+_PURPOSE_LOAN_FACTOR = np.array([1.0, 0.8, 1.2, 1.6, 0.7, 0.5, 0.6])
+STATES = np.array(["CA", "TX", "NY", "FL", "IL", "PA", "OH", "GA", "NC", "MI", "NJ", "WA"], dtype=object)
+_STATE_WEIGHTS = np.array([0.18, 0.13, 0.11, 0.11, 0.07, 0.07, 0.06, 0.06, 0.06, 0.05, 0.05, 0.05])
+CHANNELS = np.array(["web", "branch", "broker"], dtype=object)
+_CHANNEL_WEIGHTS = np.array([0.60, 0.25, 0.15])
+_CHANNEL_WEIGHTS_DRIFTED = np.array([0.45, 0.20, 0.35])
+
+
+def _pick(u: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Category indices from uniforms; one uniform per row whatever the weights, so drift changes no other draw."""
+    return np.minimum(np.searchsorted(np.cumsum(weights), u, side="right"), len(weights) - 1)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _draw_features(rng: np.random.Generator, m: int, drifted: bool) -> dict[str, np.ndarray]:
+    """One chunk of applicant features; ``time_offset`` (fraction of the row's time slot) is drawn here too.
+
+    A latent credit quality ``z`` drives the bureau features (score, delinquencies, utilization, inquiries, dti)
+    and, weakly, income, so the features are correlated the way real applications are.
+    """
+    time_offset = rng.random(m)
+    z = rng.standard_normal(m)
+    age = np.clip(np.rint(rng.normal(42.0, 12.0, m)), 21, 80)
+    employment = np.clip(np.rint((age - 21) * 0.22 + rng.normal(0.0, 2.5, m)), 0, 10)
+    log_income = 10.9 + 0.18 * z + 0.012 * (np.minimum(age, 60) - 40) + 0.03 * employment + rng.normal(0, 0.45, m)
+    income = np.round(np.clip(np.exp(log_income), 12_000, 750_000), -2)
+    # Ordered logit: older, better-paid applicants rent less and own outright more.
+    home = np.digitize(0.06 * (age - 42) + 1.2 * (log_income - 10.9) + rng.logistic(0.0, 1.0, m), [-0.2, 2.3])
+    purpose = _pick(rng.random(m), _PURPOSE_WEIGHTS_DRIFTED if drifted else _PURPOSE_WEIGHTS)
+    loan = income * 0.22 * _PURPOSE_LOAN_FACTOR[purpose] * rng.lognormal(0.0, 0.45, m) * (1.25 if drifted else 1.0)
+    loan = np.round(np.clip(loan, 1_000, 50_000) / 25) * 25
+    term = np.where(rng.random(m) < 0.05 + 0.8 * _sigmoid((loan - 18_000) / 6_000), 60, 36)
+    score = np.clip(np.rint(695 + 60 * z + rng.normal(0, 15, m) - (40 if drifted else 0)), 300, 850)
+    delinquencies = np.minimum(rng.poisson(np.exp(-1.9 - 0.8 * z)), 20)
+    inquiries = np.minimum(rng.poisson(np.exp(-0.1 - 0.35 * z)), 30)
+    open_lines = 1 + rng.poisson(np.clip(4 + 0.12 * (age - 21) + 1.5 * (log_income - 10.9), 0.5, None))
+    utilization = np.round(np.clip(1.3 * _sigmoid(-0.6 - 0.45 * z + rng.normal(0, 0.9, m)), 0, 1.5), 4)
+    dti = rng.normal(17 - 2.0 * z, 8.0, m) + 4 * (utilization - 0.45) + (6 if drifted else 0)
+    dti = np.round(np.clip(dti, 0, 60), 2)
+    rate = 5.5 + 0.048 * (850 - score) + 2.8 * (term == 60) + 0.06 * (dti - 17) + 0.5 * delinquencies
+    rate = np.round(np.clip(rate + rng.normal(0, 1.0, m), 5.0, 35.99), 2)
+    state = _pick(rng.random(m), _STATE_WEIGHTS)
+    channel = _pick(rng.random(m), _CHANNEL_WEIGHTS_DRIFTED if drifted else _CHANNEL_WEIGHTS)
+    return {
+        "time_offset": time_offset,
+        "annual_income": income,
+        "loan_amount": loan,
+        "term_months": term.astype(np.int64),
+        "interest_rate": rate,
+        "credit_score": score.astype(np.int64),
+        "debt_to_income": dti,
+        "employment_length_years": employment.astype(np.int64),
+        "home_ownership": HOME_OWNERSHIP[home],
+        "purpose": PURPOSES[purpose],
+        "state": STATES[state],
+        "age": age.astype(np.int64),
+        "open_credit_lines": open_lines.astype(np.int64),
+        "delinquencies_2y": delinquencies.astype(np.int64),
+        "revolving_utilization": utilization,
+        "inquiries_6m": inquiries.astype(np.int64),
+        "channel": CHANNELS[channel],
+    }
+
+
+def default_probability(features: Mapping[str, np.ndarray] | pd.DataFrame, concept_drifted: bool) -> np.ndarray:
+    """The latent probability that an application defaults: a logistic model of its features.
+
+    ``features`` is a chunk's feature arrays or an applications frame (tests score frames with it).
+
+    The concept-drift regime leans on what the first one barely uses (loan-to-income, channel, age), so a model
+    fitted before ``concept_drift_start`` ranks the later applications noticeably worse.
+    """
+    f = features
+    dti = f["debt_to_income"] - 17
+    utilization = f["revolving_utilization"] - 0.45
+    broker = f["channel"] == "broker"
+    if concept_drifted:
+        logit = (
+            -2.8
+            + 0.11 * dti
+            + 2.6 * utilization
+            + 5.0 * (f["loan_amount"] / f["annual_income"] - 0.22)
+            + 1.0 * broker
+            - 0.06 * (f["age"] - 42)
+            + 0.20 * f["delinquencies_2y"]
+        )
+    else:
+        logit = (
+            -2.95
+            - 0.0094 * (f["credit_score"] - 695)
+            + 0.026 * dti
+            + 0.085 * (f["interest_rate"] - 13)
+            + 0.77 * utilization
+            + 0.30 * f["delinquencies_2y"]
+            + 0.085 * f["inquiries_6m"]
+            + 0.50 * (f["purpose"] == "small_business")
+            + 0.21 * (f["purpose"] == "medical")
+            + 0.25 * (f["term_months"] == 60)
+            - 0.25 * (np.log(f["annual_income"]) - 10.9)
+            + 0.13 * (f["home_ownership"] == "RENT")
+            - 0.025 * f["employment_length_years"]
+            + 0.17 * broker
+        )
+    return _sigmoid(logit)
+
+
+class SyntheticSource(DataSource):
+    """Synthetic loan applications and outcomes; see the module docstring for the guarantees."""
+
+    rows_per_day: int = Field(default=2000, ge=0, description="Applications per day.")
+    seed: int = Field(default=7, ge=0, description="Base seed; every day and chunk derives its own stream from it.")
+    label_delay_days: int = Field(default=30, ge=1, description="Days from application to known outcome.")
+    start_date: str | None = Field(default=None, description="ISO day of the first applications; none before it.")
+    drift_start: str | None = Field(default=None, description="ISO day from which covariate drift applies.")
+    concept_drift_start: str | None = Field(
+        default=None, description="ISO day from which the feature -> default relationship changes."
+    )
+
+    @field_validator("start_date", "drift_start", "concept_drift_start")
+    @classmethod
+    def _iso_day(cls, value: str | None) -> str | None:
+        if value is not None:
+            date.fromisoformat(value)  # fail when the resource is built, not mid-run
+        return value
+
+    def applications(self, day: date) -> Iterator[pd.DataFrame]:
+        day = as_day(day)
+        if not self._has_applications(day):
+            return
+        day_start = np.datetime64(day, "ns")
+        for lo, hi, features in self._feature_chunks(day):
+            slot_seconds = (np.arange(lo, hi) + features.pop("time_offset")) * (SECONDS_PER_DAY / self.rows_per_day)
+            frame = pd.DataFrame(
+                {
+                    "application_id": self._ids(day, lo, hi),
+                    # Row i falls in the i-th equal slice of the day, so applied_at rises with application_id.
+                    "applied_at": day_start + (slot_seconds * 1e6).astype("timedelta64[us]"),
+                    "application_date": np.full(hi - lo, day_start),
+                    **features,
+                }
+            )
+            yield frame[APPLICATIONS.column_names]
+
+    def outcomes(self, day: date) -> Iterator[pd.DataFrame]:
+        day = as_day(day)
+        applied = day - timedelta(days=self.label_delay_days)
+        if not self._has_applications(applied):
+            return
+        concept_drifted = self._on_or_after(applied, self.concept_drift_start)
+        day_start = np.datetime64(day, "ns")
+        for k, (lo, hi, features) in enumerate(self._feature_chunks(applied)):
+            rng = self._rng(applied, k, _OUTCOME_STREAM)
+            defaulted = rng.random(hi - lo) < default_probability(features, concept_drifted)
+            observed_seconds = rng.random(hi - lo) * SECONDS_PER_DAY
+            frame = pd.DataFrame(
+                {
+                    "application_id": self._ids(applied, lo, hi),
+                    "application_date": np.full(hi - lo, np.datetime64(applied, "ns")),
+                    "outcome_date": np.full(hi - lo, day_start),
+                    "observed_at": day_start + (observed_seconds * 1e6).astype("timedelta64[us]"),
+                    "defaulted": defaulted,
+                }
+            )
+            yield frame[OUTCOMES.column_names]
+
+    def describe(self) -> str:
+        parts = [f"synthetic seed={self.seed} rows/day={self.rows_per_day} label_delay={self.label_delay_days}d"]
+        for name in ("start_date", "drift_start", "concept_drift_start"):
+            if getattr(self, name):
+                parts.append(f"{name}={getattr(self, name)}")
+        return " ".join(parts)
+
+    def _feature_chunks(self, day: date) -> Iterator[tuple[int, int, dict[str, np.ndarray]]]:
+        drifted = self._on_or_after(day, self.drift_start)
+        for k, lo in enumerate(range(0, self.rows_per_day, CHUNK_ROWS)):
+            hi = min(lo + CHUNK_ROWS, self.rows_per_day)
+            yield lo, hi, _draw_features(self._rng(day, k, _FEATURE_STREAM), hi - lo, drifted)
+
+    def _rng(self, day: date, chunk: int, stream: int) -> np.random.Generator:
+        return np.random.default_rng(np.random.SeedSequence([self.seed, day.toordinal(), chunk, stream]))
+
+    @staticmethod
+    def _ids(day: date, lo: int, hi: int) -> list[str]:
+        prefix = f"{day:%Y%m%d}-"
+        return [f"{prefix}{i:07d}" for i in range(lo, hi)]
+
+    def _has_applications(self, day: date) -> bool:
+        return self.start_date is None or self._on_or_after(day, self.start_date)
+
+    @staticmethod
+    def _on_or_after(day: date, start: str | None) -> bool:
+        return start is not None and day >= date.fromisoformat(start)

@@ -1,0 +1,46 @@
+"""The Definitions load as `dagster dev` loads them, with the graph a user expects to see."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import dagster as dg
+
+from resources.settings import PROJECT_ROOT
+
+
+def test_definitions_load_with_the_whole_graph(defs):
+    dg.Definitions.validate_loadable(defs)
+    keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert {"raw/applications", "raw/outcomes"} <= keys
+    assert {"marts/fct_application_features", "marts/fct_labeled_applications"} <= keys
+    assert {"loan_default_risk/training_set", "loan_default_risk/model", "loan_default_risk/predictions"} <= keys
+    job_names = {job.name for job in defs.jobs}
+    assert {"nightly", "train_loan_default_risk", "promote_loan_default_risk", "rollback_loan_default_risk"} <= job_names
+
+
+def test_dbt_sources_are_the_raw_assets_and_dbt_tests_are_checks(defs):
+    graph = defs.resolve_asset_graph()
+    stg = dg.AssetKey(["staging", "stg_applications"])
+    assert dg.AssetKey(["raw", "applications"]) in graph.get(stg).parent_keys
+    check_keys = {c.name for c in graph.asset_check_keys}
+    assert any(name.startswith("unique_stg_applications_application_id") for name in check_keys)
+    blocking = [s for a in defs.assets if isinstance(a, dg.AssetsDefinition) for s in a.check_specs if s.blocking]
+    assert blocking, "error-severity dbt tests must be blocking checks"
+
+
+def test_mlflow_import_from_repo_root_is_the_library():
+    """mlflow/ (the local store) must never shadow the library when the repo root is on sys.path."""
+    assert not (PROJECT_ROOT / "mlflow" / "__init__.py").exists()
+    out = subprocess.run(
+        [sys.executable, "-c", "import mlflow, sys; print(mlflow.__file__); print(mlflow.__version__)"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, check=True,
+    ).stdout.split()
+    assert "site-packages" in out[0] and out[1].startswith("3.")
+
+
+def test_definitions_load_without_heavy_ml_imports():
+    code = "import definitions, sys; print(sorted(m for m in ('mlflow', 'evidently', 'sklearn') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,272 @@
+"""Evaluation and the time split: pure functions on small hand-made arrays and frames."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from assets.ml.evaluation import (
+    calibration_by_decile,
+    decision_band,
+    features,
+    is_better_or_within,
+    labels,
+    metrics,
+    segment_metrics,
+)
+from assets.ml.spec import DecisionBands, ModelSpec
+from assets.ml.training import TrainingDataError, content_hash, time_split
+
+SPEC_PATH = Path(__file__).resolve().parents[1] / "model_specs" / "loan_default.yaml"
+
+
+def small_spec(**evaluation) -> ModelSpec:
+    raw = yaml.safe_load(SPEC_PATH.read_text())
+    raw["evaluation"] = {**raw["evaluation"], "holdout_days": 3, "min_training_rows": 10, **evaluation}
+    return ModelSpec.model_validate(raw)
+
+
+def dated_frame(days: int = 10, rows_per_day: int = 4, seed: int = 0) -> pd.DataFrame:
+    """``days`` days of ``rows_per_day`` rows, both classes every day, shuffled the way a database may return them."""
+    start = pd.Timestamp("2024-03-01")
+    rows = [
+        {
+            "application_id": f"{d:03d}-{i}",
+            "application_date": start + pd.Timedelta(days=d),
+            "defaulted": i % 2,
+        }
+        for d in range(days)
+        for i in range(rows_per_day)
+    ]
+    return pd.DataFrame(rows).sample(frac=1.0, random_state=seed).reset_index(drop=True)
+
+
+# --- time_split -------------------------------------------------------------------------------------------------
+
+
+def test_time_split_holds_out_the_newest_days_without_overlap():
+    spec = small_spec()
+    frame = dated_frame(days=10, rows_per_day=4)
+    train, holdout = time_split(frame, spec)
+
+    assert len(train) + len(holdout) == len(frame)
+    assert set(train["application_id"]).isdisjoint(holdout["application_id"])
+    holdout_days = sorted(holdout["application_date"].unique())
+    newest = sorted(frame["application_date"].unique())[-3:]
+    assert holdout_days == newest
+    assert train["application_date"].max() < holdout["application_date"].min()
+    # Ordered by time, never shuffled.
+    assert train["application_date"].is_monotonic_increasing
+    assert holdout["application_date"].is_monotonic_increasing
+
+
+def test_time_split_counts_distinct_days_not_rows():
+    spec = small_spec()
+    frame = dated_frame(days=10, rows_per_day=4)
+    # Most rows on one old day: the holdout is still the newest three days.
+    crowded = frame[frame["application_date"] == frame["application_date"].min()]
+    copies = [crowded.assign(application_id=crowded["application_id"] + f"-copy{k}") for k in range(5)]
+    frame = pd.concat([frame, *copies], ignore_index=True)
+    _, holdout = time_split(frame, spec)
+    assert holdout["application_date"].nunique() == 3
+    assert len(holdout) == 12
+
+
+def test_time_split_same_rows_in_any_order_give_the_same_split():
+    spec = small_spec()
+    a_train, a_holdout = time_split(dated_frame(seed=1), spec)
+    b_train, b_holdout = time_split(dated_frame(seed=2), spec)
+    pd.testing.assert_frame_equal(a_train, b_train)
+    pd.testing.assert_frame_equal(a_holdout, b_holdout)
+
+
+def test_time_split_refuses_too_few_training_rows_naming_spec_and_counts():
+    spec = small_spec(min_training_rows=100)
+    with pytest.raises(TrainingDataError, match=r"loan_default_risk.*28 training row.*min_training_rows=100"):
+        time_split(dated_frame(days=10, rows_per_day=4), spec)
+
+
+def test_time_split_refuses_a_single_class_in_the_holdout():
+    spec = small_spec()
+    frame = dated_frame(days=10, rows_per_day=4)
+    newest = frame["application_date"] >= frame["application_date"].max() - pd.Timedelta(days=2)
+    frame.loc[newest, "defaulted"] = 0
+    with pytest.raises(TrainingDataError, match=r"loan_default_risk.*holdout rows hold a single class"):
+        time_split(frame, spec)
+
+
+def test_time_split_needs_more_days_than_the_holdout():
+    with pytest.raises(TrainingDataError, match=r"3 distinct application_date day\(s\)"):
+        time_split(dated_frame(days=3), small_spec())
+
+
+# --- metrics ----------------------------------------------------------------------------------------------------
+
+
+def test_metrics_of_a_perfect_ranking():
+    y = np.array([0, 0, 0, 1, 1])
+    m = metrics(y, np.array([0.1, 0.2, 0.3, 0.8, 0.9]))
+    assert m["roc_auc"] == 1.0
+    assert m["pr_auc"] == 1.0
+    assert m["base_rate"] == pytest.approx(0.4)
+    assert m["mean_score"] == pytest.approx(0.46)
+
+
+def test_metrics_of_a_reversed_ranking_and_of_a_constant_prediction():
+    y = np.array([0, 0, 1, 1])
+    assert metrics(y, np.array([0.9, 0.8, 0.2, 0.1]))["roc_auc"] == 0.0
+    constant = metrics(y, np.full(4, 0.5))
+    assert constant["roc_auc"] == 0.5
+    assert constant["brier"] == pytest.approx(0.25)
+    assert constant["log_loss"] == pytest.approx(math.log(2))
+    # Brier of a constant equal to the base rate is the label variance.
+    y = np.array([0, 0, 0, 1])
+    assert metrics(y, np.full(4, 0.25))["brier"] == pytest.approx(0.25 * 0.75)
+
+
+def test_ranking_metrics_are_nan_with_a_single_class():
+    m = metrics(np.zeros(5, dtype=int), np.linspace(0.1, 0.5, 5))
+    assert math.isnan(m["roc_auc"]) and math.isnan(m["pr_auc"])
+    assert m["base_rate"] == 0.0
+    assert m["brier"] > 0
+
+
+def test_metrics_refuse_mismatched_arrays():
+    with pytest.raises(ValueError, match="equal"):
+        metrics(np.array([0, 1]), np.array([0.5]))
+
+
+# --- calibration, segments --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [7, 10, 1000, 1003])
+def test_calibration_by_decile_covers_every_row(n):
+    rng = np.random.default_rng(0)
+    p = rng.random(n)
+    y = (rng.random(n) < p).astype(int)
+    table = calibration_by_decile(y, p)
+    assert list(table.columns) == ["decile", "mean_score", "default_rate", "count"]
+    assert table["count"].sum() == n
+    assert len(table) == min(10, n)
+    assert table["decile"].tolist() == list(range(1, len(table) + 1))
+    assert table["mean_score"].is_monotonic_increasing
+    assert table["count"].max() - table["count"].min() <= 1
+
+
+def test_calibration_by_decile_with_tied_scores_still_has_ten_groups():
+    table = calibration_by_decile(np.array([0, 1] * 50), np.full(100, 0.3))
+    assert len(table) == 10 and table["count"].tolist() == [10] * 10
+    assert np.allclose(table["mean_score"], 0.3)
+
+
+def test_segment_metrics_per_value_with_nan_auc_for_a_single_class():
+    frame = pd.DataFrame({"purpose": ["car", "car", "car", "medical", "medical", None]})
+    y = np.array([0, 1, 0, 1, 1, 0])
+    p = np.array([0.1, 0.9, 0.2, 0.6, 0.7, 0.3])
+    table = segment_metrics(frame, y, p, ["purpose"])
+    assert list(table.columns) == ["segment", "value", "rows", "roc_auc", "default_rate", "mean_score"]
+    rows = table.set_index("value")
+    assert rows.loc["car", "rows"] == 3 and rows.loc["car", "roc_auc"] == 1.0
+    assert math.isnan(rows.loc["medical", "roc_auc"])
+    assert rows.loc["medical", "default_rate"] == 1.0
+    assert rows.loc["(missing)", "rows"] == 1
+    assert table["rows"].sum() == len(frame)
+
+
+# --- decision bands, comparisons --------------------------------------------------------------------------------
+
+
+def test_decision_band_edges():
+    bands = DecisionBands(approve_below=0.08, decline_at_or_above=0.30)
+    p = np.array([0.0, 0.0799999, 0.08, 0.2, 0.2999999, 0.30, 0.95, 1.0])
+    assert decision_band(p, bands).tolist() == [
+        "approve",
+        "approve",
+        "review",  # exactly approve_below is not below it
+        "review",
+        "review",
+        "decline",  # exactly decline_at_or_above declines
+        "decline",
+        "decline",
+    ]
+
+
+def test_decision_band_refuses_nan_scores():
+    with pytest.raises(ValueError, match="NaN"):
+        decision_band(np.array([0.1, np.nan]), DecisionBands(approve_below=0.08, decline_at_or_above=0.30))
+
+
+def test_is_better_or_within_knows_which_metrics_are_lower_is_better():
+    # Higher is better.
+    assert is_better_or_within("roc_auc", 0.80, 0.79, 0.0)
+    assert is_better_or_within("roc_auc", 0.785, 0.79, 0.01)
+    assert not is_better_or_within("roc_auc", 0.77, 0.79, 0.01)
+    assert is_better_or_within("pr_auc", 0.30, 0.30, 0.0)
+    # Lower is better.
+    assert is_better_or_within("brier", 0.080, 0.085, 0.0)
+    assert is_better_or_within("brier", 0.088, 0.085, 0.005)
+    assert not is_better_or_within("brier", 0.095, 0.085, 0.005)
+    assert not is_better_or_within("log_loss", 0.31, 0.30, 0.0)
+    assert is_better_or_within("log_loss", 0.29, 0.30, 0.0)
+    # NaN is never good enough; unknown metrics are an error.
+    assert not is_better_or_within("roc_auc", math.nan, 0.7, 0.01)
+    assert not is_better_or_within("roc_auc", 0.7, math.nan, 0.01)
+    with pytest.raises(ValueError, match="unknown metric"):
+        is_better_or_within("accuracy", 0.9, 0.8, 0.0)
+
+
+# --- model input ------------------------------------------------------------------------------------------------
+
+
+def test_features_normalizes_dtypes_and_missing_values():
+    spec = small_spec()
+    n = 3
+    frame = pd.DataFrame({c: np.arange(n, dtype="int64") for c in spec.features.numeric})
+    frame["credit_score"] = pd.array([700, None, 650], dtype="Int64")
+    for c in spec.features.categorical:
+        frame[c] = ["a", "b", "c"]
+    frame["purpose"] = ["car", None, np.nan]
+    frame["extra"] = 1
+    X = features(frame, spec)
+    assert list(X.columns) == spec.features.all
+    assert all(X[c].dtype == "float64" for c in spec.features.numeric)
+    assert all(X[c].dtype == object for c in spec.features.categorical)
+    assert math.isnan(X.loc[1, "credit_score"])
+    assert X.loc[0, "purpose"] == "car"
+    assert X["purpose"].iloc[1:].map(lambda v: isinstance(v, float) and math.isnan(v)).all()
+
+
+def test_features_names_missing_columns():
+    spec = small_spec()
+    with pytest.raises(KeyError, match="loan_default_risk.*annual_income"):
+        features(pd.DataFrame({"x": [1]}), spec)
+
+
+def test_content_hash_sees_values_not_dtypes():
+    spec = small_spec()
+    frame = pd.DataFrame({c: [1.0, 2.0] for c in spec.features.numeric})
+    for c in spec.features.categorical:
+        frame[c] = ["a", "b"]
+    frame["application_id"] = ["x1", "x2"]
+    frame["application_date"] = pd.to_datetime(["2024-01-01", "2024-01-02"])
+    frame["defaulted"] = [0, 1]
+    as_ints = frame.astype({c: "int64" for c in spec.features.numeric})
+    assert content_hash(frame, spec) == content_hash(as_ints, spec)
+    changed = frame.copy()
+    changed.loc[1, "credit_score"] = 3.0
+    assert content_hash(frame, spec) != content_hash(changed, spec)
+
+
+def test_labels_accept_int_and_bool_and_refuse_anything_else():
+    spec = small_spec()
+    assert labels(pd.DataFrame({"defaulted": [True, False]}), spec).tolist() == [1, 0]
+    assert labels(pd.DataFrame({"defaulted": pd.array([0, 1], dtype="Int64")}), spec).tolist() == [0, 1]
+    with pytest.raises(ValueError, match=r"must be 0/1, found \[0.5\]"):
+        labels(pd.DataFrame({"defaulted": [0.5, 1.0]}), spec)
+    with pytest.raises(ValueError, match="1 null"):
+        labels(pd.DataFrame({"defaulted": [1.0, None]}), spec)

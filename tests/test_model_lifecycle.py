@@ -1,0 +1,195 @@
+"""The model lifecycle end to end on real dbt, DuckDB and MLflow (SQLite store in a temp dir): training
+registers versions, the gate decides, people promote and roll back with an audit trail, and scoring always
+says which version made each prediction."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+
+from resources.registry import CHALLENGER, CHAMPION, ModelRegistry
+from resources.settings import MODEL_SPECS_DIR
+from tests.chain import run_days, scalar
+from tests.conftest import TEST_ROWS_PER_DAY, point_stores_at
+
+pytestmark = pytest.mark.slow
+
+MODEL = "loan_default_risk"
+SECOND_MODEL = "loan_default_logreg"
+HISTORY = (date(2026, 1, 1), date(2026, 2, 9))
+SCORED_DAY = date(2026, 2, 10)
+
+
+def _write_specs(directory: Path, weak: bool = False) -> None:
+    """The shipped spec, plus a second model on the same marts (another estimator) added with no code change.
+    ``weak`` retrains the shipped model on three uninformative features: a challenger clearly worse than the
+    champion, yet above a lowered floor, so it is the champion comparison that refuses it."""
+    directory.mkdir(exist_ok=True)
+    shipped = yaml.safe_load((MODEL_SPECS_DIR / "loan_default.yaml").read_text())
+    if weak:
+        shipped["features"] = {"numeric": ["age"], "categorical": ["state", "channel"]}
+        shipped["evaluation"]["segments"] = ["state"]
+        shipped["promotion"]["min_primary"] = 0.3
+    (directory / "loan_default.yaml").write_text(yaml.safe_dump(shipped))
+    second = yaml.safe_load((MODEL_SPECS_DIR / "loan_default.yaml").read_text())
+    second["name"] = SECOND_MODEL
+    second["estimator"] = {"class": "sklearn.linear_model.LogisticRegression", "params": {"max_iter": 500, "C": 0.5}}
+    (directory / "loan_default_logreg.yaml").write_text(yaml.safe_dump(second))
+
+
+@pytest.fixture(scope="module")
+def lifecycle(tmp_path_factory):
+    """History ingested once for the module; each test then works on the same warehouse and registry."""
+    root = tmp_path_factory.mktemp("lifecycle")
+    specs = root / "specs"
+    _write_specs(specs)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        settings = point_stores_at(root, monkeypatch, NIGHTJAR_MODEL_SPECS_DIR=str(specs))
+        from definitions import build_definitions
+
+        defs = build_definitions(settings)
+        assert run_days(defs, "ingest", *HISTORY).success
+        yield {"settings": settings, "defs": defs, "specs": specs, "build": build_definitions}
+
+
+def _registry(settings) -> ModelRegistry:
+    return ModelRegistry(tracking_uri=settings.mlflow_tracking_uri, artifact_root=settings.mlflow_artifact_root)
+
+
+def _failure_text(result: dg.ExecuteInProcessResult) -> str:
+    return " ".join(
+        str(event.event_specific_data) for event in result.all_events if event.event_type_value == "STEP_FAILURE"
+    )
+
+
+def _predictions(settings, day: date):
+    from resources.build import build_warehouse
+
+    return build_warehouse(settings).query(
+        f"SELECT application_id, score, decision, model_name, model_version FROM predictions.{MODEL} "
+        f"WHERE application_date = DATE '{day.isoformat()}' ORDER BY application_id"
+    )
+
+
+def test_1_scoring_without_a_champion_fails_with_a_named_error(lifecycle):
+    result = run_days(lifecycle["defs"], "nightly", SCORED_DAY, SCORED_DAY, raise_on_error=False)
+    assert not result.success
+    assert f"model '{MODEL}' has no 'champion' version" in _failure_text(result)
+
+
+def test_2_first_version_is_registered_with_its_lineage_and_becomes_champion(lifecycle):
+    import mlflow
+
+    settings, defs = lifecycle["settings"], lifecycle["defs"]
+    result = defs.resolve_job_def(f"train_{MODEL}").execute_in_process()
+    assert result.success
+    gate = [c for c in result.get_asset_check_evaluations() if c.check_name == "champion_challenger_gate"]
+    assert len(gate) == 1 and gate[0].passed
+
+    registry = _registry(settings)
+    champion = registry.by_alias(MODEL, CHAMPION)
+    assert champion is not None and champion.version == 1
+    assert registry.by_alias(MODEL, CHALLENGER) is None
+
+    run = registry.client().get_run(champion.run_id)
+    assert run.data.tags["dagster_run_id"] == result.run_id
+    assert run.data.tags["dagster_asset_key"] == f"{MODEL}/model"
+    assert run.data.params["estimator.class"].endswith(".HistGradientBoostingClassifier")
+    assert 0.6 < run.data.metrics["roc_auc"] < 0.95
+    inputs = {d.dataset.name for d in run.inputs.dataset_inputs}
+    assert "fct_labeled_applications" in inputs
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    artifacts = {a.path for a in registry.client().list_artifacts(champion.run_id)}
+    assert {"plots", "reference"} <= artifacts
+
+    audit = scalar(settings, f"SELECT count(*) FROM audit.model_alias_changes WHERE model_name = '{MODEL}' AND alias = 'champion' AND to_version = 1")
+    assert audit == 1
+
+
+def test_3_predictions_carry_the_champion_version_and_rescoring_is_identical(lifecycle):
+    settings, defs = lifecycle["settings"], lifecycle["defs"]
+    assert defs.resolve_job_def(f"train_{SECOND_MODEL}").execute_in_process().success
+
+    first = run_days(defs, "nightly", SCORED_DAY, SCORED_DAY)
+    assert first.success
+    scored = _predictions(settings, SCORED_DAY)
+    assert len(scored) == TEST_ROWS_PER_DAY == scalar(
+        settings, f"SELECT count(*) FROM marts.fct_application_features WHERE application_date = DATE '{SCORED_DAY}'"
+    )
+    assert set(scored["model_version"]) == {1}
+    assert set(scored["decision"]) <= {"approve", "review", "decline"}
+    in_review = (scored["decision"] == "review").sum()
+    assert scalar(settings, f"SELECT count(*) FROM predictions.{MODEL}_review_queue") == in_review
+    # The second spec's model scored the same day with no code change.
+    assert scalar(settings, f"SELECT count(*) FROM predictions.{SECOND_MODEL}") == TEST_ROWS_PER_DAY
+
+    assert run_days(defs, "nightly", SCORED_DAY, SCORED_DAY).success
+    again = _predictions(settings, SCORED_DAY)
+    assert again.equals(scored)
+
+
+def test_4_worse_challenger_is_refused_forced_promotion_and_rollback_are_audited(lifecycle):
+    settings = lifecycle["settings"]
+    _write_specs(lifecycle["specs"], weak=True)
+    weak_defs = lifecycle["build"](settings)
+    result = weak_defs.resolve_job_def(f"train_{MODEL}").execute_in_process(raise_on_error=False)
+    gate = [c for c in result.get_asset_check_evaluations() if c.check_name == "champion_challenger_gate"][0]
+    assert not gate.passed
+    assert "trails the champion" in gate.description
+
+    registry = _registry(settings)
+    assert registry.by_alias(MODEL, CHAMPION).version == 1
+    assert registry.by_alias(MODEL, CHALLENGER).version == 2
+
+    # While version 2 waits as challenger, it scores in shadow; decisions still come from the champion.
+    nightly = run_days(weak_defs, "nightly", SCORED_DAY, SCORED_DAY)
+    assert set(_predictions(settings, SCORED_DAY)["model_version"]) == {1}
+    assert scalar(settings, f"SELECT count(*) FROM predictions.{MODEL}_shadow") == TEST_ROWS_PER_DAY
+    meta = nightly.asset_materializations_for_node(f"{MODEL}__predictions")[0].metadata
+    assert 0.0 <= meta["champion_challenger_agreement"].value <= 1.0
+
+    promote = weak_defs.resolve_job_def(f"promote_{MODEL}")
+    refused = promote.execute_in_process(
+        run_config={"ops": {f"promote_{MODEL}_version": {"config": {"version": 2, "requested_by": "ana"}}}},
+        raise_on_error=False,
+    )
+    assert not refused.success
+    assert "cannot be promoted" in _failure_text(refused)
+    assert registry.by_alias(MODEL, CHAMPION).version == 1
+
+    forced = promote.execute_in_process(
+        run_config={"ops": {f"promote_{MODEL}_version": {"config": {
+            "version": 2, "requested_by": "ana", "force": True, "reason": "incident drill"}}}},
+    )
+    assert forced.success
+    assert registry.by_alias(MODEL, CHAMPION).version == 2
+
+    rollback = weak_defs.resolve_job_def(f"rollback_{MODEL}").execute_in_process(
+        run_config={"ops": {f"rollback_{MODEL}_champion": {"config": {"reason": "drill over", "requested_by": "ana"}}}},
+    )
+    assert rollback.success
+    assert registry.by_alias(MODEL, CHAMPION).version == 1
+
+    from resources.build import build_warehouse
+
+    audit = build_warehouse(settings).query(
+        f"SELECT from_version, to_version, actor, forced, reason FROM audit.model_alias_changes "
+        f"WHERE model_name = '{MODEL}' AND alias = 'champion' ORDER BY changed_at"
+    )
+    assert audit[["from_version", "to_version"]].values.tolist() == [[-1, 1], [1, 2], [2, 1]]
+    assert audit["actor"].tolist()[1:] == ["ana", "ana"]
+    assert audit["forced"].tolist() == [False, True, False]
+    assert len(registry.audit_trail(MODEL)) >= 4  # challenger moves too
+
+
+def test_5_an_alias_set_by_hand_in_mlflow_is_used_by_the_next_scoring_run(lifecycle):
+    settings = lifecycle["settings"]
+    registry = _registry(settings)
+    registry.client().set_registered_model_alias(MODEL, CHAMPION, "2")
+    assert run_days(lifecycle["defs"], "nightly", SCORED_DAY, SCORED_DAY).success
+    assert set(_predictions(settings, SCORED_DAY)["model_version"]) == {2}

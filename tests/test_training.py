@@ -1,0 +1,237 @@
+"""Training the shipped loan spec on generated data, and logging / registering it in a real MLflow (SQLite in tmp)."""
+
+from __future__ import annotations
+
+import warnings
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from assets.ml.evaluation import features, score
+from assets.ml.mlflow_logging import DIGEST_CHARS, REFERENCE_PATH, SCORE_COLUMN, load_reference, log_and_register
+from assets.ml.spec import ModelSpec, load_spec
+from assets.ml.training import train
+from resources.registry import ModelRegistry
+from resources.source.synthetic import SyntheticSource
+
+REPO = Path(__file__).resolve().parents[1]
+SPEC_PATH = REPO / "model_specs" / "loan_default.yaml"
+DAYS, ROWS_PER_DAY, LABEL_DELAY = 40, 300, 30
+FIRST_DAY = date(2024, 1, 1)
+TAGS = {"dagster_run_id": "run-1234", "dagster_asset_key": "loan_default_risk/model_version", "code_version": "t1"}
+
+
+def labeled_mart(days: int = DAYS, rows_per_day: int = ROWS_PER_DAY) -> pd.DataFrame:
+    """What fct_labeled_applications holds: applications joined to their outcomes, plus the derived features."""
+    source = SyntheticSource(rows_per_day=rows_per_day, seed=7, label_delay_days=LABEL_DELAY)
+    applications, outcomes = [], []
+    for offset in range(days):
+        day = FIRST_DAY + timedelta(days=offset)
+        applications.extend(source.applications(day))
+        outcomes.extend(source.outcomes(day + timedelta(days=LABEL_DELAY)))
+    frame = pd.concat(applications, ignore_index=True).merge(
+        pd.concat(outcomes, ignore_index=True).drop(columns=["application_date"]), on="application_id"
+    )
+    frame["defaulted"] = frame["defaulted"].astype("int64")  # stg_outcomes casts the boolean to integer
+    frame["loan_to_income"] = frame["loan_amount"] / frame["annual_income"]
+    monthly_rate = frame["interest_rate"] / 100.0 / 12.0
+    frame["monthly_installment"] = frame["loan_amount"] * monthly_rate / (1 - (1 + monthly_rate) ** -frame["term_months"])
+    frame["installment_to_income"] = frame["monthly_installment"] * 12 / frame["annual_income"]
+    return frame
+
+
+@pytest.fixture(scope="module")
+def spec() -> ModelSpec:
+    return load_spec(SPEC_PATH)
+
+
+@pytest.fixture(scope="module")
+def mart() -> pd.DataFrame:
+    return labeled_mart()
+
+
+@pytest.fixture(scope="module")
+def trained(spec, mart):
+    return train(spec, mart)
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory) -> ModelRegistry:
+    tmp = tmp_path_factory.mktemp("mlflow")
+    return ModelRegistry(tracking_uri=f"sqlite:///{tmp}/mlflow.db", artifact_root=(tmp / "artifacts").as_uri())
+
+
+@pytest.fixture(scope="module")
+def logged(registry, spec, trained):
+    """Two registrations of the same trained model: versions 1 and 2."""
+    window = {"start": FIRST_DAY.isoformat(), "end": (FIRST_DAY + timedelta(days=DAYS)).isoformat()}
+    first = log_and_register(registry, spec, trained, tags=TAGS, data_window=window)
+    second = log_and_register(registry, spec, trained, tags={**TAGS, "dagster_run_id": "run-5678"}, data_window=window)
+    return first, second
+
+
+# --- training ---------------------------------------------------------------------------------------------------
+
+
+def test_trained_model_ranks_the_holdout_reasonably(trained, spec):
+    assert 0.6 < trained.metrics["roc_auc"] < 0.95
+    assert set(trained.metrics) >= {"roc_auc", "pr_auc", "log_loss", "brier", "base_rate", "mean_score"}
+    assert trained.holdout_scores.shape == (len(trained.holdout),)
+    assert trained.holdout_window["days"] == spec.evaluation.holdout_days
+    assert trained.train_window["last_day"] < trained.holdout_window["first_day"]
+    assert trained.train_window["rows"] + trained.holdout_window["rows"] == DAYS * ROWS_PER_DAY
+    assert len(trained.data_hash) == 64
+
+
+def test_training_is_deterministic_whatever_the_row_order(trained, spec, mart):
+    again = train(spec, mart.sample(frac=1.0, random_state=11))
+    assert again.metrics == trained.metrics
+    assert again.data_hash == trained.data_hash
+    np.testing.assert_array_equal(again.holdout_scores, trained.holdout_scores)
+
+
+def test_training_refuses_a_mart_missing_a_feature(spec, mart):
+    with pytest.raises(ValueError, match=r"fct_labeled_applications.*\['credit_score'\]"):
+        train(spec, mart.drop(columns=["credit_score"]))
+
+
+# --- MLflow -----------------------------------------------------------------------------------------------------
+
+
+def test_log_and_register_creates_versions_one_then_two(logged, spec):
+    first, second = logged
+    assert (first.version, second.version) == (1, 2)
+    assert first.name == spec.name
+    assert first.model_uri == f"models:/{spec.name}/1"
+    assert second.model_uri == f"models:/{spec.name}/2"
+    assert first.run_id != second.run_id
+    assert first.experiment_id == second.experiment_id
+
+
+def test_run_has_params_metrics_and_tags(logged, registry, spec, trained):
+    first, _ = logged
+    run = registry.client().get_run(first.run_id)
+    assert run.info.experiment_id == registry.experiment_id(spec.name)
+    params, metrics, tags = run.data.params, run.data.metrics, run.data.tags
+    assert params["estimator.class"].endswith("HistGradientBoostingClassifier")
+    assert params["estimator.max_iter"] == "200"
+    assert params["spec.features.numeric"] == ",".join(spec.features.numeric)
+    assert params["spec.features.categorical"] == ",".join(spec.features.categorical)
+    assert params["window.holdout_rows"] == str(len(trained.holdout))
+    assert params["window.train_first_day"] == "2024-01-01"
+    assert params["window.data_hash"] == trained.data_hash
+    assert params["data_window.start"] == "2024-01-01"
+    for name in ("roc_auc", "pr_auc", "log_loss", "brier", "base_rate"):
+        assert metrics[name] == pytest.approx(trained.metrics[name])
+    assert metrics["train_rows"] == len(trained.train)
+    assert metrics["holdout_rows"] == len(trained.holdout)
+    assert tags["dagster_run_id"] == "run-1234"
+    assert tags["dagster_asset_key"] == TAGS["dagster_asset_key"]
+    assert tags["spec_name"] == spec.name
+    assert tags["data_hash"] == trained.data_hash
+
+
+def test_run_has_training_and_evaluation_datasets(logged, registry, spec, trained):
+    run = registry.client().get_run(logged[0].run_id)
+    inputs = {
+        next(t.value for t in i.tags if t.key == "mlflow.data.context"): i.dataset for i in run.inputs.dataset_inputs
+    }
+    assert set(inputs) == {"training", "evaluation"}
+    assert {d.name for d in inputs.values()} == {spec.training_mart}
+    assert inputs["training"].digest == trained.train_hash[:DIGEST_CHARS]
+    assert inputs["evaluation"].digest == trained.holdout_hash[:DIGEST_CHARS]
+
+
+def test_run_has_plots_tables_and_reference(logged, registry):
+    client = registry.client()
+    run_id = logged[0].run_id
+    listed = {f.path for folder in ("plots", "evaluation", "reference") for f in client.list_artifacts(run_id, folder)}
+    assert listed >= {
+        "plots/roc_curve.png",
+        "plots/calibration.png",
+        "plots/feature_importance.png",
+        "evaluation/calibration_by_decile.csv",
+        "evaluation/segment_metrics.csv",
+        REFERENCE_PATH,
+    }
+
+
+def test_reference_sample_is_training_rows_with_scores(logged, registry, spec, trained):
+    reference = load_reference(registry, logged[0].run_id)
+    assert list(reference.columns) == [*spec.features.all, SCORE_COLUMN, spec.target]
+    assert len(reference) == min(len(trained.train), spec.monitoring.reference_rows)
+    assert reference[SCORE_COLUMN].between(0, 1).all()
+    # The scores are the pipeline's probabilities on those rows.
+    np.testing.assert_allclose(
+        reference[SCORE_COLUMN], trained.pipeline.predict_proba(reference[spec.features.all])[:, 1], rtol=1e-12
+    )
+    assert set(reference[spec.target].unique()) == {0, 1}
+
+
+def test_model_version_carries_tags_and_description(logged, registry, spec, trained):
+    first, second = logged
+    v1, v2 = registry.version(spec.name, 1), registry.version(spec.name, 2)
+    assert v1.run_id == first.run_id and v2.run_id == second.run_id
+    assert v1.tags["dagster_run_id"] == "run-1234" and v2.tags["dagster_run_id"] == "run-5678"
+    assert v1.tags["data_hash"] == trained.data_hash
+    assert float(v1.tags["metric.roc_auc"]) == trained.metrics["roc_auc"]
+    description = registry.client().get_model_version(spec.name, "1").description
+    assert "HistGradientBoostingClassifier" in description and "roc_auc" in description
+    # No alias is moved by registration: that is the gate's job.
+    assert registry.by_alias(spec.name, "champion") is None
+
+
+def test_registered_model_predicts_the_same_probabilities_with_pyfunc(logged, registry, spec, trained):
+    import mlflow.pyfunc
+
+    registry.client()
+    model = mlflow.pyfunc.load_model(f"models:/{spec.name}/1")
+    X = features(trained.holdout, spec)
+    proba = model.predict(X)
+    # Logged with pyfunc_predict_fn="predict_proba": an (n, 2) array, column 1 = P(defaulted = 1).
+    assert isinstance(proba, np.ndarray) and proba.shape == (len(X), 2)
+    np.testing.assert_allclose(proba[:, 1], trained.holdout_scores, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(score(model, trained.holdout, spec), trained.holdout_scores, rtol=0, atol=1e-12)
+
+
+def test_pyfunc_accepts_warehouse_dtypes_through_features(logged, registry, spec, trained):
+    """DuckDB hands over a missing VARCHAR as None and an INTEGER column with nulls as Int64."""
+    import mlflow.pyfunc
+
+    registry.client()
+    model = mlflow.pyfunc.load_model(f"models:/{spec.name}/1")
+    rows = trained.holdout.head(50).copy()
+    rows["credit_score"] = pd.array(rows["credit_score"], dtype="Int64")
+    rows.loc[rows.index[:5], "credit_score"] = pd.NA
+    rows.loc[rows.index[:5], "purpose"] = None
+    rows["state"] = None  # a whole column missing in a batch
+    expected = score(trained.pipeline, rows, spec)
+    np.testing.assert_allclose(score(model, rows, spec), expected, rtol=0, atol=1e-12)
+    # None is imputed like NaN, not scored as a category of its own.
+    as_nan = rows.assign(purpose=rows["purpose"].astype(object).where(rows["purpose"].notna(), np.nan))
+    np.testing.assert_allclose(expected, score(trained.pipeline, as_nan, spec), rtol=0, atol=1e-12)
+
+
+def test_another_estimator_trains_and_registers_without_code_change(registry, mart):
+    from sklearn.exceptions import ConvergenceWarning
+
+    raw = yaml.safe_load(SPEC_PATH.read_text())
+    raw["name"] = "loan_default_risk_logistic"
+    raw["estimator"] = {"class": "sklearn.linear_model.LogisticRegression", "params": {"C": 1.0, "max_iter": 1000}}
+    spec = ModelSpec.model_validate(raw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        trained = train(spec, mart)
+    assert 0.6 < trained.metrics["roc_auc"] < 0.95
+    logged = log_and_register(registry, spec, trained, tags=TAGS, data_window={})
+    assert (logged.name, logged.version) == ("loan_default_risk_logistic", 1)
+    run = registry.client().get_run(logged.run_id)
+    assert run.data.params["estimator.class"].endswith("LogisticRegression")
+    import mlflow.pyfunc
+
+    model = mlflow.pyfunc.load_model(logged.model_uri)
+    np.testing.assert_allclose(score(model, trained.holdout, spec), trained.holdout_scores, rtol=0, atol=1e-12)
