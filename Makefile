@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 
-.PHONY: setup run dev test bench clean-state
+.PHONY: setup run dev mlflow-ui reports test bench clean-state
 
 setup: $(VENV)/.installed dbt_project/target/manifest.json
 
@@ -24,6 +24,14 @@ run: setup
 
 dev: setup
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
+
+mlflow-ui: setup
+	$(BIN)/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow/mlflow.db}" -h 127.0.0.1 -p 5000
+
+# Serves the drift and quality HTML reports; set NIGHTJAR_REPORTS_BASE_URL=http://127.0.0.1:8090 so the
+# Dagster UI links to them over HTTP (browsers refuse file:// links from a web page).
+reports:
+	mkdir -p data/reports && $(PYTHON) -m http.server 8090 -b 127.0.0.1 -d data/reports
 
 test: setup
 	$(BIN)/python -m pytest

@@ -1,7 +1,9 @@
 """`make run`: bring a fresh clone to a working state on the embedded defaults, through Dagster.
 
-Materializes enough history for the chain in one single-run backfill, then yesterday's nightly run, recording
-every run in DAGSTER_HOME so they show in the Dagster UI; then prints where the results are.
+Ingests enough history for training in one single-run backfill, trains every model spec (the first version
+that clears its gate becomes champion), runs yesterday's nightly chain (ingest, dbt, scoring) and checks that
+day's drift. Every run is recorded in DAGSTER_HOME, so they all show in the Dagster UI; then it prints where
+the results are. Running it again is safe: partitions are replaced, and a retrained version must pass the gate.
 """
 
 from __future__ import annotations
@@ -18,8 +20,14 @@ RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
+# The runs' full logs are in the Dagster UI; the terminal gets warnings and this script's summary.
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
 def _run(defs: dg.Definitions, job_name: str, instance: dg.DagsterInstance, **kwargs) -> dg.ExecuteInProcessResult:
-    result = defs.resolve_job_def(job_name).execute_in_process(instance=instance, raise_on_error=False, **kwargs)
+    result = defs.resolve_job_def(job_name).execute_in_process(
+        instance=instance, raise_on_error=False, run_config=QUIET, **kwargs
+    )
     if not result.success:
         raise SystemExit(f"job '{job_name}' failed (run {result.run_id}); open the Dagster UI (`make dev`) for the logs")
     print(f"  {job_name}: run {result.run_id} succeeded")
@@ -40,24 +48,43 @@ def main(argv: list[str] | None = None) -> None:
     first = max(settings.start_date, last - timedelta(days=args.history_days))
     history_end = last - timedelta(days=1)
 
-    print(f"nightjar bootstrap: history {first} .. {history_end}, then the nightly run for {last}")
+    from assets.ml.factory import spec_paths
+    from assets.ml.spec import load_spec
+
+    specs = [load_spec(p) for p in spec_paths()]
+    print(f"nightjar bootstrap: history {first} .. {history_end}, models {[s.name for s in specs]}, nightly {last}")
     if first <= history_end:
         _run(defs, "ingest", instance, tags={RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: history_end.isoformat()})
+    for spec in specs:
+        _run(defs, f"train_{spec.name}", instance)
     _run(defs, "nightly", instance, partition_key=last.isoformat())
-    _report(settings)
+    for spec in specs:
+        drift = dg.AssetKey([spec.name, "drift"])
+        _run(defs, f"monitor_{spec.name}", instance, partition_key=last.isoformat(), asset_selection=[drift])
+    _report(settings, specs, last)
 
 
-def _report(settings) -> None:
-    from resources.build import build_warehouse
+def _report(settings, specs, last: date) -> None:
+    from resources.build import build_resources
 
-    warehouse = build_warehouse(settings)
+    resources = build_resources(settings)
+    warehouse, registry = resources["warehouse"], resources["registry"]
     print("\nResults")
     print(f"  warehouse: {warehouse.describe()}")
-    for table in ("raw.applications", "raw.outcomes", "marts.fct_application_features", "marts.fct_labeled_applications"):
+    tables = ["raw.applications", "raw.outcomes", "marts.fct_application_features", "marts.fct_labeled_applications"]
+    tables += [f"predictions.{spec.name}" for spec in specs]
+    for table in tables:
         if warehouse.table_exists(table):
             rows = int(warehouse.query(f"SELECT count(*) AS n FROM {table}")["n"].iloc[0])
             print(f"    {table}: {rows} rows")
-    print(f"  Dagster runs: {os.environ.get('DAGSTER_HOME')}  (open the UI with `make dev`, then http://127.0.0.1:3000)")
+    print(f"  MLflow: {settings.mlflow_tracking_uri}")
+    for spec in specs:
+        champion = registry.by_alias(spec.name, "champion")
+        print(f"    {spec.name}: champion = {f'version {champion.version}' if champion else 'none (see the gate check)'}")
+    for spec in specs:
+        print(f"  drift report of {last}: {settings.reports_dir / spec.name / 'drift' / f'{last}.html'}")
+    print(f"  Dagster runs: {os.environ.get('DAGSTER_HOME')}")
+    print("\nOpen the Dagster UI with `make dev` (http://127.0.0.1:3000); MLflow with `make mlflow-ui` (http://127.0.0.1:5000).")
 
 
 if __name__ == "__main__":

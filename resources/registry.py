@@ -9,6 +9,7 @@ warehouse audit row). mlflow is imported inside the methods: it costs over a sec
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -43,6 +44,8 @@ class ModelRegistry(dg.ConfigurableResource):
         import mlflow
         from mlflow import MlflowClient
 
+        # Download progress bars would land in every run's logs.
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.tracking_uri)
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)

@@ -39,7 +39,8 @@ def labeled_mart(days: int = DAYS, rows_per_day: int = ROWS_PER_DAY) -> pd.DataF
     frame["defaulted"] = frame["defaulted"].astype("int64")  # stg_outcomes casts the boolean to integer
     frame["loan_to_income"] = frame["loan_amount"] / frame["annual_income"]
     monthly_rate = frame["interest_rate"] / 100.0 / 12.0
-    frame["monthly_installment"] = frame["loan_amount"] * monthly_rate / (1 - (1 + monthly_rate) ** -frame["term_months"])
+    annuity = monthly_rate / (1 - (1 + monthly_rate) ** -frame["term_months"])
+    frame["monthly_installment"] = frame["loan_amount"] * annuity
     frame["installment_to_income"] = frame["monthly_installment"] * 12 / frame["annual_income"]
     return frame
 
@@ -235,3 +236,17 @@ def test_another_estimator_trains_and_registers_without_code_change(registry, ma
 
     model = mlflow.pyfunc.load_model(logged.model_uri)
     np.testing.assert_allclose(score(model, trained.holdout, spec), trained.holdout_scores, rtol=0, atol=1e-12)
+
+
+def test_a_version_is_scored_on_its_own_features_after_the_spec_changes(logged, registry, spec, trained):
+    """The gate scores the champion with the current spec; the champion must still get the columns it knows."""
+    import mlflow.pyfunc
+
+    raw = yaml.safe_load(SPEC_PATH.read_text())
+    raw["features"] = {"numeric": ["credit_score", "debt_to_income"], "categorical": ["state"]}
+    raw["evaluation"]["segments"] = ["state"]
+    narrower = ModelSpec.model_validate(raw)
+    registry.client()
+    model = mlflow.pyfunc.load_model(f"models:/{spec.name}/1")
+    for scorer in (model, trained.pipeline):
+        np.testing.assert_allclose(score(scorer, trained.holdout, narrower), trained.holdout_scores, atol=1e-12)

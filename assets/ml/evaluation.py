@@ -25,21 +25,49 @@ APPROVE, REVIEW, DECLINE = "approve", "review", "decline"
 
 
 def features(frame: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
-    """The model's input: ``spec.features.all`` in order, numeric as float64, categorical as object.
+    """The model's input for ``spec``: ``spec.features.all`` in order, numeric as float64, categorical as object.
 
     Missing values become NaN everywhere: the categorical imputer only recognises NaN, and DuckDB hands over a
     missing VARCHAR as ``None``, which the one-hot encoder would otherwise treat as a category of its own.
     """
-    missing = [c for c in spec.features.all if c not in frame.columns]
+    return model_input(frame, spec.features.numeric, spec.features.categorical, spec.name)
+
+
+def model_input(frame: pd.DataFrame, numeric: list[str], categorical: list[str], name: str) -> pd.DataFrame:
+    """``numeric + categorical`` columns of ``frame``, normalized as :func:`features` describes."""
+    columns = [*numeric, *categorical]
+    missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise KeyError(f"model spec '{spec.name}': frame has no feature column(s) {missing}")
-    numeric = {c: pd.to_numeric(frame[c], errors="raise").astype("float64") for c in spec.features.numeric}
-    categorical = {}
-    for c in spec.features.categorical:
+        raise KeyError(f"model spec '{name}': frame has no feature column(s) {missing}")
+    out = {c: pd.to_numeric(frame[c], errors="raise").astype("float64") for c in numeric}
+    for c in categorical:
         column = frame[c].astype(object)
-        categorical[c] = column.where(column.notna(), np.nan)
-    out = pd.DataFrame({**numeric, **categorical}, index=frame.index)
-    return out[spec.features.all]
+        out[c] = column.where(column.notna(), np.nan)
+    return pd.DataFrame(out, index=frame.index)[columns]
+
+
+def inputs_of(model: Any) -> tuple[list[str], list[str]] | None:
+    """(numeric, categorical) columns a model was trained on, read from the model itself; None if it does not say.
+
+    A registered version keeps the features it was trained with even after the spec changes, so an older champion
+    must be scored on its own columns, not on the current spec's.
+    """
+    metadata = getattr(model, "metadata", None)  # an MLflow pyfunc model: its logged input schema
+    if metadata is not None and hasattr(metadata, "get_input_schema"):
+        schema = metadata.get_input_schema()
+        if schema is None or not schema.has_input_names():
+            return None
+        numeric, categorical = [], []
+        for column in schema.inputs:
+            kind = getattr(column.type, "name", str(column.type))
+            (categorical if kind == "string" else numeric).append(column.name)
+        return numeric, categorical
+    named_steps = getattr(model, "named_steps", None)  # a pipeline from assets.ml.training.build_pipeline
+    preprocess = named_steps.get("preprocess") if named_steps is not None else None
+    if preprocess is not None and hasattr(preprocess, "transformers_"):
+        by_name = {name: list(cols) for name, _, cols in preprocess.transformers_}
+        return by_name.get("numeric", []), by_name.get("categorical", [])
+    return None
 
 
 def labels(frame: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
@@ -57,9 +85,11 @@ def labels(frame: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
 def score(model: Any, frame: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
     """Probabilities of class 1 from a fitted scikit-learn pipeline or an MLflow pyfunc model.
 
-    A pyfunc model logged by :mod:`assets.ml.mlflow_logging` predicts ``predict_proba``: an (n, 2) array.
+    The model's own input columns are used when it records them (see :func:`inputs_of`), else the spec's. A pyfunc
+    model logged by :mod:`assets.ml.mlflow_logging` predicts ``predict_proba``: an (n, 2) array.
     """
-    X = features(frame, spec)
+    inputs = inputs_of(model)
+    X = features(frame, spec) if inputs is None else model_input(frame, *inputs, spec.name)
     if hasattr(model, "predict_proba"):
         proba = model.predict_proba(X)
     else:

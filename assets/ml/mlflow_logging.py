@@ -143,7 +143,10 @@ def _write_artifacts(directory: Path, spec: ModelSpec, trained: TrainedModel, re
     (directory / "evaluation" / "metrics.json").write_text(json.dumps(trained.metrics, indent=2, sort_keys=True))
 
     plots.save(plots.roc_figure(y, p, f"ROC curve\n{caption}"), directory / "plots" / "roc_curve.png")
-    plots.save(plots.calibration_figure(deciles, f"Calibration by score decile\n{caption}"), directory / "plots" / "calibration.png")
+    plots.save(
+        plots.calibration_figure(deciles, f"Calibration by score decile\n{caption}"),
+        directory / "plots" / "calibration.png",
+    )
     plots.save(
         plots.importance_figure(importance, f"Permutation importance (up to {IMPORTANCE_ROWS} rows)\n{caption}"),
         directory / "plots" / "feature_importance.png",
@@ -223,7 +226,7 @@ def log_and_register(
     import mlflow
 
     if trained.spec != spec:
-        raise ValueError(f"log_and_register: model spec '{spec.name}' is not the spec '{trained.spec.name}' was trained on")
+        raise ValueError(f"log_and_register: spec '{spec.name}' is not the spec '{trained.spec.name}' was trained with")
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 

@@ -1,0 +1,100 @@
+"""Monitoring end to end on real Evidently, MLflow, dbt and DuckDB, through the synthetic drift scenario:
+stable days pass, the first drifted day fails with ERROR naming the drifted columns, and the later change in
+how features relate to default shows in the quality check once that day's labels arrive."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from resources.registry import CHAMPION, ModelRegistry
+from resources.source.synthetic import DRIFTED_COLUMNS
+from tests.chain import run_days, scalar
+from tests.conftest import point_stores_at
+
+pytestmark = pytest.mark.slow
+
+MODEL = "loan_default_risk"
+HISTORY = (date(2026, 1, 20), date(2026, 2, 15))
+TRAINED_AS_OF = "2026-02-08"  # labels up to here are known before the scenario starts
+DRIFT_START, CONCEPT_DRIFT_START = date(2026, 2, 11), date(2026, 2, 12)
+STABLE_DAY = date(2026, 2, 10)
+ROWS_PER_DAY = 5000  # single-day drift scores are noisy on a few hundred rows; a real day has thousands
+
+
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory):
+    root = tmp_path_factory.mktemp("monitoring")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        settings = point_stores_at(
+            root, monkeypatch,
+            NIGHTJAR_ROWS_PER_DAY=str(ROWS_PER_DAY),
+            NIGHTJAR_DRIFT_START=DRIFT_START.isoformat(),
+            NIGHTJAR_CONCEPT_DRIFT_START=CONCEPT_DRIFT_START.isoformat(),
+        )
+        from definitions import build_definitions
+
+        defs = build_definitions(settings)
+        assert run_days(defs, "ingest", *HISTORY).success
+        trained = defs.resolve_job_def(f"train_{MODEL}").execute_in_process(
+            run_config={"ops": {f"{MODEL}__training_set": {"config": {"as_of": TRAINED_AS_OF}}}}
+        )
+        assert trained.success
+        predictions = dg.AssetKey([MODEL, "predictions"])
+        assert run_days(defs, "nightly", STABLE_DAY, CONCEPT_DRIFT_START, asset_selection=[predictions]).success
+        yield {"settings": settings, "defs": defs}
+
+
+def _monitor(defs, asset: str, day: date) -> dg.ExecuteInProcessResult:
+    return defs.resolve_job_def(f"monitor_{MODEL}").execute_in_process(
+        partition_key=day.isoformat(), asset_selection=[dg.AssetKey([MODEL, asset])], raise_on_error=False
+    )
+
+
+def _checks(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
+    return {c.check_name: c for c in result.get_asset_check_evaluations()}
+
+
+def test_a_stable_day_passes_every_drift_check_and_is_plotted(scenario):
+    result = _monitor(scenario["defs"], "drift", STABLE_DAY)
+    assert result.success
+    checks = _checks(result)
+    assert checks["data_drift"].passed and checks["score_drift"].passed, {k: c.description for k, c in checks.items()}
+    meta = result.asset_materializations_for_node(f"{MODEL}__drift")[0].metadata
+    assert meta["drift_share"].value == 0.0
+    assert meta["sample_rows"].value == ROWS_PER_DAY
+    assert isinstance(meta["drift_credit_score"].value, float)  # numeric: Dagster plots it over days
+    report = Path(meta["report_path"].value)
+    assert report.exists() and report.stat().st_size > 100_000
+
+
+def test_the_first_drifted_day_fails_with_error_naming_the_columns(scenario):
+    result = _monitor(scenario["defs"], "drift", DRIFT_START)
+    check = _checks(result)["data_drift"]
+    assert not check.passed
+    assert check.severity == dg.AssetCheckSeverity.ERROR
+    for column in ("credit_score", "loan_amount", "debt_to_income"):
+        assert column in DRIFTED_COLUMNS and column in check.description
+    assert "annual_income" not in check.description  # a stable column is not named
+
+    # The day's figures also land on the serving version's MLflow run, one step per day.
+    settings = scenario["settings"]
+    registry = ModelRegistry(tracking_uri=settings.mlflow_tracking_uri, artifact_root=settings.mlflow_artifact_root)
+    champion = registry.by_alias(MODEL, CHAMPION)
+    history = registry.client().get_metric_history(champion.run_id, "monitoring.drift_share")
+    assert {m.step for m in history} >= {DRIFT_START.toordinal()}
+    assert scalar(settings, f"SELECT count(*) FROM monitoring.{MODEL}_drift WHERE drifted") >= 3
+
+
+def test_quality_holds_on_a_stable_day_and_fails_after_the_concept_change(scenario):
+    defs = scenario["defs"]
+    stable = _monitor(defs, "quality", STABLE_DAY)
+    assert stable.success
+    assert _checks(stable)["auc_drop"].passed, _checks(stable)["auc_drop"].description
+
+    changed = _checks(_monitor(defs, "quality", CONCEPT_DRIFT_START))
+    assert not changed["auc_drop"].passed, changed["auc_drop"].description
+    assert changed["auc_drop"].severity == dg.AssetCheckSeverity.ERROR
