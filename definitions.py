@@ -10,6 +10,7 @@ from assets.transform import transform_assets
 from jobs.monitoring import build_monitoring_job
 from jobs.nightly import ingest_job, nightly_job, nightly_schedule
 from jobs.promotion import build_promotion_jobs
+from jobs.sensors import build_sensors
 from jobs.training import build_training_job
 from resources.build import build_resources
 from resources.settings import Settings, get_settings
@@ -19,8 +20,10 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     models = build_model_assets(transform_assets, settings.warehouse_kind)
     jobs: list = [nightly_job, ingest_job]
     schedules: list = [nightly_schedule]
+    training_jobs: dict[str, dg.JobDefinition] = {}
     for model in models:
         training_job, training_schedule = build_training_job(model.spec)
+        training_jobs[model.spec.name] = training_job
         monitoring_job, monitoring_schedule = build_monitoring_job(model.spec)
         jobs += [training_job, monitoring_job, *build_promotion_jobs(model.spec)]
         schedules += [training_schedule, monitoring_schedule]
@@ -30,6 +33,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         asset_checks=[c for m in models for c in m.checks],
         jobs=jobs,
         schedules=schedules,
+        sensors=build_sensors([m.spec for m in models], training_jobs),
         resources=build_resources(settings),
         executor=executor,
     )

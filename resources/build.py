@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import dagster as dg
 
+from resources.alerts import AlertsResource
 from resources.dbt import dbt_resource
 from resources.registry import ModelRegistry
 from resources.reports import MonitoringReports
@@ -27,8 +29,6 @@ def build_warehouse(settings: Settings) -> Warehouse:
 
 
 def _is_set(name: str) -> bool:
-    import os
-
     return bool(os.environ.get(name))
 
 
@@ -42,5 +42,8 @@ def build_resources(settings: Settings) -> dict[str, Any]:
             retention_days=settings.report_retention_days,
             base_url=settings.reports_base_url,
         ),
+        "alerts": AlertsResource(webhook_url=dg.EnvVar("NIGHTJAR_ALERT_WEBHOOK_URL"))
+        if _is_set("NIGHTJAR_ALERT_WEBHOOK_URL")
+        else AlertsResource(),
         "registry": ModelRegistry(tracking_uri=settings.mlflow_tracking_uri, artifact_root=settings.mlflow_artifact_root),
     }

@@ -1,0 +1,445 @@
+"""The alerting sensors against a real Dagster instance (in tmp_path) and a real webhook (a local HTTP server).
+
+Events come from materializing small throwaway assets and running a failing job; the sensors are evaluated the way
+Dagster's testing API allows (``build_sensor_context`` / ``build_run_status_sensor_context``). Time is a fake clock
+passed to ``build_sensors``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import dagster as dg
+import pytest
+
+from assets.ml.spec import ModelSpec, load_spec
+from jobs.sensors import (
+    PREDICTIONS_DUE_HOUR_ENV,
+    RETRAIN_COOLDOWN_ENV,
+    build_sensors,
+    predictions_due_hour,
+    retrain_cooldown,
+)
+from resources.alerts import AlertDeliveryError, AlertsResource
+from resources.settings import MODEL_SPECS_DIR, get_settings
+
+DAILY = dg.DailyPartitionsDefinition(start_date="2026-01-01")
+
+
+# --- a real webhook ------------------------------------------------------------------------------------------------
+
+
+class Webhook:
+    """A local HTTP server recording every POSTed JSON body; paths containing /fail answer 500."""
+
+    def __init__(self) -> None:
+        self.posts: list[dict] = []
+        received = self.posts
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                failing = "/fail" in self.path
+                if not failing:
+                    received.append(json.loads(body))
+                self.send_response(500 if failing else 200)
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args) -> None:  # keep pytest output clean
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.server.server_port}"
+        self.url = f"{self.base}/hooks/T000/secret-token"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def alerts(self) -> AlertsResource:
+        return AlertsResource(webhook_url=self.url, timeout_seconds=5)
+
+
+@pytest.fixture
+def webhook() -> Iterator[Webhook]:
+    hook = Webhook()
+    hook.thread.start()
+    yield hook
+    hook.server.shutdown()
+    hook.server.server_close()
+
+
+@pytest.fixture
+def dagster_instance(tmp_path) -> Iterator[dg.DagsterInstance]:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    with dg.DagsterInstance.local_temp(str(home)) as instance:
+        yield instance
+
+
+class FakeClock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def sensor_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """Sensor settings at their defaults (UTC, due at 06:00, 24 h cool-down) unless a test sets them."""
+    for name in (RETRAIN_COOLDOWN_ENV, PREDICTIONS_DUE_HOUR_ENV):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NIGHTJAR_TIMEZONE", "UTC")
+    get_settings.cache_clear()
+    yield monkeypatch
+    get_settings.cache_clear()
+
+
+# --- throwaway models, jobs and assets -----------------------------------------------------------------------------
+
+
+def demo_spec(name: str = "demo_model") -> ModelSpec:
+    return load_spec(MODEL_SPECS_DIR / "loan_default.yaml").model_copy(update={"name": name})
+
+
+@dg.op
+def _noop() -> None:
+    pass
+
+
+def training_job(name: str) -> dg.JobDefinition:
+    @dg.job(name=f"train_{name}")
+    def train() -> None:
+        _noop()
+
+    return train
+
+
+def sensors_for(names: list[str], clock: FakeClock) -> dict[str, dg.SensorDefinition]:
+    specs = [demo_spec(n) for n in names]
+    built = build_sensors(specs, {n: training_job(n) for n in names}, clock=clock)
+    return {s.name: s for s in built}
+
+
+def checked_asset(path: list[str], check_name: str, severity: dg.AssetCheckSeverity, passed: bool = False,
+                  description: str = "columns drifted: credit_score") -> dg.AssetsDefinition:
+    """A daily asset with one check that reports ``passed`` at ``severity``."""
+    key = dg.AssetKey(path)
+
+    @dg.asset(key=key, partitions_def=DAILY, check_specs=[dg.AssetCheckSpec(check_name, asset=key)])
+    def _asset():
+        yield dg.MaterializeResult()
+        yield dg.AssetCheckResult(check_name=check_name, passed=passed, severity=severity, description=description)
+
+    return _asset
+
+
+def materialize(instance: dg.DagsterInstance, asset: dg.AssetsDefinition, day: str) -> None:
+    assert dg.materialize([asset], instance=instance, partition_key=day).success
+
+
+def tick(sensor: dg.SensorDefinition, instance: dg.DagsterInstance, alerts: AlertsResource, cursor: str | None):
+    """Evaluate a sensor once, as the daemon would; returns (result, cursor to pass to the next tick)."""
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"alerts": alerts})
+    result = sensor(context)
+    new_cursor = result.cursor if isinstance(result, dg.SensorResult) and result.cursor else cursor
+    return result, new_cursor
+
+
+START = datetime(2026, 3, 10, 7, 0, tzinfo=timezone.utc)
+
+
+# --- the factory -----------------------------------------------------------------------------------------------------
+
+
+def test_sensors_are_named_running_and_target_the_training_jobs(sensor_env):
+    sensors = sensors_for(["demo_model"], FakeClock(START))
+    assert set(sensors) == {"alert_on_run_failure", "monitoring_checks_sensor", "missing_predictions_sensor"}
+    assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in sensors.values())
+    assert [j.name for j in sensors["monitoring_checks_sensor"].jobs] == ["train_demo_model"]
+    assert all("alerts" in s.required_resource_keys for s in sensors.values())
+
+
+def test_factory_rejects_a_model_without_training_job(sensor_env):
+    with pytest.raises(ValueError, match=r"no training job for model\(s\) \['demo_model'\]"):
+        build_sensors([demo_spec()], {})
+
+
+def test_settings_from_environment_are_validated(sensor_env):
+    assert retrain_cooldown() == timedelta(hours=24) and predictions_due_hour() == 6
+    sensor_env.setenv(RETRAIN_COOLDOWN_ENV, "soon")
+    with pytest.raises(ValueError, match=f"{RETRAIN_COOLDOWN_ENV}='soon' is not a number of hours"):
+        retrain_cooldown()
+    sensor_env.setenv(PREDICTIONS_DUE_HOUR_ENV, "24")
+    with pytest.raises(ValueError, match=f"{PREDICTIONS_DUE_HOUR_ENV}=24 must be an hour from 0 to 23"):
+        predictions_due_hour()
+
+
+# --- a. failed runs --------------------------------------------------------------------------------------------------
+
+
+def test_failed_run_alerts_with_job_run_step_and_error(sensor_env, webhook, dagster_instance):
+    @dg.op
+    def explode() -> None:
+        raise ValueError("disk full")
+
+    @dg.job
+    def fragile() -> None:
+        explode()
+
+    result = fragile.execute_in_process(instance=dagster_instance, raise_on_error=False)
+    assert not result.success
+    sensor = sensors_for(["demo_model"], FakeClock(START))["alert_on_run_failure"]
+    context = dg.build_run_status_sensor_context(
+        sensor_name=sensor.name,
+        dagster_event=result.get_run_failure_event(),
+        dagster_instance=dagster_instance,
+        dagster_run=result.dagster_run,
+        resources={"alerts": webhook.alerts()},
+    )
+    sensor(context)
+
+    [alert] = webhook.posts
+    assert alert["severity"] == "error" and alert["source"] == "nightjar"
+    assert alert["title"] == "Run failed: fragile"
+    assert result.run_id in alert["message"]
+    assert "step explode: ValueError: disk full" in alert["message"]
+    assert alert["text"].startswith("[ERROR] Run failed: fragile\n")  # what Slack shows
+    assert alert["details"]["failed_steps"] == {"explode": "ValueError: disk full"}
+    assert alert["details"]["run_id"] == result.run_id
+
+
+# --- b. failed checks and retraining -------------------------------------------------------------------------------
+
+
+def test_error_drift_requests_one_training_then_respects_the_cooldown(sensor_env, webhook, dagster_instance):
+    clock = FakeClock(START)
+    sensor = sensors_for(["demo_model"], clock)["monitoring_checks_sensor"]
+    alerts = webhook.alerts()
+    drift = checked_asset(["demo_model", "drift"], "data_drift", dg.AssetCheckSeverity.ERROR)
+
+    # The first tick only records where the event log stands: no replay of history.
+    result, cursor = tick(sensor, dagster_instance, alerts, None)
+    assert not result.run_requests and "first evaluation" in result.skip_reason.skip_message
+
+    materialize(dagster_instance, drift, "2026-03-08")
+    result, cursor = tick(sensor, dagster_instance, alerts, cursor)
+    [request] = result.run_requests
+    assert request.job_name == "train_demo_model"
+    [alert] = webhook.posts
+    assert alert["severity"] == "error"
+    assert alert["details"] | {"run_id": None, "job_name": None} == {
+        "asset_key": "demo_model/drift",
+        "check_name": "data_drift",
+        "severity": "ERROR",
+        "description": "columns drifted: credit_score",
+        "partition": "2026-03-08",
+        "run_id": None,
+        "job_name": None,
+        "retraining": "requested train_demo_model",
+    }
+    assert "demo_model/drift data_drift (partition 2026-03-08)" in alert["title"]
+
+    # Nothing new: skip, no alert.
+    result, cursor = tick(sensor, dagster_instance, alerts, cursor)
+    assert not result.run_requests and "no run finished" in result.skip_reason.skip_message
+    assert len(webhook.posts) == 1
+
+    # A second ERROR inside the cool-down: alerted, but no second training.
+    clock.now = START + timedelta(hours=5)
+    materialize(dagster_instance, drift, "2026-03-09")
+    result, cursor = tick(sensor, dagster_instance, alerts, cursor)
+    assert result.run_requests == []
+    assert len(webhook.posts) == 2
+    assert "cool-down until" in webhook.posts[-1]["details"]["retraining"]
+
+    # After the cool-down: one training again.
+    clock.now = START + timedelta(hours=24)
+    materialize(dagster_instance, drift, "2026-03-10")
+    result, cursor = tick(sensor, dagster_instance, alerts, cursor)
+    [again] = result.run_requests
+    assert again.job_name == "train_demo_model" and again.run_key != request.run_key
+    assert len(webhook.posts) == 3
+    assert json.loads(cursor)["last_retrain"] == {"demo_model": clock.now.isoformat()}
+
+
+def test_cooldown_hours_come_from_the_environment(sensor_env, webhook, dagster_instance):
+    sensor_env.setenv(RETRAIN_COOLDOWN_ENV, "2")
+    clock = FakeClock(START)
+    sensor = sensors_for(["demo_model"], clock)["monitoring_checks_sensor"]
+    quality = checked_asset(["demo_model", "quality"], "auc_drop", dg.AssetCheckSeverity.ERROR, description="auc -0.09")
+    _, cursor = tick(sensor, dagster_instance, webhook.alerts(), None)
+
+    counts = []
+    for hours in (0, 1, 3):
+        clock.now = START + timedelta(hours=hours)
+        materialize(dagster_instance, quality, "2026-03-09")
+        result, cursor = tick(sensor, dagster_instance, webhook.alerts(), cursor)
+        counts.append(len(result.run_requests))
+    assert counts == [1, 0, 1]
+
+
+def test_one_training_per_model_and_tick_even_without_cooldown(sensor_env, webhook, dagster_instance):
+    sensor_env.setenv(RETRAIN_COOLDOWN_ENV, "0")
+    sensor = sensors_for(["demo_model"], FakeClock(START))["monitoring_checks_sensor"]
+    _, cursor = tick(sensor, dagster_instance, webhook.alerts(), None)
+    key = dg.AssetKey(["demo_model", "drift"])
+
+    checks = [dg.AssetCheckSpec("data_drift", asset=key), dg.AssetCheckSpec("score_drift", asset=key)]
+
+    @dg.asset(key=key, check_specs=checks)
+    def drift():
+        yield dg.MaterializeResult()
+        yield dg.AssetCheckResult(check_name="data_drift", passed=False, description="features drifted")
+        yield dg.AssetCheckResult(check_name="score_drift", passed=False, description="score drifted")
+
+    counts = []
+    for _ in range(2):
+        assert dg.materialize([drift], instance=dagster_instance).success
+        result, cursor = tick(sensor, dagster_instance, webhook.alerts(), cursor)
+        counts.append(len(result.run_requests))
+    assert counts == [1, 1]  # no cool-down: every run may retrain, but once
+    assert len(webhook.posts) == 4
+
+
+def test_a_cursor_the_sensor_did_not_write_is_a_clear_error(sensor_env, webhook, dagster_instance):
+    sensor = sensors_for(["demo_model"], FakeClock(START))["monitoring_checks_sensor"]
+    with pytest.raises(ValueError, match="clear it in the UI"):
+        tick(sensor, dagster_instance, webhook.alerts(), "12345")
+
+
+def test_warn_failures_and_other_checks_alert_without_training(sensor_env, webhook, dagster_instance):
+    sensor = sensors_for(["demo_model"], FakeClock(START))["monitoring_checks_sensor"]
+    _, cursor = tick(sensor, dagster_instance, webhook.alerts(), None)
+
+    materialize(dagster_instance, checked_asset(["demo_model", "drift"], "score_drift", dg.AssetCheckSeverity.WARN,
+                                                description="score drift 0.12"), "2026-03-09")
+    # Any check alerts, not only monitoring ones; but only monitoring checks retrain.
+    materialize(dagster_instance, checked_asset(["orders"], "row_count", dg.AssetCheckSeverity.ERROR,
+                                                description="0 rows"), "2026-03-09")
+    materialize(dagster_instance, checked_asset(["demo_model", "quality"], "calibration", dg.AssetCheckSeverity.ERROR,
+                                                passed=True, description="fine"), "2026-03-09")
+    result, cursor = tick(sensor, dagster_instance, webhook.alerts(), cursor)
+
+    assert result.run_requests == []
+    by_check = {p["details"]["check_name"]: p for p in webhook.posts}
+    assert set(by_check) == {"score_drift", "row_count"}  # the passing check is not alerted
+    assert by_check["score_drift"]["severity"] == "warning"
+    assert by_check["score_drift"]["details"]["retraining"] == "warning only: no retraining"
+    assert by_check["row_count"]["severity"] == "error"
+    assert by_check["row_count"]["details"]["retraining"] is None
+    assert by_check["row_count"]["details"]["asset_key"] == "orders"
+
+
+def test_checks_of_a_failed_run_are_still_read(sensor_env, webhook, dagster_instance):
+    sensor = sensors_for(["demo_model"], FakeClock(START))["monitoring_checks_sensor"]
+    _, cursor = tick(sensor, dagster_instance, webhook.alerts(), None)
+    key = dg.AssetKey(["demo_model", "drift"])
+
+    @dg.asset(key=key, check_specs=[dg.AssetCheckSpec("data_drift", asset=key)])
+    def drift():
+        yield dg.MaterializeResult()
+        yield dg.AssetCheckResult(check_name="data_drift", passed=False, description="drifted")
+
+    @dg.asset(deps=[drift])
+    def downstream() -> None:
+        raise RuntimeError("later step broke")
+
+    assert not dg.materialize([drift, downstream], instance=dagster_instance, raise_on_error=False).success
+    result, _ = tick(sensor, dagster_instance, webhook.alerts(), cursor)
+    assert [r.job_name for r in result.run_requests] == ["train_demo_model"]
+    assert [p["details"]["check_name"] for p in webhook.posts] == ["data_drift"]
+
+
+# --- c. missing predictions ---------------------------------------------------------------------------------------
+
+
+def predictions_asset(name: str) -> dg.AssetsDefinition:
+    @dg.asset(key=dg.AssetKey([name, "predictions"]), partitions_def=DAILY)
+    def _predictions() -> None:
+        pass
+
+    return _predictions
+
+
+def test_missing_predictions_alert_once_after_the_due_hour(sensor_env, webhook, dagster_instance):
+    clock = FakeClock(datetime(2026, 3, 10, 5, 59, tzinfo=timezone.utc))
+    sensor = sensors_for(["demo_model", "other_model"], clock)["missing_predictions_sensor"]
+    materialize(dagster_instance, predictions_asset("other_model"), "2026-03-09")
+    alerts = webhook.alerts()
+
+    result, cursor = tick(sensor, dagster_instance, alerts, None)
+    assert isinstance(result, dg.SkipReason) and "before the due hour 06:00" in result.skip_message
+    assert webhook.posts == []
+
+    clock.now = datetime(2026, 3, 10, 6, 0, tzinfo=timezone.utc)
+    result, cursor = tick(sensor, dagster_instance, alerts, cursor)
+    [alert] = webhook.posts  # other_model's partition exists
+    assert alert["severity"] == "error"
+    assert alert["details"] | {"timezone": None} == {
+        "model": "demo_model", "asset_key": "demo_model/predictions", "partition": "2026-03-09", "due_hour": 6,
+        "timezone": None,
+    }
+    assert "2026-03-09" in alert["message"] and "06:00" in alert["message"]
+
+    clock.now = datetime(2026, 3, 10, 12, 0, tzinfo=timezone.utc)
+    result, cursor = tick(sensor, dagster_instance, alerts, cursor)
+    assert len(webhook.posts) == 1  # alerted once per model and day
+
+    # The next day is a new day; a partition materialized late is not alerted.
+    materialize(dagster_instance, predictions_asset("demo_model"), "2026-03-10")
+    clock.now = datetime(2026, 3, 11, 6, 30, tzinfo=timezone.utc)
+    result, cursor = tick(sensor, dagster_instance, alerts, cursor)
+    assert [(p["details"]["model"], p["details"]["partition"]) for p in webhook.posts[1:]] == [
+        ("other_model", "2026-03-10")
+    ]
+
+
+def test_due_hour_and_yesterday_are_in_the_configured_timezone(sensor_env, webhook, dagster_instance):
+    sensor_env.setenv("NIGHTJAR_TIMEZONE", "America/New_York")  # UTC-4 in March 2026 (after the DST switch)
+    sensor_env.setenv(PREDICTIONS_DUE_HOUR_ENV, "7")
+    get_settings.cache_clear()
+    clock = FakeClock(datetime(2026, 3, 10, 10, 30, tzinfo=timezone.utc))  # 06:30 in New York
+    sensor = sensors_for(["demo_model"], clock)["missing_predictions_sensor"]
+
+    result, cursor = tick(sensor, dagster_instance, webhook.alerts(), None)
+    assert isinstance(result, dg.SkipReason) and webhook.posts == []
+
+    clock.now = datetime(2026, 3, 11, 2, 0, tzinfo=timezone.utc)  # 22:00 on March 10 in New York
+    tick(sensor, dagster_instance, webhook.alerts(), cursor)
+    [alert] = webhook.posts
+    assert alert["details"]["partition"] == "2026-03-09"
+    assert "07:00 America/New_York" in alert["message"]
+
+
+# --- the alerts resource ------------------------------------------------------------------------------------------
+
+
+def test_webhook_error_names_host_and_status_but_not_the_token(webhook):
+    alerts = AlertsResource(webhook_url=f"{webhook.base}/fail/T000/secret-token")
+    with pytest.raises(AlertDeliveryError) as raised:
+        alerts.send("t", "error", "x")
+    message = str(raised.value)
+    assert f"127.0.0.1:{webhook.server.server_port}" in message and "500" in message
+    assert "secret-token" not in message and "/fail" not in message
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__
+
+
+def test_unreachable_webhook_is_an_error_too():
+    alerts = AlertsResource(webhook_url="http://127.0.0.1:9/hooks/secret-token", timeout_seconds=2)
+    with pytest.raises(AlertDeliveryError, match=r"could not reach alert webhook at 127\.0\.0\.1:9") as raised:
+        alerts.send("t", "warning", "x")
+    assert "secret-token" not in str(raised.value)
+
+
+def test_without_webhook_alerts_are_logged(caplog):
+    with caplog.at_level(logging.WARNING, logger="nightjar.alerts"):
+        AlertsResource().send("Check failed", "WARN", "score drift 0.12")
+    [record] = caplog.records
+    assert record.levelno == logging.WARNING and record.getMessage() == "Check failed: score drift 0.12"
+    with pytest.raises(ValueError, match="severity 'info'"):
+        AlertsResource().send("t", "info", "x")
