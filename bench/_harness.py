@@ -106,18 +106,29 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def tree_rss(pid: int) -> int:
-    """Resident bytes of ``pid`` and all its descendants (summed)."""
+def tree_rss(pid: int, seen: list[tuple[int, int]] | None = None) -> int:
+    """Resident bytes of ``pid`` and all its descendants (summed); (pid, bytes) of each is appended to ``seen``."""
     total, stack = 0, [pid]
     while stack:
         current = stack.pop()
         try:
             with open(f"/proc/{current}/statm") as handle:
-                total += int(handle.read().split()[1]) * _PAGE
+                rss = int(handle.read().split()[1]) * _PAGE
         except (OSError, IndexError, ValueError):
             continue
+        total += rss
+        if seen is not None:
+            seen.append((current, rss))
         stack.extend(_children(current))
     return total
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return handle.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""
 
 
 @dataclass
@@ -129,6 +140,13 @@ class Measured:
     samples: list[tuple[float, int]]  # (time.time(), tree RSS bytes)
     result: dict[str, Any] = field(default_factory=dict)  # what the child wrote to its --out file
     log: Path | None = None
+    # pid -> {"first", "last": first and last sample seeing it, "peak": its highest RSS in bytes, "cmd": command line}
+    processes: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def lifetimes(self, contains: str) -> list[dict[str, Any]]:
+        """The descendant processes whose command line contains ``contains``, in start order."""
+        found = [p for pid, p in self.processes.items() if contains in p["cmd"]]
+        return sorted(found, key=lambda p: p["first"])
 
     @property
     def wall(self) -> float:
@@ -145,6 +163,7 @@ class Measured:
 def run_measured(command: list[str], env: dict[str, str], log: Path, out: Path | None = None, check: bool = True) -> Measured:
     """Run ``command`` (stdout and stderr to ``log``) while sampling its process tree's memory."""
     samples: list[tuple[float, int]] = []
+    processes: dict[int, dict[str, Any]] = {}
     done = threading.Event()
     with open(log, "w") as log_file:
         started = time.time()
@@ -152,7 +171,15 @@ def run_measured(command: list[str], env: dict[str, str], log: Path, out: Path |
 
         def sample() -> None:
             while not done.is_set():
-                samples.append((time.time(), tree_rss(process.pid)))
+                seen: list[tuple[int, int]] = []
+                now, total = time.time(), tree_rss(process.pid, seen)
+                samples.append((now, total))
+                for pid, rss in seen:
+                    if pid in processes:
+                        processes[pid]["last"] = now
+                        processes[pid]["peak"] = max(processes[pid]["peak"], rss)
+                    else:
+                        processes[pid] = {"first": now, "last": now, "peak": rss, "cmd": _cmdline(pid)}
                 done.wait(SAMPLE_SECONDS)
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -165,7 +192,7 @@ def run_measured(command: list[str], env: dict[str, str], log: Path, out: Path |
         tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-40:])
         raise SystemExit(f"benchmark child failed ({returncode}): {' '.join(command)}\n--- last lines of {log} ---\n{tail}")
     result = json.loads(out.read_text()) if out is not None and out.exists() else {}
-    return Measured(command, started, ended, returncode, samples, result, log)
+    return Measured(command, started, ended, returncode, samples, result, log, processes)
 
 
 def child_command(module: str, *args: str) -> list[str]:

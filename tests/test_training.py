@@ -161,10 +161,10 @@ def test_run_has_plots_tables_and_reference(logged, registry):
     }
 
 
-def test_reference_sample_is_training_rows_with_scores(logged, registry, spec, trained):
+def test_reference_sample_is_holdout_rows_with_out_of_sample_scores(logged, registry, spec, trained):
     reference = load_reference(registry, logged[0].run_id)
     assert list(reference.columns) == [*spec.features.all, SCORE_COLUMN, spec.target]
-    assert len(reference) == min(len(trained.train), spec.monitoring.reference_rows)
+    assert len(reference) == min(len(trained.holdout), spec.monitoring.reference_rows)
     assert reference[SCORE_COLUMN].between(0, 1).all()
     # The scores are the pipeline's probabilities on those rows.
     np.testing.assert_allclose(

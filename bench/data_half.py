@@ -1,0 +1,454 @@
+"""The data half (raw applications + raw outcomes + every dbt model and test) for one day, through Dagster and plain.
+
+For each rows/day value, each in a fresh temp dir and each measurement in a fresh process:
+
+  nightjar       the ``ingest`` job of the real Definitions for one day, ``execute_in_process`` on the in-process
+                 executor with a persistent instance (as ``make run`` does); step times from the run's STEP_START /
+                 STEP_SUCCESS events, dbt's own node timings from the invocation's run_results.json
+  multiprocess   the same job with NIGHTJAR_EXECUTOR=multiprocess through ``dagster job execute`` (one rows value)
+  plain          one Python process: SyntheticSource -> DuckDB (register DataFrame + INSERT, one transaction per
+                 table and day), then the dbt project's own compiled SQL (``dbt compile`` into the temp dir,
+                 untimed) run directly on DuckDB: 3 views, the 2 incremental marts as delete-window + insert, and
+                 the 32 data tests as ``select count(*)`` over each test query (dbt's 3-row unit test is not run)
+
+The measured day is 2026-01-02 with NIGHTJAR_LABEL_DELAY_DAYS=1, so its outcomes refer to 2026-01-01, which is
+ingested first (untimed, in its own process): the measured day is an incremental nightly run with labels.
+
+    python -m bench.data_half [--rows 2000 1000000] [--multiprocess-rows 2000] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+from bench._harness import (
+    DBT_PROJECT_DIR,
+    PYTHON,
+    QUIET_RUN_CONFIG,
+    START_DATE,
+    Measured,
+    child_command,
+    child_peaks,
+    fmt,
+    make_root,
+    print_table,
+    ratio,
+    run_measured,
+    stores_env,
+    write_result,
+)
+
+MODULE = "bench.data_half"
+DAY = date(2026, 1, 2)
+LABEL_DELAY_DAYS = 1
+RAW_STEPS = ("raw__applications", "raw__outcomes")
+DBT_STEP = "nightjar_dbt_models"
+# Placeholders compiled into the SQL for the partition window, replaced by the measured day.
+MIN_PLACEHOLDER, MAX_PLACEHOLDER = "1111-11-11", "2222-02-22"
+MART_WINDOW = {"fct_application_features": "application_date", "fct_labeled_applications": "outcome_date"}
+VIEWS = (("staging", "stg_applications"), ("staging", "stg_outcomes"), ("intermediate", "int_applications_featurized"))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Children
+
+
+def _dbt_summary(target_root: Path, run_id: str) -> dict[str, float]:
+    """dbt's own account of the run's invocation: node execution times (models, tests), and from its log the times
+    it started logging, finished parsing and completed (epoch seconds), and whether it could partially parse."""
+    from datetime import datetime
+
+    summary: dict[str, float] = {"models_s": 0.0, "tests_s": 0.0, "dbt_elapsed_s": 0.0, "nodes": 0}
+    for invocation in target_root.glob(f"{DBT_STEP}-{run_id[:7]}-*"):
+        results = json.loads((invocation / "run_results.json").read_text())
+        summary["dbt_elapsed_s"] += float(results.get("elapsed_time", 0.0))
+        for node in results["results"]:
+            kind = "models_s" if node["unique_id"].startswith("model.") else "tests_s"
+            summary[kind] += float(node.get("execution_time", 0.0))
+            summary["nodes"] += 1
+        for line in (invocation / "dbt.log").read_text().splitlines():
+            if not line.startswith("{"):
+                continue
+            info = json.loads(line)["info"]
+            stamp = datetime.fromisoformat(info["ts"]).timestamp()
+            summary.setdefault("log_start", stamp)
+            if info["name"] == "FoundStats":
+                summary["log_parsed"] = stamp
+            elif info["name"] == "CommandCompleted":
+                summary["log_done"] = stamp
+            elif info["name"] == "UnableToPartialParse":
+                summary["full_parse"] = 1
+    return summary
+
+
+def child_nightjar(day: str, out: str) -> None:
+    """One ``ingest`` run for ``day`` with the in-process executor, as ``make run`` launches it."""
+    import os
+
+    marks = {"t_main": time.time()}
+    import dagster as dg
+
+    from bench._harness import step_windows
+    from definitions import defs
+
+    instance = dg.DagsterInstance.get()
+    marks["t_loaded"] = time.time()
+    result = defs.resolve_job_def("ingest").execute_in_process(
+        instance=instance, partition_key=day, run_config=QUIET_RUN_CONFIG, raise_on_error=True
+    )
+    marks["t_ran"] = time.time()
+    write_result(
+        out,
+        {
+            **marks,
+            **child_peaks(),
+            "run_id": result.run_id,
+            "windows": step_windows(instance, result.run_id),
+            "dbt": _dbt_summary(Path(os.environ["DBT_TARGET_PATH"]), result.run_id),
+        },
+    )
+
+
+def child_events(out: str) -> None:
+    """Step windows and dbt timings of the newest run in DAGSTER_HOME (after a ``dagster job execute``)."""
+    import os
+
+    import dagster as dg
+
+    from bench._harness import step_windows
+
+    with dg.DagsterInstance.get() as instance:
+        run = instance.get_runs(limit=1)[0]
+        write_result(
+            out,
+            {
+                "run_id": run.run_id,
+                "status": str(run.status),
+                "windows": step_windows(instance, run.run_id),
+                "dbt": _dbt_summary(Path(os.environ["DBT_TARGET_PATH"]), run.run_id),
+            },
+        )
+
+
+def _compiled_sql(compiled: Path, day: date) -> tuple[dict[str, str], dict[str, str]]:
+    """(models by name, data tests by name) from ``dbt compile`` output, with the window set to ``day``."""
+
+    def read(path: Path) -> str:
+        text = path.read_text()
+        return text.replace(MIN_PLACEHOLDER, day.isoformat()).replace(MAX_PLACEHOLDER, (day + timedelta(days=1)).isoformat())
+
+    root = compiled / "compiled" / "nightjar"
+    models = {p.stem: read(p) for p in (root / "models").rglob("*.sql") if not p.parent.name.endswith(".yml")}
+    tests = {p.stem: read(p) for p in (root / "models").rglob("*.yml/*.sql")}
+    tests.update({p.stem: read(p) for p in (root / "tests").glob("*.sql")})
+    return models, tests
+
+
+def child_plain(day: str, rows: int, warehouse: str, compiled: str, out: str) -> None:
+    """The same day's data half in one plain process: generate, write, the dbt SQL, the dbt tests."""
+    marks = {"t_main": time.time()}
+    import duckdb
+
+    from resources.source.schema import APPLICATIONS, OUTCOMES
+    from resources.source.synthetic import SyntheticSource
+
+    marks["t_imported"] = time.time()
+    the_day = date.fromisoformat(day)
+    models, tests = _compiled_sql(Path(compiled), the_day)
+    source = SyntheticSource(
+        rows_per_day=rows, seed=7, label_delay_days=LABEL_DELAY_DAYS, start_date=START_DATE
+    )
+    steps: dict[str, dict[str, float]] = {}
+    con = duckdb.connect(warehouse)
+
+    def write_raw(table, chunks) -> int:
+        qualified = f"raw.{table.name}"
+        cols = ", ".join(f'"{c.name}" {c.dtype}{"" if c.nullable else " NOT NULL"}' for c in table.columns)
+        con.execute("CREATE SCHEMA IF NOT EXISTS raw")
+        con.execute(f"CREATE TABLE IF NOT EXISTS {qualified} ({cols})")
+        con.execute("BEGIN TRANSACTION")
+        con.execute(f"DELETE FROM {qualified} WHERE {table.partition_column} = ?", [the_day])
+        written = 0
+        for chunk in chunks:
+            con.register("chunk", chunk)
+            con.execute(f"INSERT INTO {qualified} SELECT * FROM chunk")
+            con.unregister("chunk")
+            written += len(chunk)
+        con.execute("COMMIT")
+        return written
+
+    counts: dict[str, int] = {}
+    start = time.time()
+    counts["applications"] = write_raw(APPLICATIONS, source.applications(the_day))
+    steps["raw/applications"] = {"start": start, "end": time.time()}
+
+    start = time.time()
+    counts["outcomes"] = write_raw(OUTCOMES, source.outcomes(the_day))
+    steps["raw/outcomes"] = {"start": start, "end": time.time()}
+
+    start = time.time()
+    for schema, name in VIEWS:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        con.execute(f"CREATE OR REPLACE VIEW {schema}.{name} AS {models[name]}")
+    con.execute("CREATE SCHEMA IF NOT EXISTS marts")
+    for mart, window_column in MART_WINDOW.items():
+        exists = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'marts' AND table_name = ?", [mart]
+        ).fetchone()[0]
+        if not exists:
+            con.execute(f"CREATE TABLE marts.{mart} AS {models[mart]}")
+            continue
+        con.execute("BEGIN TRANSACTION")
+        con.execute(f"DELETE FROM marts.{mart} WHERE {window_column} >= ? AND {window_column} < ?", [the_day, the_day + timedelta(days=1)])
+        con.execute(f"INSERT INTO marts.{mart} SELECT * FROM ({models[mart]}) AS new_rows")
+        con.execute("COMMIT")
+    steps["dbt models (SQL)"] = {"start": start, "end": time.time()}
+
+    start = time.time()
+    failures: dict[str, int] = {}
+    for name, sql in tests.items():
+        failed = con.execute(f"SELECT count(*) FROM ({sql}) AS dbt_internal_test").fetchone()[0]
+        if failed:
+            failures[name] = int(failed)
+    steps["dbt tests (SQL)"] = {"start": start, "end": time.time()}
+    errors = {k: v for k, v in failures.items() if not k.startswith("relationships_")}
+    if errors:
+        raise SystemExit(f"plain data half: failing tests {errors}")
+    counts["features"] = con.execute(
+        "SELECT count(*) FROM marts.fct_application_features WHERE application_date = ?", [the_day]
+    ).fetchone()[0]
+    counts["labeled"] = con.execute(
+        "SELECT count(*) FROM marts.fct_labeled_applications WHERE outcome_date = ?", [the_day]
+    ).fetchone()[0]
+    con.close()
+    marks["t_done"] = time.time()
+    write_result(out, {**marks, **child_peaks(), "steps": steps, "counts": counts, "tests": len(tests), "warnings": failures})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Parent
+
+
+def _dbt_compile(root: Path, env: dict[str, str]) -> Path:
+    """Compile the dbt project with placeholder window vars into ``root`` (untimed setup of the plain baseline)."""
+    target = root / "dbt_compiled"
+    command = [
+        str(Path(PYTHON).parent / "dbt"),
+        "compile",
+        "--quiet",
+        "--project-dir", str(DBT_PROJECT_DIR),
+        "--profiles-dir", str(DBT_PROJECT_DIR),
+        "--target-path", str(target),
+        "--log-path", str(root / "dbt_logs"),
+        "--vars", json.dumps({"min_date": MIN_PLACEHOLDER, "max_date": MAX_PLACEHOLDER}),
+    ]
+    run_measured(command, env, root / "dbt_compile.log")
+    return target
+
+
+def measure_nightjar(rows: int, keep: bool) -> Measured:
+    root = make_root(f"data-{rows}")
+    try:
+        env = stores_env(root, NIGHTJAR_ROWS_PER_DAY=str(rows), NIGHTJAR_LABEL_DELAY_DAYS=str(LABEL_DELAY_DAYS))
+        previous = (DAY - timedelta(days=1)).isoformat()
+        run_measured(child_command(MODULE, "--child", "nightjar", "--day", previous, "--out", str(root / "setup.json")),
+                     env, root / "setup.log")
+        out = root / "nightjar.json"
+        return run_measured(child_command(MODULE, "--child", "nightjar", "--day", DAY.isoformat(), "--out", str(out)),
+                            env, root / "nightjar.log", out)
+    finally:
+        if not keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def measure_multiprocess(rows: int, keep: bool) -> Measured:
+    root = make_root(f"data-mp-{rows}")
+    try:
+        env = stores_env(root, NIGHTJAR_ROWS_PER_DAY=str(rows), NIGHTJAR_LABEL_DELAY_DAYS=str(LABEL_DELAY_DAYS))
+        previous = (DAY - timedelta(days=1)).isoformat()
+        run_measured(child_command(MODULE, "--child", "nightjar", "--day", previous, "--out", str(root / "setup.json")),
+                     env, root / "setup.log")
+        mp_env = {**env, "NIGHTJAR_EXECUTOR": "multiprocess"}
+        dagster = str(Path(PYTHON).parent / "dagster")
+        command = [dagster, "job", "execute", "-f", "definitions.py", "-j", "ingest",
+                   "--tags", json.dumps({"dagster/partition": DAY.isoformat()})]
+        measured = run_measured(command, mp_env, root / "multiprocess.log")
+        events = root / "events.json"
+        run_measured(child_command(MODULE, "--child", "events", "--out", str(events)), mp_env, root / "events.log")
+        measured.result = json.loads(events.read_text())
+        if "SUCCESS" not in measured.result["status"]:
+            raise SystemExit(f"multiprocess run did not succeed: {measured.result['status']} (log {root / 'multiprocess.log'})")
+        return measured
+    finally:
+        if not keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def measure_plain(rows: int, keep: bool) -> Measured:
+    root = make_root(f"plain-{rows}")
+    try:
+        warehouse = root / "data" / "warehouse.duckdb"  # same file name: the compiled SQL names database "warehouse"
+        warehouse.parent.mkdir(parents=True)
+        env = stores_env(root, NIGHTJAR_ROWS_PER_DAY=str(rows), NIGHTJAR_LABEL_DELAY_DAYS=str(LABEL_DELAY_DAYS))
+        compiled = _dbt_compile(root, env)
+        previous = (DAY - timedelta(days=1)).isoformat()
+        common = ["--rows", str(rows), "--warehouse", str(warehouse), "--compiled", str(compiled)]
+        run_measured(child_command(MODULE, "--child", "plain", "--day", previous, *common, "--out", str(root / "setup.json")),
+                     env, root / "setup.log")
+        out = root / "plain.json"
+        return run_measured(child_command(MODULE, "--child", "plain", "--day", DAY.isoformat(), *common, "--out", str(out)),
+                            env, root / "plain.log", out)
+    finally:
+        if not keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def _span(window: dict[str, float]) -> float:
+    return window["end"] - window["start"]
+
+
+def report(rows: int, nj: Measured, plain: Measured) -> dict[str, float]:
+    r, p = nj.result, plain.result
+    w = r["windows"]
+    steps = {k: v for k, v in w.items() if not k.startswith("__")}
+    nj_steps = sum(_span(v) for v in steps.values())
+    p_steps = sum(_span(v) for v in p["steps"].values())
+    dbt = r["dbt"]
+    dbt_w = w[DBT_STEP]
+    pm, pt = p["steps"]["dbt models (SQL)"], p["steps"]["dbt tests (SQL)"]
+    p_dbt = {"start": pm["start"], "end": pt["end"]}
+    nj_total, p_total = r["t_ran"] - nj.started, p["t_done"] - plain.started
+    dbt_fixed = _span(dbt_w) - dbt["models_s"] - dbt["tests_s"]
+    dbt_rows: list[tuple] = []
+    processes = nj.lifetimes("dbt build")
+    if processes and {"log_start", "log_parsed", "log_done"} <= dbt.keys():
+        proc = processes[0]
+        parse = "full: vars changed" if dbt.get("full_parse") else "partial"
+        dbt_rows = [
+            ("  Dagster before dbt starts (dagster-dbt setup)", proc["first"] - dbt_w["start"], None, None, None),
+            ("  dbt process start-up, imports", dbt["log_start"] - proc["first"], None, None, None),
+            (f"  dbt parse ({parse})", dbt["log_parsed"] - dbt["log_start"], None, None, None),
+            ("  models (dbt node time | SQL)", dbt["models_s"], _span(pm), None, plain.peak_mb(pm["start"], pm["end"])),
+            ("  tests (dbt node time | SQL)", dbt["tests_s"], _span(pt), None, plain.peak_mb(pt["start"], pt["end"])),
+            ("  dbt between nodes, artifacts",
+             dbt["log_done"] - dbt["log_parsed"] - dbt["models_s"] - dbt["tests_s"], None, None, None),
+            ("  after dbt exits (events, checks)", dbt_w["end"] - proc["last"], None, None, None),
+            ("  (the dbt process alone, its whole life)", proc["last"] - proc["first"], None, proc["peak"] / 2**20, None),
+        ]
+    else:  # the dbt process was not caught by the sampler: the coarse split only
+        dbt_rows = [
+            ("  models (dbt node time | SQL)", dbt["models_s"], _span(pm), None, plain.peak_mb(pm["start"], pm["end"])),
+            ("  tests (dbt node time | SQL)", dbt["tests_s"], _span(pt), None, plain.peak_mb(pt["start"], pt["end"])),
+            ("  dbt start-up, parse, Dagster events", dbt_fixed, None, None, None),
+        ]
+    lines = [
+        ("start-up: interpreter, imports, Definitions", r["t_loaded"] - nj.started, p["t_imported"] - plain.started,
+         nj.peak_mb(nj.started, r["t_loaded"]), plain.peak_mb(plain.started, p["t_imported"])),
+        ("raw/applications: generate + write", _span(w["raw__applications"]), _span(p["steps"]["raw/applications"]),
+         nj.peak_mb(w["raw__applications"]["start"], w["raw__applications"]["end"]),
+         plain.peak_mb(p["steps"]["raw/applications"]["start"], p["steps"]["raw/applications"]["end"])),
+        ("raw/outcomes: generate + write", _span(w["raw__outcomes"]), _span(p["steps"]["raw/outcomes"]),
+         nj.peak_mb(w["raw__outcomes"]["start"], w["raw__outcomes"]["end"]),
+         plain.peak_mb(p["steps"]["raw/outcomes"]["start"], p["steps"]["raw/outcomes"]["end"])),
+        ("dbt build: 5 models + 33 tests (step)", _span(dbt_w), _span(p_dbt),
+         nj.peak_mb(dbt_w["start"], dbt_w["end"]), plain.peak_mb(p_dbt["start"], p_dbt["end"])),
+        *dbt_rows,
+        ("run overhead outside the steps", (r["t_ran"] - r["t_loaded"]) - nj_steps, (p["t_done"] - p["t_imported"]) - p_steps,
+         None, None),
+        ("steps only", nj_steps, p_steps, None, None),
+        ("total: process start -> day done", nj_total, p_total, nj.peak_mb(), plain.peak_mb()),
+    ]
+    table = [
+        [label, fmt(a), fmt(b), ratio(a, b), fmt(ma, ".0f"), fmt(mb, ".0f")] for label, a, b, ma, mb in lines
+    ]
+    counts = p["counts"]
+    print_table(
+        ["step", "nightjar s", "plain s", "ratio", "nightjar peak MB", "plain peak MB"],
+        table,
+        title=(
+            f"== data half, {rows:,} rows/day: day {DAY} (its outcomes: {counts['outcomes']:,} labels of {DAY - timedelta(days=1)}); "
+            f"marts +{counts['features']:,} feature rows, +{counts['labeled']:,} labeled rows =="
+        ),
+    )
+    dbt_processes = nj.lifetimes("dbt build")
+    dbt_peak = f"{dbt_processes[0]['peak'] / 2**20:.0f} MB" if dbt_processes else "not sampled"
+    print(
+        f"peak RSS per process: nightjar main process {r['self_maxrss_mb']:.0f} MB (ru_maxrss), its dbt child "
+        f"{dbt_peak} (sampled); plain {p['self_maxrss_mb']:.0f} MB (ru_maxrss). dbt's own elapsed time "
+        f"{dbt['dbt_elapsed_s']:.2f} s over {dbt['nodes']} nodes.\n"
+        f"TOTAL ratio nightjar/plain {nj_total / p_total:.2f} (process start -> day done); steps only "
+        f"{nj_steps / p_steps:.2f}\n",
+        flush=True,
+    )
+    return {"nightjar_total": nj_total, "plain_total": p_total}
+
+
+def report_multiprocess(rows: int, inproc: Measured, mp: Measured) -> None:
+    wi, wm = inproc.result["windows"], mp.result["windows"]
+    table = []
+    for step in (*RAW_STEPS, DBT_STEP):
+        a, b = wi[step], wm[step]
+        worker = b["start"] - b.get("worker_starting", b["start"])
+        table.append([
+            step, fmt(_span(a)), fmt(worker), fmt(_span(b)), ratio(worker + _span(b), _span(a)),
+            fmt(inproc.peak_mb(a["start"], a["end"]), ".0f"),
+            fmt(mp.peak_mb(b.get("worker_starting", b["start"]), b["end"]), ".0f"),
+        ])
+    run_w = wm.get("__run__")
+    in_total, mp_total = inproc.result["t_ran"] - inproc.started, mp.wall
+    table.append(["run: RUN_START -> RUN_SUCCESS",
+                  fmt(inproc.result["windows"]["__run__"]["end"] - inproc.result["windows"]["__run__"]["start"]), "",
+                  fmt(run_w["end"] - run_w["start"]) if run_w else "-", "", "", ""])
+    table.append(["total: process start -> day done", fmt(in_total), "", fmt(mp_total), ratio(mp_total, in_total),
+                  fmt(inproc.peak_mb(), ".0f"), fmt(mp.peak_mb(), ".0f")])
+    print_table(
+        ["step", "in_process s", "mp worker start s", "mp step s", "ratio mp/in", "in peak MB", "mp peak MB"],
+        table,
+        title=f"== executor overhead, {rows:,} rows/day: execute_in_process (in_process) vs `dagster job execute` "
+        "with NIGHTJAR_EXECUTOR=multiprocess ==",
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[2000, 1_000_000])
+    parser.add_argument("--multiprocess-rows", type=int, default=2000,
+                        help="the rows value also measured with the multiprocess executor (0: none)")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dirs (their paths are in the logs)")
+    parser.add_argument("--child", choices=["nightjar", "plain", "events"], help=argparse.SUPPRESS)
+    parser.add_argument("--day", help=argparse.SUPPRESS)
+    parser.add_argument("--warehouse", help=argparse.SUPPRESS)
+    parser.add_argument("--compiled", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.child == "nightjar":
+        return child_nightjar(args.day, args.out)
+    if args.child == "events":
+        return child_events(args.out)
+    if args.child == "plain":
+        return child_plain(args.day, args.rows[0], args.warehouse, args.compiled, args.out)
+
+    print(
+        "data half of one day: nightjar = `ingest` job via execute_in_process (in-process executor, persistent "
+        "instance);\nplain = SyntheticSource + DuckDB + the dbt project's compiled SQL in one process. "
+        "Fresh temp dir and process per measurement;\npeak MB = highest RSS of the process tree (dbt included) "
+        "sampled every 20 ms within the step. ratio = nightjar / plain.\n",
+        flush=True,
+    )
+    for rows in args.rows:
+        nj = measure_nightjar(rows, args.keep)
+        plain = measure_plain(rows, args.keep)
+        report(rows, nj, plain)
+        if rows == args.multiprocess_rows:
+            mp = measure_multiprocess(rows, args.keep)
+            report_multiprocess(rows, nj, mp)
+
+
+if __name__ == "__main__":
+    main()
