@@ -34,6 +34,7 @@ reports:
 	mkdir -p data/reports && $(PYTHON) -m http.server 8090 -b 127.0.0.1 -d data/reports
 
 test: setup
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 bench: setup

@@ -4,7 +4,6 @@ says which version made each prediction."""
 
 from __future__ import annotations
 
-import shutil
 from datetime import date
 from pathlib import Path
 

@@ -4,6 +4,7 @@ how features relate to default shows in the quality check once that day's labels
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from resources.registry import CHAMPION, ModelRegistry
 from resources.source.synthetic import DRIFTED_COLUMNS
 from tests.chain import run_days, scalar
 from tests.conftest import point_stores_at
+from tests.sensor_helpers import Webhook, tick
 
 pytestmark = pytest.mark.slow
 
@@ -98,3 +100,28 @@ def test_quality_holds_on_a_stable_day_and_fails_after_the_concept_change(scenar
     changed = _checks(_monitor(defs, "quality", CONCEPT_DRIFT_START))
     assert not changed["auc_drop"].passed, changed["auc_drop"].description
     assert changed["auc_drop"].severity == dg.AssetCheckSeverity.ERROR
+
+
+def test_the_drift_error_alerts_by_webhook_and_launches_one_retraining(scenario):
+    """The real scenario's ERROR check reaches the sensor through the Dagster instance, as under the daemon."""
+    defs = scenario["defs"]
+    sensor = defs.resolve_sensor_def("monitoring_checks_sensor")
+    hook = Webhook()
+    hook.thread.start()
+    try:
+        with dg.DagsterInstance.get() as instance:
+            _, cursor = tick(sensor, instance, hook.alerts(), None)  # the first tick only marks where it starts
+            drifted = defs.resolve_job_def(f"monitor_{MODEL}").execute_in_process(
+                partition_key=DRIFT_START.isoformat(), asset_selection=[dg.AssetKey([MODEL, "drift"])],
+                instance=instance, raise_on_error=False,
+            )
+            assert not _checks(drifted)["data_drift"].passed
+            result, cursor = tick(sensor, instance, hook.alerts(), cursor)
+            assert [r.job_name for r in result.run_requests] == [f"train_{MODEL}"]
+            again, _ = tick(sensor, instance, hook.alerts(), cursor)
+            assert not getattr(again, "run_requests", None)  # nothing new, and inside the cool-down anyway
+    finally:
+        hook.server.shutdown()
+        hook.server.server_close()
+    alerted = [p for p in hook.posts if "data_drift" in json.dumps(p)]
+    assert alerted and "credit_score" in json.dumps(alerted[0])

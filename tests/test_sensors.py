@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import dagster as dg
 import pytest
@@ -27,40 +25,12 @@ from jobs.sensors import (
 )
 from resources.alerts import AlertDeliveryError, AlertsResource
 from resources.settings import MODEL_SPECS_DIR, get_settings
+from tests.sensor_helpers import Webhook, tick
 
 DAILY = dg.DailyPartitionsDefinition(start_date="2026-01-01")
 
 
 # --- a real webhook ------------------------------------------------------------------------------------------------
-
-
-class Webhook:
-    """A local HTTP server recording every POSTed JSON body; paths containing /fail answer 500."""
-
-    def __init__(self) -> None:
-        self.posts: list[dict] = []
-        received = self.posts
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                failing = "/fail" in self.path
-                if not failing:
-                    received.append(json.loads(body))
-                self.send_response(500 if failing else 200)
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args) -> None:  # keep pytest output clean
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.server.server_port}"
-        self.url = f"{self.base}/hooks/T000/secret-token"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    def alerts(self) -> AlertsResource:
-        return AlertsResource(webhook_url=self.url, timeout_seconds=5)
 
 
 @pytest.fixture
@@ -140,14 +110,6 @@ def checked_asset(path: list[str], check_name: str, severity: dg.AssetCheckSever
 
 def materialize(instance: dg.DagsterInstance, asset: dg.AssetsDefinition, day: str) -> None:
     assert dg.materialize([asset], instance=instance, partition_key=day).success
-
-
-def tick(sensor: dg.SensorDefinition, instance: dg.DagsterInstance, alerts: AlertsResource, cursor: str | None):
-    """Evaluate a sensor once, as the daemon would; returns (result, cursor to pass to the next tick)."""
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"alerts": alerts})
-    result = sensor(context)
-    new_cursor = result.cursor if isinstance(result, dg.SensorResult) and result.cursor else cursor
-    return result, new_cursor
 
 
 START = datetime(2026, 3, 10, 7, 0, tzinfo=timezone.utc)

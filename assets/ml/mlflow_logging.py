@@ -27,7 +27,6 @@ from assets.ml.evaluation import (
     calibration_by_decile,
     features,
     labels,
-    metrics,
     permutation_importance,
     segment_metrics,
 )

@@ -1,0 +1,486 @@
+"""The model half: batch scoring throughput and the training step, through Dagster and plain.
+
+One temp dir holds everything (warehouse, MLflow store, Dagster home); every measurement is a fresh process.
+Setup, untimed: 20 days x 5,000 rows ingested with NIGHTJAR_LABEL_DELAY_DAYS=3, the ``train_<model>`` job run once
+(version 1 becomes champion), then one big day (``--rows``) of applications ingested through the ``ingest`` job
+(raw/applications and every dbt model and test; no outcomes that day).
+
+(a) scoring the big day
+    nightjar     the ``<model>/predictions`` asset for that day, materialized through the ``nightly`` job
+                 (execute_in_process, in-process executor): resolve the champion, load it (pyfunc), read the mart
+                 in chunks, score, write predictions, review queue, decisions; rows/s = rows / step seconds
+    raw          the same champion as a plain scikit-learn pipeline (``mlflow.sklearn.load_model``), the same rows
+                 read into pandas (both untimed): only ``predict_proba`` is timed
+    breakdown    the asset's parts, timed one by one in a fresh process by calling the functions it calls
+                 (registry.by_alias / load, warehouse.iter_window, evaluation.score, warehouse.replace_window, ...)
+(b) training on the 20-day history (the second run of the training job, so the MLflow store already exists)
+    nightjar     the ``<model>/model`` step (read the training set, train, log_and_register, move the alias)
+    plain        build_pipeline(spec).fit on the same training rows + ``mlflow.sklearn.log_model(pipeline,
+                 name="model")`` with default arguments (plus skops_trusted_types, without which MLflow's default
+                 skops format refuses HistGradientBoosting) in a run on an existing SQLite store
+    breakdown    train() and log_and_register() called directly, with log_and_register's own phase timings
+
+    python -m bench.model [--rows 1000000] [--history-days 20] [--history-rows 5000] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+from bench._harness import (
+    PROJECT_ROOT,
+    QUIET_RUN_CONFIG,
+    START_DATE,
+    Measured,
+    child_command,
+    child_peaks,
+    fmt,
+    make_root,
+    print_table,
+    ratio,
+    run_measured,
+    stores_env,
+    write_result,
+)
+
+MODULE = "bench.model"
+LABEL_DELAY_DAYS = 3
+SPEC_FILE = "loan_default.yaml"
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+
+
+def _spec():
+    import os
+
+    from assets.ml.spec import load_spec
+
+    return load_spec(Path(os.environ["NIGHTJAR_MODEL_SPECS_DIR"]) / SPEC_FILE)
+
+
+def _settings_and_registry():
+    from resources.build import build_resources
+    from resources.settings import get_settings
+
+    settings = get_settings()
+    resources = build_resources(settings)
+    return settings, resources["warehouse"], resources["registry"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Children
+
+
+def child_setup_history(days: int, out: str) -> None:
+    """Ingest ``days`` days from START_DATE in one single-run backfill, then train once (version 1 -> champion)."""
+    import dagster as dg
+
+    from definitions import defs
+
+    spec = _spec()
+    first = date.fromisoformat(START_DATE)
+    last = first + timedelta(days=days - 1)
+    with dg.DagsterInstance.get() as instance:
+        defs.resolve_job_def("ingest").execute_in_process(
+            instance=instance, run_config=QUIET_RUN_CONFIG,
+            tags={RANGE_START: first.isoformat(), RANGE_END: last.isoformat()},
+        )
+        defs.resolve_job_def(f"train_{spec.name}").execute_in_process(instance=instance, run_config=QUIET_RUN_CONFIG)
+    _, _, registry = _settings_and_registry()
+    champion = registry.by_alias(spec.name, "champion")
+    if champion is None:
+        raise SystemExit("setup: the first trained version did not become champion (see the gate check)")
+    write_result(out, {"champion": champion.version})
+
+
+def child_ingest_day(day: str, out: str) -> None:
+    """Raw applications and every dbt model and test for one day (no outcomes: none are due for the big day)."""
+    import dagster as dg
+
+    from definitions import defs
+
+    job = defs.resolve_job_def("ingest")
+    keys = [k for k in job.asset_layer.selected_asset_keys if k != dg.AssetKey(["raw", "outcomes"])]
+    with dg.DagsterInstance.get() as instance:
+        job.execute_in_process(instance=instance, partition_key=day, asset_selection=keys, run_config=QUIET_RUN_CONFIG)
+    write_result(out, {"day": day})
+
+
+def child_dagster(job_name: str, asset: str | None, day: str | None, out: str) -> None:
+    """One run of ``job_name`` (optionally one asset of it, one partition), as the platform runs it."""
+    marks = {"t_main": time.time()}
+    import dagster as dg
+
+    from bench._harness import step_windows
+    from definitions import defs
+
+    instance = dg.DagsterInstance.get()
+    marks["t_loaded"] = time.time()
+    kwargs: dict = {"instance": instance, "run_config": QUIET_RUN_CONFIG}
+    if asset:
+        kwargs["asset_selection"] = [dg.AssetKey(asset.split("/"))]
+    if day:
+        kwargs["partition_key"] = day
+    result = defs.resolve_job_def(job_name).execute_in_process(**kwargs)
+    marks["t_ran"] = time.time()
+    metadata = {}
+    for event in result.get_asset_materialization_events():
+        mat = event.step_materialization_data.materialization
+        metadata[mat.asset_key.to_user_string()] = {k: getattr(v, "value", str(v)) for k, v in mat.metadata.items()}
+    write_result(out, {**marks, **child_peaks(), "run_id": result.run_id,
+                       "windows": step_windows(instance, result.run_id), "metadata": metadata})
+
+
+def child_score_raw(day: str, out: str) -> None:
+    """The champion's fitted pipeline, the day's rows in memory: time predict_proba only (and pyfunc for reference)."""
+    import warnings
+
+    warnings.simplefilter("ignore")
+    import duckdb
+    import mlflow.pyfunc
+    import mlflow.sklearn
+    import numpy as np
+
+    from assets.ml.evaluation import features
+
+    spec = _spec()
+    settings, warehouse, registry = _settings_and_registry()
+    champion = registry.by_alias(spec.name, "champion")
+    registry.client()
+    started = time.time()
+    pipeline = mlflow.sklearn.load_model(champion.uri)
+    load_s = time.time() - started
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        started = time.time()
+        frame = con.execute(
+            f"SELECT * FROM marts.{spec.scoring_mart} WHERE {spec.timestamp} = ? ORDER BY 1", [date.fromisoformat(day)]
+        ).fetch_df()
+        read_s = time.time() - started
+    started = time.time()
+    X = features(frame, spec)
+    prepare_s = time.time() - started
+    stamps = {}
+    stamps["predict_start"] = time.time()
+    proba = pipeline.predict_proba(X)[:, 1]
+    stamps["predict_end"] = time.time()
+    predict_s = stamps["predict_end"] - stamps["predict_start"]
+    pyfunc = mlflow.pyfunc.load_model(champion.uri)
+    started = time.time()
+    pyfunc_proba = np.asarray(pyfunc.predict(X))[:, 1]
+    pyfunc_s = time.time() - started
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        stored = con.execute(
+            f"SELECT score FROM predictions.{spec.name} WHERE {spec.timestamp} = ? ORDER BY {spec.entity_id}",
+            [date.fromisoformat(day)],
+        ).fetch_df()["score"].to_numpy()
+    write_result(out, {
+        **stamps, **child_peaks(), "rows": len(frame), "load_sklearn_s": load_s, "read_duckdb_s": read_s,
+        "features_s": prepare_s, "predict_proba_s": predict_s, "pyfunc_predict_s": pyfunc_s,
+        "max_abs_diff_vs_stored": float(np.max(np.abs(stored - proba))) if len(stored) == len(proba) else None,
+        "pyfunc_equal": bool(np.allclose(pyfunc_proba, proba)),
+    })
+
+
+def child_score_breakdown(day: str, out: str) -> None:
+    """The predictions asset's body, phase by phase, with the same functions and chunk size it uses."""
+    import warnings
+
+    warnings.simplefilter("ignore")
+    from datetime import datetime, timezone
+
+    import pandas as pd
+
+    from assets.ml.evaluation import decision_band, inputs_of, model_input
+    from assets.ml.inference import SCORE_CHUNK_ROWS, predictions_table, review_queue_table, shadow_table
+
+    spec = _spec()
+    _, warehouse, registry = _settings_and_registry()
+    start, end = date.fromisoformat(day), date.fromisoformat(day) + timedelta(days=1)
+    phases: dict[str, dict[str, float]] = {}
+
+    def timed(name: str):
+        class _Timer:
+            def __enter__(self):
+                self.start = time.time()
+
+            def __exit__(self, *exc):
+                phases.setdefault(name, {"seconds": 0.0, "start": self.start})
+                phases[name]["seconds"] += time.time() - self.start
+                phases[name]["end"] = time.time()
+
+        return _Timer()
+
+    with timed("import mlflow (first use in the run's process)"):
+        import mlflow  # noqa: F401
+    with timed("resolve champion (registry.by_alias)"):
+        champion = registry.by_alias(spec.name, "champion")
+    with timed("load model (registry.load: pyfunc)"):
+        model = registry.load(champion)
+    with timed("read: warehouse.iter_window (ORDER BY 1, to pandas)"):
+        chunks = list(warehouse.iter_window(f"marts.{spec.scoring_mart}", spec.timestamp, start, end, chunk_rows=SCORE_CHUNK_ROWS))
+    rows = sum(len(c) for c in chunks)
+    scored_at = pd.Timestamp(datetime.now(timezone.utc).replace(tzinfo=None))
+    frames = []
+    for chunk in chunks:
+        with timed("score: model_input (columns, dtypes)"):
+            inputs = inputs_of(model)
+            X = model_input(chunk, *inputs, spec.name)
+        with timed("score: pyfunc predict (schema check + predict_proba)"):
+            proba = model.predict(X)
+        with timed("score: build prediction rows + decision band"):
+            p = proba.to_numpy() if hasattr(proba, "to_numpy") else proba
+            p = p[:, 1].astype("float64")
+            frames.append(pd.DataFrame({
+                spec.entity_id: chunk[spec.entity_id].to_numpy(),
+                spec.timestamp: pd.to_datetime(chunk[spec.timestamp]).to_numpy(),
+                "score": p,
+                "decision": decision_band(p, spec.decision_bands),
+                "model_name": spec.name,
+                "model_version": champion.version,
+                "dagster_run_id": "bench",
+                "scored_at": scored_at,
+            }))
+    with timed("write: warehouse.replace_window (predictions)"):
+        written = warehouse.replace_window(predictions_table(spec), spec.timestamp, start, end, frames)
+    with timed("write: review queue (replace_window_from)"):
+        warehouse.replace_window_from(review_queue_table(spec), spec.timestamp, start, end, predictions_table(spec),
+                                      where="decision = 'review'")
+    with timed("decisions query, challenger check, shadow clear"):
+        warehouse.query(
+            f"SELECT decision, count(*) AS n FROM {predictions_table(spec)} WHERE {spec.timestamp} >= DATE "
+            f"'{start.isoformat()}' AND {spec.timestamp} < DATE '{end.isoformat()}' GROUP BY decision"
+        )
+        registry.by_alias(spec.name, "challenger")
+        warehouse.replace_window(shadow_table(spec), spec.timestamp, start, end, [])
+    # The pyfunc wrapper against the bare pipeline on the same chunks: what MLflow's schema enforcement costs.
+    import mlflow.sklearn
+
+    pipeline = mlflow.sklearn.load_model(champion.uri)
+    for chunk in chunks:
+        X = model_input(chunk, *inputs_of(model), spec.name)
+        with timed("(reference) bare pipeline predict_proba, same chunks"):
+            pipeline.predict_proba(X)
+    write_result(out, {**child_peaks(), "rows": rows, "written": written, "chunks": len(chunks), "phases": phases})
+
+
+def child_train_breakdown(out: str) -> None:
+    """train() and log_and_register() called directly on the stored training set (registers one more version)."""
+    import warnings
+
+    warnings.simplefilter("ignore")
+    marks = {}
+    started = time.time()
+    import mlflow  # noqa: F401
+    import sklearn  # noqa: F401
+
+    marks["imports_s"] = time.time() - started
+    from assets.ml.mlflow_logging import log_and_register
+    from assets.ml.training import train
+    from assets.ml.training_assets import read_training_set
+
+    spec = _spec()
+    _, warehouse, registry = _settings_and_registry()
+    started = time.time()
+    frame = read_training_set(warehouse, spec)
+    marks["read_training_set_s"] = time.time() - started
+    started = time.time()
+    trained = train(spec, frame)
+    marks["train_s"] = time.time() - started
+    started = time.time()
+    logged = log_and_register(registry, spec, trained, tags={"bench": "model"}, data_window={"rows": len(frame)})
+    marks["log_and_register_s"] = time.time() - started
+    write_result(out, {**marks, **child_peaks(), "fit_seconds": trained.fit_seconds, "timings": logged.timings,
+                       "train_rows": len(trained.train), "holdout_rows": len(trained.holdout)})
+
+
+def child_train_plain(tracking_uri: str, out: str) -> None:
+    """Plain: fit the same pipeline on the same training rows, then mlflow.sklearn.log_model with defaults."""
+    import warnings
+
+    warnings.simplefilter("ignore")
+    marks = {}
+    started = time.time()
+    import mlflow
+    import mlflow.sklearn
+    import sklearn  # noqa: F401
+    import skops.io
+
+    marks["imports_s"] = time.time() - started
+    from assets.ml.evaluation import features, labels
+    from assets.ml.training import build_pipeline, limited_threads, time_split
+    from assets.ml.training_assets import read_training_set
+
+    spec = _spec()
+    _, warehouse, _ = _settings_and_registry()
+    frame = read_training_set(warehouse, spec)
+    train_rows, _ = time_split(frame, spec)
+    X, y = features(train_rows, spec), labels(train_rows, spec)
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.search_experiments()  # the store's first touch (migrations), outside the timing as for nightjar's 2nd run
+
+    with limited_threads(1):
+        started = time.time()
+        build_pipeline(spec).fit(X, y)
+        marks["fit_1_thread_s"] = time.time() - started
+    started = time.time()
+    pipeline = build_pipeline(spec).fit(X, y)
+    marks["fit_s"] = time.time() - started
+    started = time.time()
+    with mlflow.start_run():
+        mlflow.sklearn.log_model(
+            pipeline, name="model", skops_trusted_types=skops.io.get_untrusted_types(data=skops.io.dumps(pipeline))
+        )
+    marks["log_model_s"] = time.time() - started
+    write_result(out, {**marks, **child_peaks(), "train_rows": len(X)})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Parent
+
+
+def _phase_table(title: str, phases: dict[str, dict[str, float]], rows: int, step_s: float) -> None:
+    table = []
+    for name, phase in phases.items():
+        s = phase["seconds"]
+        table.append([name, fmt(s), fmt(rows / s, ",.0f") if s > 0 else "-", f"{100 * s / step_s:.0f}%"])
+    measured = sum(p["seconds"] for n, p in phases.items() if not n.startswith("("))
+    table.append(["sum of the asset's phases", fmt(measured), fmt(rows / measured, ",.0f"), f"{100 * measured / step_s:.0f}%"])
+    print_table(["phase", "seconds", "rows/s", "of step"], table, title=title)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the scored day")
+    parser.add_argument("--history-days", type=int, default=20)
+    parser.add_argument("--history-rows", type=int, default=5000)
+    parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--job", help=argparse.SUPPRESS)
+    parser.add_argument("--asset", help=argparse.SUPPRESS)
+    parser.add_argument("--day", help=argparse.SUPPRESS)
+    parser.add_argument("--tracking-uri", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    children = {
+        "setup-history": lambda: child_setup_history(args.history_days, args.out),
+        "ingest-day": lambda: child_ingest_day(args.day, args.out),
+        "dagster": lambda: child_dagster(args.job, args.asset, args.day, args.out),
+        "score-raw": lambda: child_score_raw(args.day, args.out),
+        "score-breakdown": lambda: child_score_breakdown(args.day, args.out),
+        "train-breakdown": lambda: child_train_breakdown(args.out),
+        "train-plain": lambda: child_train_plain(args.tracking_uri, args.out),
+    }
+    if args.child:
+        return children[args.child]()
+
+    root = make_root(f"model-{args.rows}")
+    try:
+        run(args, root)
+    finally:
+        if args.keep:
+            print(f"(kept {root})")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def run(args, root: Path) -> None:
+    specs = root / "specs"
+    specs.mkdir()
+    shutil.copy(PROJECT_ROOT / "model_specs" / SPEC_FILE, specs / SPEC_FILE)
+    base = stores_env(root, NIGHTJAR_ROWS_PER_DAY=str(args.history_rows), NIGHTJAR_LABEL_DELAY_DAYS=str(LABEL_DELAY_DAYS),
+                      NIGHTJAR_MODEL_SPECS_DIR=str(specs))
+    big = {**base, "NIGHTJAR_ROWS_PER_DAY": str(args.rows)}
+    day = (date.fromisoformat(START_DATE) + timedelta(days=args.history_days)).isoformat()
+    import yaml
+
+    spec_name = yaml.safe_load((specs / SPEC_FILE).read_text())["name"]
+
+    def child(name: str, env: dict, *extra: str) -> Measured:
+        out = root / f"{name}.json"
+        return run_measured(child_command(MODULE, "--child", name, *extra, "--out", str(out)), env, root / f"{name}.log", out)
+
+    print(f"model benchmark: history {args.history_days} days x {args.history_rows:,} rows (label delay "
+          f"{LABEL_DELAY_DAYS} days), scored day {day} with {args.rows:,} rows; setting up (untimed) ...", flush=True)
+    child("setup-history", base)
+    child("ingest-day", big, "--day", day)
+
+    # (b) training: the second run of the training job (the store and a champion exist, as in a weekly retrain)
+    train = child("dagster", base, "--job", f"train_{spec_name}")
+    train_breakdown = child("train-breakdown", base)
+    plain_store = f"sqlite:///{root / 'plain_mlflow.db'}"
+    train_plain = child("train-plain", {**base, "NIGHTJAR_MLFLOW_ARTIFACT_ROOT": (root / "plain_artifacts").as_uri()},
+                        "--tracking-uri", plain_store)
+
+    # (a) scoring the big day
+    score = child("dagster", big, "--job", "nightly", "--asset", f"{spec_name}/predictions", "--day", day)
+    raw = child("score-raw", big, "--day", day)
+    breakdown = child("score-breakdown", big, "--day", day)
+
+    report_scoring(args.rows, spec_name, score, raw, breakdown)
+    report_training(spec_name, train, train_breakdown, train_plain)
+
+
+def report_scoring(rows: int, spec_name: str, score: Measured, raw: Measured, breakdown: Measured) -> None:
+    w = score.result["windows"][f"{spec_name}__predictions"]
+    step_s = w["end"] - w["start"]
+    meta = score.result["metadata"].get(f"{spec_name}/predictions", {})
+    written = int(meta.get("dagster/row_count", rows))
+    r = raw.result
+    nj_rate, raw_rate = written / step_s, r["rows"] / r["predict_proba_s"]
+    table = [
+        ["nightjar: predictions asset step (load, read, score, write)", fmt(step_s), fmt(nj_rate, ",.0f"),
+         fmt(score.peak_mb(w["start"], w["end"]), ".0f")],
+        ["raw: pipeline.predict_proba on the rows in memory", fmt(r["predict_proba_s"]), fmt(raw_rate, ",.0f"),
+         fmt(raw.peak_mb(r["predict_start"], r["predict_end"]), ".0f")],
+        ["  (raw, untimed parts: load sklearn model / read duckdb / features())",
+         f"{r['load_sklearn_s']:.2f} / {r['read_duckdb_s']:.2f} / {r['features_s']:.2f}", "", ""],
+        ["  (raw: pyfunc.predict on the same frame)", fmt(r["pyfunc_predict_s"]), fmt(r["rows"] / r["pyfunc_predict_s"], ",.0f"), ""],
+    ]
+    print_table(["scoring " + f"{written:,} rows", "seconds", "rows/s", "peak MB"], table,
+                title=f"== (a) scoring throughput, {written:,} rows in one day ==")
+    print(f"RATIO nightjar rows/s / raw predict_proba rows/s = {nj_rate / raw_rate:.2f} (target >= 0.90); whole "
+          f"scoring process peak {score.peak_mb():.0f} MB (ru_maxrss {score.result['self_maxrss_mb']:.0f} MB), raw "
+          f"process peak {raw.peak_mb():.0f} MB; stored scores = raw predict_proba (max |diff| "
+          f"{r['max_abs_diff_vs_stored']}); pyfunc = predict_proba: {r['pyfunc_equal']}\n", flush=True)
+    b = breakdown.result
+    _phase_table(
+        f"-- where the predictions step's time goes (same functions, fresh process, {b['chunks']} chunks of "
+        f"<= 200,000 rows; peak {breakdown.peak_mb():.0f} MB) --",
+        b["phases"], b["rows"], step_s,
+    )
+
+
+def report_training(spec_name: str, train: Measured, breakdown: Measured, plain: Measured) -> None:
+    w = train.result["windows"]
+    model_w = w[f"{spec_name}__model"]
+    model_s = model_w["end"] - model_w["start"]
+    b, p = breakdown.result, plain.result
+    plain_total = p["fit_s"] + p["log_model_s"]
+    table = [
+        ["nightjar: <model>/model step (read, train, log_and_register, alias)", fmt(model_s), fmt(plain_total),
+         ratio(model_s, plain_total), fmt(train.peak_mb(model_w["start"], model_w["end"]), ".0f"), fmt(plain.peak_mb(), ".0f")],
+        ["  fit (nightjar: 1 OpenMP thread | plain: default threads)", fmt(b["fit_seconds"]), fmt(p["fit_s"]),
+         ratio(b["fit_seconds"], p["fit_s"]), "", ""],
+        ["  (plain fit with 1 thread)", "", fmt(p["fit_1_thread_s"]), ratio(b["fit_seconds"], p["fit_1_thread_s"]), "", ""],
+        ["  train() total (split, fit, holdout scores, hashes)", fmt(b["train_s"]), "", "", "", ""],
+        ["  log_and_register total | log_model", fmt(b["log_and_register_s"]), fmt(p["log_model_s"]),
+         ratio(b["log_and_register_s"], p["log_model_s"]), "", ""],
+        *[[f"    {phase}", fmt(s), "", "", "", ""] for phase, s in b["timings"].items()],
+    ]
+    other = {k: v for k, v in w.items() if not k.startswith("__") and k != f"{spec_name}__model"}
+    for key, win in other.items():
+        table.append([f"(other step of the job: {key})", fmt(win["end"] - win["start"]), "", "", "", ""])
+    print_table(["training", "nightjar s", "plain s", "ratio", "nightjar peak MB", "plain peak MB"], table,
+                title=f"== (b) training on {b['train_rows']:,} rows (+{b['holdout_rows']:,} holdout): second run of "
+                f"train_{spec_name} vs fit + mlflow.sklearn.log_model ==")
+    print(f"imports of mlflow + sklearn in a fresh process: {p['imports_s']:.2f} s (paid inside nightjar's model step, "
+          f"not in the plain figures); whole training job {train.result['t_ran'] - train.result['t_loaded']:.2f} s "
+          "after definitions loaded\n", flush=True)
+
+
+if __name__ == "__main__":
+    main()
