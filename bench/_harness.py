@@ -253,6 +253,12 @@ def step_windows(instance, run_id: str) -> dict[str, dict[str, float]]:
 # Printing
 
 
+def machine_load() -> str:
+    """The load average and core count: these machines are shared, and a busy neighbour slows every figure."""
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.1f} (1 min) / {five:.1f} (5 min) on {os.cpu_count()} cores"
+
+
 def fmt(value: float | None, spec: str = ".2f") -> str:
     if value is None:
         return "-"

@@ -35,6 +35,7 @@ from bench._harness import (
     child_command,
     child_peaks,
     fmt,
+    machine_load,
     make_root,
     print_table,
     ratio,
@@ -442,8 +443,10 @@ def main() -> None:
         flush=True,
     )
     for rows in args.rows:
+        print(f"[{rows:,} rows/day: measuring; {machine_load()}]", flush=True)
         nj = measure_nightjar(rows, args.keep)
         plain = measure_plain(rows, args.keep)
+        print(f"[measured; {machine_load()}]", flush=True)
         report(rows, nj, plain)
         if rows == args.multiprocess_rows:
             mp = measure_multiprocess(rows, args.keep)

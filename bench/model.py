@@ -39,6 +39,7 @@ from bench._harness import (
     child_command,
     child_peaks,
     fmt,
+    machine_load,
     make_root,
     print_table,
     ratio,
@@ -167,6 +168,12 @@ def child_score_raw(day: str, out: str) -> None:
     proba = pipeline.predict_proba(X)[:, 1]
     stamps["predict_end"] = time.time()
     predict_s = stamps["predict_end"] - stamps["predict_start"]
+    from assets.ml.training import limited_threads
+
+    with limited_threads(1):
+        started = time.time()
+        pipeline.predict_proba(X)
+        one_thread_s = time.time() - started
     pyfunc = mlflow.pyfunc.load_model(champion.uri)
     started = time.time()
     pyfunc_proba = np.asarray(pyfunc.predict(X))[:, 1]
@@ -179,6 +186,7 @@ def child_score_raw(day: str, out: str) -> None:
     write_result(out, {
         **stamps, **child_peaks(), "rows": len(frame), "load_sklearn_s": load_s, "read_duckdb_s": read_s,
         "features_s": prepare_s, "predict_proba_s": predict_s, "pyfunc_predict_s": pyfunc_s,
+        "predict_proba_1_thread_s": one_thread_s,
         "max_abs_diff_vs_stored": float(np.max(np.abs(stored - proba))) if len(stored) == len(proba) else None,
         "pyfunc_equal": bool(np.allclose(pyfunc_proba, proba)),
     })
@@ -264,6 +272,33 @@ def child_score_breakdown(day: str, out: str) -> None:
         with timed("(reference) bare pipeline predict_proba, same chunks"):
             pipeline.predict_proba(X)
     write_result(out, {**child_peaks(), "rows": rows, "written": written, "chunks": len(chunks), "phases": phases})
+
+
+def child_load_probe(suppress: bool, out: str) -> None:
+    """A fresh process resolving and loading the champion as registry.load does, with or without MLflow's check of
+    the model's pip requirements against the installed packages (``suppress_warnings``)."""
+    import warnings
+
+    warnings.simplefilter("ignore")
+    phases = {}
+    started = time.time()
+    import mlflow.pyfunc
+
+    phases["import mlflow"] = time.time() - started
+    spec = _spec()
+    _, _, registry = _settings_and_registry()
+    started = time.time()
+    champion = registry.by_alias(spec.name, "champion")
+    phases["registry.by_alias (first MLflow store use)"] = time.time() - started
+    started = time.time()
+    import sklearn  # noqa: F401
+    import skops.io  # noqa: F401
+
+    phases["import sklearn + skops"] = time.time() - started
+    started = time.time()
+    mlflow.pyfunc.load_model(champion.uri, suppress_warnings=suppress)
+    phases[f"pyfunc.load_model(suppress_warnings={suppress})"] = time.time() - started
+    write_result(out, {"phases": phases})
 
 
 def child_train_breakdown(out: str) -> None:
@@ -362,6 +397,7 @@ def main() -> None:
     parser.add_argument("--asset", help=argparse.SUPPRESS)
     parser.add_argument("--day", help=argparse.SUPPRESS)
     parser.add_argument("--tracking-uri", help=argparse.SUPPRESS)
+    parser.add_argument("--suppress", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -372,6 +408,7 @@ def main() -> None:
         "score-raw": lambda: child_score_raw(args.day, args.out),
         "score-breakdown": lambda: child_score_breakdown(args.day, args.out),
         "train-breakdown": lambda: child_train_breakdown(args.out),
+        "load-probe": lambda: child_load_probe(args.suppress, args.out),
         "train-plain": lambda: child_train_plain(args.tracking_uri, args.out),
     }
     if args.child:
@@ -404,7 +441,8 @@ def run(args, root: Path) -> None:
         return run_measured(child_command(MODULE, "--child", name, *extra, "--out", str(out)), env, root / f"{name}.log", out)
 
     print(f"model benchmark: history {args.history_days} days x {args.history_rows:,} rows (label delay "
-          f"{LABEL_DELAY_DAYS} days), scored day {day} with {args.rows:,} rows; setting up (untimed) ...", flush=True)
+          f"{LABEL_DELAY_DAYS} days), scored day {day} with {args.rows:,} rows; setting up (untimed) ...\n"
+          f"[{machine_load()}]", flush=True)
     child("setup-history", base)
     child("ingest-day", big, "--day", day)
 
@@ -420,7 +458,11 @@ def run(args, root: Path) -> None:
     raw = child("score-raw", big, "--day", day)
     breakdown = child("score-breakdown", big, "--day", day)
 
+    probes = [child("load-probe", big), child("load-probe", big, "--suppress")]
+    print(f"[measured; {machine_load()}]\n", flush=True)
+
     report_scoring(args.rows, spec_name, score, raw, breakdown)
+    report_load(probes)
     report_training(spec_name, train, train_breakdown, train_plain)
 
 
@@ -439,6 +481,8 @@ def report_scoring(rows: int, spec_name: str, score: Measured, raw: Measured, br
         ["  (raw, untimed parts: load sklearn model / read duckdb / features())",
          f"{r['load_sklearn_s']:.2f} / {r['read_duckdb_s']:.2f} / {r['features_s']:.2f}", "", ""],
         ["  (raw: pyfunc.predict on the same frame)", fmt(r["pyfunc_predict_s"]), fmt(r["rows"] / r["pyfunc_predict_s"], ",.0f"), ""],
+        ["  (raw: predict_proba limited to 1 OpenMP thread)", fmt(r["predict_proba_1_thread_s"]),
+         fmt(r["rows"] / r["predict_proba_1_thread_s"], ",.0f"), ""],
     ]
     print_table(["scoring " + f"{written:,} rows", "seconds", "rows/s", "peak MB"], table,
                 title=f"== (a) scoring throughput, {written:,} rows in one day ==")
@@ -452,6 +496,16 @@ def report_scoring(rows: int, spec_name: str, score: Measured, raw: Measured, br
         f"<= 200,000 rows; peak {breakdown.peak_mb():.0f} MB) --",
         b["phases"], b["rows"], step_s,
     )
+
+
+def report_load(probes: list[Measured]) -> None:
+    table = []
+    for probe in probes:
+        for phase, seconds in probe.result["phases"].items():
+            table.append([phase, fmt(seconds)])
+        table.append(["  total", fmt(sum(probe.result["phases"].values()))])
+    print_table(["loading the champion in a fresh process (as the asset does)", "seconds"], table,
+                title="-- the fixed cost before the first row is scored --")
 
 
 def report_training(spec_name: str, train: Measured, breakdown: Measured, plain: Measured) -> None:

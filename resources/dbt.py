@@ -4,6 +4,7 @@ only ``dagster dev`` re-parses it, so loading definitions never runs dbt."""
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from functools import lru_cache
 from pathlib import Path
@@ -15,6 +16,7 @@ from resources.settings import DBT_PROJECT_DIR, Settings, get_settings
 
 @lru_cache(maxsize=1)
 def dbt_project() -> DbtProject:
+    _put_dbt_on_path()
     project = DbtProject(
         project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target=get_settings().dbt_target
     )
@@ -35,7 +37,22 @@ def dbt_resource(settings: Settings) -> DbtCliResource:
     )
 
 
+def _put_dbt_on_path() -> None:
+    """Under `dagster dev`, prepare_if_dev() runs `dbt parse` with a plain "dbt" from PATH; a venv that was not
+    activated (`.venv/bin/dagster dev`) has it only in its own bin folder."""
+    executable = _dbt_executable()
+    folder = os.path.dirname(executable)
+    if folder and shutil.which("dbt") is None:
+        os.environ["PATH"] = os.pathsep.join([folder, os.environ.get("PATH", "")])
+
+
 def _dbt_executable() -> str:
-    """The dbt installed beside this Python (the venv's), so a non-activated venv still finds it."""
-    beside = Path(sys.executable).parent / "dbt"
-    return str(beside) if beside.exists() else "dbt"
+    """The dbt installed in this Python's environment (the venv's), so a non-activated venv still finds it.
+
+    sys.prefix, not sys.executable: Dagster's code server may run the venv's interpreter through its resolved
+    path, outside .venv/bin, while sys.prefix still names the venv.
+    """
+    for candidate in (Path(sys.prefix) / "bin" / "dbt", Path(sys.executable).parent / "dbt"):
+        if candidate.exists():
+            return str(candidate)
+    return shutil.which("dbt") or "dbt"

@@ -44,3 +44,17 @@ def test_definitions_load_without_heavy_ml_imports():
     code = "import definitions, sys; print(sorted(m for m in ('mlflow', 'evidently', 'sklearn') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_definitions_load_as_dagster_dev_loads_them_from_a_venv_that_is_not_activated(tmp_path):
+    """`dagster dev` re-parses dbt (prepare_if_dev) with a plain `dbt` from PATH; it must be found anyway."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    env["PATH"] = "/usr/bin:/bin"
+    env["DAGSTER_IS_DEV_CLI"] = "1"
+    env["DAGSTER_HOME"] = str(tmp_path)
+    code = "import definitions; print(len(list(definitions.defs.resolve_asset_graph().get_all_asset_keys())))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert int(out.stdout.strip().splitlines()[-1]) >= 12
