@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 
@@ -28,3 +29,8 @@ def window_dates(context: dg.AssetExecutionContext) -> tuple[date, date]:
 def window_days(context: dg.AssetExecutionContext) -> list[date]:
     start, end = window_dates(context)
     return [start + timedelta(days=i) for i in range((end - start).days)]
+
+
+def day_before(at: datetime) -> str:
+    """The partition key of the last full day before ``at`` in the partitions' timezone: yesterday, for a tick."""
+    return (at.astimezone(ZoneInfo(_settings.timezone)).date() - timedelta(days=1)).isoformat()

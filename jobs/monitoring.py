@@ -9,7 +9,7 @@ from datetime import date, timedelta
 import dagster as dg
 
 from assets.ml.spec import ModelSpec
-from assets.partitions import daily_partitions
+from assets.partitions import daily_partitions, day_before
 from resources.settings import get_settings
 
 
@@ -35,7 +35,7 @@ def build_monitoring_job(spec: ModelSpec) -> tuple[dg.JobDefinition, dg.Schedule
         default_status=dg.DefaultScheduleStatus.STOPPED,
     )
     def monitoring_schedule(context: dg.ScheduleEvaluationContext):
-        yesterday = daily_partitions.get_last_partition_key(current_time=context.scheduled_execution_time)
+        yesterday = day_before(context.scheduled_execution_time)
         labeled_day = date.fromisoformat(yesterday) - timedelta(days=get_settings().label_delay_days)
         yield dg.RunRequest(run_key=f"drift-{yesterday}", partition_key=yesterday, asset_selection=[drift_key])
         if labeled_day.isoformat() >= daily_partitions.start.date().isoformat():

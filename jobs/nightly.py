@@ -3,7 +3,7 @@ schedule in the configured timezone."""
 
 import dagster as dg
 
-from assets.partitions import daily_partitions
+from assets.partitions import day_before
 from resources.settings import get_settings
 
 DATA_SELECTION = dg.AssetSelection.groups("raw", "staging", "intermediate", "marts")
@@ -30,5 +30,5 @@ nightly_job = dg.define_asset_job(
 )
 def nightly_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     """Runs the last complete day before the tick (yesterday, in the partitions' timezone)."""
-    partition_key = daily_partitions.get_last_partition_key(current_time=context.scheduled_execution_time)
+    partition_key = day_before(context.scheduled_execution_time)
     return dg.RunRequest(run_key=partition_key, partition_key=partition_key)
