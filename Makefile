@@ -12,7 +12,7 @@ setup: $(VENV)/.installed dbt_project/target/manifest.json
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet -e ".[test,prod]"
 	touch $@
 
 # The manifest is prepared ahead so that loading definitions never parses dbt.

@@ -63,12 +63,14 @@ def _spec():
 
 
 def _settings_and_registry():
-    from resources.build import build_resources
+    """Settings, the (local DuckDB) warehouse and the registry, built as resources/build.py builds them locally."""
+    from resources.registry import ModelRegistry
     from resources.settings import get_settings
+    from resources.warehouse import DuckDBWarehouse
 
     settings = get_settings()
-    resources = build_resources(settings)
-    return settings, resources["warehouse"], resources["registry"]
+    registry = ModelRegistry(tracking_uri=settings.mlflow_tracking_uri, artifact_root=settings.mlflow_artifact_root)
+    return settings, DuckDBWarehouse(path=str(settings.warehouse_path)), registry
 
 
 # ---------------------------------------------------------------------------------------------------------------

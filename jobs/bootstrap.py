@@ -65,10 +65,9 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _report(settings, specs, last: date) -> None:
-    from resources.build import build_resources
+    from resources.build import build_resources, open_warehouse
 
-    resources = build_resources(settings)
-    warehouse, registry = resources["warehouse"], resources["registry"]
+    warehouse, registry = open_warehouse(settings), build_resources(settings)["registry"]
     print("\nResults")
     print(f"  warehouse: {warehouse.describe()}")
     tables = ["raw.applications", "raw.outcomes", "marts.fct_application_features", "marts.fct_labeled_applications"]

@@ -28,6 +28,11 @@ def build_warehouse(settings: Settings) -> Warehouse:
     return DuckDBWarehouse(path=str(settings.warehouse_path))
 
 
+def open_warehouse(settings: Settings) -> Warehouse:
+    """The warehouse for scripts and tests, outside a Dagster run: its EnvVar fields resolved now."""
+    return build_warehouse(settings).process_config_and_initialize()
+
+
 def _is_set(name: str) -> bool:
     return bool(os.environ.get(name))
 

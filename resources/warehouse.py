@@ -15,7 +15,8 @@ import itertools
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 import dagster as dg
 import pandas as pd
@@ -294,7 +295,7 @@ class PostgresWarehouse(Warehouse):
             cur.itersize = chunk_rows
             cur.execute(f'SELECT * FROM {table} WHERE "{date_column}" >= %s AND "{date_column}" < %s', (start, end))
             while rows := cur.fetchmany(chunk_rows):
-                yield pd.DataFrame(rows, columns=[d.name for d in cur.description])
+                yield _like_duckdb(pd.DataFrame(rows, columns=[d.name for d in cur.description]))
 
     def append(self, table, frame):
         _check_table(table)
@@ -306,7 +307,7 @@ class PostgresWarehouse(Warehouse):
     def query(self, sql):
         with self._connect() as conn, conn.cursor() as cur:
             cur.execute(sql)
-            return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
+            return _like_duckdb(pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description]))
 
     def table_exists(self, table):
         schema, name = _check_table(table).split(".")
@@ -318,6 +319,21 @@ class PostgresWarehouse(Warehouse):
 
     def describe(self) -> str:
         return f"postgres:{self.user}@{self.host}:{self.port}/{self.dbname}"
+
+
+def _like_duckdb(frame: pd.DataFrame) -> pd.DataFrame:
+    """psycopg2 returns DATE as ``datetime.date`` and NUMERIC as ``Decimal`` in object columns; give them the
+    dtypes DuckDB gives (datetime64, float64) so callers see the same frames from either warehouse."""
+    for name in frame.columns:
+        values = frame[name].dropna()
+        if frame[name].dtype != object or values.empty:
+            continue
+        first = values.iloc[0]
+        if isinstance(first, (date, datetime)):
+            frame[name] = pd.to_datetime(frame[name])
+        elif isinstance(first, Decimal):
+            frame[name] = frame[name].astype("float64")
+    return frame
 
 
 def _peek_columns(

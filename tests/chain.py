@@ -6,7 +6,7 @@ from datetime import date
 
 import dagster as dg
 
-from resources.build import build_warehouse
+from resources.build import open_warehouse
 from resources.settings import Settings
 
 RANGE_START = "dagster/asset_partition_range_start"
@@ -31,4 +31,4 @@ def run_days(
 
 
 def scalar(settings: Settings, sql: str):
-    return build_warehouse(settings).query(sql).iloc[0, 0]
+    return open_warehouse(settings).query(sql).iloc[0, 0]

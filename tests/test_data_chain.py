@@ -59,14 +59,14 @@ def test_a_failing_dbt_test_blocks_downstream_models(defs, nightjar_env):
     """Bad raw data (an unknown home_ownership) fails a blocking dbt check; the marts are not built from it."""
     import duckdb
 
-    from resources.build import build_warehouse
+    from resources.build import open_warehouse
 
     keys = sorted(defs.resolve_job_def("ingest").asset_layer.selected_asset_keys)
     raw_keys = [k for k in keys if k.path[0] == "raw"]
     assert run_days(defs, "ingest", FIRST, FIRST, asset_selection=raw_keys).success
     with duckdb.connect(str(nightjar_env.warehouse_path)) as conn:  # corrupt the day as a broken upstream would
         conn.execute("UPDATE raw.applications SET home_ownership = 'CASTLE' WHERE application_id LIKE '%0000001'")
-    warehouse = build_warehouse(nightjar_env)
+    warehouse = open_warehouse(nightjar_env)
 
     dbt_keys = [k for k in keys if k.path[0] != "raw"]
     result = run_days(defs, "ingest", FIRST, FIRST, asset_selection=dbt_keys, raise_on_error=False)

@@ -67,9 +67,9 @@ def _failure_text(result: dg.ExecuteInProcessResult) -> str:
 
 
 def _predictions(settings, day: date):
-    from resources.build import build_warehouse
+    from resources.build import open_warehouse
 
-    return build_warehouse(settings).query(
+    return open_warehouse(settings).query(
         f"SELECT application_id, score, decision, model_name, model_version FROM predictions.{MODEL} "
         f"WHERE application_date = DATE '{day.isoformat()}' ORDER BY application_id"
     )
@@ -174,9 +174,9 @@ def test_4_worse_challenger_is_refused_forced_promotion_and_rollback_are_audited
     assert rollback.success
     assert registry.by_alias(MODEL, CHAMPION).version == 1
 
-    from resources.build import build_warehouse
+    from resources.build import open_warehouse
 
-    audit = build_warehouse(settings).query(
+    audit = open_warehouse(settings).query(
         f"SELECT from_version, to_version, actor, forced, reason FROM audit.model_alias_changes "
         f"WHERE model_name = '{MODEL}' AND alias = 'champion' ORDER BY changed_at"
     )
