@@ -30,8 +30,9 @@ mlflow-ui: setup
 
 # Serves the drift and quality HTML reports; set NIGHTJAR_REPORTS_BASE_URL=http://127.0.0.1:8090 so the
 # Dagster UI links to them over HTTP (browsers refuse file:// links from a web page).
+REPORTS_DIR = $(or $(NIGHTJAR_REPORTS_DIR),$(or $(NIGHTJAR_DATA_DIR),$(CURDIR)/data)/reports)
 reports:
-	mkdir -p data/reports && $(PYTHON) -m http.server 8090 -b 127.0.0.1 -d data/reports
+	mkdir -p "$(REPORTS_DIR)" && $(PYTHON) -m http.server 8090 -b 127.0.0.1 -d "$(REPORTS_DIR)"
 
 test: setup
 	$(BIN)/ruff check .

@@ -19,6 +19,10 @@ daily_partitions = dg.DailyPartitionsDefinition(
 # Raw, dbt and scoring assets process a whole date range in one run when backfilled, instead of one run per day.
 single_run = dg.BackfillPolicy.single_run()
 
+# The run tags a single-run backfill of a date range carries (inclusive bounds).
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
 
 def window_dates(context: dg.AssetExecutionContext) -> tuple[date, date]:
     """The run's partition window as dates: ``start`` inclusive, ``end`` exclusive."""

@@ -16,8 +16,6 @@ import dagster as dg
 
 from resources.settings import get_settings
 
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 # The runs' full logs are in the Dagster UI; the terminal gets warnings and this script's summary.
@@ -36,22 +34,21 @@ def _run(defs: dg.Definitions, job_name: str, instance: dg.DagsterInstance, **kw
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--history-days", type=int, default=int(os.environ.get("NIGHTJAR_BOOTSTRAP_DAYS", "120")))
+    settings = get_settings()
+    parser.add_argument("--history-days", type=int, default=settings.bootstrap_days)
     args = parser.parse_args(argv)
 
+    from assets.partitions import RANGE_END_TAG, RANGE_START_TAG, daily_partitions
     from definitions import defs
-    from assets.partitions import daily_partitions
 
-    settings = get_settings()
     instance = dg.DagsterInstance.get()
     last = date.fromisoformat(daily_partitions.get_last_partition_key())
     first = max(settings.start_date, last - timedelta(days=args.history_days))
     history_end = last - timedelta(days=1)
 
-    from assets.ml.factory import spec_paths
-    from assets.ml.spec import load_spec
+    from assets.ml.spec import load_specs
 
-    specs = [load_spec(p) for p in spec_paths()]
+    specs = list(load_specs(settings.model_specs_dir).values())
     print(f"nightjar bootstrap: history {first} .. {history_end}, models {[s.name for s in specs]}, nightly {last}")
     if first <= history_end:
         _run(defs, "ingest", instance, tags={RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: history_end.isoformat()})

@@ -49,6 +49,8 @@ def build_promotion_jobs(spec: ModelSpec) -> list[dg.JobDefinition]:
         except PromotionRefused as refused:
             raise dg.Failure(description=str(refused)) from None
         current = registry.by_alias(name, CHAMPION)
+        if current is not None and current.version == config.version:
+            raise dg.Failure(description=f"version {config.version} of '{name}' is already the champion: nothing to do")
         passed, gate_reason = gate_verdict(registry, name, config.version)
         record = move_alias(
             registry,
@@ -56,6 +58,7 @@ def build_promotion_jobs(spec: ModelSpec) -> list[dg.JobDefinition]:
             AliasChange(
                 model_name=name,
                 alias=CHAMPION,
+                action="promote",
                 from_version=current.version if current else None,
                 to_version=config.version,
                 actor=config.requested_by,
@@ -82,6 +85,7 @@ def build_promotion_jobs(spec: ModelSpec) -> list[dg.JobDefinition]:
             AliasChange(
                 model_name=name,
                 alias=CHAMPION,
+                action="rollback",
                 from_version=current,
                 to_version=previous,
                 actor=config.requested_by,

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dagster as dg
 
+from assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from assets.ml.spec import ModelSpec
 from jobs.training import training_job_name
 from resources.alerts import AlertsResource
@@ -47,7 +48,7 @@ RUN_END_EVENTS = (dg.DagsterEventType.RUN_SUCCESS, dg.DagsterEventType.RUN_FAILU
 RUNS_PER_TICK = 100  # per kind of run end; the rest wait for the next tick
 ALERTED_DAYS_KEPT = 7  # how long the predictions sensor remembers what it alerted (keeps its cursor small)
 PARTITION_TAG = "dagster/partition"
-PARTITION_RANGE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
+PARTITION_RANGE_TAGS = (RANGE_START_TAG, RANGE_END_TAG)
 
 # What `dg.define_asset_job` returns (its class is not exported by dagster) or a `dg.JobDefinition`.
 TrainingJob = Any

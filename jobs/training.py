@@ -6,6 +6,9 @@ from assets.ml.spec import ModelSpec
 from resources.settings import get_settings
 
 
+TRAINING_TAG = "nightjar/training"
+
+
 def training_job_name(spec: ModelSpec) -> str:
     return f"train_{spec.name}"
 
@@ -14,6 +17,8 @@ def build_training_job(spec: ModelSpec) -> tuple[dg.JobDefinition, dg.ScheduleDe
     job = dg.define_asset_job(
         name=training_job_name(spec),
         selection=dg.AssetSelection.assets([spec.name, "training_set"], [spec.name, "model"]),
+        # One training run per model at a time (dagster.yaml limits this tag): runs share the training-set table.
+        tags={TRAINING_TAG: spec.name},
         description=f"Train a new version of {spec.name}, register it in MLflow as challenger, and run the "
         f"champion/challenger gate (policy: {spec.promotion.policy}).",
     )

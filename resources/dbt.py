@@ -27,8 +27,8 @@ def dbt_project() -> DbtProject:
 def dbt_resource(settings: Settings) -> DbtCliResource:
     # profiles.yml reads the warehouse path from the environment; dbt runs as a child process, so the path this
     # process resolved (from NIGHTJAR_WAREHOUSE_PATH or its default) is handed down the same way.
-    os.environ.setdefault("NIGHTJAR_WAREHOUSE_PATH", str(settings.warehouse_path))
-    os.environ.setdefault("NIGHTJAR_DBT_TARGET", settings.dbt_target)
+    os.environ["NIGHTJAR_WAREHOUSE_PATH"] = str(settings.warehouse_path)
+    os.environ["NIGHTJAR_DBT_TARGET"] = settings.dbt_target
     return DbtCliResource(
         project_dir=dbt_project(),
         profiles_dir=str(DBT_PROJECT_DIR),

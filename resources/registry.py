@@ -90,7 +90,7 @@ class ModelRegistry(dg.ConfigurableResource):
         client = self.client()
         client.set_registered_model_alias(name, alias, str(version))
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-        client.set_registered_model_tag(name, f"audit.{alias}.{stamp}", json.dumps(record, default=str)[:5000])
+        client.set_registered_model_tag(name, f"audit.{alias}.{stamp}", json.dumps(record, default=str))
         client.set_model_version_tag(name, str(version), f"{alias}_since", stamp)
 
     def remove_alias(self, name: str, alias: str) -> None:
@@ -99,8 +99,8 @@ class ModelRegistry(dg.ConfigurableResource):
     def audit_trail(self, name: str) -> list[dict[str, Any]]:
         """The alias moves recorded on the registered model, oldest first."""
         model = self.client().get_registered_model(name)
-        records = [json.loads(v) for k, v in sorted(model.tags.items()) if k.startswith("audit.")]
-        return records
+        audit = [(key.rsplit(".", 1)[1], value) for key, value in model.tags.items() if key.startswith("audit.")]
+        return [json.loads(value) for _, value in sorted(audit)]  # by time stamp, whatever the alias
 
     def ui_link(self, run_id: str, experiment_id: str) -> str:
         if self.tracking_uri.startswith(("http://", "https://")):

@@ -71,6 +71,9 @@ class Settings:
     reports_dir: Path
     report_retention_days: int
     reports_base_url: str | None  # where reports_dir is served over HTTP, if it is
+    model_specs_dir: Path
+    bootstrap_days: int  # history `make run` ingests
+    code_version: str | None  # recorded on every trained version; None: ask git
 
     @property
     def warehouse_kind(self) -> str:
@@ -117,6 +120,9 @@ class Settings:
             reports_dir=Path(_env("NIGHTJAR_REPORTS_DIR", str(data_dir / "reports"))),
             report_retention_days=_env_int("NIGHTJAR_REPORT_RETENTION_DAYS", 90, minimum=1),
             reports_base_url=_env("NIGHTJAR_REPORTS_BASE_URL", "") or None,
+            model_specs_dir=Path(_env("NIGHTJAR_MODEL_SPECS_DIR", str(MODEL_SPECS_DIR))),
+            bootstrap_days=_env_int("NIGHTJAR_BOOTSTRAP_DAYS", 120, minimum=1),
+            code_version=_env("NIGHTJAR_CODE_VERSION", "") or None,
         )
 
 

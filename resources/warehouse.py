@@ -254,6 +254,12 @@ class PostgresWarehouse(Warehouse):
         cur.execute(f"CREATE TABLE IF NOT EXISTS {table} ({cols})")
 
     @staticmethod
+    def _lock(cur, table: str) -> None:
+        """Writers of one table take turns until commit: under READ COMMITTED, two overlapping delete-then-insert
+        transactions on the same window would each miss the other's rows and both inserts would stay."""
+        cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (table,))
+
+    @staticmethod
     def _copy(cur, table: str, chunk: pd.DataFrame) -> None:
         buffer = io.StringIO()
         chunk.to_csv(buffer, index=False, header=False, na_rep="\\N")
@@ -265,6 +271,7 @@ class PostgresWarehouse(Warehouse):
         chunks, columns = _peek_columns(_check_table(table), chunks, columns)
         written = 0
         with self._connect() as conn, conn.cursor() as cur:
+            self._lock(cur, table)
             if columns is not None:
                 self._ensure_table(cur, table, columns)
             cur.execute("SELECT to_regclass(%s)", (table,))
@@ -281,6 +288,7 @@ class PostgresWarehouse(Warehouse):
         _check_table(table), _check_table(source_table)
         window = f'"{date_column}" >= %s AND "{date_column}" < %s'
         with self._connect() as conn, conn.cursor() as cur:
+            self._lock(cur, table)
             cur.execute(f"CREATE SCHEMA IF NOT EXISTS {table.split('.')[0]}")
             cur.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM {source_table} WHERE FALSE")
             cur.execute(f"DELETE FROM {table} WHERE {window}", (start, end))

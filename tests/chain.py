@@ -9,8 +9,8 @@ import dagster as dg
 from resources.build import open_warehouse
 from resources.settings import Settings
 
-RANGE_START = "dagster/asset_partition_range_start"
-RANGE_END = "dagster/asset_partition_range_end"
+from assets.partitions import RANGE_END_TAG as RANGE_END
+from assets.partitions import RANGE_START_TAG as RANGE_START
 def run_days(
     defs: dg.Definitions,
     job: str,

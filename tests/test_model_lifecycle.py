@@ -4,7 +4,7 @@ says which version made each prediction."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -168,10 +168,18 @@ def test_4_worse_challenger_is_refused_forced_promotion_and_rollback_are_audited
     assert forced.success
     assert registry.by_alias(MODEL, CHAMPION).version == 2
 
-    rollback = weak_defs.resolve_job_def(f"rollback_{MODEL}").execute_in_process(
-        run_config={"ops": {f"rollback_{MODEL}_champion": {"config": {"reason": "drill over", "requested_by": "ana"}}}},
+    rollback_job = weak_defs.resolve_job_def(f"rollback_{MODEL}")
+    rollback_config = {"ops": {f"rollback_{MODEL}_champion": {"config": {"reason": "drill over", "requested_by": "ana"}}}}
+    assert rollback_job.execute_in_process(run_config=rollback_config).success
+    assert registry.by_alias(MODEL, CHAMPION).version == 1
+    # A second rollback must not bounce back to the version just rolled away from.
+    again = rollback_job.execute_in_process(run_config=rollback_config, raise_on_error=False)
+    assert not again.success and "nothing to roll back to" in _failure_text(again)
+    same = promote.execute_in_process(
+        run_config={"ops": {f"promote_{MODEL}_version": {"config": {"version": 1, "requested_by": "ana"}}}},
+        raise_on_error=False,
     )
-    assert rollback.success
+    assert not same.success and "already the champion" in _failure_text(same)
     assert registry.by_alias(MODEL, CHAMPION).version == 1
 
     from resources.build import open_warehouse
@@ -187,8 +195,21 @@ def test_4_worse_challenger_is_refused_forced_promotion_and_rollback_are_audited
 
 
 def test_5_an_alias_set_by_hand_in_mlflow_is_used_by_the_next_scoring_run(lifecycle):
-    settings = lifecycle["settings"]
+    settings, defs = lifecycle["settings"], lifecycle["defs"]
     registry = _registry(settings)
     registry.client().set_registered_model_alias(MODEL, CHAMPION, "2")
-    assert run_days(lifecycle["defs"], "nightly", SCORED_DAY, SCORED_DAY).success
+    next_day = SCORED_DAY + timedelta(days=1)
+    assert run_days(defs, "nightly", next_day, next_day).success
+    assert set(_predictions(settings, next_day)["model_version"]) == {2}
+
+    # A day another version already decided is not silently re-decided by the new champion...
+    refused = run_days(defs, "nightly", SCORED_DAY, SCORED_DAY, raise_on_error=False)
+    assert not refused.success and "rescore: true" in _failure_text(refused)
+    assert set(_predictions(settings, SCORED_DAY)["model_version"]) == {1}
+    # ...unless someone asks for it.
+    rescored = defs.resolve_job_def("nightly").execute_in_process(
+        partition_key=SCORED_DAY.isoformat(),
+        run_config={"ops": {f"{MODEL}__predictions": {"config": {"rescore": True}}}},
+    )
+    assert rescored.success
     assert set(_predictions(settings, SCORED_DAY)["model_version"]) == {2}

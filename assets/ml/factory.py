@@ -5,18 +5,16 @@ Adding a model is adding a spec under model_specs/ (and usually a dbt mart); no 
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import get_asset_key_for_model
 
 from assets.ml.inference import build_predictions_asset
-from assets.ml.spec import ModelSpec, SpecError, load_spec
+from assets.ml.spec import ModelSpec, SpecError, load_specs
 from assets.ml.training_assets import build_training_assets
 from assets.monitoring.daily import build_drift_asset, build_quality_asset
-from resources.settings import MODEL_SPECS_DIR
+from resources.settings import get_settings
 
 
 @dataclass(frozen=True)
@@ -24,11 +22,6 @@ class ModelAssets:
     spec: ModelSpec
     assets: list[dg.AssetsDefinition]
     checks: list[dg.AssetChecksDefinition]
-
-
-def spec_paths() -> list[Path]:
-    directory = Path(os.environ.get("NIGHTJAR_MODEL_SPECS_DIR") or MODEL_SPECS_DIR)
-    return sorted(directory.glob("*.yaml"))
 
 
 def _mart_keys(spec: ModelSpec, source: str, dbt_assets: list[dg.AssetsDefinition]) -> dict[str, dg.AssetKey]:
@@ -43,13 +36,7 @@ def _mart_keys(spec: ModelSpec, source: str, dbt_assets: list[dg.AssetsDefinitio
 
 def build_model_assets(dbt_assets: list[dg.AssetsDefinition], warehouse_kind: str) -> list[ModelAssets]:
     built: list[ModelAssets] = []
-    names: dict[str, str] = {}
-    for path in spec_paths():
-        spec = load_spec(path)
-        source = str(path)
-        if spec.name in names:
-            raise SpecError(f"{source}: field 'name': '{spec.name}' is already used by {names[spec.name]}")
-        names[spec.name] = source
+    for source, spec in load_specs(get_settings().model_specs_dir).items():
         mart_keys = _mart_keys(spec, source, dbt_assets)
         training, checks = build_training_assets(spec, source, mart_keys, warehouse_kind)
         predictions = build_predictions_asset(spec, mart_keys, warehouse_kind)

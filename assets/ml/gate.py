@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -35,6 +36,8 @@ def judge(spec: ModelSpec, challenger: dict[str, float], champion: dict[str, flo
     policy = spec.promotion
     primary = spec.evaluation.primary_metric
     value = challenger[primary]
+    if math.isnan(value):
+        return False, f"{primary} is undefined on the holdout (a single class?): the version cannot be judged"
     below_floor = value > policy.min_primary if primary in LOWER_IS_BETTER else value < policy.min_primary
     if below_floor:
         return False, f"{primary} {value:.4f} does not clear the floor {policy.min_primary}"

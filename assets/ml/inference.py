@@ -15,6 +15,7 @@ import pandas as pd
 from assets.ml.spec import ModelSpec
 from assets.partitions import daily_partitions, single_run, window_dates
 from resources.registry import CHALLENGER, CHAMPION, ModelRegistry, VersionInfo
+from resources.source.schema import Column
 from resources.warehouse import WAREHOUSE_POOL, Warehouse
 
 SCORE_CHUNK_ROWS = 200_000
@@ -34,6 +35,37 @@ def review_queue_table(spec: ModelSpec) -> str:
 
 class NoChampionError(dg.Failure):
     pass
+
+
+class PredictionsConfig(dg.Config):
+    rescore: bool = False
+    """Replace predictions of days that another version already scored (their recorded decisions are lost)."""
+
+
+def prediction_columns(spec: ModelSpec) -> list[Column]:
+    """Declared up front, so the table (and the review queue copied from it) exists even if a day is empty."""
+    return [
+        Column(spec.entity_id, "VARCHAR"), Column(spec.timestamp, "DATE"), Column("score", "DOUBLE"),
+        Column("decision", "VARCHAR"), Column("model_name", "VARCHAR"), Column("model_version", "BIGINT"),
+        Column("dagster_run_id", "VARCHAR"), Column("scored_at", "TIMESTAMP"),
+    ]
+
+
+def _check_not_scored_by_another_version(
+    warehouse: Warehouse, spec: ModelSpec, start: date, end: date, version: int, rescore: bool
+) -> None:
+    if rescore or not warehouse.table_exists(predictions_table(spec)):
+        return
+    others = warehouse.query(
+        f"SELECT DISTINCT model_version FROM {predictions_table(spec)} WHERE {spec.timestamp} >= DATE "
+        f"'{start.isoformat()}' AND {spec.timestamp} < DATE '{end.isoformat()}' AND model_version <> {int(version)}"
+    )
+    if not others.empty:
+        raise dg.Failure(
+            description=f"{start}..{end} of '{spec.name}' was already scored by version(s) "
+            f"{sorted(int(v) for v in others['model_version'])}, and the champion is now version {version}. "
+            "Those decisions were acted on: launch with config `rescore: true` to replace them."
+        )
 
 
 def score_chunks(
@@ -89,7 +121,9 @@ def build_predictions_asset(spec: ModelSpec, mart_keys: dict[str, dg.AssetKey], 
         "with its decision band and the model version that scored it.",
         metadata={"dagster/table_name": predictions_table(spec)},
     )
-    def predictions(context: dg.AssetExecutionContext, warehouse: Warehouse, registry: ModelRegistry):
+    def predictions(
+        context: dg.AssetExecutionContext, config: PredictionsConfig, warehouse: Warehouse, registry: ModelRegistry
+    ):
         start, end = window_dates(context)
         champion = registry.by_alias(spec.name, CHAMPION)
         if champion is None:
@@ -97,13 +131,20 @@ def build_predictions_asset(spec: ModelSpec, mart_keys: dict[str, dg.AssetKey], 
                 description=f"model '{spec.name}' has no '{CHAMPION}' version in the registry "
                 f"({registry.tracking_uri}): run the train_{spec.name} job, or promote a version with promote_{spec.name}."
             )
+        _check_not_scored_by_another_version(warehouse, spec, start, end, champion.version, config.rescore)
         mart = f"marts.{spec.scoring_mart}"
 
         def scored(version: VersionInfo) -> Iterator[pd.DataFrame]:
             rows = warehouse.iter_window(mart, spec.timestamp, start, end, chunk_rows=SCORE_CHUNK_ROWS)
-            return score_chunks(spec, registry.load(version), version, rows, context.run.run_id)
+            return score_chunks(spec, registry.load(version), version, _with_columns(rows), context.run.run_id)
 
-        written = warehouse.replace_window(predictions_table(spec), spec.timestamp, start, end, scored(champion))
+        def _with_columns(chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+            for chunk in chunks:
+                spec.check_columns(set(chunk.columns), spec.scoring_mart, f"model spec '{spec.name}'")
+                yield chunk
+
+        columns = prediction_columns(spec)
+        written = warehouse.replace_window(predictions_table(spec), spec.timestamp, start, end, scored(champion), columns)
         in_review = warehouse.replace_window_from(
             review_queue_table(spec), spec.timestamp, start, end, predictions_table(spec), where="decision = 'review'"
         )
@@ -120,12 +161,12 @@ def build_predictions_asset(spec: ModelSpec, mart_keys: dict[str, dg.AssetKey], 
         }
         challenger = registry.by_alias(spec.name, CHALLENGER)
         if challenger is not None and challenger.version != champion.version:
-            warehouse.replace_window(shadow_table(spec), spec.timestamp, start, end, scored(challenger))
+            warehouse.replace_window(shadow_table(spec), spec.timestamp, start, end, scored(challenger), columns)
             metadata["shadow_version"] = challenger.version
             metadata["champion_challenger_agreement"] = _agreement(warehouse, spec, start, end)
         else:
             # No challenger now: clear the window so a re-run leaves no shadow rows of an earlier challenger.
-            warehouse.replace_window(shadow_table(spec), spec.timestamp, start, end, [])
+            warehouse.replace_window(shadow_table(spec), spec.timestamp, start, end, [], columns)
         context.log.info(f"scored {written} rows of {mart} {start}..{end} with {champion.uri}")
         return dg.MaterializeResult(metadata=metadata)
 

@@ -26,10 +26,14 @@ class PromotionRefused(Exception):
     """A promotion or rollback that the rules forbid; the message says why and what would allow it."""
 
 
+MAX_REASON_CHARS = 1000  # MLflow tag values are bounded; a record must stay whole to be read back
+
+
 @dataclass(frozen=True)
 class AliasChange:
     model_name: str
     alias: str
+    action: str  # "train", "gate", "promote" or "rollback"
     from_version: int | None
     to_version: int
     actor: str
@@ -42,10 +46,11 @@ class AliasChange:
         return {
             "model_name": self.model_name,
             "alias": self.alias,
+            "action": self.action,
             "from_version": self.from_version,
             "to_version": self.to_version,
             "actor": self.actor,
-            "reason": self.reason,
+            "reason": self.reason[:MAX_REASON_CHARS],
             "forced": self.forced,
             "metrics": self.metrics,
             "dagster_run_id": self.dagster_run_id,
@@ -57,7 +62,9 @@ def move_alias(registry: ModelRegistry, warehouse: Warehouse, change: AliasChang
     """Point the alias at the new version and record who moved it, when, why, and the metrics behind it."""
     record = change.as_record()
     registry.move_alias(change.model_name, change.alias, change.to_version, record)
-    row = dict(record, metrics=json.dumps(record["metrics"], default=str), changed_at=pd.Timestamp(record["changed_at"]))
+    # Stored as naive UTC: a tz-aware value would be converted to the server's local time by DuckDB.
+    changed_at = pd.Timestamp(record["changed_at"]).tz_convert("UTC").tz_localize(None)
+    row = dict(record, metrics=json.dumps(record["metrics"], default=str), changed_at=changed_at)
     row["from_version"] = -1 if change.from_version is None else change.from_version  # -1: there was none
     warehouse.append(AUDIT_TABLE, pd.DataFrame([row]))
     return record
@@ -87,13 +94,28 @@ def check_promotion_allowed(
 
 
 def previous_champion(registry: ModelRegistry, name: str) -> tuple[int, int]:
-    """(current, previous) champion versions from the audit trail: the version the last move replaced."""
+    """(current, previous) champion versions, from the audit trail.
+
+    The recorded champions form a stack: a promotion (by the gate or a person) pushes its version, a rollback
+    pops one. Rolling back twice after 1 -> 2 -> 3 goes to 2, then 1; never back to the version just left.
+    If the alias was moved by hand in MLflow (no record), the last recorded champion is the one to return to.
+    """
     current = registry.by_alias(name, CHAMPION)
     if current is None:
         raise PromotionRefused(f"'{name}' has no champion: there is nothing to roll back")
-    moves = [r for r in registry.audit_trail(name) if r.get("alias") == CHAMPION and r.get("to_version") == current.version]
-    if not moves or moves[-1].get("from_version") in (None, -1):
+    stack: list[int] = []
+    for record in registry.audit_trail(name):
+        if record.get("alias") != CHAMPION:
+            continue
+        if record.get("action") == "rollback":
+            if stack:
+                stack.pop()
+        elif not stack or stack[-1] != record["to_version"]:
+            stack.append(int(record["to_version"]))
+    if stack and stack[-1] != current.version:
+        return current.version, stack[-1]
+    if len(stack) < 2:
         raise PromotionRefused(
             f"'{name}' champion version {current.version} has no earlier champion recorded: nothing to roll back to"
         )
-    return current.version, int(moves[-1]["from_version"])
+    return current.version, stack[-2]

@@ -18,6 +18,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+# Column and mart names are written into SQL: plain identifiers only.
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+def _identifier(value: str) -> str:
+    if not IDENTIFIER.match(value):
+        raise ValueError(f"'{value}' is not a plain column or model name (letters, digits, underscores)")
+    return value
 LOWER_IS_BETTER = {"log_loss", "brier"}
 METRICS = {"roc_auc", "pr_auc", "log_loss", "brier"}
 
@@ -33,6 +41,11 @@ class _Strict(BaseModel):
 class Features(_Strict):
     numeric: list[str] = Field(default_factory=list)
     categorical: list[str] = Field(default_factory=list)
+
+    @field_validator("numeric", "categorical")
+    @classmethod
+    def _identifiers(cls, names: list[str]) -> list[str]:
+        return [_identifier(n) for n in names]
 
     @model_validator(mode="after")
     def _non_empty_and_distinct(self) -> "Features":
@@ -91,6 +104,8 @@ class Evaluation(_Strict):
     def _holdout_inside_window(self) -> "Evaluation":
         if self.holdout_days >= self.window_days:
             raise ValueError(f"holdout_days ({self.holdout_days}) must be smaller than window_days ({self.window_days})")
+        if self.primary_metric not in self.metrics:
+            raise ValueError(f"primary_metric '{self.primary_metric}' must be one of metrics {self.metrics}")
         return self
 
 
@@ -154,6 +169,11 @@ class ModelSpec(_Strict):
     decision_bands: DecisionBands
     monitoring: Monitoring = Monitoring()
 
+    @field_validator("training_mart", "scoring_mart", "entity_id", "timestamp", "label_date", "target")
+    @classmethod
+    def _identifiers(cls, value: str) -> str:
+        return _identifier(value)
+
     @field_validator("name")
     @classmethod
     def _valid_name(cls, value: str) -> str:
@@ -166,6 +186,9 @@ class ModelSpec(_Strict):
         unknown = [s for s in self.evaluation.segments if s not in self.features.categorical]
         if unknown:
             raise ValueError(f"evaluation.segments {unknown} must be categorical features")
+        unmeasured = [m for m in self.promotion.guardrails if m not in self.evaluation.metrics]
+        if unmeasured:
+            raise ValueError(f"promotion.guardrails {unmeasured} must be among evaluation.metrics")
         return self
 
     def check_columns(self, available: set[str], mart: str, source: str) -> None:
@@ -200,13 +223,14 @@ def load_spec(path: Path) -> ModelSpec:
         raise SpecError(_describe(exc, path)) from None
 
 
-def load_specs(directory: Path) -> list[ModelSpec]:
-    """Every ``*.yaml`` spec in ``directory``; names must be unique."""
-    specs = [load_spec(p) for p in sorted(directory.glob("*.yaml"))]
-    seen: dict[str, int] = {}
-    for spec in specs:
-        seen[spec.name] = seen.get(spec.name, 0) + 1
-    duplicated = [n for n, count in seen.items() if count > 1]
-    if duplicated:
-        raise SpecError(f"model specs in {directory}: model name(s) {duplicated} used by more than one spec")
+def load_specs(directory: Path) -> dict[str, ModelSpec]:
+    """Every ``*.yaml`` spec in ``directory``, keyed by its file; model names must be unique."""
+    specs: dict[str, ModelSpec] = {}
+    owners: dict[str, str] = {}
+    for path in sorted(directory.glob("*.yaml")):
+        spec = load_spec(path)
+        if spec.name in owners:
+            raise SpecError(f"{path}: field 'name': '{spec.name}' is already used by {owners[spec.name]}")
+        owners[spec.name] = str(path)
+        specs[str(path)] = spec
     return specs

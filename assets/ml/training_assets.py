@@ -17,7 +17,8 @@ ALL_TIME = (date(1900, 1, 1), date(9999, 12, 31))
 
 class TrainingSetConfig(dg.Config):
     as_of: str | None = None
-    """Last label day to learn from (YYYY-MM-DD); empty means the newest day that has labels."""
+    """Train as of this day (YYYY-MM-DD): only labels known by then (label date <= as_of), as a model trained
+    that day would have seen them. Empty means now: every label in the mart."""
 
 
 def training_table(spec: ModelSpec) -> str:
@@ -59,6 +60,9 @@ def build_training_assets(spec: ModelSpec, spec_source: str, mart_keys: dict[str
     def training_set(context: dg.AssetExecutionContext, config: TrainingSetConfig, warehouse: Warehouse):
         start, end = _training_window(warehouse, spec, config.as_of)
         frame = warehouse.read_window(f"{MARTS_SCHEMA}.{spec.training_mart}", spec.timestamp, start, end)
+        if config.as_of and not frame.empty:
+            spec.check_columns(set(frame.columns), spec.training_mart, spec_source)
+            frame = frame[pd.to_datetime(frame[spec.label_date]) <= pd.Timestamp(config.as_of)]
         if frame.empty:
             raise dg.Failure(f"{spec.training_mart} has no rows between {start} and {end}")
         spec.check_columns(set(frame.columns), spec.training_mart, spec_source)
@@ -113,6 +117,7 @@ def build_training_assets(spec: ModelSpec, spec_source: str, mart_keys: dict[str
             AliasChange(
                 model_name=spec.name,
                 alias=CHALLENGER,
+                action="train",
                 from_version=previous.version if previous else None,
                 to_version=logged.version,
                 actor="training",
@@ -142,7 +147,7 @@ def build_training_assets(spec: ModelSpec, spec_source: str, mart_keys: dict[str
     def gate(context: dg.AssetCheckExecutionContext, warehouse: Warehouse, registry: ModelRegistry):
         from assets.ml.gate import evaluate_gate
 
-        challenger = registry.by_alias(spec.name, CHALLENGER)
+        challenger = _version_under_review(context, registry)
         if challenger is None:
             return dg.AssetCheckResult(passed=False, description=f"'{spec.name}' has no challenger to evaluate")
         champion = registry.by_alias(spec.name, CHAMPION)
@@ -158,6 +163,7 @@ def build_training_assets(spec: ModelSpec, spec_source: str, mart_keys: dict[str
                 AliasChange(
                     model_name=spec.name,
                     alias=CHAMPION,
+                    action="gate",
                     from_version=champion.version if champion else None,
                     to_version=challenger.version,
                     actor="gate",
@@ -182,18 +188,25 @@ def build_training_assets(spec: ModelSpec, spec_source: str, mart_keys: dict[str
             },
         )
 
+    def _version_under_review(context: dg.AssetCheckExecutionContext, registry: ModelRegistry):
+        """The version this run trained, even if another run has since made its own the challenger; the
+        current challenger when the check runs on its own."""
+        event = context.instance.get_latest_materialization_event(model_key)
+        if event is not None and event.run_id == context.run.run_id:
+            return registry.version(spec.name, event.asset_materialization.metadata["model_version"].value)
+        return registry.by_alias(spec.name, CHALLENGER)
+
     return [training_set, model], [gate]
 
 
 def _code_version() -> str:
-    """The git commit of the code that trained, when there is one (a deployed image may carry it in an env var)."""
-    import os
+    """NIGHTJAR_CODE_VERSION (a deployed image sets it), else the git commit of the code that trained."""
     import subprocess
 
-    from resources.settings import PROJECT_ROOT
+    from resources.settings import PROJECT_ROOT, get_settings
 
-    if os.environ.get("NIGHTJAR_CODE_VERSION"):
-        return os.environ["NIGHTJAR_CODE_VERSION"]
+    if get_settings().code_version:
+        return get_settings().code_version
     try:
         out = subprocess.run(
             ["git", "-C", str(PROJECT_ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5

@@ -5,6 +5,8 @@ marts rebuild exactly those days, and a backfill of a range is a single dbt invo
 """
 
 import json
+import tempfile
+from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
@@ -29,4 +31,10 @@ def partition_vars(context: dg.AssetExecutionContext) -> dict[str, str]:
     pool=WAREHOUSE_POOL,
 )
 def nightjar_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    yield from dbt.cli(["build", "--vars", json.dumps(partition_vars(context))], context=context).stream()
+    # Each invocation's target folder (about 3 MB) would otherwise stay under dbt_project/target for ever;
+    # dagster-dbt still copies the prepared partial-parse file into it.
+    with tempfile.TemporaryDirectory(prefix="nightjar-dbt-") as target:
+        invocation = dbt.cli(
+            ["build", "--vars", json.dumps(partition_vars(context))], context=context, target_path=Path(target)
+        )
+        yield from invocation.stream()

@@ -1,10 +1,7 @@
 {{
     config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
         unique_key='application_id',
-        on_schema_change='fail',
-        pre_hook="{% if is_incremental() %}delete from {{ this }} where {{ in_window('outcome_date') }}{% endif %}"
+        pre_hook="{{ clear_window('outcome_date') }}"
     )
 }}
 
