@@ -46,6 +46,7 @@ RETRAIN_CHECKS = frozenset({
 # failed check does not fail its run, and a run that failed or was canceled later may still hold failed checks.
 RUN_END_EVENTS = (dg.DagsterEventType.RUN_SUCCESS, dg.DagsterEventType.RUN_FAILURE, dg.DagsterEventType.RUN_CANCELED)
 RUNS_PER_TICK = 100  # per kind of run end; the rest wait for the next tick
+FIRST_TICK_LOOKBACK = timedelta(hours=24)  # how far back the checks sensor reads when it is first turned on
 ALERTED_DAYS_KEPT = 7  # how long the predictions sensor remembers what it alerted (keeps its cursor small)
 PARTITION_TAG = "dagster/partition"
 PARTITION_RANGE_TAGS = (RANGE_START_TAG, RANGE_END_TAG)
@@ -242,10 +243,10 @@ def build_monitoring_checks_sensor(
     def monitoring_checks_sensor(context: dg.SensorEvaluationContext, alerts: AlertsResource) -> dg.SensorResult:
         state = ChecksCursor.parse(context.cursor, "monitoring_checks_sensor")
         if state is None:
-            # First tick: start from now, so turning the sensor on does not replay (and retrain on) old history.
-            state = ChecksCursor(after_storage_id=_latest_run_end_ids(context.instance))
-            return dg.SensorResult(skip_reason="first evaluation: watching runs that finish from now on",
-                                   cursor=state.dump())
+            # First tick: look back one day only, so turning the sensor on (or `dagster dev` after `make run`)
+            # sees last night's checks but does not replay, and retrain on, older history.
+            lookback = clock() - FIRST_TICK_LOOKBACK
+            state = ChecksCursor(after_storage_id=_run_end_ids_before(context.instance, lookback.timestamp()))
         run_ids = _finished_runs(context.instance, state)
         if not run_ids:
             return dg.SensorResult(skip_reason="no run finished since the last evaluation", cursor=state.dump())
@@ -265,10 +266,13 @@ def build_monitoring_checks_sensor(
     return monitoring_checks_sensor
 
 
-def _latest_run_end_ids(instance: dg.DagsterInstance) -> dict[str, int]:
+def _run_end_ids_before(instance: dg.DagsterInstance, timestamp: float) -> dict[str, int]:
+    """Per kind of run end, the storage id of the last one before ``timestamp`` (0: none)."""
     latest = {}
     for event_type in RUN_END_EVENTS:
-        records = instance.fetch_run_status_changes(event_type, limit=1, ascending=False).records
+        records = instance.fetch_run_status_changes(
+            dg.RunStatusChangeRecordsFilter(event_type=event_type, before_timestamp=timestamp), limit=1, ascending=False
+        ).records
         latest[event_type.value] = records[0].storage_id if records else 0
     return latest
 

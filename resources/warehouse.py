@@ -81,7 +81,9 @@ class Warehouse(dg.ConfigurableResource):
         raise NotImplementedError
 
     def append(self, table: str, frame: pd.DataFrame) -> None:
-        """Append rows (audit records); the table is created from the frame's columns the first time."""
+        """Append rows (audit records); the table is created from the frame's columns the first time, and a
+        column the rows have but the table lacks is added (earlier rows keep NULL there): records are never lost
+        to a new field."""
         raise NotImplementedError
 
     def query(self, sql: str) -> pd.DataFrame:
@@ -194,6 +196,8 @@ class DuckDBWarehouse(Warehouse):
         _check_table(table)
         with self._connect() as conn:
             self._ensure_table(conn, table, columns_from_frame(frame))
+            for column in columns_from_frame(frame):
+                conn.execute(f'ALTER TABLE {table} ADD COLUMN IF NOT EXISTS "{column.name}" {column.dtype}')
             conn.register("nightjar_chunk", frame)
             names = ", ".join(f'"{c}"' for c in frame.columns)
             conn.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM nightjar_chunk")
@@ -309,6 +313,9 @@ class PostgresWarehouse(Warehouse):
         _check_table(table)
         with self._connect() as conn, conn.cursor() as cur:
             self._ensure_table(cur, table, columns_from_frame(frame))
+            for column in columns_from_frame(frame):
+                sql_type = _PG_TYPES.get(column.dtype, column.dtype)
+                cur.execute(f'ALTER TABLE {table} ADD COLUMN IF NOT EXISTS "{column.name}" {sql_type}')
             self._copy(cur, table, frame)
             conn.commit()
 

@@ -184,9 +184,9 @@ def test_error_drift_requests_one_training_then_respects_the_cooldown(sensor_env
     alerts = webhook.alerts()
     drift = checked_asset(["demo_model", "drift"], "data_drift", dg.AssetCheckSeverity.ERROR)
 
-    # The first tick only records where the event log stands: no replay of history.
+    # The first tick on an empty instance: nothing to see.
     result, cursor = tick(sensor, dagster_instance, alerts, None)
-    assert not result.run_requests and "first evaluation" in result.skip_reason.skip_message
+    assert not result.run_requests
 
     materialize(dagster_instance, drift, "2026-03-08")
     result, cursor = tick(sensor, dagster_instance, alerts, cursor)
@@ -227,6 +227,23 @@ def test_error_drift_requests_one_training_then_respects_the_cooldown(sensor_env
     assert again.job_name == "train_demo_model" and again.run_key != request.run_key
     assert len(webhook.posts) == 3
     assert json.loads(cursor)["last_retrain"] == {"demo_model": clock.now.isoformat()}
+
+
+def test_first_tick_looks_back_one_day_and_no_further(sensor_env, webhook, dagster_instance):
+    """Turned on after a failure (e.g. `dagster dev` after `make run`), the sensor still acts on last night's
+    checks; turned on long after, it does not replay old history."""
+    drift = checked_asset(["demo_model", "drift"], "data_drift", dg.AssetCheckSeverity.ERROR)
+    materialize(dagster_instance, drift, "2026-03-08")
+    ended = datetime.now(timezone.utc)
+
+    late = sensors_for(["demo_model"], FakeClock(ended + timedelta(hours=25)))["monitoring_checks_sensor"]
+    result, _ = tick(late, dagster_instance, webhook.alerts(), None)
+    assert not result.run_requests and webhook.posts == []
+
+    soon = sensors_for(["demo_model"], FakeClock(ended + timedelta(hours=1)))["monitoring_checks_sensor"]
+    result, _ = tick(soon, dagster_instance, webhook.alerts(), None)
+    assert [r.job_name for r in result.run_requests] == ["train_demo_model"]
+    assert len(webhook.posts) == 1
 
 
 def test_cooldown_hours_come_from_the_environment(sensor_env, webhook, dagster_instance):
