@@ -20,6 +20,11 @@ from resources.warehouse import WAREHOUSE_POOL, Warehouse
 
 SEVERITY = {"warn": dg.AssetCheckSeverity.WARN, "error": dg.AssetCheckSeverity.ERROR}
 
+# What the drift and quality assets share: one run per scored day (checks report per run), warehouse pool.
+MONITORING_ASSET = dict(
+    partitions_def=daily_partitions, pool=WAREHOUSE_POOL, group_name="monitoring", kinds={"evidently", "python"}
+)
+
 
 def _day(context: dg.AssetExecutionContext) -> date:
     return date.fromisoformat(context.partition_key)
@@ -68,11 +73,8 @@ def build_drift_asset(spec: ModelSpec, mart_keys: dict[str, dg.AssetKey]) -> dg.
     @dg.asset(
         key=key,
         deps=[dg.AssetKey([spec.name, "predictions"]), mart_keys[spec.scoring_mart]],
-        partitions_def=daily_partitions,
-        pool=WAREHOUSE_POOL,
-        group_name="monitoring",
-        kinds={"evidently", "python"},
         owners=[spec.owner],
+        **MONITORING_ASSET,
         description=f"Evidently data drift of {spec.name}'s features and score drift, each scored day against the "
         "reference of the version that scored it (a deterministic sample keeps the cost flat).",
         check_specs=[
@@ -137,11 +139,8 @@ def build_quality_asset(spec: ModelSpec, mart_keys: dict[str, dg.AssetKey]) -> d
     @dg.asset(
         key=key,
         deps=[dg.AssetKey([spec.name, "predictions"]), mart_keys[spec.training_mart]],
-        partitions_def=daily_partitions,
-        pool=WAREHOUSE_POOL,
-        group_name="monitoring",
-        kinds={"evidently", "python"},
         owners=[spec.owner],
+        **MONITORING_ASSET,
         description=f"Realised quality of {spec.name}'s predictions for a scored day once its labels have "
         f"arrived in {spec.training_mart}, against the serving version's validation metrics.",
         check_specs=[
