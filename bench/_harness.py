@@ -140,6 +140,7 @@ class Measured:
     samples: list[tuple[float, int]]  # (time.time(), tree RSS bytes)
     result: dict[str, Any] = field(default_factory=dict)  # what the child wrote to its --out file
     log: Path | None = None
+    output: str = ""  # the child's stdout and stderr (the log file's text, read when it exited)
     # pid -> {"first", "last": first and last sample seeing it, "peak": its highest RSS in bytes, "cmd": command line}
     processes: dict[int, dict[str, Any]] = field(default_factory=dict)
 
@@ -160,14 +161,22 @@ class Measured:
         return max(inside, default=0) / 2**20
 
 
-def run_measured(command: list[str], env: dict[str, str], log: Path, out: Path | None = None, check: bool = True) -> Measured:
-    """Run ``command`` (stdout and stderr to ``log``) while sampling its process tree's memory."""
+def run_measured(
+    command: list[str], env: dict[str, str], log: Path, out: Path | None = None, check: bool = True, cwd: Path | None = None
+) -> Measured:
+    """Run ``command`` (stdout and stderr to ``log``) while sampling its process tree's memory.
+
+    The child runs in ``cwd``, by default the folder of ``log`` (a temp dir): a library that writes relative to
+    the working directory (MLflow's default ``./mlruns``, say) then writes there, never into the repo. The
+    project is importable through PYTHONPATH (``stores_env``)."""
     samples: list[tuple[float, int]] = []
     processes: dict[int, dict[str, Any]] = {}
     done = threading.Event()
     with open(log, "w") as log_file:
         started = time.time()
-        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, cwd=cwd or log.parent, env=env, stdout=log_file, stderr=subprocess.STDOUT
+        )
 
         def sample() -> None:
             while not done.is_set():
@@ -175,11 +184,16 @@ def run_measured(command: list[str], env: dict[str, str], log: Path, out: Path |
                 now, total = time.time(), tree_rss(process.pid, seen)
                 samples.append((now, total))
                 for pid, rss in seen:
+                    # Re-read the command line while the process lives: a child seen between fork and exec still
+                    # shows its parent's.
+                    cmd = _cmdline(pid)
                     if pid in processes:
-                        processes[pid]["last"] = now
-                        processes[pid]["peak"] = max(processes[pid]["peak"], rss)
+                        known = processes[pid]
+                        known["last"] = now
+                        known["peak"] = max(known["peak"], rss)
+                        known["cmd"] = cmd or known["cmd"]
                     else:
-                        processes[pid] = {"first": now, "last": now, "peak": rss, "cmd": _cmdline(pid)}
+                        processes[pid] = {"first": now, "last": now, "peak": rss, "cmd": cmd}
                 done.wait(SAMPLE_SECONDS)
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -192,7 +206,8 @@ def run_measured(command: list[str], env: dict[str, str], log: Path, out: Path |
         tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-40:])
         raise SystemExit(f"benchmark child failed ({returncode}): {' '.join(command)}\n--- last lines of {log} ---\n{tail}")
     result = json.loads(out.read_text()) if out is not None and out.exists() else {}
-    return Measured(command, started, ended, returncode, samples, result, log, processes)
+    output = log.read_text(errors="replace")
+    return Measured(command, started, ended, returncode, samples, result, log, output, processes)
 
 
 def child_command(module: str, *args: str) -> list[str]:

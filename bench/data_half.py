@@ -4,23 +4,27 @@ For each rows/day value, each in a fresh temp dir and each measurement in a fres
 
   nightjar       the ``ingest`` job of the real Definitions for one day, ``execute_in_process`` on the in-process
                  executor with a persistent instance (as ``make run`` does); step times from the run's STEP_START /
-                 STEP_SUCCESS events, dbt's own node timings from the invocation's run_results.json
+                 STEP_SUCCESS events, dbt's node timings from the events' "Execution Duration", the dbt process's
+                 lifetime from the memory sampler
   multiprocess   the same job with NIGHTJAR_EXECUTOR=multiprocess through ``dagster job execute`` (one rows value)
   plain          one Python process: SyntheticSource -> DuckDB (register DataFrame + INSERT, one transaction per
                  table and day), then the dbt project's own compiled SQL (``dbt compile`` into the temp dir,
-                 untimed) run directly on DuckDB: 3 views, the 2 incremental marts as delete-window + insert, and
-                 the 32 data tests as ``select count(*)`` over each test query (dbt's 3-row unit test is not run)
+                 untimed; models, tests and severities read from its manifest) run directly on DuckDB: views
+                 replaced, incremental marts as delete-window (their pre-hook's column) + insert, every data test
+                 as ``select count(*)`` over its query (dbt's 3-row unit test is not run)
 
 The measured day is 2026-01-02 with NIGHTJAR_LABEL_DELAY_DAYS=1, so its outcomes refer to 2026-01-01, which is
 ingested first (untimed, in its own process): the measured day is an incremental nightly run with labels.
+``--history-days N`` ingests N days first (measured day 2026-01-01 + N): the dbt tests scan every stored day.
 
-    python -m bench.data_half [--rows 2000 1000000] [--multiprocess-rows 2000] [--keep]
+    python -m bench.data_half [--rows 2000 1000000] [--multiprocess-rows 2000] [--history-days 1] [--keep]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import time
 from datetime import date, timedelta
@@ -28,6 +32,7 @@ from pathlib import Path
 
 from bench._harness import (
     DBT_PROJECT_DIR,
+    PROJECT_ROOT,
     PYTHON,
     QUIET_RUN_CONFIG,
     START_DATE,
@@ -45,52 +50,47 @@ from bench._harness import (
 )
 
 MODULE = "bench.data_half"
-DAY = date(2026, 1, 2)
 LABEL_DELAY_DAYS = 1
 RAW_STEPS = ("raw__applications", "raw__outcomes")
 DBT_STEP = "nightjar_dbt_models"
 # Placeholders compiled into the SQL for the partition window, replaced by the measured day.
 MIN_PLACEHOLDER, MAX_PLACEHOLDER = "1111-11-11", "2222-02-22"
-MART_WINDOW = {"fct_application_features": "application_date", "fct_labeled_applications": "outcome_date"}
-VIEWS = (("staging", "stg_applications"), ("staging", "stg_outcomes"), ("intermediate", "int_applications_featurized"))
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Children
 
 
-def _dbt_summary(target_root: Path, run_id: str) -> dict[str, float]:
-    """dbt's own account of the run's invocation: node execution times (models, tests), and from its log the times
-    it started logging, finished parsing and completed (epoch seconds), and whether it could partially parse."""
-    from datetime import datetime
-
-    summary: dict[str, float] = {"models_s": 0.0, "tests_s": 0.0, "dbt_elapsed_s": 0.0, "nodes": 0}
-    for invocation in target_root.glob(f"{DBT_STEP}-{run_id[:7]}-*"):
-        results = json.loads((invocation / "run_results.json").read_text())
-        summary["dbt_elapsed_s"] += float(results.get("elapsed_time", 0.0))
-        for node in results["results"]:
-            kind = "models_s" if node["unique_id"].startswith("model.") else "tests_s"
-            summary[kind] += float(node.get("execution_time", 0.0))
-            summary["nodes"] += 1
-        for line in (invocation / "dbt.log").read_text().splitlines():
-            if not line.startswith("{"):
-                continue
-            info = json.loads(line)["info"]
-            stamp = datetime.fromisoformat(info["ts"]).timestamp()
-            summary.setdefault("log_start", stamp)
-            if info["name"] == "FoundStats":
-                summary["log_parsed"] = stamp
-            elif info["name"] == "CommandCompleted":
-                summary["log_done"] = stamp
-            elif info["name"] == "UnableToPartialParse":
-                summary["full_parse"] = 1
+def _dbt_summary(instance, run_id: str) -> dict[str, float]:
+    """dbt's node timings as dagster-dbt reports them ("Execution Duration" of each model's materialization and each
+    test's check evaluation), and when the first node started (epoch seconds): everything before it in the dbt
+    process is start-up and parsing."""
+    summary: dict = {"models_s": 0.0, "tests_s": 0.0, "nodes": 0, "by_node": {}}
+    for entry in instance.all_logs(run_id):
+        event = entry.dagster_event
+        if event is None or event.step_key != DBT_STEP:
+            continue
+        if event.event_type_value == "ASSET_MATERIALIZATION":
+            metadata, kind = event.event_specific_data.materialization.metadata, "models_s"
+        elif event.event_type_value == "ASSET_CHECK_EVALUATION":
+            metadata, kind = event.event_specific_data.metadata, "tests_s"
+        else:
+            continue
+        duration = metadata.get("Execution Duration")
+        seconds = float(duration.value) if duration is not None else 0.0
+        summary[kind] += seconds
+        summary["nodes"] += 1
+        unique_id = metadata.get("unique_id")
+        name = str(getattr(unique_id, "value", unique_id) or event.event_type_value).split(".")[-1 if kind == "models_s" else 2]
+        summary["by_node"][name] = summary["by_node"].get(name, 0.0) + seconds
+        summary.setdefault("first_node_start", entry.timestamp - seconds)
+        summary["last_node_event"] = entry.timestamp
     return summary
 
 
-def child_nightjar(day: str, out: str) -> None:
-    """One ``ingest`` run for ``day`` with the in-process executor, as ``make run`` launches it."""
-    import os
-
+def child_nightjar(day: str, out: str, first: str | None = None) -> None:
+    """One ``ingest`` run for ``day`` (or ``first``..``day`` as one single-run backfill) with the in-process executor,
+    as ``make run`` launches it."""
     marks = {"t_main": time.time()}
     import dagster as dg
 
@@ -99,8 +99,11 @@ def child_nightjar(day: str, out: str) -> None:
 
     instance = dg.DagsterInstance.get()
     marks["t_loaded"] = time.time()
+    window = {"partition_key": day} if not first or first == day else {
+        "tags": {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": day}
+    }
     result = defs.resolve_job_def("ingest").execute_in_process(
-        instance=instance, partition_key=day, run_config=QUIET_RUN_CONFIG, raise_on_error=True
+        instance=instance, run_config=QUIET_RUN_CONFIG, raise_on_error=True, **window
     )
     marks["t_ran"] = time.time()
     write_result(
@@ -110,15 +113,13 @@ def child_nightjar(day: str, out: str) -> None:
             **child_peaks(),
             "run_id": result.run_id,
             "windows": step_windows(instance, result.run_id),
-            "dbt": _dbt_summary(Path(os.environ["DBT_TARGET_PATH"]), result.run_id),
+            "dbt": _dbt_summary(instance, result.run_id),
         },
     )
 
 
 def child_events(out: str) -> None:
     """Step windows and dbt timings of the newest run in DAGSTER_HOME (after a ``dagster job execute``)."""
-    import os
-
     import dagster as dg
 
     from bench._harness import step_windows
@@ -131,27 +132,58 @@ def child_events(out: str) -> None:
                 "run_id": run.run_id,
                 "status": str(run.status),
                 "windows": step_windows(instance, run.run_id),
-                "dbt": _dbt_summary(Path(os.environ["DBT_TARGET_PATH"]), run.run_id),
+                "dbt": _dbt_summary(instance, run.run_id),
             },
         )
 
 
-def _compiled_sql(compiled: Path, day: date) -> tuple[dict[str, str], dict[str, str]]:
-    """(models by name, data tests by name) from ``dbt compile`` output, with the window set to ``day``."""
+def _compiled_plan(compiled: Path, day: date) -> tuple[list[dict], list[dict]]:
+    """What ``dbt build`` runs, from the manifest that ``dbt compile`` wrote, with the window set to ``day``:
+    models in dependency order (schema, name, materialization, SQL, the window column of an incremental model's
+    delete pre-hook) and data tests (name, severity, SQL). Unit tests are left out."""
+    manifest = json.loads((compiled / "manifest.json").read_text())
+    nodes = manifest["nodes"]
 
-    def read(path: Path) -> str:
-        text = path.read_text()
+    def sql(node: dict) -> str:
+        text = node["compiled_code"]
         return text.replace(MIN_PLACEHOLDER, day.isoformat()).replace(MAX_PLACEHOLDER, (day + timedelta(days=1)).isoformat())
 
-    root = compiled / "compiled" / "nightjar"
-    models = {p.stem: read(p) for p in (root / "models").rglob("*.sql") if not p.parent.name.endswith(".yml")}
-    tests = {p.stem: read(p) for p in (root / "models").rglob("*.yml/*.sql")}
-    tests.update({p.stem: read(p) for p in (root / "tests").glob("*.sql")})
-    return models, tests
+    models = {uid: n for uid, n in nodes.items() if n["resource_type"] == "model"}
+    ordered: list[str] = []
+
+    def visit(uid: str) -> None:
+        if uid in ordered or uid not in models:
+            return
+        for parent in models[uid]["depends_on"]["nodes"]:
+            visit(parent)
+        ordered.append(uid)
+
+    for uid in sorted(models):
+        visit(uid)
+    plan = []
+    for uid in ordered:
+        node = models[uid]
+        hooks = " ".join(h["sql"] for h in node["config"].get("pre-hook", []))
+        window = re.search(r"in_window\(\s*'(\w+)'\s*\)", hooks)
+        plan.append({
+            "schema": node["schema"], "name": node["name"], "materialized": node["config"]["materialized"],
+            "sql": sql(node), "window_column": window.group(1) if window else None,
+        })
+    tests = [
+        {"name": n["name"], "severity": str(n["config"].get("severity", "error")).lower(), "sql": sql(n)}
+        for n in nodes.values() if n["resource_type"] == "test"
+    ]
+    return plan, tests
 
 
-def child_plain(day: str, rows: int, warehouse: str, compiled: str, out: str) -> None:
-    """The same day's data half in one plain process: generate, write, the dbt SQL, the dbt tests."""
+def child_plain(day: str, rows: int, warehouse: str, compiled: str, out: str, first: str | None = None) -> None:
+    """The same day's data half in one plain process: generate, write, the dbt SQL, the dbt tests (for each day of
+    ``first``..``day`` when ``first`` is given: untimed setup of the history)."""
+    if first and first != day:
+        current = date.fromisoformat(first)
+        while current < date.fromisoformat(day):
+            child_plain(current.isoformat(), rows, warehouse, compiled, out)
+            current += timedelta(days=1)
     marks = {"t_main": time.time()}
     import duckdb
 
@@ -160,7 +192,7 @@ def child_plain(day: str, rows: int, warehouse: str, compiled: str, out: str) ->
 
     marks["t_imported"] = time.time()
     the_day = date.fromisoformat(day)
-    models, tests = _compiled_sql(Path(compiled), the_day)
+    models, tests = _compiled_plan(Path(compiled), the_day)
     source = SyntheticSource(
         rows_per_day=rows, seed=7, label_delay_days=LABEL_DELAY_DAYS, start_date=START_DATE
     )
@@ -193,31 +225,35 @@ def child_plain(day: str, rows: int, warehouse: str, compiled: str, out: str) ->
     steps["raw/outcomes"] = {"start": start, "end": time.time()}
 
     start = time.time()
-    for schema, name in VIEWS:
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-        con.execute(f"CREATE OR REPLACE VIEW {schema}.{name} AS {models[name]}")
-    con.execute("CREATE SCHEMA IF NOT EXISTS marts")
-    for mart, window_column in MART_WINDOW.items():
+    for model in models:
+        qualified = f"{model['schema']}.{model['name']}"
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {model['schema']}")
+        if model["materialized"] == "view":
+            con.execute(f"CREATE OR REPLACE VIEW {qualified} AS {model['sql']}")
+            continue
         exists = con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'marts' AND table_name = ?", [mart]
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+            [model["schema"], model["name"]],
         ).fetchone()[0]
-        if not exists:
-            con.execute(f"CREATE TABLE marts.{mart} AS {models[mart]}")
+        if not exists or model["materialized"] == "table":
+            con.execute(f"CREATE OR REPLACE TABLE {qualified} AS {model['sql']}")
             continue
         con.execute("BEGIN TRANSACTION")
-        con.execute(f"DELETE FROM marts.{mart} WHERE {window_column} >= ? AND {window_column} < ?", [the_day, the_day + timedelta(days=1)])
-        con.execute(f"INSERT INTO marts.{mart} SELECT * FROM ({models[mart]}) AS new_rows")
+        if model["window_column"]:
+            column = model["window_column"]
+            con.execute(f"DELETE FROM {qualified} WHERE {column} >= ? AND {column} < ?", [the_day, the_day + timedelta(days=1)])
+        con.execute(f"INSERT INTO {qualified} SELECT * FROM ({model['sql']}) AS new_rows")
         con.execute("COMMIT")
     steps["dbt models (SQL)"] = {"start": start, "end": time.time()}
 
     start = time.time()
     failures: dict[str, int] = {}
-    for name, sql in tests.items():
-        failed = con.execute(f"SELECT count(*) FROM ({sql}) AS dbt_internal_test").fetchone()[0]
+    for test in tests:
+        failed = con.execute(f"SELECT count(*) FROM ({test['sql']}) AS dbt_internal_test").fetchone()[0]
         if failed:
-            failures[name] = int(failed)
+            failures[test["name"]] = int(failed)
     steps["dbt tests (SQL)"] = {"start": start, "end": time.time()}
-    errors = {k: v for k, v in failures.items() if not k.startswith("relationships_")}
+    errors = {t["name"]: failures[t["name"]] for t in tests if t["name"] in failures and t["severity"] == "error"}
     if errors:
         raise SystemExit(f"plain data half: failing tests {errors}")
     counts["features"] = con.execute(
@@ -228,7 +264,8 @@ def child_plain(day: str, rows: int, warehouse: str, compiled: str, out: str) ->
     ).fetchone()[0]
     con.close()
     marks["t_done"] = time.time()
-    write_result(out, {**marks, **child_peaks(), "steps": steps, "counts": counts, "tests": len(tests), "warnings": failures})
+    write_result(out, {**marks, **child_peaks(), "steps": steps, "counts": counts, "models": len(models),
+                       "tests": len(tests), "warnings": failures})
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -252,32 +289,39 @@ def _dbt_compile(root: Path, env: dict[str, str]) -> Path:
     return target
 
 
-def measure_nightjar(rows: int, keep: bool) -> Measured:
+def _history(history_days: int) -> tuple[str, str, date]:
+    """(first, last) day ingested untimed before the measured day, and the measured day."""
+    first = date.fromisoformat(START_DATE)
+    day = first + timedelta(days=history_days)
+    return first.isoformat(), (day - timedelta(days=1)).isoformat(), day
+
+
+def measure_nightjar(rows: int, history_days: int, keep: bool) -> Measured:
     root = make_root(f"data-{rows}")
     try:
         env = stores_env(root, NIGHTJAR_ROWS_PER_DAY=str(rows), NIGHTJAR_LABEL_DELAY_DAYS=str(LABEL_DELAY_DAYS))
-        previous = (DAY - timedelta(days=1)).isoformat()
-        run_measured(child_command(MODULE, "--child", "nightjar", "--day", previous, "--out", str(root / "setup.json")),
-                     env, root / "setup.log")
+        first, last, day = _history(history_days)
+        run_measured(child_command(MODULE, "--child", "nightjar", "--first", first, "--day", last, "--out",
+                                   str(root / "setup.json")), env, root / "setup.log")
         out = root / "nightjar.json"
-        return run_measured(child_command(MODULE, "--child", "nightjar", "--day", DAY.isoformat(), "--out", str(out)),
+        return run_measured(child_command(MODULE, "--child", "nightjar", "--day", day.isoformat(), "--out", str(out)),
                             env, root / "nightjar.log", out)
     finally:
         if not keep:
             shutil.rmtree(root, ignore_errors=True)
 
 
-def measure_multiprocess(rows: int, keep: bool) -> Measured:
+def measure_multiprocess(rows: int, history_days: int, keep: bool) -> Measured:
     root = make_root(f"data-mp-{rows}")
     try:
         env = stores_env(root, NIGHTJAR_ROWS_PER_DAY=str(rows), NIGHTJAR_LABEL_DELAY_DAYS=str(LABEL_DELAY_DAYS))
-        previous = (DAY - timedelta(days=1)).isoformat()
-        run_measured(child_command(MODULE, "--child", "nightjar", "--day", previous, "--out", str(root / "setup.json")),
-                     env, root / "setup.log")
+        first, last, day = _history(history_days)
+        run_measured(child_command(MODULE, "--child", "nightjar", "--first", first, "--day", last, "--out",
+                                   str(root / "setup.json")), env, root / "setup.log")
         mp_env = {**env, "NIGHTJAR_EXECUTOR": "multiprocess"}
         dagster = str(Path(PYTHON).parent / "dagster")
-        command = [dagster, "job", "execute", "-f", "definitions.py", "-j", "ingest",
-                   "--tags", json.dumps({"dagster/partition": DAY.isoformat()})]
+        command = [dagster, "job", "execute", "-f", str(PROJECT_ROOT / "definitions.py"), "-d", str(PROJECT_ROOT),
+                   "-j", "ingest", "--tags", json.dumps({"dagster/partition": day.isoformat()})]
         measured = run_measured(command, mp_env, root / "multiprocess.log")
         events = root / "events.json"
         run_measured(child_command(MODULE, "--child", "events", "--out", str(events)), mp_env, root / "events.log")
@@ -290,19 +334,19 @@ def measure_multiprocess(rows: int, keep: bool) -> Measured:
             shutil.rmtree(root, ignore_errors=True)
 
 
-def measure_plain(rows: int, keep: bool) -> Measured:
+def measure_plain(rows: int, history_days: int, keep: bool) -> Measured:
     root = make_root(f"plain-{rows}")
     try:
         warehouse = root / "data" / "warehouse.duckdb"  # same file name: the compiled SQL names database "warehouse"
         warehouse.parent.mkdir(parents=True)
         env = stores_env(root, NIGHTJAR_ROWS_PER_DAY=str(rows), NIGHTJAR_LABEL_DELAY_DAYS=str(LABEL_DELAY_DAYS))
         compiled = _dbt_compile(root, env)
-        previous = (DAY - timedelta(days=1)).isoformat()
+        first, last, day = _history(history_days)
         common = ["--rows", str(rows), "--warehouse", str(warehouse), "--compiled", str(compiled)]
-        run_measured(child_command(MODULE, "--child", "plain", "--day", previous, *common, "--out", str(root / "setup.json")),
-                     env, root / "setup.log")
+        run_measured(child_command(MODULE, "--child", "plain", "--first", first, "--day", last, *common, "--out",
+                                   str(root / "setup.json")), env, root / "setup.log")
         out = root / "plain.json"
-        return run_measured(child_command(MODULE, "--child", "plain", "--day", DAY.isoformat(), *common, "--out", str(out)),
+        return run_measured(child_command(MODULE, "--child", "plain", "--day", day.isoformat(), *common, "--out", str(out)),
                             env, root / "plain.log", out)
     finally:
         if not keep:
@@ -313,7 +357,8 @@ def _span(window: dict[str, float]) -> float:
     return window["end"] - window["start"]
 
 
-def report(rows: int, nj: Measured, plain: Measured) -> dict[str, float]:
+def report(rows: int, history_days: int, nj: Measured, plain: Measured) -> dict[str, float]:
+    first, last, day = _history(history_days)
     r, p = nj.result, plain.result
     w = r["windows"]
     steps = {k: v for k, v in w.items() if not k.startswith("__")}
@@ -327,17 +372,16 @@ def report(rows: int, nj: Measured, plain: Measured) -> dict[str, float]:
     dbt_fixed = _span(dbt_w) - dbt["models_s"] - dbt["tests_s"]
     dbt_rows: list[tuple] = []
     processes = nj.lifetimes("dbt build")
-    if processes and {"log_start", "log_parsed", "log_done"} <= dbt.keys():
+    if processes and "first_node_start" in dbt:
         proc = processes[0]
-        parse = "full: vars changed" if dbt.get("full_parse") else "partial"
+        parse = "full: vars changed" if "Unable to do partial parsing" in nj.output else "partial"
         dbt_rows = [
             ("  Dagster before dbt starts (dagster-dbt setup)", proc["first"] - dbt_w["start"], None, None, None),
-            ("  dbt process start-up, imports", dbt["log_start"] - proc["first"], None, None, None),
-            (f"  dbt parse ({parse})", dbt["log_parsed"] - dbt["log_start"], None, None, None),
+            (f"  dbt start-up, imports, parse ({parse})", dbt["first_node_start"] - proc["first"], None, None, None),
             ("  models (dbt node time | SQL)", dbt["models_s"], _span(pm), None, plain.peak_mb(pm["start"], pm["end"])),
             ("  tests (dbt node time | SQL)", dbt["tests_s"], _span(pt), None, plain.peak_mb(pt["start"], pt["end"])),
-            ("  dbt between nodes, artifacts",
-             dbt["log_done"] - dbt["log_parsed"] - dbt["models_s"] - dbt["tests_s"], None, None, None),
+            ("  dbt between nodes, artifacts, exit",
+             proc["last"] - dbt["first_node_start"] - dbt["models_s"] - dbt["tests_s"], None, None, None),
             ("  after dbt exits (events, checks)", dbt_w["end"] - proc["last"], None, None, None),
             ("  (the dbt process alone, its whole life)", proc["last"] - proc["first"], None, proc["peak"] / 2**20, None),
         ]
@@ -356,7 +400,7 @@ def report(rows: int, nj: Measured, plain: Measured) -> dict[str, float]:
         ("raw/outcomes: generate + write", _span(w["raw__outcomes"]), _span(p["steps"]["raw/outcomes"]),
          nj.peak_mb(w["raw__outcomes"]["start"], w["raw__outcomes"]["end"]),
          plain.peak_mb(p["steps"]["raw/outcomes"]["start"], p["steps"]["raw/outcomes"]["end"])),
-        ("dbt build: 5 models + 33 tests (step)", _span(dbt_w), _span(p_dbt),
+        (f"dbt build: {p['models']} models + {p['tests']} tests (step)", _span(dbt_w), _span(p_dbt),
          nj.peak_mb(dbt_w["start"], dbt_w["end"]), plain.peak_mb(p_dbt["start"], p_dbt["end"])),
         *dbt_rows,
         ("run overhead outside the steps", (r["t_ran"] - r["t_loaded"]) - nj_steps, (p["t_done"] - p["t_imported"]) - p_steps,
@@ -372,7 +416,8 @@ def report(rows: int, nj: Measured, plain: Measured) -> dict[str, float]:
         ["step", "nightjar s", "plain s", "ratio", "nightjar peak MB", "plain peak MB"],
         table,
         title=(
-            f"== data half, {rows:,} rows/day: day {DAY} (its outcomes: {counts['outcomes']:,} labels of {DAY - timedelta(days=1)}); "
+            f"== data half, {rows:,} rows/day: day {day} after {history_days} day(s) of history ({first}..{last}, untimed); "
+            f"its outcomes: {counts['outcomes']:,} labels of {day - timedelta(days=LABEL_DELAY_DAYS)}; "
             f"marts +{counts['features']:,} feature rows, +{counts['labeled']:,} labeled rows =="
         ),
     )
@@ -380,8 +425,9 @@ def report(rows: int, nj: Measured, plain: Measured) -> dict[str, float]:
     dbt_peak = f"{dbt_processes[0]['peak'] / 2**20:.0f} MB" if dbt_processes else "not sampled"
     print(
         f"peak RSS per process: nightjar main process {r['self_maxrss_mb']:.0f} MB (ru_maxrss), its dbt child "
-        f"{dbt_peak} (sampled); plain {p['self_maxrss_mb']:.0f} MB (ru_maxrss). dbt's own elapsed time "
-        f"{dbt['dbt_elapsed_s']:.2f} s over {dbt['nodes']} nodes.\n"
+        f"{dbt_peak} (sampled); plain {p['self_maxrss_mb']:.0f} MB (ru_maxrss). dbt nodes reported: {dbt['nodes']}; "
+        "slowest: " + ", ".join(f"{n} {v:.2f}s" for n, v in sorted(dbt["by_node"].items(), key=lambda kv: -kv[1])[:4])
+        + "\n"
         f"TOTAL ratio nightjar/plain {nj_total / p_total:.2f} (process start -> day done); steps only "
         f"{nj_steps / p_steps:.2f}\n",
         flush=True,
@@ -420,20 +466,23 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[2000, 1_000_000])
     parser.add_argument("--multiprocess-rows", type=int, default=2000,
                         help="the rows value also measured with the multiprocess executor (0: none)")
+    parser.add_argument("--history-days", type=int, default=1,
+                        help="days ingested (untimed) before the measured day; dbt's tests scan all of them")
     parser.add_argument("--keep", action="store_true", help="keep the temp dirs (their paths are in the logs)")
     parser.add_argument("--child", choices=["nightjar", "plain", "events"], help=argparse.SUPPRESS)
     parser.add_argument("--day", help=argparse.SUPPRESS)
+    parser.add_argument("--first", help=argparse.SUPPRESS)
     parser.add_argument("--warehouse", help=argparse.SUPPRESS)
     parser.add_argument("--compiled", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.child == "nightjar":
-        return child_nightjar(args.day, args.out)
+        return child_nightjar(args.day, args.out, args.first)
     if args.child == "events":
         return child_events(args.out)
     if args.child == "plain":
-        return child_plain(args.day, args.rows[0], args.warehouse, args.compiled, args.out)
+        return child_plain(args.day, args.rows[0], args.warehouse, args.compiled, args.out, args.first)
 
     print(
         "data half of one day: nightjar = `ingest` job via execute_in_process (in-process executor, persistent "
@@ -444,12 +493,12 @@ def main() -> None:
     )
     for rows in args.rows:
         print(f"[{rows:,} rows/day: measuring; {machine_load()}]", flush=True)
-        nj = measure_nightjar(rows, args.keep)
-        plain = measure_plain(rows, args.keep)
+        nj = measure_nightjar(rows, args.history_days, args.keep)
+        plain = measure_plain(rows, args.history_days, args.keep)
         print(f"[measured; {machine_load()}]", flush=True)
-        report(rows, nj, plain)
+        report(rows, args.history_days, nj, plain)
         if rows == args.multiprocess_rows:
-            mp = measure_multiprocess(rows, args.keep)
+            mp = measure_multiprocess(rows, args.history_days, args.keep)
             report_multiprocess(rows, nj, mp)
 
 
