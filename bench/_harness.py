@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+from resources.settings import DBT_PROJECT_DIR, PROJECT_ROOT, stores_under
+
 PYTHON = sys.executable
 SAMPLE_SECONDS = 0.02
 START_DATE = "2026-01-01"
@@ -49,15 +49,12 @@ def make_root(prefix: str) -> Path:
 
 
 def stores_env(root: Path, **overrides: str) -> dict[str, str]:
-    """The environment of a child whose every store lives under ``root`` (as tests/conftest.point_stores_at does).
+    """The environment of a child whose every store lives under ``root`` (resources.settings.stores_under).
 
     dbt's per-invocation target folders go under ``root`` too (DBT_TARGET_PATH, which dagster-dbt reads); the
     repo's ``partial_parse.msgpack`` is copied there first, because dagster-dbt copies it from the target folder to
     every invocation: with it, dbt parses as it does in ``make run``.
     """
-    home = root / "dagster_home"
-    home.mkdir(parents=True, exist_ok=True)
-    shutil.copy(PROJECT_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
     dbt_target = root / "dbt_target"
     dbt_target.mkdir(exist_ok=True)
     partial_parse = DBT_PROJECT_DIR / "target" / "partial_parse.msgpack"
@@ -66,17 +63,9 @@ def stores_env(root: Path, **overrides: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _CLEARED}
     env.update(
         {
-            "NIGHTJAR_ENV": "local",
-            "NIGHTJAR_DATA_DIR": str(root / "data"),
-            "NIGHTJAR_WAREHOUSE_PATH": str(root / "data" / "warehouse.duckdb"),
-            "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
-            "NIGHTJAR_MLFLOW_ARTIFACT_ROOT": (root / "mlartifacts").as_uri(),
-            "NIGHTJAR_SOURCE": "synthetic",
-            "NIGHTJAR_SEED": "7",
+            **stores_under(root),
             "NIGHTJAR_START_DATE": START_DATE,
             "NIGHTJAR_TIMEZONE": "UTC",
-            "NIGHTJAR_EXECUTOR": "in_process",
-            "DAGSTER_HOME": str(home),
             "DBT_TARGET_PATH": str(dbt_target),
             "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
             "PYTHONPATH": str(PROJECT_ROOT),

@@ -126,6 +126,27 @@ class Settings:
         )
 
 
+def stores_under(root: Path) -> dict[str, str]:
+    """Environment that puts every store (warehouse, reports, MLflow, Dagster home) under ``root``, with the
+    repo's instance config (pool limits) copied in: for tests, benchmarks and throwaway sandboxes."""
+    import shutil
+
+    home = root / "dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(PROJECT_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    return {
+        "NIGHTJAR_ENV": "local",
+        "NIGHTJAR_DATA_DIR": str(root / "data"),
+        "NIGHTJAR_WAREHOUSE_PATH": str(root / "data" / "warehouse.duckdb"),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
+        "NIGHTJAR_MLFLOW_ARTIFACT_ROOT": (root / "mlartifacts").as_uri(),
+        "NIGHTJAR_SOURCE": "synthetic",
+        "NIGHTJAR_SEED": "7",
+        "NIGHTJAR_EXECUTOR": "in_process",
+        "DAGSTER_HOME": str(home),
+    }
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """Settings for this process, read once. Tests that change the environment call ``get_settings.cache_clear()``."""

@@ -4,7 +4,6 @@ into the repo. The dbt manifest is prepared once per session (as `make setup` do
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,7 +12,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from resources.settings import DBT_PROJECT_DIR, PROJECT_ROOT, Settings, get_settings
+from resources.settings import DBT_PROJECT_DIR, Settings, get_settings, stores_under
 
 # Partition boundaries are read when assets are imported: pin them for the whole session.
 os.environ.setdefault("NIGHTJAR_START_DATE", "2026-01-01")
@@ -36,21 +35,10 @@ def dbt_manifest() -> Path:
 
 def point_stores_at(root: Path, monkeypatch: pytest.MonkeyPatch, **overrides: str) -> Settings:
     """Settings whose every store lives under ``root``; small days and a short label delay keep tests quick."""
-    home = root / "dagster_home"
-    home.mkdir(parents=True, exist_ok=True)
-    shutil.copy(PROJECT_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
     env = {
-        "NIGHTJAR_ENV": "local",
-        "NIGHTJAR_DATA_DIR": str(root / "data"),
-        "NIGHTJAR_WAREHOUSE_PATH": str(root / "data" / "warehouse.duckdb"),
-        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
-        "NIGHTJAR_MLFLOW_ARTIFACT_ROOT": (root / "mlartifacts").as_uri(),
-        "NIGHTJAR_SOURCE": "synthetic",
+        **stores_under(root),
         "NIGHTJAR_ROWS_PER_DAY": str(TEST_ROWS_PER_DAY),
         "NIGHTJAR_LABEL_DELAY_DAYS": str(TEST_LABEL_DELAY_DAYS),
-        "NIGHTJAR_SEED": "7",
-        "NIGHTJAR_EXECUTOR": "in_process",
-        "DAGSTER_HOME": str(home),
         **overrides,
     }
     for name, value in env.items():
