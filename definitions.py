@@ -1,42 +1,54 @@
-"""The one Definitions object: what `dagster dev` (via workspace.yaml) and the tests load."""
+"""The one Definitions object: what `dagster dev` (via workspace.yaml) and the tests load.
+
+``build_definitions(settings)`` builds everything from the settings it is given; the module-level ``defs`` is
+the only place the environment is read (``Settings.from_env()``).
+"""
 
 from __future__ import annotations
 
 import dagster as dg
 
 from assets.ml.factory import build_model_assets
-from assets.raw import raw_assets
-from assets.transform import transform_assets
+from assets.partitions import build_daily_partitions
+from assets.raw import build_raw_assets
+from assets.transform import build_dbt_assets
 from jobs.monitoring import build_monitoring_job
-from jobs.nightly import ingest_job, nightly_job, nightly_schedule
+from jobs.nightly import build_nightly_jobs
 from jobs.promotion import build_promotion_jobs
 from jobs.sensors import build_sensors
 from jobs.training import build_training_job
 from resources.build import build_resources
-from resources.settings import Settings, get_settings
+from resources.dbt import dbt_project
+from resources.settings import Settings
+from resources.source.declarations import load_raw_tables
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
-    models = build_model_assets(transform_assets, settings.warehouse_kind)
-    jobs: list = [nightly_job, ingest_job]
+    partitions = build_daily_partitions(settings)
+    kind = settings.warehouse_kind
+    # The project first: under `dagster dev` it re-parses dbt, and the raw declarations are read from that manifest.
+    dbt_models = build_dbt_assets(dbt_project(settings.dbt_project_dir, settings.dbt_target), partitions, kind)
+    raw_assets = build_raw_assets(load_raw_tables(settings.manifest_path).values(), partitions, kind)
+    models = build_model_assets([dbt_models], partitions, settings)
+    jobs, nightly_schedule = build_nightly_jobs(settings)
     schedules: list = [nightly_schedule]
     training_jobs: dict[str, dg.JobDefinition] = {}
     for model in models:
-        training_job, training_schedule = build_training_job(model.spec)
+        training_job, training_schedule = build_training_job(model.spec, settings)
         training_jobs[model.spec.name] = training_job
-        monitoring_job, monitoring_schedule = build_monitoring_job(model.spec)
+        monitoring_job, monitoring_schedule = build_monitoring_job(model.spec, settings)
         jobs += [training_job, monitoring_job, *build_promotion_jobs(model.spec)]
         schedules += [training_schedule, monitoring_schedule]
     executor = dg.in_process_executor if settings.executor == "in_process" else dg.multiprocess_executor
     return dg.Definitions(
-        assets=[*raw_assets, *transform_assets, *(a for m in models for a in m.assets)],
+        assets=[*raw_assets, dbt_models, *(a for m in models for a in m.assets)],
         asset_checks=[c for m in models for c in m.checks],
         jobs=jobs,
         schedules=schedules,
-        sensors=build_sensors([m.spec for m in models], training_jobs),
+        sensors=build_sensors([m.spec for m in models], training_jobs, settings),
         resources=build_resources(settings),
         executor=executor,
     )
 
 
-defs = build_definitions(get_settings())
+defs = build_definitions(Settings.from_env())

@@ -7,14 +7,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from resources.settings import get_settings
-
-_settings = get_settings()
-
-daily_partitions = dg.DailyPartitionsDefinition(
-    start_date=_settings.start_date.isoformat(),
-    timezone=_settings.timezone,
-)
+from resources.settings import Settings
 
 # Raw, dbt and scoring assets process a whole date range in one run when backfilled, instead of one run per day.
 single_run = dg.BackfillPolicy.single_run()
@@ -22,6 +15,16 @@ single_run = dg.BackfillPolicy.single_run()
 # The run tags a single-run backfill of a date range carries (inclusive bounds).
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+def build_daily_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:
+    """One partition per day from ``start_date`` to ``end_date`` (inclusive) or, without an end, to yesterday."""
+    end = settings.end_date + timedelta(days=1) if settings.end_date else None
+    return dg.DailyPartitionsDefinition(
+        start_date=settings.start_date.isoformat(),
+        end_date=end.isoformat() if end else None,
+        timezone=settings.timezone,
+    )
 
 
 def window_dates(context: dg.AssetExecutionContext) -> tuple[date, date]:
@@ -35,6 +38,6 @@ def window_days(context: dg.AssetExecutionContext) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days)]
 
 
-def day_before(at: datetime) -> str:
-    """The partition key of the last full day before ``at`` in the partitions' timezone: yesterday, for a tick."""
-    return (at.astimezone(ZoneInfo(_settings.timezone)).date() - timedelta(days=1)).isoformat()
+def day_before(at: datetime, timezone: str) -> str:
+    """The partition key of the last full day before ``at`` in ``timezone``: yesterday, for a tick."""
+    return (at.astimezone(ZoneInfo(timezone)).date() - timedelta(days=1)).isoformat()

@@ -9,15 +9,15 @@ from datetime import date, timedelta
 import dagster as dg
 
 from assets.ml.spec import ModelSpec
-from assets.partitions import daily_partitions, day_before
-from resources.settings import get_settings
+from assets.partitions import day_before
+from resources.settings import Settings
 
 
 def monitoring_job_name(spec: ModelSpec) -> str:
     return f"monitor_{spec.name}"
 
 
-def build_monitoring_job(spec: ModelSpec) -> tuple[dg.JobDefinition, dg.ScheduleDefinition]:
+def build_monitoring_job(spec: ModelSpec, settings: Settings) -> tuple[dg.JobDefinition, dg.ScheduleDefinition]:
     drift_key = dg.AssetKey([spec.name, "drift"])
     quality_key = dg.AssetKey([spec.name, "quality"])
     job = dg.define_asset_job(
@@ -25,20 +25,20 @@ def build_monitoring_job(spec: ModelSpec) -> tuple[dg.JobDefinition, dg.Schedule
         selection=dg.AssetSelection.assets(drift_key, quality_key),
         description=f"Drift (and, once labels are in, quality) of {spec.name}'s scored days, with their checks.",
     )
-    settings = get_settings()
-
     @dg.schedule(
         name=f"{monitoring_job_name(spec)}_daily",
         job=job,
         cron_schedule=settings.monitoring_cron,
         execution_timezone=settings.timezone,
         default_status=dg.DefaultScheduleStatus.STOPPED,
+        description=f"Every day: drift of yesterday's {spec.name} scores, and quality of the day whose labels "
+        f"have just arrived ({settings.label_delay_days} days earlier).",
     )
     def monitoring_schedule(context: dg.ScheduleEvaluationContext):
-        yesterday = day_before(context.scheduled_execution_time)
-        labeled_day = date.fromisoformat(yesterday) - timedelta(days=get_settings().label_delay_days)
+        yesterday = day_before(context.scheduled_execution_time, settings.timezone)
+        labeled_day = date.fromisoformat(yesterday) - timedelta(days=settings.label_delay_days)
         yield dg.RunRequest(run_key=f"drift-{yesterday}", partition_key=yesterday, asset_selection=[drift_key])
-        if labeled_day.isoformat() >= daily_partitions.start.date().isoformat():
+        if labeled_day >= settings.start_date:
             yield dg.RunRequest(
                 run_key=f"quality-{labeled_day}", partition_key=labeled_day.isoformat(), asset_selection=[quality_key]
             )

@@ -2,17 +2,13 @@
 predictions still missing after their due hour. Every alert goes through the ``alerts`` resource
 (:class:`resources.alerts.AlertsResource`).
 
-Two settings are read here, when the sensors are built (so a bad value fails the code location load, loudly):
-
-- ``NIGHTJAR_RETRAIN_COOLDOWN_HOURS`` (default 24): at most one retraining per model per this many hours.
-- ``NIGHTJAR_PREDICTIONS_DUE_HOUR`` (default 6): the hour of the day, in ``NIGHTJAR_TIMEZONE``, by which
-  yesterday's predictions must exist.
+Their settings come from ``Settings`` (``retrain_cooldown_hours``: at most one retraining per model per window;
+``predictions_due_hour``: the hour, in the partitions' timezone, by which yesterday's predictions must exist).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -25,12 +21,7 @@ from assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from assets.ml.spec import ModelSpec
 from jobs.training import training_job_name
 from resources.alerts import AlertsResource
-from resources.settings import get_settings
-
-RETRAIN_COOLDOWN_ENV = "NIGHTJAR_RETRAIN_COOLDOWN_HOURS"
-PREDICTIONS_DUE_HOUR_ENV = "NIGHTJAR_PREDICTIONS_DUE_HOUR"
-DEFAULT_RETRAIN_COOLDOWN_HOURS = 24.0
-DEFAULT_PREDICTIONS_DUE_HOUR = 6
+from resources.settings import Settings
 
 # (asset key suffix, check name) of the monitoring checks whose ERROR failure means the model no longer fits its
 # data. Listed, not inferred from the asset key: a retraining is expensive, and other checks may be added to
@@ -61,31 +52,6 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-# --- settings read from the environment --------------------------------------------------------------------------
-
-
-def retrain_cooldown() -> timedelta:
-    raw = os.environ.get(RETRAIN_COOLDOWN_ENV, "").strip() or str(DEFAULT_RETRAIN_COOLDOWN_HOURS)
-    try:
-        hours = float(raw)
-    except ValueError:
-        raise ValueError(f"environment variable {RETRAIN_COOLDOWN_ENV}={raw!r} is not a number of hours") from None
-    if not hours >= 0:  # also rejects nan
-        raise ValueError(f"environment variable {RETRAIN_COOLDOWN_ENV}={raw!r} must be 0 or more hours")
-    return timedelta(hours=hours)
-
-
-def predictions_due_hour() -> int:
-    raw = os.environ.get(PREDICTIONS_DUE_HOUR_ENV, "").strip() or str(DEFAULT_PREDICTIONS_DUE_HOUR)
-    try:
-        hour = int(raw)
-    except ValueError:
-        raise ValueError(f"environment variable {PREDICTIONS_DUE_HOUR_ENV}={raw!r} is not a whole hour") from None
-    if not 0 <= hour <= 23:
-        raise ValueError(f"environment variable {PREDICTIONS_DUE_HOUR_ENV}={hour} must be an hour from 0 to 23")
-    return hour
-
-
 def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
@@ -99,6 +65,7 @@ def _zone(name: str) -> ZoneInfo:
 def build_sensors(
     specs: Sequence[ModelSpec],
     training_jobs: Mapping[str, TrainingJob],
+    settings: Settings,
     *,
     clock: Clock = utc_now,
 ) -> list[dg.SensorDefinition]:
@@ -109,8 +76,8 @@ def build_sensors(
     jobs_by_model = _training_jobs_by_model(specs, training_jobs)
     return [
         build_run_failure_sensor(),
-        build_monitoring_checks_sensor(jobs_by_model, retrain_cooldown(), clock),
-        build_missing_predictions_sensor(specs, predictions_due_hour(), get_settings().timezone, clock),
+        build_monitoring_checks_sensor(jobs_by_model, timedelta(hours=settings.retrain_cooldown_hours), clock),
+        build_missing_predictions_sensor(specs, settings.predictions_due_hour, settings.timezone, clock),
     ]
 
 

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from assets.ml.spec import ModelSpec
-from resources.settings import get_settings
+from resources.settings import Settings
 
 
 TRAINING_TAG = "nightjar/training"
@@ -13,7 +13,7 @@ def training_job_name(spec: ModelSpec) -> str:
     return f"train_{spec.name}"
 
 
-def build_training_job(spec: ModelSpec) -> tuple[dg.JobDefinition, dg.ScheduleDefinition]:
+def build_training_job(spec: ModelSpec, settings: Settings) -> tuple[dg.JobDefinition, dg.ScheduleDefinition]:
     job = dg.define_asset_job(
         name=training_job_name(spec),
         selection=dg.AssetSelection.assets([spec.name, "training_set"], [spec.name, "model"]),
@@ -25,8 +25,9 @@ def build_training_job(spec: ModelSpec) -> tuple[dg.JobDefinition, dg.ScheduleDe
     schedule = dg.ScheduleDefinition(
         name=f"{training_job_name(spec)}_weekly",
         job=job,
-        cron_schedule=get_settings().training_cron,
-        execution_timezone=get_settings().timezone,
+        cron_schedule=settings.training_cron,
+        execution_timezone=settings.timezone,
+        description=f"Retrain {spec.name} on its newest labeled window; the gate decides whether it serves.",
         default_status=dg.DefaultScheduleStatus.STOPPED,
     )
     return job, schedule

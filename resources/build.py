@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import dagster as dg
@@ -20,7 +19,7 @@ def build_warehouse(settings: Settings) -> Warehouse:
     if settings.env == "prod":
         return PostgresWarehouse(
             host=dg.EnvVar("NIGHTJAR_PG_HOST"),
-            port=dg.EnvVar.int("NIGHTJAR_PG_PORT") if _is_set("NIGHTJAR_PG_PORT") else 5432,
+            port=settings.pg_port,
             user=dg.EnvVar("NIGHTJAR_PG_USER"),
             password=dg.EnvVar("NIGHTJAR_PG_PASSWORD"),
             dbname=dg.EnvVar("NIGHTJAR_PG_DBNAME"),
@@ -31,10 +30,6 @@ def build_warehouse(settings: Settings) -> Warehouse:
 def open_warehouse(settings: Settings) -> Warehouse:
     """The warehouse for scripts and tests, outside a Dagster run: its EnvVar fields resolved now."""
     return build_warehouse(settings).process_config_and_initialize()
-
-
-def _is_set(name: str) -> bool:
-    return bool(os.environ.get(name))
 
 
 def build_resources(settings: Settings) -> dict[str, Any]:
@@ -48,7 +43,7 @@ def build_resources(settings: Settings) -> dict[str, Any]:
             base_url=settings.reports_base_url,
         ),
         "alerts": AlertsResource(webhook_url=dg.EnvVar("NIGHTJAR_ALERT_WEBHOOK_URL"))
-        if _is_set("NIGHTJAR_ALERT_WEBHOOK_URL")
+        if settings.alert_webhook_set
         else AlertsResource(),
         "registry": ModelRegistry(tracking_uri=settings.mlflow_tracking_uri, artifact_root=settings.mlflow_artifact_root),
     }

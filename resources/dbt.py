@@ -3,6 +3,7 @@ only ``dagster dev`` re-parses it, so loading definitions never runs dbt."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -10,30 +11,38 @@ from functools import lru_cache
 from pathlib import Path
 
 from dagster_dbt import DbtCliResource, DbtProject
+from pydantic import Field
 
-from resources.settings import DBT_PROJECT_DIR, Settings, get_settings
+from resources.settings import Settings
 
 
-@lru_cache(maxsize=1)
-def dbt_project() -> DbtProject:
+@lru_cache(maxsize=4)
+def dbt_project(project_dir: Path, target: str) -> DbtProject:
     _put_dbt_on_path()
-    project = DbtProject(
-        project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target=get_settings().dbt_target
-    )
+    project = DbtProject(project_dir=project_dir, profiles_dir=project_dir, target=target)
     project.prepare_if_dev()
     return project
 
 
-def dbt_resource(settings: Settings) -> DbtCliResource:
-    # profiles.yml reads the warehouse path from the environment; dbt runs as a child process, so the path this
-    # process resolved (from NIGHTJAR_WAREHOUSE_PATH or its default) is handed down the same way.
-    os.environ["NIGHTJAR_WAREHOUSE_PATH"] = str(settings.warehouse_path)
-    os.environ["NIGHTJAR_DBT_TARGET"] = settings.dbt_target
-    return DbtCliResource(
-        project_dir=dbt_project(),
-        profiles_dir=str(DBT_PROJECT_DIR),
+class NightjarDbtCli(DbtCliResource):
+    """dbt's CLI with the warehouse file handed over as a dbt var (``profiles.yml`` reads ``warehouse_path``), so
+    the path this process was configured with reaches dbt without touching the process environment."""
+
+    warehouse_path: str | None = Field(default=None, description="DuckDB file of the dev target (None: prod target)")
+
+    def vars_args(self, values: dict[str, str] | None = None) -> list[str]:
+        """``--vars`` for a dbt command: ``values`` (e.g. the partition window) plus the warehouse path."""
+        merged = {**({"warehouse_path": self.warehouse_path} if self.warehouse_path else {}), **(values or {})}
+        return ["--vars", json.dumps(merged)] if merged else []
+
+
+def dbt_resource(settings: Settings) -> NightjarDbtCli:
+    return NightjarDbtCli(
+        project_dir=dbt_project(settings.dbt_project_dir, settings.dbt_target),
+        profiles_dir=str(settings.dbt_project_dir),
         target=settings.dbt_target,
         dbt_executable=_dbt_executable(),
+        warehouse_path=str(settings.warehouse_path) if settings.env == "local" else None,
     )
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from resources.settings import DBT_PROJECT_DIR, Settings, get_settings, stores_under
+from resources.settings import DBT_PROJECT_DIR, Settings, stores_under
 
-# Partition boundaries are read when assets are imported: pin them for the whole session.
+# Tests work on fixed dates, whatever today is.
 os.environ.setdefault("NIGHTJAR_START_DATE", "2026-01-01")
 os.environ.setdefault("NIGHTJAR_TIMEZONE", "UTC")
 
@@ -46,14 +46,12 @@ def point_stores_at(root: Path, monkeypatch: pytest.MonkeyPatch, **overrides: st
     for name in ("NIGHTJAR_DRIFT_START", "NIGHTJAR_CONCEPT_DRIFT_START", "NIGHTJAR_DBT_TARGET", "NIGHTJAR_MODEL_SPECS_DIR"):
         if name not in overrides:
             monkeypatch.delenv(name, raising=False)
-    get_settings.cache_clear()
-    return get_settings()
+    return Settings.from_env()
 
 
 @pytest.fixture
 def nightjar_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
     yield point_stores_at(tmp_path, monkeypatch)
-    get_settings.cache_clear()
 
 
 @pytest.fixture

@@ -16,17 +16,13 @@ import dagster as dg
 import pytest
 
 from assets.ml.spec import ModelSpec, load_spec
-from jobs.sensors import (
-    PREDICTIONS_DUE_HOUR_ENV,
-    RETRAIN_COOLDOWN_ENV,
-    build_sensors,
-    predictions_due_hour,
-    retrain_cooldown,
-)
+from jobs.sensors import build_sensors
 from resources.alerts import AlertDeliveryError, AlertsResource
-from resources.settings import MODEL_SPECS_DIR, get_settings
+from resources.settings import MODEL_SPECS_DIR, Settings
 from tests.sensor_helpers import Webhook, tick
 
+RETRAIN_COOLDOWN_ENV = "NIGHTJAR_RETRAIN_COOLDOWN_HOURS"
+PREDICTIONS_DUE_HOUR_ENV = "NIGHTJAR_PREDICTIONS_DUE_HOUR"
 DAILY = dg.DailyPartitionsDefinition(start_date="2026-01-01")
 
 
@@ -64,9 +60,7 @@ def sensor_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
     for name in (RETRAIN_COOLDOWN_ENV, PREDICTIONS_DUE_HOUR_ENV):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NIGHTJAR_TIMEZONE", "UTC")
-    get_settings.cache_clear()
     yield monkeypatch
-    get_settings.cache_clear()
 
 
 # --- throwaway models, jobs and assets -----------------------------------------------------------------------------
@@ -91,7 +85,7 @@ def training_job(name: str) -> dg.JobDefinition:
 
 def sensors_for(names: list[str], clock: FakeClock) -> dict[str, dg.SensorDefinition]:
     specs = [demo_spec(n) for n in names]
-    built = build_sensors(specs, {n: training_job(n) for n in names}, clock=clock)
+    built = build_sensors(specs, {n: training_job(n) for n in names}, Settings.from_env(), clock=clock)
     return {s.name: s for s in built}
 
 
@@ -128,17 +122,19 @@ def test_sensors_are_named_running_and_target_the_training_jobs(sensor_env):
 
 def test_factory_rejects_a_model_without_training_job(sensor_env):
     with pytest.raises(ValueError, match=r"no training job for model\(s\) \['demo_model'\]"):
-        build_sensors([demo_spec()], {})
+        build_sensors([demo_spec()], {}, Settings.from_env())
 
 
 def test_settings_from_environment_are_validated(sensor_env):
-    assert retrain_cooldown() == timedelta(hours=24) and predictions_due_hour() == 6
+    settings = Settings.from_env()
+    assert settings.retrain_cooldown_hours == 24 and settings.predictions_due_hour == 6
     sensor_env.setenv(RETRAIN_COOLDOWN_ENV, "soon")
-    with pytest.raises(ValueError, match=f"{RETRAIN_COOLDOWN_ENV}='soon' is not a number of hours"):
-        retrain_cooldown()
+    with pytest.raises(ValueError, match=f"{RETRAIN_COOLDOWN_ENV}='soon' is not a number"):
+        Settings.from_env()
+    sensor_env.setenv(RETRAIN_COOLDOWN_ENV, "2")
     sensor_env.setenv(PREDICTIONS_DUE_HOUR_ENV, "24")
     with pytest.raises(ValueError, match=f"{PREDICTIONS_DUE_HOUR_ENV}=24 must be an hour from 0 to 23"):
-        predictions_due_hour()
+        Settings.from_env()
 
 
 # --- a. failed runs --------------------------------------------------------------------------------------------------
@@ -381,7 +377,6 @@ def test_missing_predictions_alert_once_after_the_due_hour(sensor_env, webhook, 
 def test_due_hour_and_yesterday_are_in_the_configured_timezone(sensor_env, webhook, dagster_instance):
     sensor_env.setenv("NIGHTJAR_TIMEZONE", "America/New_York")  # UTC-4 in March 2026 (after the DST switch)
     sensor_env.setenv(PREDICTIONS_DUE_HOUR_ENV, "7")
-    get_settings.cache_clear()
     clock = FakeClock(datetime(2026, 3, 10, 10, 30, tzinfo=timezone.utc))  # 06:30 in New York
     sensor = sensors_for(["demo_model"], clock)["missing_predictions_sensor"]
 

@@ -14,7 +14,7 @@ from assets.ml.inference import build_predictions_asset
 from assets.ml.spec import ModelSpec, SpecError, load_specs
 from assets.ml.training_assets import build_training_assets
 from assets.monitoring.daily import build_drift_asset, build_quality_asset
-from resources.settings import get_settings
+from resources.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -34,12 +34,15 @@ def _mart_keys(spec: ModelSpec, source: str, dbt_assets: list[dg.AssetsDefinitio
     return keys
 
 
-def build_model_assets(dbt_assets: list[dg.AssetsDefinition], warehouse_kind: str) -> list[ModelAssets]:
+def build_model_assets(
+    dbt_assets: list[dg.AssetsDefinition], partitions: dg.PartitionsDefinition, settings: Settings
+) -> list[ModelAssets]:
     built: list[ModelAssets] = []
-    for source, spec in load_specs(get_settings().model_specs_dir).items():
+    kind = settings.warehouse_kind
+    for source, spec in load_specs(settings.model_specs_dir).items():
         mart_keys = _mart_keys(spec, source, dbt_assets)
-        training, checks = build_training_assets(spec, source, mart_keys, warehouse_kind)
-        predictions = build_predictions_asset(spec, mart_keys, warehouse_kind)
-        monitoring = [build_drift_asset(spec, mart_keys), build_quality_asset(spec, mart_keys)]
+        training, checks = build_training_assets(spec, source, mart_keys, kind, settings.code_version)
+        predictions = build_predictions_asset(spec, mart_keys, kind, partitions)
+        monitoring = [build_drift_asset(spec, mart_keys, partitions), build_quality_asset(spec, mart_keys, partitions)]
         built.append(ModelAssets(spec=spec, assets=[*training, predictions, *monitoring], checks=checks))
     return built

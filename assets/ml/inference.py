@@ -13,7 +13,7 @@ import dagster as dg
 import pandas as pd
 
 from assets.ml.spec import ModelSpec
-from assets.partitions import daily_partitions, single_run, window_dates
+from assets.partitions import single_run, window_dates
 from resources.registry import CHALLENGER, CHAMPION, ModelRegistry, VersionInfo
 from resources.source.schema import Column
 from resources.warehouse import WAREHOUSE_POOL, Warehouse
@@ -105,15 +105,20 @@ def _agreement(warehouse: Warehouse, spec: ModelSpec, start: date, end: date) ->
     return float(frame["agreement"].iloc[0])
 
 
-def build_predictions_asset(spec: ModelSpec, mart_keys: dict[str, dg.AssetKey], kind: str) -> dg.AssetsDefinition:
+def build_predictions_asset(
+    spec: ModelSpec, mart_keys: dict[str, dg.AssetKey], kind: str, partitions: dg.PartitionsDefinition
+) -> dg.AssetsDefinition:
     model_key = dg.AssetKey([spec.name, "model"])
 
     @dg.asset(
         key=[spec.name, "predictions"],
         deps=[mart_keys[spec.scoring_mart], model_key],
-        partitions_def=daily_partitions,
+        partitions_def=partitions,
         backfill_policy=single_run,
         pool=WAREHOUSE_POOL,
+        retry_policy=dg.RetryPolicy(  # when MLflow or the warehouse server does not answer
+            max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+        ),
         group_name="inference",
         kinds={"python", "mlflow", kind},
         owners=[spec.owner],

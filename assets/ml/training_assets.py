@@ -42,7 +42,9 @@ def read_training_set(warehouse: Warehouse, spec: ModelSpec) -> pd.DataFrame:
     return warehouse.read_window(training_table(spec), spec.timestamp, *ALL_TIME)
 
 
-def build_training_assets(spec: ModelSpec, spec_source: str, mart_keys: dict[str, dg.AssetKey], kind: str):
+def build_training_assets(
+    spec: ModelSpec, spec_source: str, mart_keys: dict[str, dg.AssetKey], kind: str, code_version: str | None
+):
     """The training set asset, the model asset and its gate check for ``spec``."""
     training_set_key = dg.AssetKey([spec.name, "training_set"])
     model_key = dg.AssetKey([spec.name, "model"])
@@ -52,6 +54,9 @@ def build_training_assets(spec: ModelSpec, spec_source: str, mart_keys: dict[str
         deps=[mart_keys[spec.training_mart]],
         group_name="training",
         pool=WAREHOUSE_POOL,
+        retry_policy=dg.RetryPolicy(  # when MLflow or the warehouse server does not answer
+            max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+        ),
         kinds={"python", kind},
         owners=[spec.owner],
         description=f"Labeled window of {spec.training_mart} that {spec.name} learns from: the newest "
@@ -82,6 +87,9 @@ def build_training_assets(spec: ModelSpec, spec_source: str, mart_keys: dict[str
         deps=[training_set_key],
         group_name="training",
         pool=WAREHOUSE_POOL,
+        retry_policy=dg.RetryPolicy(  # when MLflow or the warehouse server does not answer
+            max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+        ),
         kinds={"scikitlearn", "mlflow"},
         owners=[spec.owner],
         description=f"A new registered version of {spec.name} ({spec.estimator.class_path}), trained on the "
@@ -100,7 +108,7 @@ def build_training_assets(spec: ModelSpec, spec_source: str, mart_keys: dict[str
             tags={
                 "dagster_run_id": context.run.run_id,
                 "dagster_asset_key": model_key.to_user_string(),
-                "code_version": _code_version(),
+                "code_version": code_version or _git_commit(),
                 "spec_source": spec_source,
             },
             data_window={
@@ -141,6 +149,9 @@ def build_training_assets(spec: ModelSpec, spec_source: str, mart_keys: dict[str
         asset=model_key,
         name="champion_challenger_gate",
         blocking=True,
+        retry_policy=dg.RetryPolicy(  # when MLflow or the warehouse server does not answer
+            max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+        ),
         description="The challenger must clear the spec's floor on the primary metric and not trail the champion "
         "beyond the tolerance (primary metric and guardrails) on the same recent labeled holdout.",
     )
@@ -199,14 +210,12 @@ def build_training_assets(spec: ModelSpec, spec_source: str, mart_keys: dict[str
     return [training_set, model], [gate]
 
 
-def _code_version() -> str:
-    """NIGHTJAR_CODE_VERSION (a deployed image sets it), else the git commit of the code that trained."""
+def _git_commit() -> str:
+    """The git commit of the code that trained, when no code version is configured (a deployed image sets one)."""
     import subprocess
 
-    from resources.settings import PROJECT_ROOT, get_settings
+    from resources.settings import PROJECT_ROOT
 
-    if get_settings().code_version:
-        return get_settings().code_version
     try:
         out = subprocess.run(
             ["git", "-C", str(PROJECT_ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5

@@ -13,7 +13,6 @@ import pandas as pd
 
 from assets.ml.inference import predictions_table
 from assets.ml.spec import ModelSpec
-from assets.partitions import daily_partitions
 from resources.registry import ModelRegistry
 from resources.reports import MonitoringReports
 from resources.warehouse import WAREHOUSE_POOL, Warehouse
@@ -21,9 +20,7 @@ from resources.warehouse import WAREHOUSE_POOL, Warehouse
 SEVERITY = {"warn": dg.AssetCheckSeverity.WARN, "error": dg.AssetCheckSeverity.ERROR}
 
 # What the drift and quality assets share: one run per scored day (checks report per run), warehouse pool.
-MONITORING_ASSET = dict(
-    partitions_def=daily_partitions, pool=WAREHOUSE_POOL, group_name="monitoring", kinds={"evidently", "python"}
-)
+MONITORING_ASSET = dict(pool=WAREHOUSE_POOL, group_name="monitoring", kinds={"evidently", "python"})
 
 
 def _day(context: dg.AssetExecutionContext) -> date:
@@ -66,7 +63,9 @@ def _check(name: str, value: float, thresholds, what: str) -> dg.AssetCheckResul
     )
 
 
-def build_drift_asset(spec: ModelSpec, mart_keys: dict[str, dg.AssetKey]) -> dg.AssetsDefinition:
+def build_drift_asset(
+    spec: ModelSpec, mart_keys: dict[str, dg.AssetKey], partitions: dg.PartitionsDefinition
+) -> dg.AssetsDefinition:
     key = dg.AssetKey([spec.name, "drift"])
     thresholds = spec.monitoring
 
@@ -74,6 +73,7 @@ def build_drift_asset(spec: ModelSpec, mart_keys: dict[str, dg.AssetKey]) -> dg.
         key=key,
         deps=[dg.AssetKey([spec.name, "predictions"]), mart_keys[spec.scoring_mart]],
         owners=[spec.owner],
+        partitions_def=partitions,
         **MONITORING_ASSET,
         description=f"Evidently data drift of {spec.name}'s features and score drift, each scored day against the "
         "reference of the version that scored it (a deterministic sample keeps the cost flat).",
@@ -132,7 +132,9 @@ def build_drift_asset(spec: ModelSpec, mart_keys: dict[str, dg.AssetKey]) -> dg.
     return drift
 
 
-def build_quality_asset(spec: ModelSpec, mart_keys: dict[str, dg.AssetKey]) -> dg.AssetsDefinition:
+def build_quality_asset(
+    spec: ModelSpec, mart_keys: dict[str, dg.AssetKey], partitions: dg.PartitionsDefinition
+) -> dg.AssetsDefinition:
     key = dg.AssetKey([spec.name, "quality"])
     thresholds = spec.monitoring
 
@@ -140,6 +142,7 @@ def build_quality_asset(spec: ModelSpec, mart_keys: dict[str, dg.AssetKey]) -> d
         key=key,
         deps=[dg.AssetKey([spec.name, "predictions"]), mart_keys[spec.training_mart]],
         owners=[spec.owner],
+        partitions_def=partitions,
         **MONITORING_ASSET,
         description=f"Realised quality of {spec.name}'s predictions for a scored day once its labels have "
         f"arrived in {spec.training_mart}, against the serving version's validation metrics.",

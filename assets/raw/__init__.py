@@ -1,5 +1,5 @@
-"""Raw ingestion: one asset per raw table, filled from the configured data source one day at a time."""
+"""Raw ingestion: one daily-partitioned asset per raw table declared in the dbt sources (see raw_assets.py)."""
 
-from assets.raw.ingest import raw_applications, raw_outcomes
+from assets.raw.raw_assets import CONTRACT_CHECK, REJECTED_FILES, build_raw_assets
 
-raw_assets = [raw_applications, raw_outcomes]
+__all__ = ["CONTRACT_CHECK", "REJECTED_FILES", "build_raw_assets"]

@@ -1,5 +1,5 @@
 """dbt transforms (staging, intermediate, marts) as Dagster assets, with dbt tests as asset checks."""
 
-from assets.transform.dbt_models import nightjar_dbt_models
+from assets.transform.dbt_models import build_dbt_assets
 
-transform_assets = [nightjar_dbt_models]
+__all__ = ["build_dbt_assets"]

@@ -4,16 +4,15 @@ A run hands its partition window to dbt as vars (``min_date`` inclusive, ``max_d
 marts rebuild exactly those days, and a backfill of a range is a single dbt invocation over the range.
 """
 
-import json
 import tempfile
 from pathlib import Path
 
 import dagster as dg
-from dagster_dbt import DbtCliResource, dbt_assets
+from dagster_dbt import DbtProject, dbt_assets
 
-from assets.partitions import daily_partitions, single_run, window_dates
+from assets.partitions import single_run, window_dates
 from assets.transform.translator import NightjarDbtTranslator
-from resources.dbt import dbt_project
+from resources.dbt import NightjarDbtCli
 from resources.warehouse import WAREHOUSE_POOL
 
 
@@ -22,19 +21,24 @@ def partition_vars(context: dg.AssetExecutionContext) -> dict[str, str]:
     return {"min_date": start.isoformat(), "max_date": end.isoformat()}
 
 
-@dbt_assets(
-    manifest=dbt_project().manifest_path,
-    project=dbt_project(),
-    dagster_dbt_translator=NightjarDbtTranslator(),
-    partitions_def=daily_partitions,
-    backfill_policy=single_run,
-    pool=WAREHOUSE_POOL,
-)
-def nightjar_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    # Each invocation's target folder (about 3 MB) would otherwise stay under dbt_project/target for ever;
-    # dagster-dbt still copies the prepared partial-parse file into it.
-    with tempfile.TemporaryDirectory(prefix="nightjar-dbt-") as target:
-        invocation = dbt.cli(
-            ["build", "--vars", json.dumps(partition_vars(context))], context=context, target_path=Path(target)
-        )
-        yield from invocation.stream()
+def build_dbt_assets(
+    project: DbtProject, partitions: dg.PartitionsDefinition, warehouse_kind: str
+) -> dg.AssetsDefinition:
+    @dbt_assets(
+        manifest=project.manifest_path,
+        project=project,
+        dagster_dbt_translator=NightjarDbtTranslator(warehouse_kind),
+        partitions_def=partitions,
+        backfill_policy=single_run,
+        pool=WAREHOUSE_POOL,
+    )
+    def nightjar_dbt_models(context: dg.AssetExecutionContext, dbt: NightjarDbtCli):
+        # Each invocation's target folder (about 3 MB) would otherwise stay under dbt_project/target for ever;
+        # dagster-dbt still copies the prepared partial-parse file into it.
+        with tempfile.TemporaryDirectory(prefix="nightjar-dbt-") as target:
+            invocation = dbt.cli(
+                ["build", *dbt.vars_args(partition_vars(context))], context=context, target_path=Path(target)
+            )
+            yield from invocation.stream()
+
+    return nightjar_dbt_models

@@ -8,20 +8,20 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings
 
-from resources.settings import get_settings
-
 LAYER_GROUPS = {"staging": "staging", "intermediate": "intermediate", "marts": "marts"}
 
 
 def _layer(props: Mapping[str, Any]) -> str | None:
-    """The model's folder under models/ (staging, intermediate, marts): the dbt convention for its layer."""
+    """The model's top folder under models/ (staging, intermediate, marts): the dbt convention for its layer.
+    Domains live in subfolders of each layer (models/staging/loans/...)."""
     fqn = props.get("fqn", [])
     return fqn[1] if len(fqn) > 2 else None
 
 
 class NightjarDbtTranslator(DagsterDbtTranslator):
-    def __init__(self) -> None:
+    def __init__(self, warehouse_kind: str) -> None:
         super().__init__(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+        self.warehouse_kind = warehouse_kind
 
     def get_asset_spec(self, manifest, unique_id, project) -> dg.AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)
@@ -31,4 +31,4 @@ class NightjarDbtTranslator(DagsterDbtTranslator):
         return spec.replace_attributes(
             group_name=LAYER_GROUPS.get(_layer(props) or "", "transform"),
             owners=["team:data-engineering"],
-        ).merge_attributes(kinds={get_settings().warehouse_kind})
+        ).merge_attributes(kinds={self.warehouse_kind})

@@ -1,0 +1,232 @@
+"""The raw-asset factory: one daily-partitioned asset per declared raw table (see ``resources.source``).
+
+Each day of a run's window is written, audited, then published (WAP): the day's rows go to a staging table,
+every rule of the declaration is checked there in SQL, and only a day that passes replaces the stored day, in
+one transaction. A rejected day leaves what was stored untouched, is recorded in ``audit.rejected_files``,
+alerts, shows as a failed ``contract`` check on the asset, and fails the step (without retries: the same data
+would fail again) once every other day of the window has been handled.
+"""
+
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+
+import dagster as dg
+
+from assets.partitions import single_run, window_days
+from resources.alerts import AlertsResource
+from resources.source import RawSources, SourceDataError, SourceDay
+from resources.source.schema import Column, RawTable
+from resources.warehouse import WAREHOUSE_POOL, Warehouse
+
+CONTRACT_CHECK = "contract"
+REJECTED_FILES = "audit.rejected_files"
+STAGING_SCHEMA = "nightjar_staging"
+PREVIEW_ROWS = 5
+
+
+def build_raw_assets(tables: Iterable[RawTable], partitions: dg.PartitionsDefinition, warehouse_kind: str) -> list:
+    return [_raw_asset(table, partitions, warehouse_kind) for table in tables]
+
+
+@dataclass(frozen=True)
+class _DayResult:
+    day: date
+    rows: int
+    origin: str
+    problems: str | None = None  # why the day was rejected; None when it was published
+
+
+def _raw_asset(table: RawTable, partitions: dg.PartitionsDefinition, warehouse_kind: str) -> dg.AssetsDefinition:
+    key = dg.AssetKey([table.source, table.name])
+
+    @dg.asset(
+        key=key,
+        description=table.description or f"Raw table {table.qualified}, declared in {table.declared_in}.",
+        partitions_def=partitions,
+        backfill_policy=single_run,
+        pool=WAREHOUSE_POOL,
+        group_name="raw",
+        kinds={"python", warehouse_kind},
+        owners=list(table.owners),
+        metadata={
+            "dagster/column_schema": _column_schema(table),
+            "dagster/table_name": table.qualified,
+            "declared_in": table.declared_in,
+            "origin": table.origin,
+            "key": ", ".join(table.key) or "(none)",
+        },
+        check_specs=[
+            dg.AssetCheckSpec(
+                CONTRACT_CHECK,
+                asset=key,
+                description="Every day of the run met its declaration (types, nulls, keys, allowed values, "
+                "ranges, row shape) before it was published; rejected files are listed in audit.rejected_files.",
+            )
+        ],
+    )
+    def _ingest(
+        context: dg.AssetExecutionContext, source: RawSources, warehouse: Warehouse, alerts: AlertsResource
+    ) -> Iterator:
+        days = window_days(context)
+        results = []
+        for day in days:
+            result = ingest_day(table, day, source, warehouse, context.run.run_id)
+            results.append(result)
+            if result.problems:
+                context.log.error(f"{table.qualified} {day}: rejected, stored rows kept:\n{result.problems}")
+                alerts.send(
+                    title=f"{table.label} {day}: data rejected",
+                    severity="error",
+                    text=result.problems,
+                    details={"table": table.qualified, "day": day.isoformat(), "origin": result.origin},
+                    log=context.log,
+                )
+            else:
+                context.log.info(f"{table.qualified} {day}: {result.rows} rows from {result.origin}")
+        rejected = [r for r in results if r.problems]
+        rows_by_day = {r.day.isoformat(): r.rows for r in results if not r.problems}
+        yield dg.AssetCheckResult(
+            check_name=CONTRACT_CHECK,
+            passed=not rejected,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=None if not rejected else f"{len(rejected)} of {len(days)} day(s) rejected",
+            metadata={
+                "days_published": len(rows_by_day),
+                "days_rejected": len(rejected),
+                "rejected": dg.MetadataValue.md("\n\n".join(f"**{r.day}** ({r.origin}):\n\n```\n{r.problems}\n```" for r in rejected) or "none"),
+            },
+        )
+        if rejected:
+            raise dg.Failure(
+                description=f"{table.qualified}: {len(rejected)} of {len(days)} day(s) rejected; what was stored "
+                "for them is unchanged.\n" + "\n".join(f"{r.day}: {r.problems}" for r in rejected),
+                allow_retries=False,
+            )
+        last_day = days[-1]
+        yield dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": sum(rows_by_day.values()),
+                "rows_by_day": dg.MetadataValue.json(rows_by_day),
+                "source": source.describe(table),
+                "warehouse": warehouse.describe(),
+                f"preview ({last_day})": _preview(warehouse, table, last_day),
+            }
+        )
+
+    return _ingest
+
+
+def ingest_day(table: RawTable, day: date, source: RawSources, warehouse: Warehouse, run_id: str) -> _DayResult:
+    """Write, audit, publish one day; a rejected day is recorded and returned, never raised."""
+    staging = f"{STAGING_SCHEMA}.{table.schema}__{table.identifier}__{day:%Y%m%d}"
+    origin = "?"
+    try:
+        read: SourceDay = source.read(table, day)
+        origin = read.origin
+        if read.chunks is None:
+            if table.missing_day == "error" and read.file is None and table.origin == "landing":
+                raise SourceDataError(f"no file for {table.label} {day}: {read.origin}; declare missing_day: empty "
+                                      "if a day may have none")
+            warehouse.ensure_table(table.qualified, table.columns)
+            warehouse.replace_window(table.qualified, table.partition_column, day, day + timedelta(days=1), [],
+                                     table.columns)
+            return _DayResult(day, 0, origin)
+        warehouse.drop_table(staging)
+        chunks = read.chunks if read.file is not None else _numbered(read.chunks, table, origin)
+        warehouse.replace_window(staging, table.partition_column, day, day + timedelta(days=1), chunks,
+                                 _staged_columns(table))
+        rows, problems = _audit(warehouse, table, staging, day)
+        if problems:
+            raise SourceDataError(f"{origin}:\n  - " + "\n  - ".join(problems))
+        warehouse.ensure_table(table.qualified, table.columns)
+        rows = warehouse.replace_window_from(table.qualified, table.partition_column, day, day + timedelta(days=1),
+                                             staging, columns=table.column_names)
+        return _DayResult(day, rows, origin)
+    except SourceDataError as error:
+        message = str(error)
+        _record_rejection(warehouse, table, day, origin, message, run_id)
+        return _DayResult(day, 0, origin, message)
+    finally:
+        warehouse.drop_table(staging)
+
+
+def _audit(warehouse: Warehouse, table: RawTable, staging: str, day: date) -> tuple[int, list[str]]:
+    from assets.raw.audit import audit_staged
+
+    if not warehouse.table_exists(staging):  # nothing was staged: no rows
+        return 0, []
+    return audit_staged(warehouse, table, staging, day)
+
+
+def _staged_columns(table: RawTable) -> list[Column]:
+    from resources.source.landing import ROW_COLUMN
+
+    # Staged columns accept nulls: the audit counts them per rule instead of failing at the first.
+    return [Column(ROW_COLUMN, "BIGINT"), *(Column(c.name, c.dtype) for c in table.columns)]
+
+
+def _numbered(chunks, table: RawTable, origin: str):
+    """A generator's chunks with the declared columns in order and a row number, for the audit's messages."""
+    import numpy as np
+
+    from resources.source.landing import ROW_COLUMN
+
+    rows = 0
+    for chunk in chunks:
+        missing = [c for c in table.column_names if c not in chunk.columns]
+        if missing:
+            raise SourceDataError(f"{origin} yields no column(s) {', '.join(map(repr, missing))} for {table.label}")
+        frame = chunk[table.column_names].reset_index(drop=True)
+        frame.insert(0, ROW_COLUMN, np.arange(rows + 1, rows + len(frame) + 1, dtype="int64"))
+        rows += len(frame)
+        yield frame
+
+
+def _record_rejection(warehouse: Warehouse, table: RawTable, day: date, origin: str, reason: str, run_id: str) -> None:
+    import pandas as pd
+
+    warehouse.append(
+        REJECTED_FILES,
+        pd.DataFrame(
+            {
+                "rejected_at": [datetime.now(timezone.utc).replace(tzinfo=None)],
+                "table_name": [table.qualified],
+                "partition_day": [pd.Timestamp(day)],
+                "origin": [origin],
+                "rules_broken": [max(1, reason.count("\n  - "))],
+                "reason": [reason],
+                "dagster_run_id": [run_id],
+            }
+        ),
+    )
+
+
+def _column_schema(table: RawTable) -> dg.TableSchema:
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                c.name,
+                c.dtype.lower(),
+                description=c.description or None,
+                constraints=dg.TableColumnConstraints(nullable=c.nullable, other=_rules(c)),
+            )
+            for c in table.columns
+        ]
+    )
+
+
+def _rules(column: Column) -> list[str]:
+    rules = [f"accepted values: {', '.join(map(str, column.accepted_values))}"] if column.accepted_values else []
+    rules += [f"{bound} {value}" for bound, value in (("min", column.min), ("max", column.max)) if value is not None]
+    return rules
+
+
+def _preview(warehouse: Warehouse, table: RawTable, day: date) -> dg.MetadataValue:
+    order = ", ".join(f'"{k}"' for k in table.key) or f'"{table.columns[0].name}"'
+    rows = warehouse.query(
+        f"SELECT * FROM {table.qualified} WHERE \"{table.partition_column}\" = DATE '{day.isoformat()}' "
+        f"ORDER BY {order} LIMIT {PREVIEW_ROWS}"
+    )
+    return dg.MetadataValue.md(rows.to_markdown(index=False) if not rows.empty else "_no rows this day_")
