@@ -14,9 +14,7 @@ from datetime import date, timedelta
 
 import dagster as dg
 
-from resources.settings import get_settings
-
-
+from resources.settings import Settings
 
 # The runs' full logs are in the Dagster UI; the terminal gets warnings and this script's summary.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -36,16 +34,17 @@ def _run(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    settings = get_settings()
+    settings = Settings.from_env()
     parser.add_argument("--history-days", type=int, default=settings.bootstrap_days)
     parser.add_argument("--scored-days", type=int, default=7, help="newest days scored and checked for drift")
     args = parser.parse_args(argv)
 
-    from assets.partitions import RANGE_END_TAG, RANGE_START_TAG, daily_partitions
-    from definitions import defs
+    from assets.partitions import RANGE_END_TAG, RANGE_START_TAG, build_daily_partitions
+    from definitions import build_definitions
 
+    defs = build_definitions(settings)
     instance = dg.DagsterInstance.get()
-    last = date.fromisoformat(daily_partitions.get_last_partition_key())
+    last = date.fromisoformat(build_daily_partitions(settings).get_last_partition_key())
     first = max(settings.start_date, last - timedelta(days=args.history_days))
     scored_from = max(first, last - timedelta(days=args.scored_days - 1))
     history_end = scored_from - timedelta(days=1)
@@ -79,7 +78,10 @@ def _report(settings, specs, last: date) -> None:
     warehouse, registry = open_warehouse(settings), build_resources(settings)["registry"]
     print("\nResults")
     print(f"  warehouse: {warehouse.describe()}")
-    tables = ["raw.applications", "raw.outcomes", "marts.fct_application_features", "marts.fct_labeled_applications"]
+    from resources.source.declarations import load_raw_tables
+
+    tables = [t.qualified for t in load_raw_tables(settings.manifest_path).values()]
+    tables += [f"marts.{mart}" for spec in specs for mart in dict.fromkeys((spec.training_mart, spec.scoring_mart))]
     tables += [f"predictions.{spec.name}" for spec in specs]
     for table in tables:
         if warehouse.table_exists(table):

@@ -58,3 +58,52 @@ def test_definitions_load_as_dagster_dev_loads_them_from_a_venv_that_is_not_acti
     out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
     assert int(out.stdout.strip().splitlines()[-1]) >= 12
+
+
+def test_two_definitions_built_from_different_settings_differ_in_one_process(nightjar_env, tmp_path):
+    """Settings flow in: nothing is read from the environment at import or inside the factories."""
+    import dataclasses
+    from datetime import date
+
+    import yaml
+
+    from definitions import build_definitions
+    from resources.settings import MODEL_SPECS_DIR
+
+    specs = tmp_path / "other_specs"
+    specs.mkdir()
+    spec = yaml.safe_load((MODEL_SPECS_DIR / "loan_default.yaml").read_text())
+    spec["name"] = "other_model"
+    (specs / "other.yaml").write_text(yaml.safe_dump(spec))
+    other = dataclasses.replace(
+        nightjar_env, start_date=date(2025, 6, 1), end_date=date(2025, 12, 31), model_specs_dir=specs, dbt_target="prod"
+    )
+    first, second = build_definitions(nightjar_env), build_definitions(other)
+
+    def partitions(defs: dg.Definitions) -> dg.PartitionsDefinition:
+        return defs.resolve_assets_def(dg.AssetKey(["raw", "applications"])).partitions_def
+
+    assert partitions(first).get_first_partition_key() == "2026-01-01"
+    assert partitions(second).get_first_partition_key() == "2025-06-01"
+    assert partitions(second).get_last_partition_key() == "2025-12-31"
+    keys = [{k.path[0] for k in d.resolve_asset_graph().get_all_asset_keys()} for d in (first, second)]
+    assert "loan_default_risk" in keys[0] and "other_model" not in keys[0]
+    assert "other_model" in keys[1] and "loan_default_risk" not in keys[1]
+    assert first.resources["dbt"].target == "dev" and second.resources["dbt"].target == "prod"
+
+
+def test_a_spec_naming_a_column_its_mart_lacks_fails_at_load(nightjar_env, tmp_path):
+    import dataclasses
+
+    import pytest
+    import yaml
+
+    from assets.ml.spec import SpecError
+    from definitions import build_definitions
+    from resources.settings import MODEL_SPECS_DIR
+
+    spec = yaml.safe_load((MODEL_SPECS_DIR / "loan_default.yaml").read_text())
+    spec["features"]["numeric"].append("shoe_size")
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(spec))
+    with pytest.raises(SpecError, match=r"bad\.yaml.*fct_labeled_applications.*field 'features.numeric': 'shoe_size'"):
+        build_definitions(dataclasses.replace(nightjar_env, model_specs_dir=tmp_path))

@@ -14,6 +14,7 @@ from assets.ml.inference import build_predictions_asset
 from assets.ml.spec import ModelSpec, SpecError, load_specs
 from assets.ml.training_assets import build_training_assets
 from assets.monitoring.daily import build_drift_asset, build_quality_asset
+from resources.manifest import load_manifest, model_columns
 from resources.settings import Settings
 
 
@@ -34,6 +35,15 @@ def _mart_keys(spec: ModelSpec, source: str, dbt_assets: list[dg.AssetsDefinitio
     return keys
 
 
+def _check_mart_columns(spec: ModelSpec, source: str, settings: Settings) -> None:
+    """At load, not at run: every column the spec names must be one its marts document in their dbt YAML."""
+    manifest = load_manifest(settings.manifest_path)
+    for mart in dict.fromkeys((spec.training_mart, spec.scoring_mart)):
+        columns = model_columns(manifest, mart)
+        if columns is not None:
+            spec.check_columns(columns, mart, source)
+
+
 def build_model_assets(
     dbt_assets: list[dg.AssetsDefinition], partitions: dg.PartitionsDefinition, settings: Settings
 ) -> list[ModelAssets]:
@@ -41,6 +51,7 @@ def build_model_assets(
     kind = settings.warehouse_kind
     for source, spec in load_specs(settings.model_specs_dir).items():
         mart_keys = _mart_keys(spec, source, dbt_assets)
+        _check_mart_columns(spec, source, settings)
         training, checks = build_training_assets(spec, source, mart_keys, kind, settings.code_version)
         predictions = build_predictions_asset(spec, mart_keys, kind, partitions)
         monitoring = [build_drift_asset(spec, mart_keys, partitions), build_quality_asset(spec, mart_keys, partitions)]

@@ -14,7 +14,7 @@ a column may not be null, and nightjar's own words where dbt has none::
                   origin: landing              # or a generator's name, e.g. synthetic_loans
                   partition_column: trip_date  # a DATE column: the partition day
                   partition_from: file_name    # or column (default): the files carry the day in that column
-                  key: [station_id, hour]      # unique within a day and across stored days; optional
+                  key: [trip_date, station_id] # unique across stored days (the day in it: per day); optional
                   missing_day: empty           # or error (default): may a day have no file?
                   null_markers: ["NA"]         # CSV cells read as NULL besides the empty cell; optional
                   file_name: "trips_{day}"     # landing file name without suffix; default "{day}"
@@ -29,12 +29,11 @@ Every error names the YAML file, the table and the field, and is raised when the
 
 from __future__ import annotations
 
-import json
 import re
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from resources.manifest import load_manifest
 from resources.source.schema import LANDING, NUMERIC_TYPES, Column, RawTable
 
 # Generators shipped with nightjar, by the name a declaration's `origin` uses -> "module:class". Strings, so that
@@ -63,12 +62,7 @@ class DeclarationError(ValueError):
 
 def load_raw_tables(manifest_path: Path) -> dict[str, RawTable]:
     """Every declared raw table in the manifest, by ``source.table``, in the order dbt lists them."""
-    return dict(_load(str(manifest_path), Path(manifest_path).stat().st_mtime_ns))
-
-
-@lru_cache(maxsize=4)
-def _load(manifest_path: str, _mtime: int) -> tuple[tuple[str, RawTable], ...]:
-    manifest = json.loads(Path(manifest_path).read_text())
+    manifest = load_manifest(manifest_path)
     project_dir = Path(manifest_path).parent.parent
     tables = []
     for node in manifest.get("sources", {}).values():
@@ -86,7 +80,7 @@ def _load(manifest_path: str, _mtime: int) -> tuple[tuple[str, RawTable], ...]:
                 f"{other.label} in {other.declared_in}"
             )
         seen[label] = table
-    return tuple(tables)
+    return seen
 
 
 def _table(node: dict[str, Any], declared: Any, path: Path) -> RawTable:
