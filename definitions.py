@@ -12,6 +12,7 @@ from assets.ml.factory import build_model_assets
 from assets.partitions import build_daily_partitions
 from assets.raw import build_raw_assets
 from assets.transform import build_dbt_assets
+from jobs.dbt_full_tests import build_dbt_full_tests_job
 from jobs.monitoring import build_monitoring_job
 from jobs.nightly import build_nightly_jobs
 from jobs.promotion import build_promotion_jobs
@@ -31,7 +32,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     raw_assets = build_raw_assets(load_raw_tables(settings.manifest_path).values(), partitions, kind)
     models = build_model_assets([dbt_models], partitions, settings)
     jobs, nightly_schedule = build_nightly_jobs(settings)
-    schedules: list = [nightly_schedule]
+    dbt_tests_job, dbt_tests_schedule = build_dbt_full_tests_job(settings.dbt_tests_cron, settings.timezone)
+    jobs.append(dbt_tests_job)
+    schedules: list = [nightly_schedule, dbt_tests_schedule]
     training_jobs: dict[str, dg.JobDefinition] = {}
     for model in models:
         training_job, training_schedule = build_training_job(model.spec, settings)
