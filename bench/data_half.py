@@ -187,9 +187,12 @@ def child_plain(day: str, rows: int, warehouse: str, compiled: str, out: str, fi
     marks = {"t_main": time.time()}
     import duckdb
 
-    from resources.source.schema import APPLICATIONS, OUTCOMES
+    from resources.source.declarations import load_raw_tables
     from resources.source.synthetic import SyntheticSource
 
+    # The raw tables as declared (dbt_project/models/staging/loans/__sources.yml), from the manifest `dbt compile`
+    # wrote: nightjar's Definitions read the same declarations from the prepared manifest when they load.
+    declared = load_raw_tables(Path(compiled) / "manifest.json")
     marks["t_imported"] = time.time()
     the_day = date.fromisoformat(day)
     models, tests = _compiled_plan(Path(compiled), the_day)
@@ -199,17 +202,20 @@ def child_plain(day: str, rows: int, warehouse: str, compiled: str, out: str, fi
     steps: dict[str, dict[str, float]] = {}
     con = duckdb.connect(warehouse)
 
-    def write_raw(table, chunks) -> int:
-        qualified = f"raw.{table.name}"
+    def write_raw(name: str) -> int:
+        """The generator's rows of raw table ``name`` for the day, into its declared warehouse table."""
+        table = declared[f"raw.{name}"]
+        qualified = table.qualified
         cols = ", ".join(f'"{c.name}" {c.dtype}{"" if c.nullable else " NOT NULL"}' for c in table.columns)
-        con.execute("CREATE SCHEMA IF NOT EXISTS raw")
+        names = ", ".join(f'"{c}"' for c in table.column_names)
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {table.schema}")
         con.execute(f"CREATE TABLE IF NOT EXISTS {qualified} ({cols})")
         con.execute("BEGIN TRANSACTION")
-        con.execute(f"DELETE FROM {qualified} WHERE {table.partition_column} = ?", [the_day])
+        con.execute(f'DELETE FROM {qualified} WHERE "{table.partition_column}" = ?', [the_day])
         written = 0
-        for chunk in chunks:
+        for chunk in source.read(table.name, the_day):
             con.register("chunk", chunk)
-            con.execute(f"INSERT INTO {qualified} SELECT * FROM chunk")
+            con.execute(f"INSERT INTO {qualified} ({names}) SELECT {names} FROM chunk")
             con.unregister("chunk")
             written += len(chunk)
         con.execute("COMMIT")
@@ -217,11 +223,11 @@ def child_plain(day: str, rows: int, warehouse: str, compiled: str, out: str, fi
 
     counts: dict[str, int] = {}
     start = time.time()
-    counts["applications"] = write_raw(APPLICATIONS, source.applications(the_day))
+    counts["applications"] = write_raw("applications")
     steps["raw/applications"] = {"start": start, "end": time.time()}
 
     start = time.time()
-    counts["outcomes"] = write_raw(OUTCOMES, source.outcomes(the_day))
+    counts["outcomes"] = write_raw("outcomes")
     steps["raw/outcomes"] = {"start": start, "end": time.time()}
 
     start = time.time()

@@ -10,7 +10,6 @@ import dagster as dg
 import pytest
 
 from resources.settings import PROJECT_ROOT
-from resources.source.schema import APPLICATIONS
 from tests.chain import run_days
 from tests.conftest import TEST_ROWS_PER_DAY, point_stores_at
 from tests.postgres_server import postgres_bin, running_postgres
@@ -47,12 +46,14 @@ def test_warehouse_writes_are_atomic_and_idempotent_on_postgres(prod):
     import pandas as pd
 
     from resources.source import SyntheticSource
+    from resources.source.declarations import load_raw_tables
 
+    columns = load_raw_tables(settings.manifest_path)["raw.applications"].columns
     day = date(2026, 2, 1)
     rows = pd.concat(SyntheticSource(rows_per_day=50).applications(day), ignore_index=True)
     for _ in range(2):
         written = warehouse.replace_window("raw.applications", "application_date", day, day + timedelta(days=1),
-                                           [rows], APPLICATIONS.columns)
+                                           [rows], columns)
         assert written == 50
     assert warehouse.query("SELECT count(*) AS n FROM raw.applications WHERE application_date = DATE '2026-02-01'")["n"][0] == 50
     back = warehouse.read_window("raw.applications", "application_date", day, day + timedelta(days=1))
@@ -64,9 +65,9 @@ def test_warehouse_writes_are_atomic_and_idempotent_on_postgres(prod):
 
     with pytest.raises(RuntimeError):
         warehouse.replace_window("raw.applications", "application_date", day, day + timedelta(days=1), broken(),
-                                 APPLICATIONS.columns)
+                                 columns)
     assert warehouse.query("SELECT count(*) AS n FROM raw.applications WHERE application_date = DATE '2026-02-01'")["n"][0] == 50
-    warehouse.replace_window("raw.applications", "application_date", day, day + timedelta(days=1), [], APPLICATIONS.columns)
+    warehouse.replace_window("raw.applications", "application_date", day, day + timedelta(days=1), [], columns)
 
 
 def test_the_whole_chain_runs_on_postgres_with_dagster_storage_there_too(prod):

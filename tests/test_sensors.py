@@ -17,7 +17,7 @@ import pytest
 
 from assets.ml.spec import ModelSpec, load_spec
 from jobs.sensors import build_sensors
-from resources.alerts import AlertDeliveryError, AlertsResource
+from resources.alerts import AlertDeliveryError, AlertsResource, build_payload
 from resources.settings import MODEL_SPECS_DIR, Settings
 from tests.sensor_helpers import Webhook, tick
 
@@ -394,20 +394,22 @@ def test_due_hour_and_yesterday_are_in_the_configured_timezone(sensor_env, webho
 
 
 def test_webhook_error_names_host_and_status_but_not_the_token(webhook):
-    alerts = AlertsResource(webhook_url=f"{webhook.base}/fail/T000/secret-token")
+    alerts = AlertsResource(webhook_url=f"{webhook.base}/fail/T000/secret-token", retry_delay_seconds=0)
     with pytest.raises(AlertDeliveryError) as raised:
-        alerts.send("t", "error", "x")
+        alerts.deliver(build_payload("t", "error", "x", None))
     message = str(raised.value)
     assert f"127.0.0.1:{webhook.server.server_port}" in message and "500" in message
     assert "secret-token" not in message and "/fail" not in message
     assert raised.value.__cause__ is None and raised.value.__suppress_context__
 
 
-def test_unreachable_webhook_is_an_error_too():
-    alerts = AlertsResource(webhook_url="http://127.0.0.1:9/hooks/secret-token", timeout_seconds=2)
-    with pytest.raises(AlertDeliveryError, match=r"could not reach alert webhook at 127\.0\.0\.1:9") as raised:
-        alerts.send("t", "warning", "x")
-    assert "secret-token" not in str(raised.value)
+def test_a_webhook_that_stays_down_is_retried_then_logged_never_raised(caplog):
+    alerts = AlertsResource(webhook_url="http://127.0.0.1:9/hooks/secret-token", timeout_seconds=2, retry_delay_seconds=0)
+    with caplog.at_level(logging.WARNING, logger="nightjar.alerts"):
+        assert alerts.send("t", "warning", "x") is False
+    messages = [r.getMessage() for r in caplog.records]
+    assert "could not reach alert webhook at 127.0.0.1:9" in messages[-1] and caplog.records[-1].levelno == logging.ERROR
+    assert not any("secret-token" in m for m in messages)
 
 
 def test_without_webhook_alerts_are_logged(caplog):

@@ -26,8 +26,8 @@ __all__ = ["RawSources", "SourceDataError", "SourceDay", "SyntheticSource", "bui
 
 @dataclass(frozen=True)
 class SourceDay:
-    """One table's rows for one day: ``chunks`` is None when there is nothing (no file, or a generator day
-    before its data begins); ``origin`` names the file or generator, for messages and metadata."""
+    """One table's rows for one day: ``chunks`` is None when a landing table has no file that day (a generator
+    always yields, maybe no chunks: it decides which days have rows); ``origin`` names the file or generator."""
 
     chunks: Iterator[pd.DataFrame] | None
     origin: str

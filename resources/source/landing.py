@@ -211,7 +211,13 @@ def _convert_datetime(raw: pd.Series, column: Column, present: np.ndarray) -> tu
     if pd.api.types.is_numeric_dtype(raw):  # epoch numbers are ambiguous (which unit?), so refuse them
         return pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns]"), present
     if not pd.api.types.is_datetime64_any_dtype(raw):
-        raw = pd.to_datetime(raw, errors="coerce", utc=True, format="ISO8601")
+        # A value without an offset is UTC: said explicitly per value, because pandas reads a naive value in the
+        # offset of an earlier value of the same column.
+        text = raw.astype(str).str.strip()
+        has_offset = text.str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$", regex=True)
+        has_time = text.str.contains(r"^\d{4}-\d{2}-\d{2}[T ]\d", regex=True)
+        text = text.where(has_offset, text.where(has_time, text + "T00:00:00") + "+00:00")
+        raw = pd.to_datetime(text.where(present), errors="coerce", utc=True, format="ISO8601")
     if raw.dt.tz is not None:
         raw = raw.dt.tz_convert("UTC").dt.tz_localize(None)
     values = raw.astype("datetime64[ns]")
