@@ -3,30 +3,46 @@
 The payload is Slack-compatible (Slack incoming webhooks read the top-level ``text``) and keeps the structured
 fields for any other receiver. The webhook URL usually embeds a secret token, so it comes in through
 ``dagster.EnvVar`` and no error message ever shows more of it than the host.
+
+Alerts are sent from sensors and hooks, which have no retry policy, so the POST retries itself: a webhook that
+does not answer, times out or answers 408, 425, 429 or 5xx is tried again after a short exponential backoff. A
+webhook that stays down never fails the caller: :meth:`AlertsResource.send` logs that the alert was not
+delivered (the alert itself is already in the log) and returns ``False``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import random
+import time
 import urllib.error
 import urllib.request
 from typing import Any
 from urllib.parse import urlsplit
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 SOURCE = "nightjar"
 SEVERITIES = ("warning", "error")
 _SEVERITY_ALIASES = {"warn": "warning"}  # dg.AssetCheckSeverity.WARN.value is "WARN"
 _LOG_LEVELS = {"warning": logging.WARNING, "error": logging.ERROR}
+# Answers that may change on a later attempt: timeout, too early, too many requests, server errors.
+_RETRYABLE_STATUS = frozenset({408, 425, 429})
 
 _default_logger = logging.getLogger("nightjar.alerts")
 
 
 class AlertDeliveryError(RuntimeError):
-    """The webhook did not accept an alert. The message names the host only, never the path or token."""
+    """The webhook did not accept an alert. The message names the host only, never the path or token.
+
+    ``retryable``: whether another attempt may succeed (unreachable, timeout, 408/425/429/5xx) or not (any other
+    4xx: a wrong URL or token stays wrong)."""
+
+    def __init__(self, message: str, retryable: bool = False):
+        super().__init__(message)
+        self.retryable = retryable
 
 
 def normalize_severity(severity: str) -> str:
@@ -64,6 +80,15 @@ class AlertsResource(dg.ConfigurableResource):
         default=None, description="Webhook that receives alerts as JSON (set from NIGHTJAR_ALERT_WEBHOOK_URL)"
     )
     timeout_seconds: float = Field(default=10, gt=0, description="Timeout of one webhook POST")
+    max_attempts: int = Field(
+        default=3, ge=1, description="POST attempts per alert when the webhook is unreachable or answers 408/425/429/5xx"
+    )
+    retry_delay_seconds: float = Field(
+        default=1.0, ge=0, description="Wait before the second attempt; doubled before each further one (+/- 50%)"
+    )
+    # Set when an alert could not be delivered after every attempt: the next alerts sent through this resource
+    # instance (the same sensor tick) get one attempt each, so a dead webhook cannot stall a tick alert by alert.
+    _webhook_down: bool = PrivateAttr(default=False)
 
     def send(
         self,
@@ -72,21 +97,49 @@ class AlertsResource(dg.ConfigurableResource):
         text: str,
         details: dict | None = None,
         log: logging.Logger | None = None,
-    ) -> None:
+    ) -> bool:
         """Log the alert at WARNING or ERROR, then POST it to the webhook if one is configured.
 
         ``log`` is a Dagster logger (``context.log``) so the alert shows in the run or tick logs; without it the
-        standard ``nightjar.alerts`` logger is used. Raises :class:`AlertDeliveryError` if the webhook refuses the
-        alert or cannot be reached: a sensor tick then fails visibly and is evaluated again, rather than losing
-        the alert silently.
+        standard ``nightjar.alerts`` logger is used. Never raises because of the webhook: it is retried (see
+        :meth:`deliver`), and if it stays down that is logged at ERROR and ``False`` is returned. Returns ``True``
+        when the alert reached every configured destination (the log only, without a webhook). Raises
+        ``ValueError`` for an unknown severity, a mistake in the calling code.
         """
         severity = normalize_severity(severity)
         logger = log or _default_logger
         logger.log(_LOG_LEVELS[severity], "%s: %s", title, text)
-        if self.webhook_url:
-            self._post(build_payload(title, severity, text, details))
+        if not self.webhook_url:
+            return True
+        try:
+            self.deliver(build_payload(title, severity, text, details), log=logger)
+        except AlertDeliveryError as exc:
+            logger.error("alert %r was not delivered to the webhook (it is in this log only): %s", title, exc)
+            return False
+        return True
+
+    def deliver(self, payload: dict[str, Any], log: logging.Logger | None = None) -> None:
+        """POST ``payload`` to the webhook, retrying what may pass on a later attempt with exponential backoff
+        (``retry_delay_seconds``, doubled each time, +/- 50% jitter). Raises :class:`AlertDeliveryError` (the last
+        attempt's) when every attempt failed, or at once when retrying cannot help."""
+        logger = log or _default_logger
+        attempts = 1 if self._webhook_down else self.max_attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                self._post(payload)
+            except AlertDeliveryError as exc:
+                if not exc.retryable or attempt == attempts:
+                    self._webhook_down = True
+                    raise
+                delay = self.retry_delay_seconds * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)
+                logger.warning("%s (attempt %d of %d); retrying in %.1f s", exc, attempt, attempts, delay)
+                time.sleep(delay)
+            else:
+                self._webhook_down = False
+                return
 
     def _post(self, payload: dict[str, Any]) -> None:
+        """One POST; :class:`AlertDeliveryError` (saying whether a retry may help) if it is not accepted."""
         url = self.webhook_url or ""
         host = webhook_host(url)
         if urlsplit(url).scheme not in ("http", "https"):
@@ -101,7 +154,10 @@ class AlertsResource(dg.ConfigurableResource):
                 response.read()
         except urllib.error.HTTPError as exc:
             # `from None`: the original exception carries the full URL, token included.
-            raise AlertDeliveryError(f"alert webhook at {host} answered HTTP {exc.code} {exc.reason}") from None
+            raise AlertDeliveryError(
+                f"alert webhook at {host} answered HTTP {exc.code} {exc.reason}",
+                retryable=exc.code in _RETRYABLE_STATUS or exc.code >= 500,
+            ) from None
         except OSError as exc:  # URLError, timeouts, refused connections
             reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-            raise AlertDeliveryError(f"could not reach alert webhook at {host}: {reason}") from None
+            raise AlertDeliveryError(f"could not reach alert webhook at {host}: {reason}", retryable=True) from None

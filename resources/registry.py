@@ -4,21 +4,88 @@ MLflow is the system of record for model versions; aliases carry their state (``
 ``challenger`` waits for the gate or a person). MLflow keeps no history of alias moves, so every move made
 through :meth:`ModelRegistry.move_alias` also leaves a record on the registered model's tags (the caller adds the
 warehouse audit row). mlflow is imported inside the methods: it costs over a second at definitions load.
+
+Every MLflow error leaves this resource as a :class:`RegistryError` (a ``dagster.Failure``) whose message names
+the model, the version or alias and what was being done. Whether a step's retry policy applies depends on the
+error: a server that is down, busy or timing out may answer on the next attempt (``allow_retries=True``); a
+version that does not exist or a request MLflow refuses will not change by asking again (``allow_retries=False``).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
 import dagster as dg
 from pydantic import Field
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+
+# For steps that talk to servers (MLflow tracking server, Postgres): retried after about 2, 6 and 14 s (each
+# +/- 2 s). Only failures worth retrying are: validation and data errors raise dg.Failure(allow_retries=False).
+SERVER_RETRY_POLICY = dg.RetryPolicy(
+    max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
+
+# MLflow error codes of a server that may answer on a later attempt. Any other code (not found, invalid
+# parameter, permission denied, ...) is an answer that retrying will not change.
+_TRANSIENT_CODES = frozenset(
+    {
+        "INTERNAL_ERROR",  # also what MLflow reports when it cannot reach the server at all
+        "TEMPORARILY_UNAVAILABLE",
+        "SERVICE_UNDER_MAINTENANCE",
+        "WORKSPACE_TEMPORARILY_UNAVAILABLE",
+        "IO_ERROR",
+        "DEADLINE_EXCEEDED",
+        "CANCELLED",
+        "ABORTED",
+        "RESOURCE_EXHAUSTED",
+        "REQUEST_LIMIT_EXCEEDED",
+        "COULD_NOT_ACQUIRE_LOCK",
+        "UNPARSEABLE_HTTP_ERROR",  # an HTML error page from a proxy in front of the server
+    }
+)
+_NOT_FOUND_CODES = frozenset({"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"})
+_MAX_LISTED_VERSIONS = 20
+_MAX_CAUSE_CHARS = 500
+_URL_USERINFO = re.compile(r"//[^/@\s]+@")
+
+
+class RegistryError(dg.Failure):
+    """An MLflow registry call failed. ``description`` names the model, version or alias and the call;
+    ``transient`` says whether the server may answer on a later attempt (then the step's retry policy applies)."""
+
+    def __init__(self, description: str = "", transient: bool = False):
+        super().__init__(description=description, allow_retries=transient)
+        self.transient = transient
+
+
+class ModelVersionNotFound(RegistryError):
+    """The model, or the version of it, is not in the registry; the message lists the versions that are."""
+
+
+def safe_uri(uri: str) -> str:
+    """The tracking URI without what may hold a secret: for a server, its scheme, host and port only."""
+    parts = urlsplit(uri)
+    if parts.scheme in ("http", "https", "databricks"):
+        host = parts.hostname or ""
+        return f"{parts.scheme}://{host}:{parts.port}" if parts.port else f"{parts.scheme}://{host}"
+    return uri
+
+
+def _cause(exc: Exception) -> str:
+    """MLflow's message on one line, shortened, without credentials a URL in it may carry (``//user:pw@host``)."""
+    text = " ".join(str(getattr(exc, "message", None) or exc).split())
+    text = _URL_USERINFO.sub("//", text)
+    return text if len(text) <= _MAX_CAUSE_CHARS else text[: _MAX_CAUSE_CHARS - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -50,56 +117,130 @@ class ModelRegistry(dg.ConfigurableResource):
         mlflow.set_registry_uri(self.tracking_uri)
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
 
-    def experiment_id(self, name: str) -> str:
-        """The experiment for a model, created on first use with the configured artifact root."""
-        client = self.client()
-        experiment = client.get_experiment_by_name(name)
-        if experiment is not None:
-            return experiment.experiment_id
-        return client.create_experiment(name, artifact_location=self.artifact_root)
-
-    def version(self, name: str, version: int | str) -> VersionInfo:
-        mv = self.client().get_model_version(name, str(version))
-        return VersionInfo(name=name, version=int(mv.version), run_id=mv.run_id, tags=dict(mv.tags))
-
-    def by_alias(self, name: str, alias: str) -> VersionInfo | None:
+    @contextmanager
+    def _calling(self, what: str) -> Iterator[None]:
+        """Turn an MLflow error raised inside into a :class:`RegistryError` saying what could not be done."""
         from mlflow.exceptions import MlflowException
 
         try:
-            mv = self.client().get_model_version_by_alias(name, alias)
+            yield
         except MlflowException as exc:
-            if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-                return None
-            raise
+            transient = exc.error_code in _TRANSIENT_CODES
+            error = RegistryError(
+                f"MLflow registry at {safe_uri(self.tracking_uri)}: could not {what}: {_cause(exc)} "
+                f"[{exc.error_code}{'; may succeed on retry' if transient else ''}]",
+                transient=transient,
+            )
+            # MLflow's message is in the description; its traceback (and the URL it may hold) is left out.
+            raise error from None
+
+    def experiment_id(self, name: str) -> str:
+        """The experiment for a model, created on first use with the configured artifact root."""
+        with self._calling(f"find or create the MLflow experiment '{name}'"):
+            client = self.client()
+            experiment = client.get_experiment_by_name(name)
+            if experiment is not None:
+                return experiment.experiment_id
+            return client.create_experiment(name, artifact_location=self.artifact_root)
+
+    def version(self, name: str, version: int | str) -> VersionInfo:
+        """A version of a model; :class:`ModelVersionNotFound`, listing the versions that exist, if there is none."""
+        from mlflow.exceptions import MlflowException
+
+        with self._calling(f"read version {version} of model '{name}'"):
+            try:
+                mv = self.client().get_model_version(name, str(version))
+            except MlflowException as exc:
+                if exc.error_code not in _NOT_FOUND_CODES:
+                    raise
+                mv = None
+        if mv is None:
+            raise ModelVersionNotFound(self._no_such_version(name, version)) from None
+        return VersionInfo(name=name, version=int(mv.version), run_id=mv.run_id, tags=dict(mv.tags))
+
+    def versions(self, name: str) -> dict[int, list[str]]:
+        """Every version of a model with the aliases pointing at it, oldest first; empty if the model is unknown."""
+        from mlflow.exceptions import MlflowException
+
+        with self._calling(f"list the versions of model '{name}'"):
+            client = self.client()
+            try:
+                aliases = client.get_registered_model(name).aliases or {}
+            except MlflowException as exc:
+                if exc.error_code not in _NOT_FOUND_CODES:
+                    raise
+                return {}
+            quoted = name.replace("'", "\\'")
+            found = client.search_model_versions(filter_string=f"name = '{quoted}'")
+        versions: dict[int, list[str]] = {int(mv.version): [] for mv in found}
+        for alias, version in sorted(aliases.items()):
+            versions.setdefault(int(version), []).append(alias)
+        return dict(sorted(versions.items()))
+
+    def _no_such_version(self, name: str, version: int | str) -> str:
+        where = f"the MLflow registry at {safe_uri(self.tracking_uri)}"
+        existing = self.versions(name)
+        if not existing:
+            return (
+                f"model '{name}' has no version {version}: {where} has no versions of '{name}' at all "
+                f"(train one with the train_{name} job first)"
+            )
+        listed = [f"{v} ({', '.join(aliases)})" if aliases else str(v) for v, aliases in existing.items()]
+        if len(listed) > _MAX_LISTED_VERSIONS:
+            older = len(listed) - _MAX_LISTED_VERSIONS
+            listed = [f"... {older} older"] + listed[-_MAX_LISTED_VERSIONS:]
+        return f"model '{name}' has no version {version} in {where}; versions that exist: {', '.join(listed)}"
+
+    def by_alias(self, name: str, alias: str) -> VersionInfo | None:
+        """The version ``alias`` points at; ``None`` if the model or the alias does not exist."""
+        from mlflow.exceptions import MlflowException
+
+        with self._calling(f"resolve alias '{alias}' of model '{name}'"):
+            try:
+                mv = self.client().get_model_version_by_alias(name, alias)
+            except MlflowException as exc:
+                if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                    return None
+                raise
         return VersionInfo(name=name, version=int(mv.version), run_id=mv.run_id, tags=dict(mv.tags))
 
     def set_version_tags(self, name: str, version: int, tags: dict[str, Any]) -> None:
-        client = self.client()
-        for key, value in tags.items():
-            client.set_model_version_tag(name, str(version), key, str(value))
+        with self._calling(f"tag version {version} of model '{name}' ({', '.join(tags)})"):
+            client = self.client()
+            for key, value in tags.items():
+                client.set_model_version_tag(name, str(version), key, str(value))
 
     def load(self, info: VersionInfo):
         """The pyfunc model of a version (predicts default probabilities: logged with predict_proba)."""
         import mlflow.pyfunc
 
-        self.client()
-        # suppress_warnings: skips re-checking the pip requirements on every load (0.5 s -> 0.1 s a load).
-        return mlflow.pyfunc.load_model(info.uri, suppress_warnings=True)
+        with self._calling(f"load version {info.version} of model '{info.name}' ({info.uri})"):
+            self.client()
+            # suppress_warnings: skips re-checking the pip requirements on every load (0.5 s -> 0.1 s a load).
+            return mlflow.pyfunc.load_model(info.uri, suppress_warnings=True)
 
-    def move_alias(self, name: str, alias: str, version: int, record: dict[str, Any]) -> None:
-        """Point ``alias`` at ``version`` and keep ``record`` (who, why, from, to, metrics) on the model's tags."""
-        client = self.client()
-        client.set_registered_model_alias(name, alias, str(version))
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-        client.set_registered_model_tag(name, f"audit.{alias}.{stamp}", json.dumps(record, default=str))
-        client.set_model_version_tag(name, str(version), f"{alias}_since", stamp)
+    def move_alias(self, name: str, alias: str, version: int, record: dict[str, Any], audit: bool = True) -> None:
+        """Point ``alias`` at ``version`` and keep ``record`` (who, why, from, to, metrics) on the model's tags.
+
+        ``audit=False`` when ``record`` is already on the tags (a retried step completing its own move): the alias
+        and the version's ``<alias>_since`` tag are set again, the record is not written twice.
+        """
+        with self._calling(f"point alias '{alias}' of model '{name}' at version {version}"):
+            client = self.client()
+            client.set_registered_model_alias(name, alias, str(version))
+            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+            if audit:
+                client.set_registered_model_tag(name, f"audit.{alias}.{stamp}", json.dumps(record, default=str))
+            client.set_model_version_tag(name, str(version), f"{alias}_since", stamp)
 
     def remove_alias(self, name: str, alias: str) -> None:
-        self.client().delete_registered_model_alias(name, alias)
+        with self._calling(f"remove alias '{alias}' of model '{name}'"):
+            self.client().delete_registered_model_alias(name, alias)
 
     def audit_trail(self, name: str) -> list[dict[str, Any]]:
         """The alias moves recorded on the registered model, oldest first."""
-        model = self.client().get_registered_model(name)
+        with self._calling(f"read the audit trail (tags) of model '{name}'"):
+            model = self.client().get_registered_model(name)
         audit = [(key.rsplit(".", 1)[1], value) for key, value in model.tags.items() if key.startswith("audit.")]
         return [json.loads(value) for _, value in sorted(audit)]  # by time stamp, whatever the alias
 

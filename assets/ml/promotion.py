@@ -3,6 +3,11 @@
 The gate (automatic) and the promotion and rollback jobs (a person) all move aliases through
 :func:`move_alias`, so every change of which version serves leaves the same record: as tags on the registered
 model in MLflow and as a row in the append-only ``audit.model_alias_changes`` table of the warehouse.
+
+The steps that move aliases retry when a server (MLflow, the warehouse) does not answer, so a move may be
+attempted again after it was half done: :func:`move_alias` completes a move its own run already recorded instead
+of recording it twice. A move the rules forbid raises :class:`PromotionRefused`, a ``dagster.Failure`` that is
+never retried: asking again gets the same answer.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+import dagster as dg
 import pandas as pd
 
 from resources.registry import CHAMPION, ModelRegistry
@@ -22,8 +28,33 @@ GATE_PASSED_TAG = "gate.passed"
 GATE_REASON_TAG = "gate.reason"
 
 
-class PromotionRefused(Exception):
-    """A promotion or rollback that the rules forbid; the message says why and what would allow it."""
+class PromotionRefused(dg.Failure):
+    """A promotion or rollback that the rules forbid; the message says why and what would allow it.
+
+    A ``dagster.Failure`` with ``allow_retries=False``: a step's retry policy would only ask the same question again.
+    """
+
+    def __init__(self, description: str = ""):
+        super().__init__(description=description, allow_retries=False)
+
+
+def require_actor(requested_by: str, what: str) -> str:
+    """The person asking for ``what`` (a promotion or rollback), stripped; refused when empty or only spaces."""
+    actor = requested_by.strip()
+    if not actor:
+        raise PromotionRefused(
+            f"{what} refused: requested_by is empty. Set requested_by to who asks for this change (a name or "
+            "email): every alias move is recorded with its actor in the audit trail."
+        )
+    return actor
+
+
+def require_reason(reason: str, what: str, why_needed: str) -> str:
+    """A written reason, stripped; refused when empty or only spaces. ``why_needed`` says when one is required."""
+    written = reason.strip()
+    if not written:
+        raise PromotionRefused(f"{what} refused: {why_needed}. Write one in `reason`; it is kept in the audit trail.")
+    return written
 
 
 MAX_REASON_CHARS = 1000  # MLflow tag values are bounded; a record must stay whole to be read back
@@ -59,15 +90,59 @@ class AliasChange:
 
 
 def move_alias(registry: ModelRegistry, warehouse: Warehouse, change: AliasChange) -> dict[str, Any]:
-    """Point the alias at the new version and record who moved it, when, why, and the metrics behind it."""
+    """Point the alias at the new version and record who moved it, when, why, and the metrics behind it.
+
+    Safe to call again from a retried step of the same Dagster run: if the registry already holds this run's
+    record of this very move, the alias is set again and the warehouse row added only if it is missing.
+    """
+    earlier = recorded_move(registry, change)
+    if earlier is not None:
+        registry.move_alias(change.model_name, change.alias, change.to_version, earlier, audit=False)
+        if not _audit_row_exists(warehouse, earlier):
+            _append_audit_row(warehouse, earlier)
+        return earlier
     record = change.as_record()
     registry.move_alias(change.model_name, change.alias, change.to_version, record)
+    _append_audit_row(warehouse, record)
+    return record
+
+
+def recorded_move(registry: ModelRegistry, change: AliasChange) -> dict[str, Any] | None:
+    """The registry's record of ``change`` made earlier in the same Dagster run (a retried step), if any."""
+    if not change.dagster_run_id:
+        return None
+    for record in reversed(registry.audit_trail(change.model_name)):
+        if (
+            record.get("dagster_run_id") == change.dagster_run_id
+            and record.get("alias") == change.alias
+            and record.get("action") == change.action
+            and record.get("to_version") == change.to_version
+        ):
+            return record
+    return None
+
+
+def _append_audit_row(warehouse: Warehouse, record: dict[str, Any]) -> None:
     # Stored as naive UTC: a tz-aware value would be converted to the server's local time by DuckDB.
     changed_at = pd.Timestamp(record["changed_at"]).tz_convert("UTC").tz_localize(None)
     row = dict(record, metrics=json.dumps(record["metrics"], default=str), changed_at=changed_at)
-    row["from_version"] = -1 if change.from_version is None else change.from_version  # -1: there was none
+    row["from_version"] = -1 if record["from_version"] is None else record["from_version"]  # -1: there was none
     warehouse.append(AUDIT_TABLE, pd.DataFrame([row]))
-    return record
+
+
+def _sql_text(value: Any) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _audit_row_exists(warehouse: Warehouse, record: dict[str, Any]) -> bool:
+    if not warehouse.table_exists(AUDIT_TABLE):
+        return False
+    found = warehouse.query(
+        f"SELECT count(*) AS n FROM {AUDIT_TABLE} WHERE dagster_run_id = {_sql_text(record['dagster_run_id'])} "
+        f"AND model_name = {_sql_text(record['model_name'])} AND alias = {_sql_text(record['alias'])} "
+        f"AND action = {_sql_text(record['action'])} AND to_version = {int(record['to_version'])}"
+    )
+    return int(found["n"].iloc[0]) > 0
 
 
 def gate_verdict(registry: ModelRegistry, name: str, version: int) -> tuple[bool | None, str]:
@@ -81,6 +156,14 @@ def gate_verdict(registry: ModelRegistry, name: str, version: int) -> tuple[bool
 def check_promotion_allowed(
     registry: ModelRegistry, name: str, version: int, force: bool, reason: str
 ) -> None:
+    """Refuse (:class:`PromotionRefused`, saying why) a promotion the gate forbids.
+
+    ``force`` always needs a written reason, whatever the gate said: it is the audit trail's answer to "why was
+    the gate overruled". A version the gate refused, or never evaluated, needs ``force``.
+    """
+    what = f"promotion of version {version} of '{name}'"
+    if force:
+        require_reason(reason, what, "force: true needs a written reason (why overrule the gate?)")
     passed, gate_reason = gate_verdict(registry, name, version)
     if passed:
         return
@@ -89,8 +172,6 @@ def check_promotion_allowed(
             f"version {version} of '{name}' cannot be promoted: {gate_reason or 'it failed the gate'}. "
             "Set force: true and write a reason to promote it anyway."
         )
-    if not reason.strip():
-        raise PromotionRefused(f"forcing version {version} of '{name}' past the gate needs a written reason")
 
 
 def previous_champion(registry: ModelRegistry, name: str) -> tuple[int, int]:
