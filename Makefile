@@ -7,7 +7,10 @@ export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 
 .PHONY: setup run dev mlflow-ui reports test bench clean-state
 
+# The Dagster instance (DAGSTER_HOME) is created and its pool limits applied before any run: two runs racing
+# to create a fresh home crash one; it also reaps runs a crash left STARTED (resources/instance.py).
 setup: $(VENV)/.installed dbt_project/target/manifest.json
+	$(BIN)/python -m resources.instance
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

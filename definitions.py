@@ -16,6 +16,7 @@ from jobs.dbt_full_tests import build_dbt_full_tests_job
 from jobs.monitoring import build_monitoring_job
 from jobs.nightly import build_nightly_jobs
 from jobs.promotion import build_promotion_jobs
+from jobs.run_reaper import run_reaper_sensor
 from jobs.sensors import build_sensors
 from jobs.training import build_training_job
 from resources.build import build_resources
@@ -48,7 +49,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         asset_checks=[c for m in models for c in m.checks],
         jobs=jobs,
         schedules=schedules,
-        sensors=build_sensors([m.spec for m in models], training_jobs, settings),
+        sensors=[*build_sensors([m.spec for m in models], training_jobs, settings), run_reaper_sensor],
         resources=build_resources(settings),
         executor=executor,
     )

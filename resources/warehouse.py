@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import io
 import itertools
+import logging
 import re
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -25,6 +27,8 @@ from pydantic import Field
 from resources.source.schema import Column
 
 WAREHOUSE_POOL = "warehouse"
+
+_LOG = logging.getLogger("nightjar.warehouse")
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -68,10 +72,26 @@ class Warehouse(dg.ConfigurableResource):
         raise NotImplementedError
 
     def replace_window_from(
-        self, table: str, date_column: str, start: date, end: date, source_table: str, where: str = "TRUE"
+        self,
+        table: str,
+        date_column: str,
+        start: date,
+        end: date,
+        source_table: str,
+        where: str = "TRUE",
+        columns: Sequence[str] | None = None,
     ) -> int:
         """Atomically replace the window of ``table`` by the same window of ``source_table`` filtered by ``where``
-        (a derived table, e.g. the review queue from predictions, without a round trip through Python)."""
+        (a derived table, e.g. the review queue from predictions, or a raw day published from its audited staging
+        table, without a round trip through Python). ``columns``: only these, by name (default: all, in order)."""
+        raise NotImplementedError
+
+    def ensure_table(self, table: str, columns: Sequence[Column]) -> None:
+        """Create ``table`` (and its schema) with the declared columns if it does not exist."""
+        raise NotImplementedError
+
+    def drop_table(self, table: str) -> None:
+        """Drop ``table`` if it exists (staging tables)."""
         raise NotImplementedError
 
     def iter_window(
@@ -107,24 +127,22 @@ class DuckDBWarehouse(Warehouse):
     """A DuckDB file: the embedded default."""
 
     path: str = Field(description="Path of the DuckDB database file; its folder is created if missing.")
+    lock_wait_seconds: float = Field(
+        default=120.0,
+        ge=0,
+        description="How long opening the file waits, retrying with growing pauses, while another process holds "
+        "DuckDB's single-writer lock; then it fails naming the file. 0 fails at once.",
+    )
 
     @contextmanager
     def _connect(self, must_exist: bool = False):
         # Always read-write: DuckDB refuses a read-only and a read-write connection to one file in the same
         # process, and scoring reads a mart while it writes predictions.
-        import duckdb
-
         db_path = Path(self.path)
         if must_exist and not db_path.exists():
             raise FileNotFoundError(f"warehouse {db_path} does not exist yet: materialize the raw assets first")
         db_path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            conn = duckdb.connect(str(db_path))
-        except duckdb.IOException as exc:
-            raise RuntimeError(
-                f"could not open warehouse {db_path}: {exc}. Another process holds it; warehouse steps "
-                f"must run in the '{WAREHOUSE_POOL}' concurrency pool (see dagster_home/dagster.yaml)."
-            ) from exc
+        conn = _open_duckdb(db_path, self.lock_wait_seconds)
         try:
             yield conn
         finally:
@@ -160,17 +178,19 @@ class DuckDBWarehouse(Warehouse):
                 raise
         return written
 
-    def replace_window_from(self, table, date_column, start, end, source_table, where="TRUE"):
+    def replace_window_from(self, table, date_column, start, end, source_table, where="TRUE", columns=None):
         _check_table(table), _check_table(source_table)
         window = f'"{date_column}" >= ? AND "{date_column}" < ?'
+        names, selected = _column_lists(columns)
         with self._connect(must_exist=True) as conn:
             conn.execute("BEGIN TRANSACTION")
             try:
                 conn.execute(f"CREATE SCHEMA IF NOT EXISTS {table.split('.')[0]}")
-                conn.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM {source_table} WHERE FALSE")
+                conn.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT {selected} FROM {source_table} WHERE FALSE")
                 conn.execute(f"DELETE FROM {table} WHERE {window}", [start, end])
                 conn.execute(
-                    f"INSERT INTO {table} SELECT * FROM {source_table} WHERE {window} AND ({where})", [start, end]
+                    f"INSERT INTO {table} {names} SELECT {selected} FROM {source_table} WHERE {window} AND ({where})",
+                    [start, end],
                 )
                 written = conn.execute(f"SELECT count(*) FROM {table} WHERE {window}", [start, end]).fetchone()[0]
                 conn.execute("COMMIT")
@@ -178,6 +198,15 @@ class DuckDBWarehouse(Warehouse):
                 conn.execute("ROLLBACK")
                 raise
         return int(written)
+
+    def ensure_table(self, table, columns):
+        with self._connect() as conn:
+            self._ensure_table(conn, _check_table(table), columns)
+
+    def drop_table(self, table):
+        if Path(self.path).exists():
+            with self._connect() as conn:
+                conn.execute(f"DROP TABLE IF EXISTS {_check_table(table)}")
 
     def iter_window(self, table, date_column, start, end, chunk_rows=100_000):
         _check_table(table)
@@ -224,6 +253,36 @@ class DuckDBWarehouse(Warehouse):
 
     def describe(self) -> str:
         return f"duckdb:{self.path}"
+
+
+def _open_duckdb(db_path: Path, lock_wait_seconds: float):
+    """Open ``db_path`` read-write, waiting out another process's lock with exponential backoff (0.1 s doubling
+    to 5 s) for at most ``lock_wait_seconds``. The pool keeps warehouse steps apart; this covers what it cannot
+    see: dbt or a notebook holding the file, a crashed run's step process still closing it."""
+    import duckdb
+
+    deadline = time.monotonic() + lock_wait_seconds
+    pause, attempts = 0.1, 0
+    while True:
+        attempts += 1
+        try:
+            return duckdb.connect(str(db_path))
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():  # "Could not set lock on file"
+                raise
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise RuntimeError(
+                    f"could not open warehouse {db_path}: another process holds its lock (waited "
+                    f"{lock_wait_seconds:.0f} s, {attempts} attempts). DuckDB allows one writer process per file; "
+                    f"warehouse steps run in the '{WAREHOUSE_POOL}' concurrency pool (dagster_home/dagster.yaml), "
+                    f"so look for another program with the file open. DuckDB said: {exc}"
+                ) from exc
+            if attempts == 1:
+                _LOG.warning("warehouse %s is locked by another process; waiting up to %.0f s for it: %s",
+                             db_path, lock_wait_seconds, exc)
+            time.sleep(min(pause, remaining))
+            pause = min(pause * 2, 5.0)
 
 
 _PG_TYPES = {"DOUBLE": "DOUBLE PRECISION"}
@@ -288,18 +347,32 @@ class PostgresWarehouse(Warehouse):
             conn.commit()  # psycopg2 runs all of the above in one transaction; closing without commit rolls back
         return written
 
-    def replace_window_from(self, table, date_column, start, end, source_table, where="TRUE"):
+    def replace_window_from(self, table, date_column, start, end, source_table, where="TRUE", columns=None):
         _check_table(table), _check_table(source_table)
         window = f'"{date_column}" >= %s AND "{date_column}" < %s'
+        names, selected = _column_lists(columns)
         with self._connect() as conn, conn.cursor() as cur:
             self._lock(cur, table)
             cur.execute(f"CREATE SCHEMA IF NOT EXISTS {table.split('.')[0]}")
-            cur.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM {source_table} WHERE FALSE")
+            cur.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT {selected} FROM {source_table} WHERE FALSE")
             cur.execute(f"DELETE FROM {table} WHERE {window}", (start, end))
-            cur.execute(f"INSERT INTO {table} SELECT * FROM {source_table} WHERE {window} AND ({where})", (start, end))
+            cur.execute(
+                f"INSERT INTO {table} {names} SELECT {selected} FROM {source_table} WHERE {window} AND ({where})",
+                (start, end),
+            )
             written = cur.rowcount
             conn.commit()
         return int(written)
+
+    def ensure_table(self, table, columns):
+        with self._connect() as conn, conn.cursor() as cur:
+            self._ensure_table(cur, _check_table(table), columns)
+            conn.commit()
+
+    def drop_table(self, table):
+        with self._connect() as conn, conn.cursor() as cur:
+            cur.execute(f"DROP TABLE IF EXISTS {_check_table(table)}")
+            conn.commit()
 
     def iter_window(self, table, date_column, start, end, chunk_rows=100_000):
         _check_table(table)
@@ -334,6 +407,14 @@ class PostgresWarehouse(Warehouse):
 
     def describe(self) -> str:
         return f"postgres:{self.user}@{self.host}:{self.port}/{self.dbname}"
+
+
+def _column_lists(columns: Sequence[str] | None) -> tuple[str, str]:
+    """The ``(a, b)`` insert list and ``a, b`` select list for ``columns``; all columns when None."""
+    if columns is None:
+        return "", "*"
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    return f"({quoted})", quoted
 
 
 def _like_duckdb(frame: pd.DataFrame) -> pd.DataFrame:

@@ -63,6 +63,10 @@ def defs(nightjar_env: Settings) -> dg.Definitions:
 
 @pytest.fixture
 def instance(nightjar_env: Settings) -> Iterator[dg.DagsterInstance]:
-    """A persistent instance in the test's Dagster home (with the repo's pool limits)."""
+    """A persistent instance in the test's Dagster home (with the repo's pool limits), prepared as `make setup`
+    prepares one: storage created, pool limits applied and SQLite claims guarded before any run starts."""
+    from resources.instance import prepare_instance
+
     with dg.DagsterInstance.get() as inst:
+        prepare_instance(inst)
         yield inst
