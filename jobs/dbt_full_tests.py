@@ -91,7 +91,8 @@ def failure_message(outcomes: list[DbtTestOutcome]) -> str:
 def dbt_test_all_history(context: dg.OpExecutionContext, dbt: NightjarDbtCli) -> None:
     with tempfile.TemporaryDirectory(prefix="nightjar-dbt-full-tests-") as target:
         # No window vars: min_date / max_date keep their all-history defaults (only the warehouse path is passed).
-        invocation = dbt.cli(["test", *dbt.vars_args()], raise_on_error=False, target_path=Path(target)).wait()
+        invocation = dbt.cli_in_window(["test"], None, Path(target), raise_on_error=False).wait()
+        dbt.save_parse_state(Path(target))
         succeeded = invocation.is_successful()
         run_results_path = Path(target) / "run_results.json"
         if not run_results_path.exists():

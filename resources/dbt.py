@@ -7,6 +7,9 @@ import json
 import os
 import shutil
 import sys
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -24,16 +27,66 @@ def dbt_project(project_dir: Path, target: str) -> DbtProject:
     return project
 
 
+PARTIAL_PARSE_FILE = "partial_parse.msgpack"
+# dagster-dbt builds the dbt process's environment from os.environ when `cli` is called and has no parameter
+# for it: the window is set for that call only, under this lock, and restored at once.
+_ENVIRON_LOCK = threading.Lock()
+
+
 class NightjarDbtCli(DbtCliResource):
-    """dbt's CLI with the warehouse file handed over as a dbt var (``profiles.yml`` reads ``warehouse_path``), so
-    the path this process was configured with reaches dbt without touching the process environment."""
+    """dbt's CLI, kept from re-parsing the project on every run.
+
+    dbt re-parses everything (seconds) when ``--vars``, the profile or the target differ from its saved parse
+    state. So the partition window goes through the environment (read only at execution, see
+    ``macros/in_window.sql``), the warehouse file is a constant var (``profiles.yml`` reads ``warehouse_path``),
+    and the parse state of the last run is kept in ``state_dir`` and handed to the next (each run gets its own
+    target folder, which would otherwise start from the state prepared at setup, under another profile).
+    """
 
     warehouse_path: str | None = Field(default=None, description="DuckDB file of the dev target (None: prod target)")
+    state_dir: str | None = Field(default=None, description="Where dbt's partial-parse state is kept between runs")
 
     def vars_args(self, values: dict[str, str] | None = None) -> list[str]:
-        """``--vars`` for a dbt command: ``values`` (e.g. the partition window) plus the warehouse path."""
+        """``--vars`` for a dbt command: ``values`` plus the warehouse path. Keep it constant between runs."""
         merged = {**({"warehouse_path": self.warehouse_path} if self.warehouse_path else {}), **(values or {})}
         return ["--vars", json.dumps(merged)] if merged else []
+
+    def cli_in_window(self, args: Sequence[str], window: dict[str, str] | None, target_path: Path, **kwargs):
+        """``cli([*args, *vars_args()])`` with the partition ``window`` (``min_date``, ``max_date``) in dbt's
+        environment and the saved parse state in ``target_path``; call :meth:`save_parse_state` when done."""
+        self._restore_parse_state(target_path)
+        window_env = {f"NIGHTJAR_DBT_{name.upper()}": value for name, value in (window or {}).items()}
+        with _ENVIRON_LOCK, _environ(window_env):
+            return self.cli([*args, *self.vars_args()], target_path=target_path, **kwargs)
+
+    def save_parse_state(self, target_path: Path) -> None:
+        produced = Path(target_path) / PARTIAL_PARSE_FILE
+        if self.state_dir and produced.exists():
+            state = Path(self.state_dir)
+            state.mkdir(parents=True, exist_ok=True)
+            partial = state / f"{PARTIAL_PARSE_FILE}.{os.getpid()}.tmp"
+            shutil.copyfile(produced, partial)
+            os.replace(partial, state / PARTIAL_PARSE_FILE)  # atomic: a concurrent run reads old or new, never half
+
+    def _restore_parse_state(self, target_path: Path) -> None:
+        saved = Path(self.state_dir) / PARTIAL_PARSE_FILE if self.state_dir else None
+        if saved is not None and saved.exists():
+            Path(target_path).mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(saved, Path(target_path) / PARTIAL_PARSE_FILE)
+
+
+@contextmanager
+def _environ(values: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def dbt_resource(settings: Settings) -> NightjarDbtCli:
@@ -43,6 +96,7 @@ def dbt_resource(settings: Settings) -> NightjarDbtCli:
         target=settings.dbt_target,
         dbt_executable=_dbt_executable(),
         warehouse_path=str(settings.warehouse_path) if settings.env == "local" else None,
+        state_dir=str(settings.dbt_state_dir),
     )
 
 

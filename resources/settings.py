@@ -93,6 +93,7 @@ class Settings:
     pg_port: int  # prod warehouse port (host, user, password and database come through dagster.EnvVar)
     alert_webhook_set: bool  # NIGHTJAR_ALERT_WEBHOOK_URL is set (its value, a secret, goes through dagster.EnvVar)
     dbt_tests_cron: str  # the full-history dbt test job
+    dbt_state_dir: Path  # dbt's partial-parse state, kept between runs
     dbt_project_dir: Path = DBT_PROJECT_DIR
 
     @property
@@ -161,6 +162,7 @@ class Settings:
             pg_port=_env_int("NIGHTJAR_PG_PORT", 5432, minimum=1),
             alert_webhook_set=bool(_env("NIGHTJAR_ALERT_WEBHOOK_URL", "")),
             dbt_tests_cron=_env("NIGHTJAR_DBT_TESTS_CRON", "0 5 * * 0"),
+            dbt_state_dir=Path(_env("NIGHTJAR_DBT_STATE_DIR", str(data_dir / "dbt_state"))),
             dbt_project_dir=Path(_env("NIGHTJAR_DBT_PROJECT_DIR", str(DBT_PROJECT_DIR))),
         )
 

@@ -36,9 +36,10 @@ def build_dbt_assets(
         # Each invocation's target folder (about 3 MB) would otherwise stay under dbt_project/target for ever;
         # dagster-dbt still copies the prepared partial-parse file into it.
         with tempfile.TemporaryDirectory(prefix="nightjar-dbt-") as target:
-            invocation = dbt.cli(
-                ["build", *dbt.vars_args(partition_vars(context))], context=context, target_path=Path(target)
-            )
-            yield from invocation.stream()
+            invocation = dbt.cli_in_window(["build"], partition_vars(context), Path(target), context=context)
+            try:
+                yield from invocation.stream()
+            finally:
+                dbt.save_parse_state(Path(target))  # still valid when a dbt test failed
 
     return nightjar_dbt_models

@@ -1,10 +1,10 @@
 {#-
     dbt tests guard the run's window, not all history.
 
-    A partition run passes vars min_date (inclusive) and max_date (exclusive). Every generic test (unique,
+    A partition run passes its window, min_date (inclusive) to max_date (exclusive): see window_bound() in in_window.sql. Every generic test (unique,
     not_null, accepted_values, relationships, ...) on a model or source that declares its partition column in
     `config.meta.nightjar.partition_column` reads only the rows of that window, so one bad stored day fails the
-    build of that day and never the builds of later days. Without the vars (a plain `dbt test` / `dbt build`, or
+    build of that day and never the builds of later days. Without a window (a plain `dbt test` / `dbt build`, or
     the full-history test job) no filter is added at all: every row is checked, rows with a null partition
     column included.
 
@@ -18,7 +18,7 @@
 
 {#- True when the vars select all history (the defaults in dbt_project.yml, or wider): no filter then. -#}
 {% macro window_is_unbounded() -%}
-    {{ return((var('min_date') | string) <= '1900-01-01' and (var('max_date') | string) >= '9999-12-31') }}
+    {{ return((window_bound('min_date') | string) <= '1900-01-01' and (window_bound('max_date') | string) >= '9999-12-31') }}
 {%- endmacro %}
 
 
