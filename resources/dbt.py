@@ -10,7 +10,7 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from dagster_dbt import DbtCliResource, DbtProject
@@ -45,6 +45,17 @@ class NightjarDbtCli(DbtCliResource):
 
     warehouse_path: str | None = Field(default=None, description="DuckDB file of the dev target (None: prod target)")
     state_dir: str | None = Field(default=None, description="Where dbt's partial-parse state is kept between runs")
+
+    @cached_property
+    def _cli_version(self):
+        """The dbt-core installed beside this Python. dagster-dbt asks the executable (`dbt --version`, a second
+        dbt start-up: 1-3 s on every run) only to tell dbt-core from the Fusion engine; ours is always dbt-core
+        from this environment (see _dbt_executable)."""
+        from importlib.metadata import version as installed_version
+
+        from packaging import version
+
+        return version.parse(installed_version("dbt-core"))
 
     def vars_args(self, values: dict[str, str] | None = None) -> list[str]:
         """``--vars`` for a dbt command: ``values`` plus the warehouse path. Keep it constant between runs."""
