@@ -12,14 +12,14 @@ import yaml
 
 from assets.ml.evaluation import (
     calibration_by_decile,
-    decision_band,
+    decide,
     features,
     is_better_or_within,
     labels,
     metrics,
     segment_metrics,
 )
-from assets.ml.spec import DecisionBands, ModelSpec
+from assets.ml.spec import DecisionBands, ModelSpec, SpecError, load_spec
 from assets.ml.training import TrainingDataError, content_hash, time_split
 
 SPEC_PATH = Path(__file__).resolve().parents[1] / "model_specs" / "loan_default.yaml"
@@ -150,7 +150,7 @@ def test_calibration_by_decile_covers_every_row(n):
     p = rng.random(n)
     y = (rng.random(n) < p).astype(int)
     table = calibration_by_decile(y, p)
-    assert list(table.columns) == ["decile", "mean_score", "default_rate", "count"]
+    assert list(table.columns) == ["decile", "mean_score", "positive_rate", "count"]
     assert table["count"].sum() == n
     assert len(table) == min(10, n)
     assert table["decile"].tolist() == list(range(1, len(table) + 1))
@@ -169,11 +169,11 @@ def test_segment_metrics_per_value_with_nan_auc_for_a_single_class():
     y = np.array([0, 1, 0, 1, 1, 0])
     p = np.array([0.1, 0.9, 0.2, 0.6, 0.7, 0.3])
     table = segment_metrics(frame, y, p, ["purpose"])
-    assert list(table.columns) == ["segment", "value", "rows", "roc_auc", "default_rate", "mean_score"]
+    assert list(table.columns) == ["segment", "value", "rows", "roc_auc", "positive_rate", "mean_score"]
     rows = table.set_index("value")
     assert rows.loc["car", "rows"] == 3 and rows.loc["car", "roc_auc"] == 1.0
     assert math.isnan(rows.loc["medical", "roc_auc"])
-    assert rows.loc["medical", "default_rate"] == 1.0
+    assert rows.loc["medical", "positive_rate"] == 1.0
     assert rows.loc["(missing)", "rows"] == 1
     assert table["rows"].sum() == len(frame)
 
@@ -181,24 +181,109 @@ def test_segment_metrics_per_value_with_nan_auc_for_a_single_class():
 # --- decision bands, comparisons --------------------------------------------------------------------------------
 
 
-def test_decision_band_edges():
-    bands = DecisionBands(approve_below=0.08, decline_at_or_above=0.30)
+def bands(*spec) -> DecisionBands:
+    """``bands("a", 0.1, "b", 0.5, "c")``: names with the ``below`` between them."""
+    rows = [{"name": spec[i], **({"below": spec[i + 1]} if i + 1 < len(spec) else {})} for i in range(0, len(spec), 2)]
+    return DecisionBands.model_validate(rows)
+
+
+def test_decide_edges_with_the_shipped_bands():
+    shipped = small_spec().decision_bands
+    assert shipped.names == ["approve", "review", "decline"]
     p = np.array([0.0, 0.0799999, 0.08, 0.2, 0.2999999, 0.30, 0.95, 1.0])
-    assert decision_band(p, bands).tolist() == [
+    assert decide(p, shipped).tolist() == [
         "approve",
         "approve",
-        "review",  # exactly approve_below is not below it
+        "review",  # exactly the first band's below is not below it
         "review",
         "review",
-        "decline",  # exactly decline_at_or_above declines
+        "decline",  # exactly the second band's below goes to the last band
         "decline",
         "decline",
     ]
 
 
-def test_decision_band_refuses_nan_scores():
+def test_decide_with_two_bands():
+    two = bands("keep", 0.5, "flag")
+    assert decide(np.array([0.0, 0.49, 0.5, 1.0]), two).tolist() == ["keep", "keep", "flag", "flag"]
+
+
+def test_decide_with_four_bands_uses_the_spec_names_in_order():
+    four = bands("very_low", 0.1, "low", 0.25, "high", 0.6, "very_high")
+    p = np.array([0.05, 0.1, 0.2, 0.25, 0.59, 0.6, 0.99, 0.0999])
+    assert decide(p, four).tolist() == ["very_low", "low", "low", "high", "high", "very_high", "very_high", "very_low"]
+
+
+def test_decide_with_a_band_below_one_leaves_only_a_score_of_one_to_the_last():
+    assert decide(np.array([0.999, 1.0]), bands("usual", 1.0, "certain")).tolist() == ["usual", "certain"]
+
+
+def test_decide_refuses_nan_scores():
     with pytest.raises(ValueError, match="NaN"):
-        decision_band(np.array([0.1, np.nan]), DecisionBands(approve_below=0.08, decline_at_or_above=0.30))
+        decide(np.array([0.1, np.nan]), small_spec().decision_bands)
+
+
+def test_decide_of_no_scores_is_empty():
+    assert decide(np.array([]), small_spec().decision_bands).tolist() == []
+
+
+def write_spec(tmp_path: Path, **changes) -> Path:
+    raw = yaml.safe_load(SPEC_PATH.read_text())
+    for key, value in changes.items():
+        if value is None:
+            raw.pop(key, None)
+        else:
+            raw[key] = value
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def band(name: str, below: float | None = None, **extra) -> dict:
+    return {"name": name, **({} if below is None else {"below": below}), **extra}
+
+
+@pytest.mark.parametrize(
+    ("decision_bands", "review_band", "message"),
+    [
+        ([band("low", 0.2), band("high")], "review", r"field 'review_band': .*'review' is not one of .*'low', 'high'"),
+        ([band("only")], None, r"field 'decision_bands': .*at least two bands"),
+        ([band("a", 0.2), band("a")], None, r"field 'decision_bands': .*distinct, \['a'\]"),
+        ([band("Approve", 0.2), band("b")], None, r"field 'decision_bands\.0\.name': .*lower_snake_case"),
+        ([band("a b", 0.2), band("b")], None, r"field 'decision_bands\.0\.name': .*lower_snake_case"),
+        ([band("a", 0.5), band("b", 0.5), band("c")], None, r"field 'decision_bands': .*increase.*band 1 \('b'\)"),
+        ([band("a", 0.5), band("b", 0.3), band("c")], None, r"field 'decision_bands': .*increase.*band 1 \('b'\)"),
+        ([band("a", 0), band("b")], None, r"field 'decision_bands\.0\.below': .*greater than 0"),
+        ([band("a", 1.2), band("b")], None, r"field 'decision_bands\.0\.below': .*less than or equal to 1"),
+        ([band("a"), band("b")], None, r"field 'decision_bands': .*band 0 \('a'\) has no 'below'"),
+        ([band("a", 0.2), band("b", 0.6)], None, r"field 'decision_bands': .*last band \('b'\) must have no 'below'"),
+        ([band("a", above=0.2), band("b")], None, r"field 'decision_bands\.0\.above': unknown field"),
+        ({"approve_below": 0.08, "decline_at_or_above": 0.3}, None, r"field 'decision_bands': .*must be a list of bands"),
+        ([], None, r"field 'decision_bands': .*at least two bands \(found 0\)"),
+        ("approve", None, r"field 'decision_bands': .*valid list"),
+    ],
+)
+def test_band_errors_name_the_field(tmp_path, decision_bands, review_band, message):
+    path = write_spec(tmp_path, decision_bands=decision_bands, review_band=review_band)
+    with pytest.raises(SpecError, match=message) as raised:
+        load_spec(path)
+    assert str(path) in str(raised.value)
+
+
+def test_review_band_is_optional(tmp_path):
+    spec = load_spec(write_spec(tmp_path, review_band=None))
+    assert spec.review_band is None
+    assert spec.decision_bands.names == ["approve", "review", "decline"]
+
+
+def test_review_queue_filter_follows_the_spec(tmp_path):
+    from assets.ml.inference import review_queue_where
+
+    assert review_queue_where(small_spec()) == "decision = 'review'"
+    assert review_queue_where(load_spec(write_spec(tmp_path, review_band=None))) == "FALSE"
+    custom = load_spec(write_spec(tmp_path, decision_bands=[{"name": "pass", "below": 0.5}, {"name": "check"}],
+                                  review_band="check"))
+    assert review_queue_where(custom) == "decision = 'check'"
 
 
 def test_is_better_or_within_knows_which_metrics_are_lower_is_better():

@@ -11,6 +11,7 @@ import dagster as dg
 import pytest
 import yaml
 
+from resources.build import open_warehouse
 from resources.registry import CHALLENGER, CHAMPION, ModelRegistry
 from resources.settings import MODEL_SPECS_DIR
 from tests.chain import run_days, scalar
@@ -20,12 +21,18 @@ pytestmark = pytest.mark.slow
 
 MODEL = "loan_default_risk"
 SECOND_MODEL = "loan_default_logreg"
+# The second model decides with bands of its own (four, no review queue): decisions are the spec's names.
+SECOND_BANDS = [
+    {"name": "very_low", "below": 0.05}, {"name": "low", "below": 0.1}, {"name": "high", "below": 0.3},
+    {"name": "very_high"},
+]
 HISTORY = (date(2026, 1, 1), date(2026, 2, 9))
 SCORED_DAY = date(2026, 2, 10)
 
 
 def _write_specs(directory: Path, weak: bool = False) -> None:
-    """The shipped spec, plus a second model on the same marts (another estimator) added with no code change.
+    """The shipped spec, plus a second model on the same marts (another estimator, its own decision bands and no
+    review band) added with no code change.
     ``weak`` retrains the shipped model on three uninformative features: a challenger clearly worse than the
     champion, yet above a lowered floor, so it is the champion comparison that refuses it."""
     directory.mkdir(exist_ok=True)
@@ -38,6 +45,8 @@ def _write_specs(directory: Path, weak: bool = False) -> None:
     second = yaml.safe_load((MODEL_SPECS_DIR / "loan_default.yaml").read_text())
     second["name"] = SECOND_MODEL
     second["estimator"] = {"class": "sklearn.linear_model.LogisticRegression", "params": {"max_iter": 500, "C": 0.5}}
+    second["decision_bands"] = SECOND_BANDS
+    second.pop("review_band")
     (directory / "loan_default_logreg.yaml").write_text(yaml.safe_dump(second))
 
 
@@ -121,11 +130,24 @@ def test_3_predictions_carry_the_champion_version_and_rescoring_is_identical(lif
         settings, f"SELECT count(*) FROM marts.fct_application_features WHERE application_date = DATE '{SCORED_DAY}'"
     )
     assert set(scored["model_version"]) == {1}
-    assert set(scored["decision"]) <= {"approve", "review", "decline"}
-    in_review = (scored["decision"] == "review").sum()
+    assert set(scored["decision"]) <= {"approve", "review", "decline"}  # the shipped spec's band names
+    in_review = (scored["decision"] == "review").sum()  # its review_band
     assert scalar(settings, f"SELECT count(*) FROM predictions.{MODEL}_review_queue") == in_review
-    # The second spec's model scored the same day with no code change.
+    meta = first.asset_materializations_for_node(f"{MODEL}__predictions")[0].metadata
+    mix = {k: v.value for k, v in meta.items() if k.startswith("decisions_")}
+    assert set(mix) == {"decisions_approve", "decisions_review", "decisions_decline"}
+    assert sum(mix.values()) == TEST_ROWS_PER_DAY and meta["review_queue_rows"].value == in_review
+    # The second spec's model scored the same day with no code change, into its own bands and no review queue.
     assert scalar(settings, f"SELECT count(*) FROM predictions.{SECOND_MODEL}") == TEST_ROWS_PER_DAY
+    second_decisions = open_warehouse(settings).query(f"SELECT decision, score FROM predictions.{SECOND_MODEL}")
+    assert set(second_decisions["decision"]) <= {b["name"] for b in SECOND_BANDS}
+    assert len(set(second_decisions["decision"])) >= 2
+    assert (second_decisions.loc[second_decisions["decision"] == "very_low", "score"] < 0.05).all()
+    assert (second_decisions.loc[second_decisions["decision"] == "very_high", "score"] >= 0.3).all()
+    assert scalar(settings, f"SELECT count(*) FROM predictions.{SECOND_MODEL}_review_queue") == 0
+    second_meta = first.asset_materializations_for_node(f"{SECOND_MODEL}__predictions")[0].metadata
+    assert {k for k in second_meta if k.startswith("decisions_")} == {f"decisions_{b['name']}" for b in SECOND_BANDS}
+    assert second_meta["review_queue_rows"].value == 0
 
     assert run_days(defs, "nightly", SCORED_DAY, SCORED_DAY).success
     again = _predictions(settings, SCORED_DAY)

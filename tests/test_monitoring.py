@@ -96,6 +96,13 @@ def test_quality_holds_on_a_stable_day_and_fails_after_the_concept_change(scenar
     stable = _monitor(defs, "quality", STABLE_DAY)
     assert stable.success
     assert _checks(stable)["auc_drop"].passed, _checks(stable)["auc_drop"].description
+    # Named for the target, not the shipped domain: the observed positive rate (target == 1) of the day.
+    meta = stable.asset_materializations_for_node(f"{MODEL}__quality")[0].metadata
+    assert 0.0 < meta["positive_rate"].value < 1.0 and "default_rate" not in meta
+    assert "observed positive rate" in _checks(stable)["calibration"].description
+    settings = scenario["settings"]
+    stored = scalar(settings, f"SELECT positive_rate FROM monitoring.{MODEL}_quality WHERE day = DATE '{STABLE_DAY}'")
+    assert stored == meta["positive_rate"].value
 
     changed = _checks(_monitor(defs, "quality", CONCEPT_DRIFT_START))
     assert not changed["auc_drop"].passed, changed["auc_drop"].description

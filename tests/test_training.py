@@ -96,7 +96,7 @@ def test_training_is_deterministic_whatever_the_row_order(trained, spec, mart):
 
 
 def test_training_refuses_a_mart_missing_a_feature(spec, mart):
-    with pytest.raises(ValueError, match=r"fct_labeled_applications.*\['credit_score'\]"):
+    with pytest.raises(ValueError, match=r"fct_labeled_applications.*'credit_score'"):
         train(spec, mart.drop(columns=["credit_score"]))
 
 
@@ -159,6 +159,21 @@ def test_run_has_plots_tables_and_reference(logged, registry):
         "evaluation/segment_metrics.csv",
         REFERENCE_PATH,
     }
+
+
+def test_evaluation_tables_report_the_positive_rate(logged, registry, tmp_path):
+    import mlflow
+
+    tables = Path(
+        mlflow.artifacts.download_artifacts(
+            run_id=logged[0].run_id, artifact_path="evaluation", dst_path=str(tmp_path),
+            tracking_uri=registry.tracking_uri,
+        )
+    )
+    deciles = pd.read_csv(tables / "calibration_by_decile.csv")
+    assert list(deciles.columns) == ["decile", "mean_score", "positive_rate", "count"]
+    assert deciles["positive_rate"].between(0, 1).all()
+    assert "positive_rate" in pd.read_csv(tables / "segment_metrics.csv").columns
 
 
 def test_reference_sample_is_holdout_rows_with_out_of_sample_scores(logged, registry, spec, trained):

@@ -21,8 +21,6 @@ from assets.ml.spec import LOWER_IS_BETTER, METRICS
 if TYPE_CHECKING:
     from assets.ml.spec import DecisionBands, ModelSpec
 
-APPROVE, REVIEW, DECLINE = "approve", "review", "decline"
-
 
 def features(frame: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
     """The model's input for ``spec``: ``spec.features.all`` in order, numeric as float64, categorical as object.
@@ -128,7 +126,7 @@ def metrics(y_true, p) -> dict[str, float]:
 
 
 def calibration_by_decile(y, p) -> pd.DataFrame:
-    """Score deciles (1 = lowest scores) with their mean score, observed default rate and row count.
+    """Score deciles (1 = lowest scores) with their mean score, observed positive rate (target == 1) and row count.
 
     Deciles are cut on the rank, not the value, so ties (a constant model) still give ten equal groups.
     """
@@ -136,17 +134,17 @@ def calibration_by_decile(y, p) -> pd.DataFrame:
     p = np.asarray(p, dtype="float64")
     n = len(p)
     if n == 0:
-        return pd.DataFrame({"decile": [], "mean_score": [], "default_rate": [], "count": []})
+        return pd.DataFrame({"decile": [], "mean_score": [], "positive_rate": [], "count": []})
     order = np.argsort(p, kind="stable")
     decile = np.empty(n, dtype="int64")
     decile[order] = np.arange(n) * min(10, n) // n + 1
     grouped = pd.DataFrame({"decile": decile, "score": p, "y": y}).groupby("decile", sort=True)
-    out = grouped.agg(mean_score=("score", "mean"), default_rate=("y", "mean"), count=("y", "size")).reset_index()
+    out = grouped.agg(mean_score=("score", "mean"), positive_rate=("y", "mean"), count=("y", "size")).reset_index()
     return out
 
 
 def segment_metrics(frame: pd.DataFrame, y, p, segments: list[str]) -> pd.DataFrame:
-    """Per value of each segment column: rows, ROC AUC (NaN with a single class), default rate, mean score."""
+    """Per value of each segment column: rows, ROC AUC (NaN with a single class), positive rate, mean score."""
     from sklearn.metrics import roc_auc_score
 
     y = np.asarray(y, dtype="int64")
@@ -165,21 +163,29 @@ def segment_metrics(frame: pd.DataFrame, y, p, segments: list[str]) -> pd.DataFr
                     "value": str(value),
                     "rows": int(mask.sum()),
                     "roc_auc": float(roc_auc_score(ys, ps)) if _two_classes(ys) else math.nan,
-                    "default_rate": float(ys.mean()),
+                    "positive_rate": float(ys.mean()),
                     "mean_score": float(ps.mean()),
                 }
             )
-    columns = ["segment", "value", "rows", "roc_auc", "default_rate", "mean_score"]
+    columns = ["segment", "value", "rows", "roc_auc", "positive_rate", "mean_score"]
     return pd.DataFrame(rows, columns=columns)
 
 
-def decision_band(p, bands: DecisionBands) -> np.ndarray:
-    """``approve`` below ``approve_below``, ``decline`` at or above ``decline_at_or_above``, else ``review``."""
+def decide(p, bands: DecisionBands) -> np.ndarray:
+    """The name of each score's band: the first band whose ``below`` the score is under, else the last band.
+
+    A score equal to a band's ``below`` belongs to the next band (``below`` is exclusive).
+    """
     p = np.asarray(p, dtype="float64")
     if np.isnan(p).any():
-        # A NaN score would silently land in "review"; it is a scoring bug, not a borderline applicant.
-        raise ValueError(f"decision_band: {int(np.isnan(p).sum())} NaN score(s)")
-    return np.where(p < bands.approve_below, APPROVE, np.where(p >= bands.decline_at_or_above, DECLINE, REVIEW))
+        # A NaN score would silently land in the last band; it is a scoring bug, not a borderline case.
+        raise ValueError(f"decide: {int(np.isnan(p).sum())} NaN score(s)")
+    # side="right": a score equal to a bound counts as not below it.
+    index = np.searchsorted(np.asarray(bands.bounds, dtype="float64"), p, side="right")
+    return np.asarray(bands.names, dtype=object)[index]
+
+
+decision_band = decide  # the earlier name, still used by bench/model.py
 
 
 def is_better_or_within(metric: str, challenger: float, champion: float, tolerance: float = 0.0) -> bool:

@@ -2,8 +2,11 @@
 
 The champion is resolved once per run to a version number, so a run never mixes versions even if the alias
 moves while it runs, and a hand-set alias in the MLflow UI is what the next run uses. Rows stream through in
-bounded chunks: read, score, write. The review band also lands in a review queue; a challenger, when there is
-one, scores the same rows in shadow (stored apart, never used for decisions).
+bounded chunks: read, score, write. Each score gets the name of its decision band (the spec's ``decision_bands``);
+rows of the spec's ``review_band`` also land in a review queue table for people to look at (the table is written
+either way, empty when the spec names no review band, so readers find it and a re-run clears rows an earlier
+review band put there). A challenger, when there is one, scores the same rows in shadow (stored apart, never used
+for decisions).
 """
 
 from collections.abc import Iterator
@@ -31,6 +34,14 @@ def shadow_table(spec: ModelSpec) -> str:
 
 def review_queue_table(spec: ModelSpec) -> str:
     return f"predictions.{spec.name}_review_queue"
+
+
+def review_queue_where(spec: ModelSpec) -> str:
+    """SQL filter of the prediction rows that go to the review queue: the spec's ``review_band``, or none.
+
+    Band names are validated lower_snake_case on load, so the name is safe to put in the SQL literal.
+    """
+    return "FALSE" if spec.review_band is None else f"decision = '{spec.review_band}'"
 
 
 class NoChampionError(dg.Failure):
@@ -76,7 +87,7 @@ def score_chunks(
     run_id: str,
 ) -> Iterator[pd.DataFrame]:
     """Prediction rows for each chunk of scoring rows: id, day, score, decision band and provenance."""
-    from assets.ml.evaluation import decision_band, score
+    from assets.ml.evaluation import decide, score
 
     scored_at = pd.Timestamp(datetime.now(timezone.utc).replace(tzinfo=None))
     for chunk in chunks:
@@ -86,7 +97,7 @@ def score_chunks(
                 spec.entity_id: chunk[spec.entity_id].to_numpy(),
                 spec.timestamp: pd.to_datetime(chunk[spec.timestamp]).to_numpy(),
                 "score": probabilities.astype("float64"),
-                "decision": decision_band(probabilities, spec.decision_bands),
+                "decision": decide(probabilities, spec.decision_bands),
                 "model_name": spec.name,
                 "model_version": version.version,
                 "dagster_run_id": run_id,
@@ -151,18 +162,21 @@ def build_predictions_asset(
         columns = prediction_columns(spec)
         written = warehouse.replace_window(predictions_table(spec), spec.timestamp, start, end, scored(champion), columns)
         in_review = warehouse.replace_window_from(
-            review_queue_table(spec), spec.timestamp, start, end, predictions_table(spec), where="decision = 'review'"
+            review_queue_table(spec), spec.timestamp, start, end, predictions_table(spec),
+            where=review_queue_where(spec),
         )
         decisions = warehouse.query(
             f"SELECT decision, count(*) AS n FROM {predictions_table(spec)} WHERE {spec.timestamp} >= DATE "
             f"'{start.isoformat()}' AND {spec.timestamp} < DATE '{end.isoformat()}' GROUP BY decision"
         )
+        counts = {str(row.decision): int(row.n) for row in decisions.itertuples()}
         metadata: dict[str, object] = {
             "dagster/row_count": written,
             "model_version": champion.version,
             "model_uri": champion.uri,
             "review_queue_rows": in_review,
-            **{f"decisions_{row.decision}": int(row.n) for row in decisions.itertuples()},
+            # Every band of the spec, in its order, zero included: the decision mix plots as one series per band.
+            **{f"decisions_{name}": counts.get(name, 0) for name in spec.decision_bands.names},
         }
         challenger = registry.by_alias(spec.name, CHALLENGER)
         if challenger is not None and challenger.version != champion.version:

@@ -41,15 +41,15 @@ def roc_figure(y, p, title: str) -> Figure:
 
 
 def calibration_figure(deciles: pd.DataFrame, title: str) -> Figure:
-    """Observed default rate against mean score per decile; the diagonal is perfect calibration."""
+    """Observed positive rate (target == 1) against mean score per decile; the diagonal is perfect calibration."""
     fig = _figure()
     ax = fig.add_subplot()
-    top = float(max(deciles["mean_score"].max(), deciles["default_rate"].max(), 0.01)) * 1.05
+    top = float(max(deciles["mean_score"].max(), deciles["positive_rate"].max(), 0.01)) * 1.05
     ax.plot([0, top], [0, top], linestyle="--", color="grey", label="perfectly calibrated")
-    ax.plot(deciles["mean_score"], deciles["default_rate"], marker="o", label="holdout deciles")
+    ax.plot(deciles["mean_score"], deciles["positive_rate"], marker="o", label="holdout deciles")
     for row in deciles.itertuples():
-        ax.annotate(str(row.decile), (row.mean_score, row.default_rate), textcoords="offset points", xytext=(4, -10))
-    ax.set(xlabel="mean predicted probability", ylabel="observed rate", xlim=(0, top), ylim=(0, top))
+        ax.annotate(str(row.decile), (row.mean_score, row.positive_rate), textcoords="offset points", xytext=(4, -10))
+    ax.set(xlabel="mean predicted probability", ylabel="observed positive rate", xlim=(0, top), ylim=(0, top))
     _title(ax, title)
     ax.legend(loc="upper left")
     return fig

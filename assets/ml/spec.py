@@ -15,7 +15,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 # Column and mart names are written into SQL: plain identifiers only.
@@ -118,17 +127,86 @@ class Promotion(_Strict):
     )
 
 
-class DecisionBands(_Strict):
-    approve_below: float = Field(gt=0, lt=1)
-    decline_at_or_above: float = Field(gt=0, le=1)
+class DecisionBand(_Strict):
+    """One decision: scores below ``below`` (and not in an earlier band) get ``name``; the last band has no
+    ``below`` and takes every score above the previous band's."""
+
+    name: str = Field(description="The decision written for scores in this band (lower_snake_case)")
+    below: float | None = Field(None, gt=0, le=1, description="Upper bound (exclusive) of the band's scores")
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not NAME_PATTERN.match(value):
+            raise ValueError(f"'{value}' must be lower_snake_case (letters, digits, underscores), starting with a letter")
+        return value
+
+
+class DecisionBands(RootModel[list[DecisionBand]]):
+    """Ordered bands from the lowest scores to the highest, e.g. ``[{name: low, below: 0.1}, {name: high}]``.
+
+    Every band but the last has a ``below``, strictly increasing in (0, 1]; the last has none and takes the rest.
+    Names are distinct: they are the decisions stored with each prediction.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_list(cls, data: Any) -> Any:
+        if isinstance(data, dict):  # e.g. a spec still in the earlier form, a mapping of two thresholds
+            raise ValueError(
+                "must be a list of bands from the lowest scores up, each {name, below}, the last without below, "
+                "e.g. [{name: low, below: 0.1}, {name: medium, below: 0.3}, {name: high}]"
+            )
+        return data
 
     @model_validator(mode="after")
     def _ordered(self) -> "DecisionBands":
-        if self.approve_below >= self.decline_at_or_above:
+        bands = self.root
+        if len(bands) < 2:
+            raise ValueError(f"needs at least two bands (found {len(bands)}): one band would decide every score alike")
+        names = [b.name for b in bands]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"band names must be distinct, {duplicated} listed more than once")
+        for index, band in enumerate(bands[:-1]):
+            if band.below is None:
+                raise ValueError(
+                    f"band {index} ('{band.name}') has no 'below': only the last band may leave it out "
+                    "(it takes the rest)"
+                )
+        if bands[-1].below is not None:
             raise ValueError(
-                f"approve_below ({self.approve_below}) must be below decline_at_or_above ({self.decline_at_or_above})"
+                f"the last band ('{bands[-1].name}') must have no 'below' (it takes every score from "
+                f"{bands[-2].below} up); found below: {bands[-1].below}"
             )
+        for index in range(1, len(bands) - 1):
+            previous, band = bands[index - 1], bands[index]
+            if band.below <= previous.below:
+                raise ValueError(
+                    f"'below' must increase from band to band: band {index} ('{band.name}') has below {band.below}, "
+                    f"not above band {index - 1} ('{previous.name}') at {previous.below}"
+                )
         return self
+
+    def __iter__(self):
+        return iter(self.root)
+
+    def __len__(self) -> int:
+        return len(self.root)
+
+    def __getitem__(self, index: int) -> DecisionBand:
+        return self.root[index]
+
+    @property
+    def names(self) -> list[str]:
+        return [b.name for b in self.root]
+
+    @property
+    def bounds(self) -> list[float]:
+        """The ``below`` of every band but the last, increasing."""
+        return [b.below for b in self.root[:-1]]
 
 
 class Thresholds(_Strict):
@@ -166,7 +244,10 @@ class ModelSpec(_Strict):
     estimator: Estimator
     evaluation: Evaluation = Evaluation()
     promotion: Promotion
-    decision_bands: DecisionBands
+    decision_bands: DecisionBands = Field(description="Ordered bands turning a score into a decision")
+    review_band: str | None = Field(
+        None, description="The band whose rows also go to the review queue table; none: the queue stays empty"
+    )
     monitoring: Monitoring = Monitoring()
 
     @field_validator("training_mart", "scoring_mart", "entity_id", "timestamp", "label_date", "target")
@@ -181,6 +262,14 @@ class ModelSpec(_Strict):
             raise ValueError(f"'{value}' must be lower_snake_case (letters, digits, underscores), starting with a letter")
         return value
 
+    @field_validator("review_band")
+    @classmethod
+    def _review_band_is_a_band(cls, value: str | None, info: ValidationInfo) -> str | None:
+        bands = info.data.get("decision_bands")  # absent when decision_bands itself failed: that error is enough
+        if value is not None and bands is not None and value not in bands.names:
+            raise ValueError(f"'{value}' is not one of the decision_bands' names {bands.names}")
+        return value
+
     @model_validator(mode="after")
     def _segments_are_features(self) -> "ModelSpec":
         unknown = [s for s in self.evaluation.segments if s not in self.features.categorical]
@@ -192,13 +281,17 @@ class ModelSpec(_Strict):
         return self
 
     def check_columns(self, available: set[str], mart: str, source: str) -> None:
-        """Fail, naming the spec and the columns, when a mart lacks a column the spec needs."""
-        needed = [self.entity_id, self.timestamp, *self.features.all]
+        """Fail, naming the spec, the fields and the columns, when a mart lacks a column the spec needs."""
+        needed = [("entity_id", self.entity_id), ("timestamp", self.timestamp)]
+        needed += [("features.numeric", c) for c in self.features.numeric]
+        needed += [("features.categorical", c) for c in self.features.categorical]
         if mart == self.training_mart:
-            needed += [self.target, self.label_date]
-        missing = [c for c in needed if c not in available]
+            needed += [("target", self.target), ("label_date", self.label_date)]
+        missing = [f"field '{field}': '{column}'" for field, column in needed if column not in available]
         if missing:
-            raise SpecError(f"{source}: mart '{mart}' has no column(s) {missing} (available: {sorted(available)})")
+            raise SpecError(
+                f"{source}: mart '{mart}' has no column for {', '.join(missing)} (its columns: {', '.join(sorted(available))})"
+            )
 
 
 def _describe(error: ValidationError, path: Path) -> str:

@@ -77,7 +77,7 @@ def build_training_assets(
                 "dagster/row_count": rows,
                 "window_start": start.isoformat(),
                 "window_end_exclusive": end.isoformat(),
-                "default_rate": float(frame[spec.target].mean()),
+                "positive_rate": float(frame[spec.target].mean()),
                 "table": training_table(spec),
             }
         )

@@ -148,7 +148,9 @@ def build_quality_asset(
         f"arrived in {spec.training_mart}, against the serving version's validation metrics.",
         check_specs=[
             dg.AssetCheckSpec("auc_drop", asset=key, description="Validation ROC AUC minus the day's realised ROC AUC"),
-            dg.AssetCheckSpec("calibration", asset=key, description="|default rate - mean predicted rate| of the day"),
+            dg.AssetCheckSpec(
+                "calibration", asset=key, description="|observed positive rate - mean predicted rate| of the day"
+            ),
         ],
     )
     def quality(context: dg.AssetExecutionContext, warehouse: Warehouse, registry: ModelRegistry, reports: MonitoringReports):
@@ -160,7 +162,7 @@ def build_quality_asset(
         if labels.empty:
             raise dg.Failure(
                 description=f"no labels yet in {spec.training_mart} for {spec.name}'s predictions of {day}: "
-                "outcomes arrive later; run quality for this day once they have"
+                "labels arrive later; run quality for this day once they have"
             )
         labeled = predictions[[spec.entity_id, "score"]].merge(
             labels[[spec.entity_id, spec.target]], on=spec.entity_id, how="inner"
@@ -173,7 +175,7 @@ def build_quality_asset(
         auc_drop = validation_auc - result.roc_auc
         figures = {
             "roc_auc": result.roc_auc, "brier": result.brier, "log_loss": result.log_loss,
-            "default_rate": result.default_rate, "predicted_rate": result.predicted_rate,
+            "positive_rate": result.positive_rate, "predicted_rate": result.predicted_rate,
             "calibration_gap": result.calibration_gap, "auc_drop": auc_drop,
         }
         _log_to_mlflow(registry, version.run_id, day, figures)
@@ -197,6 +199,6 @@ def build_quality_asset(
         yield _check("auc_drop", auc_drop, thresholds.auc_drop,
                      f"ROC AUC {result.roc_auc:.3f} on {result.rows} labeled rows vs {validation_auc:.3f} at validation")
         yield _check("calibration", result.calibration_gap, thresholds.calibration_gap,
-                     f"default rate {result.default_rate:.3f} vs predicted {result.predicted_rate:.3f}")
+                     f"observed positive rate {result.positive_rate:.3f} vs mean predicted {result.predicted_rate:.3f}")
 
     return quality

@@ -1,8 +1,9 @@
 """Quality of a probabilistic binary classifier on labeled rows, with Evidently's classification preset.
 
-ROC AUC, log loss, the observed default rate and the mean predicted probability come from the Evidently snapshot.
-Evidently 0.7 has no Brier score and no calibration table, so those two are computed here (sklearn / pandas).
-evidently and sklearn are imported inside the function: this module is imported when Dagster loads definitions.
+ROC AUC, log loss, the observed positive rate (share of target == 1) and the mean predicted probability come from the
+Evidently snapshot. Evidently 0.7 has no Brier score and no calibration table, so those two are computed here
+(sklearn / pandas). evidently and sklearn are imported inside the function: this module is imported when Dagster
+loads definitions.
 """
 
 from __future__ import annotations
@@ -25,13 +26,13 @@ CALIBRATION_BINS = 10
 @dataclass(frozen=True)
 class QualityResult:
     """Quality on ``rows`` labeled rows. ``calibration`` has one row per score decile (1 = lowest scores):
-    decile, rows, score_min, score_max, predicted_rate, default_rate, gap (= default_rate - predicted_rate)."""
+    decile, rows, score_min, score_max, predicted_rate, positive_rate, gap (= positive_rate - predicted_rate)."""
 
     rows: int
     roc_auc: float
     brier: float
     log_loss: float
-    default_rate: float
+    positive_rate: float
     predicted_rate: float
     calibration_gap: float
     calibration: pd.DataFrame
@@ -64,7 +65,7 @@ def run_quality(
         snapshot.save_html(str(report_path))
 
     values = _values(snapshot.dict())
-    default_rate = values[(_MEAN_VALUE, target)]
+    positive_rate = values[(_MEAN_VALUE, target)]
     predicted_rate = values[(_MEAN_VALUE, score_column)]
     return QualityResult(
         rows=len(data),
@@ -72,9 +73,9 @@ def run_quality(
         # Not in Evidently 0.7: computed with sklearn.
         brier=float(brier_score_loss(data[target], data[score_column])),
         log_loss=values[(_LOG_LOSS, None)],
-        default_rate=default_rate,
+        positive_rate=positive_rate,
         predicted_rate=predicted_rate,
-        calibration_gap=abs(default_rate - predicted_rate),
+        calibration_gap=abs(positive_rate - predicted_rate),
         # Not in Evidently 0.7: computed with pandas.
         calibration=calibration_by_decile(data[target], data[score_column]),
     )
@@ -93,9 +94,9 @@ def calibration_by_decile(target: pd.Series, score: pd.Series) -> pd.DataFrame:
         score_min=("p", "min"),
         score_max=("p", "max"),
         predicted_rate=("p", "mean"),
-        default_rate=("y", "mean"),
+        positive_rate=("y", "mean"),
     ).reset_index()
-    table["gap"] = table["default_rate"] - table["predicted_rate"]
+    table["gap"] = table["positive_rate"] - table["predicted_rate"]
     return table
 
 
