@@ -125,21 +125,21 @@ def test_a_domain_added_as_files_runs_the_whole_chain_beside_the_loans(project_c
 
     with duckdb.connect(env["NIGHTJAR_WAREHOUSE_PATH"], read_only=True) as db:
         days = (LAST - FIRST).days + 1
-        assert db.sql("SELECT count(*) FROM raw_parcels.shipments").fetchone()[0] == days * SHIPMENTS_PER_DAY
-        assert db.sql("SELECT count(*) FROM raw_parcels.weather").fetchone()[0] == days * len(DEPOTS) * 24
-        by_day = dict(db.sql("SELECT delivered_date, count(*) FROM raw_parcels.deliveries GROUP BY 1").fetchall())
+        assert db.execute("SELECT count(*) FROM raw_parcels.shipments").fetchone()[0] == days * SHIPMENTS_PER_DAY
+        assert db.execute("SELECT count(*) FROM raw_parcels.weather").fetchone()[0] == days * len(DEPOTS) * 24
+        by_day = dict(db.execute("SELECT delivered_date, count(*) FROM raw_parcels.deliveries GROUP BY 1").fetchall())
         assert NO_DELIVERIES_DAY not in by_day and len(by_day) == days - 2  # no file that day; none on the first
-        joined = db.sql("SELECT count(*), count(rain_mm) FROM marts.fct_parcel_features").fetchone()
+        joined = db.execute("SELECT count(*), count(rain_mm) FROM marts.fct_parcel_features").fetchone()
         assert joined[0] == days * SHIPMENTS_PER_DAY and joined[1] == joined[0]  # weather joined on depot + hour
-        scored = db.sql(
+        scored = db.execute(
             "SELECT ship_date, count(*), min(model_version), count(DISTINCT decision) FROM predictions.parcel_late "
             "GROUP BY 1 ORDER BY 1"
         ).fetchall()
         assert [row[0] for row in scored] == [LAST - timedelta(days=1), LAST]
         assert all(row[1] == SHIPMENTS_PER_DAY and row[2] >= 1 for row in scored)
-        decisions = {r[0] for r in db.sql("SELECT DISTINCT decision FROM predictions.parcel_late").fetchall()}
+        decisions = {r[0] for r in db.execute("SELECT DISTINCT decision FROM predictions.parcel_late").fetchall()}
         assert decisions <= {"on_time", "check", "likely_late"} and decisions
-        assert db.sql("SELECT count(*) FROM predictions.loan_default_risk").fetchone()[0] > 0  # the loans, beside
+        assert db.execute("SELECT count(*) FROM predictions.loan_default_risk").fetchone()[0] > 0  # the loans, beside
 
     with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
         drifted = instance.get_materialized_partitions(dg.AssetKey(["parcel_late", "drift"]))
