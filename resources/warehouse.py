@@ -153,6 +153,9 @@ class DuckDBWarehouse(Warehouse):
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         cols = ", ".join(f'"{c.name}" {c.dtype}{"" if c.nullable else " NOT NULL"}' for c in columns)
         conn.execute(f"CREATE TABLE IF NOT EXISTS {table} ({cols})")
+        present = {row[0] for row in conn.execute(_COLUMNS_SQL.replace("%s", "?"), table.split(".")).fetchall()}
+        for column in _missing(columns, present):
+            conn.execute(f'ALTER TABLE {table} ADD COLUMN "{column.name}" {column.dtype}')
 
     def replace_window(self, table, date_column, start, end, chunks, columns=None) -> int:
         chunks, columns = _peek_columns(_check_table(table), chunks, columns)
@@ -315,6 +318,10 @@ class PostgresWarehouse(Warehouse):
             f'"{c.name}" {_PG_TYPES.get(c.dtype, c.dtype)}{"" if c.nullable else " NOT NULL"}' for c in columns
         )
         cur.execute(f"CREATE TABLE IF NOT EXISTS {table} ({cols})")
+        cur.execute(_COLUMNS_SQL, table.split("."))
+        present = {row[0] for row in cur.fetchall()}
+        for column in _missing(columns, present):
+            cur.execute(f'ALTER TABLE {table} ADD COLUMN "{column.name}" {_PG_TYPES.get(column.dtype, column.dtype)}')
 
     @staticmethod
     def _lock(cur, table: str) -> None:
@@ -407,6 +414,15 @@ class PostgresWarehouse(Warehouse):
 
     def describe(self) -> str:
         return f"postgres:{self.user}@{self.host}:{self.port}/{self.dbname}"
+
+
+_COLUMNS_SQL = "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s"
+
+
+def _missing(columns: Sequence[Column], present: set[str]) -> list[Column]:
+    """Declared columns a table made by an earlier version lacks: added (nullable, so stored rows stay valid)
+    instead of failing the write; columns the declaration dropped stay, NULL in new rows."""
+    return [c for c in columns if c.name not in present]
 
 
 def _column_lists(columns: Sequence[str] | None) -> tuple[str, str]:
