@@ -20,9 +20,10 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 import dagster as dg
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from resources.source.schema import Column
 
@@ -122,6 +123,12 @@ class Warehouse(dg.ConfigurableResource):
     def describe(self) -> str:
         raise NotImplementedError
 
+    @contextmanager
+    def session(self):
+        """Calls inside share one connection where opening one costs (DuckDB): a backfill's many small calls per
+        day then pay the open once per step. Elsewhere a no-op."""
+        yield self
+
 
 class DuckDBWarehouse(Warehouse):
     """A DuckDB file: the embedded default."""
@@ -133,9 +140,25 @@ class DuckDBWarehouse(Warehouse):
         description="How long opening the file waits, retrying with growing pauses, while another process holds "
         "DuckDB's single-writer lock; then it fails naming the file. 0 fails at once.",
     )
+    _session: Any = PrivateAttr(default=None)
+
+    @contextmanager
+    def session(self):
+        if self._session is not None:  # already inside one
+            yield self
+            return
+        with self._connect() as conn:
+            self._session = conn
+            try:
+                yield self
+            finally:
+                self._session = None
 
     @contextmanager
     def _connect(self, must_exist: bool = False):
+        if self._session is not None:
+            yield self._session
+            return
         # Always read-write: DuckDB refuses a read-only and a read-write connection to one file in the same
         # process, and scoring reads a mart while it writes predictions.
         db_path = Path(self.path)

@@ -71,9 +71,10 @@ def _raw_asset(table: RawTable, partitions: dg.PartitionsDefinition, warehouse_k
     ) -> Iterator:
         days = window_days(context)
         results = []
-        for day in days:
-            result = ingest_day(table, day, source, warehouse, context.run.run_id)
-            results.append(result)
+        with warehouse.session():
+            results += [ingest_day(table, day, source, warehouse, context.run.run_id) for day in days]
+        for result in results:
+            day = result.day
             if result.problems:
                 context.log.error(f"{table.qualified} {day}: rejected, stored rows kept:\n{result.problems}")
                 alerts.send(
