@@ -142,6 +142,8 @@ def build_dbt_full_tests_job(cron: str, timezone: str) -> tuple[dg.JobDefinition
 
     schedule = dg.ScheduleDefinition(
         name=f"{DBT_FULL_TESTS_JOB_NAME}_schedule",
+        description="Weekly: every dbt test over all stored history (not one run's window); fails naming the failing "
+        "tests.",
         job=dbt_full_tests_job,
         cron_schedule=cron,
         execution_timezone=timezone,

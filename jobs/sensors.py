@@ -2,6 +2,11 @@
 predictions still missing after their due hour. Every alert goes through the ``alerts`` resource
 (:class:`resources.alerts.AlertsResource`).
 
+What a tick did shows in the UI's tick list. A tick that sent alerts but launched no run is "skipped" to Dagster
+(its SkipReason is the text the list shows), so that text starts with ``alerted:`` and names what was alerted; a
+tick that requested a training run shows the run, and logs the same summary (the tick's logs). The run failure
+sensor follows Dagster's run-status convention: a tick that acted on a failed run is a success naming that run.
+
 Their settings come from ``Settings`` (``retrain_cooldown_hours``: at most one retraining per model per window;
 ``predictions_due_hour``: the hour, in the partitions' timezone, by which yesterday's predictions must exist).
 """
@@ -39,6 +44,7 @@ RUN_END_EVENTS = (dg.DagsterEventType.RUN_SUCCESS, dg.DagsterEventType.RUN_FAILU
 RUNS_PER_TICK = 100  # per kind of run end; the rest wait for the next tick
 FIRST_TICK_LOOKBACK = timedelta(hours=24)  # how far back the checks sensor reads when it is first turned on
 ALERTED_DAYS_KEPT = 7  # how long the predictions sensor remembers what it alerted (keeps its cursor small)
+NAMED_PER_TICK = 5  # failed checks named in a tick's message; the alerts themselves name every one
 PARTITION_TAG = "dagster/partition"
 PARTITION_RANGE_TAGS = (RANGE_START_TAG, RANGE_END_TAG)
 
@@ -225,12 +231,26 @@ def build_monitoring_checks_sensor(
             if request is not None:
                 requests.append(request)
             _send_check_alert(alerts, failure, decision, context.log)
-        skip = None if requests else (
-            f"{len(run_ids)} finished run(s), {len(failures)} failed check(s) alerted, no retraining"
-        )
-        return dg.SensorResult(run_requests=requests, skip_reason=skip, cursor=state.dump())
+        summary = _checks_tick_summary(len(run_ids), failures, requests)
+        context.log.info(summary)
+        # A SensorResult with run requests cannot carry a skip reason: that tick shows its runs instead.
+        return dg.SensorResult(run_requests=requests, skip_reason=None if requests else summary, cursor=state.dump())
 
     return monitoring_checks_sensor
+
+
+def _checks_tick_summary(runs: int, failures: Sequence[FailedCheck], requests: Sequence[dg.RunRequest]) -> str:
+    """What a tick of the checks sensor did, for the UI's tick list: ``alerted: ...`` when it sent alerts."""
+    if not failures:
+        return f"{runs} finished run(s), no failed check: nothing alerted"
+    named = [
+        f"{f.asset_key.to_user_string()} {f.check_name}" + (f" ({f.partition})" if f.partition else "")
+        for f in failures[:NAMED_PER_TICK]
+    ]
+    more = f" and {len(failures) - NAMED_PER_TICK} more" if len(failures) > NAMED_PER_TICK else ""
+    retraining = ("requested " + ", ".join(r.job_name for r in requests if r.job_name)) if requests else "no retraining"
+    return (f"alerted: {len(failures)} failed check(s): {'; '.join(named)}{more} "
+            f"(from {runs} finished run(s)); {retraining}")
 
 
 def _run_end_ids_before(instance: dg.DagsterInstance, timestamp: float) -> dict[str, int]:
@@ -397,8 +417,9 @@ def build_missing_predictions_sensor(
         alerted[day] = sorted(done | set(missing))
         oldest = (local_now.date() - timedelta(days=ALERTED_DAYS_KEPT)).isoformat()
         cursor = json.dumps({d: names for d, names in alerted.items() if d >= oldest}, sort_keys=True)
-        skip = (f"alerted: predictions for {day} missing for {missing}" if missing
+        skip = (f"alerted: predictions for {day} missing: {', '.join(missing)}" if missing
                 else f"predictions for {day}: every model materialized or already alerted")
+        context.log.info(skip)
         return dg.SensorResult(skip_reason=skip, cursor=cursor)
 
     return missing_predictions_sensor

@@ -31,12 +31,6 @@ UNIQUE_ID_TEST = "unique_stg_applications_application_id"
 TERM_TEST = "accepted_values_stg_applications_term_months__False__36__60"
 
 
-def _with_full_tests_job(defs: dg.Definitions) -> dg.Definitions:
-    """The repo's definitions plus the full-history job, as definitions.py is to register it."""
-    job, schedule = build_dbt_full_tests_job("0 5 * * 0", "UTC")
-    return dg.Definitions.merge(defs, dg.Definitions(jobs=[job], schedules=[schedule]))
-
-
 def _keys(defs: dg.Definitions) -> tuple[list[dg.AssetKey], list[dg.AssetKey]]:
     keys = sorted(defs.resolve_job_def("ingest").asset_layer.selected_asset_keys)
     return [k for k in keys if k.path[0] == "raw"], [k for k in keys if k.path[0] != "raw"]
@@ -134,7 +128,6 @@ def test_failure_message_names_failing_tests_and_leaves_out_warnings():
 @pytest.mark.slow
 def test_a_duplicate_key_fails_its_day_only_and_the_full_history_job(defs, nightjar_env):
     """An application_id stored twice on D2 fails D2's build; D3 still builds; the full-history job names the test."""
-    defs = _with_full_tests_job(defs)
     _, dbt_keys = _keys(defs)
     assert run_days(defs, "ingest", D1, D2).success
     _sql(
@@ -166,7 +159,6 @@ def test_a_duplicate_key_fails_its_day_only_and_the_full_history_job(defs, night
 @pytest.mark.slow
 def test_a_bad_value_fails_its_day_only_and_the_full_history_job_passes_once_repaired(defs, nightjar_env):
     """A term of 48 months stored on D1 fails D1's build, not D2's; the full-history job fails until it is fixed."""
-    defs = _with_full_tests_job(defs)
     raw_keys, dbt_keys = _keys(defs)
     assert run_days(defs, "ingest", D1, D2, asset_selection=raw_keys).success
     bad_id = scalar(nightjar_env, f"SELECT min(application_id) FROM raw.applications WHERE application_date = DATE '{D1}'")
