@@ -20,14 +20,26 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
 import dagster as dg
-import pandas as pd
 from pydantic import Field, PrivateAttr
 
 from resources.source.schema import Column
 
+if TYPE_CHECKING:  # pandas is imported where frames are made: this module is imported when definitions load
+    import pandas as pd
+
 WAREHOUSE_POOL = "warehouse"
+
+
+class NotInWarehouse(LookupError):
+    """The warehouse, or a table in it, is not there yet: materializing what writes it creates it, asking again
+    does not (assets turn it into a failure that is never retried)."""
+
+
+class WarehouseFileMissing(NotInWarehouse, FileNotFoundError):
+    """The DuckDB file does not exist yet (a ``FileNotFoundError`` too, as it always was)."""
 
 _LOG = logging.getLogger("nightjar.warehouse")
 
@@ -115,6 +127,8 @@ class Warehouse(dg.ConfigurableResource):
         raise NotImplementedError
 
     def read_window(self, table: str, date_column: str, start: date, end: date) -> pd.DataFrame:
+        import pandas as pd
+
         frames = list(self.iter_window(table, date_column, start, end))
         if not frames:
             return pd.DataFrame()
@@ -163,7 +177,7 @@ class DuckDBWarehouse(Warehouse):
         # process, and scoring reads a mart while it writes predictions.
         db_path = Path(self.path)
         if must_exist and not db_path.exists():
-            raise FileNotFoundError(f"warehouse {db_path} does not exist yet: materialize the raw assets first")
+            raise WarehouseFileMissing(f"warehouse {db_path} does not exist yet: materialize the raw assets first")
         db_path.parent.mkdir(parents=True, exist_ok=True)
         conn = _open_duckdb(db_path, self.lock_wait_seconds)
         try:
@@ -238,7 +252,7 @@ class DuckDBWarehouse(Warehouse):
         _check_table(table)
         with self._connect(must_exist=True) as conn:
             if not self._exists(conn, table):
-                raise LookupError(f"table {table} does not exist in warehouse {self.path}")
+                raise NotInWarehouse(f"table {table} does not exist in warehouse {self.path}")
             result = conn.execute(
                 f'SELECT * FROM {table} WHERE "{date_column}" >= ? AND "{date_column}" < ? ORDER BY 1',
                 [start, end],
@@ -312,6 +326,7 @@ def _open_duckdb(db_path: Path, lock_wait_seconds: float):
 
 
 _PG_TYPES = {"DOUBLE": "DOUBLE PRECISION"}
+_PG_UNDEFINED_TABLE = "42P01"  # SQLSTATE of a query on a table that does not exist
 
 
 class PostgresWarehouse(Warehouse):
@@ -405,10 +420,17 @@ class PostgresWarehouse(Warehouse):
             conn.commit()
 
     def iter_window(self, table, date_column, start, end, chunk_rows=100_000):
+        import pandas as pd
+
         _check_table(table)
         with self._connect() as conn, conn.cursor(name="nightjar_window") as cur:
             cur.itersize = chunk_rows
-            cur.execute(f'SELECT * FROM {table} WHERE "{date_column}" >= %s AND "{date_column}" < %s', (start, end))
+            try:
+                cur.execute(f'SELECT * FROM {table} WHERE "{date_column}" >= %s AND "{date_column}" < %s', (start, end))
+            except Exception as exc:
+                if getattr(exc, "pgcode", None) == _PG_UNDEFINED_TABLE:
+                    raise NotInWarehouse(f"table {table} does not exist in warehouse {self.describe()}") from exc
+                raise
             while rows := cur.fetchmany(chunk_rows):
                 yield _like_duckdb(pd.DataFrame(rows, columns=[d.name for d in cur.description]))
 
@@ -423,6 +445,8 @@ class PostgresWarehouse(Warehouse):
             conn.commit()
 
     def query(self, sql):
+        import pandas as pd
+
         with self._connect() as conn, conn.cursor() as cur:
             cur.execute(sql)
             return _like_duckdb(pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description]))
@@ -459,6 +483,8 @@ def _column_lists(columns: Sequence[str] | None) -> tuple[str, str]:
 def _like_duckdb(frame: pd.DataFrame) -> pd.DataFrame:
     """psycopg2 returns DATE as ``datetime.date`` and NUMERIC as ``Decimal`` in object columns; give them the
     dtypes DuckDB gives (datetime64, float64) so callers see the same frames from either warehouse."""
+    import pandas as pd
+
     for name in frame.columns:
         values = frame[name].dropna()
         if frame[name].dtype != object or values.empty:

@@ -9,17 +9,23 @@ review band put there). A challenger, when there is one, scores the same rows in
 for decisions).
 """
 
+# No `from __future__ import annotations` here: Dagster reads the asset function's annotations (context, config,
+# resources) as real types. pandas is imported inside the functions: this module is imported when definitions load.
 from collections.abc import Iterator
 from datetime import date, datetime, timezone
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import pandas as pd
 
-from assets.ml.spec import ModelSpec
+from assets.ml.spec import ModelSpec, SpecError
 from assets.partitions import single_run, window_dates
-from resources.registry import CHALLENGER, CHAMPION, ModelRegistry, VersionInfo
+from resources.failures import DataFailure, not_retried
+from resources.registry import CHALLENGER, CHAMPION, SERVER_RETRY_POLICY, ModelRegistry, VersionInfo
 from resources.source.schema import Column
-from resources.warehouse import WAREHOUSE_POOL, Warehouse
+from resources.warehouse import WAREHOUSE_POOL, NotInWarehouse, Warehouse
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SCORE_CHUNK_ROWS = 200_000
 
@@ -44,8 +50,8 @@ def review_queue_where(spec: ModelSpec) -> str:
     return "FALSE" if spec.review_band is None else f"decision = '{spec.review_band}'"
 
 
-class NoChampionError(dg.Failure):
-    pass
+class NoChampionError(DataFailure):
+    """The registry has no champion to score with: never retried (a version must be trained or promoted first)."""
 
 
 class PredictionsConfig(dg.Config):
@@ -72,7 +78,7 @@ def _check_not_scored_by_another_version(
         f"'{start.isoformat()}' AND {spec.timestamp} < DATE '{end.isoformat()}' AND model_version <> {int(version)}"
     )
     if not others.empty:
-        raise dg.Failure(
+        raise DataFailure(
             description=f"{start}..{end} of '{spec.name}' was already scored by version(s) "
             f"{sorted(int(v) for v in others['model_version'])}, and the champion is now version {version}. "
             "Those decisions were acted on: launch with config `rescore: true` to replace them."
@@ -83,21 +89,28 @@ def score_chunks(
     spec: ModelSpec,
     model,
     version: VersionInfo,
-    chunks: Iterator[pd.DataFrame],
+    chunks: "Iterator[pd.DataFrame]",
     run_id: str,
-) -> Iterator[pd.DataFrame]:
-    """Prediction rows for each chunk of scoring rows: id, day, score, decision band and provenance."""
+) -> "Iterator[pd.DataFrame]":
+    """Prediction rows for each chunk of scoring rows: id, day, score, decision band and provenance.
+
+    Rows the model cannot score (a feature column missing, a value that is not a number, a NaN score) fail as a
+    :class:`DataFailure`: scoring them again gives the same answer."""
+    import pandas as pd
+
     from assets.ml.evaluation import decide, score
 
     scored_at = pd.Timestamp(datetime.now(timezone.utc).replace(tzinfo=None))
     for chunk in chunks:
-        probabilities = score(model, chunk, spec)
+        with not_retried(ValueError, KeyError):
+            probabilities = score(model, chunk, spec)
+            decisions = decide(probabilities, spec.decision_bands)
         yield pd.DataFrame(
             {
                 spec.entity_id: chunk[spec.entity_id].to_numpy(),
                 spec.timestamp: pd.to_datetime(chunk[spec.timestamp]).to_numpy(),
                 "score": probabilities.astype("float64"),
-                "decision": decide(probabilities, spec.decision_bands),
+                "decision": decisions,
                 "model_name": spec.name,
                 "model_version": version.version,
                 "dagster_run_id": run_id,
@@ -127,9 +140,7 @@ def build_predictions_asset(
         partitions_def=partitions,
         backfill_policy=single_run,
         pool=WAREHOUSE_POOL,
-        retry_policy=dg.RetryPolicy(  # when MLflow or the warehouse server does not answer
-            max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
-        ),
+        retry_policy=SERVER_RETRY_POLICY,  # when MLflow or the warehouse server does not answer
         group_name="inference",
         kinds={"python", "mlflow", kind},
         owners=[spec.owner],
@@ -140,6 +151,13 @@ def build_predictions_asset(
     def predictions(
         context: dg.AssetExecutionContext, config: PredictionsConfig, warehouse: Warehouse, registry: ModelRegistry
     ):
+        # A mart without a column the spec needs, or a mart not built yet, fails the same way on every retry.
+        with not_retried(SpecError, NotInWarehouse):
+            return _score_window(context, config, warehouse, registry)
+
+    def _score_window(
+        context: dg.AssetExecutionContext, config: PredictionsConfig, warehouse: Warehouse, registry: ModelRegistry
+    ) -> dg.MaterializeResult:
         start, end = window_dates(context)
         champion = registry.by_alias(spec.name, CHAMPION)
         if champion is None:
@@ -150,11 +168,11 @@ def build_predictions_asset(
         _check_not_scored_by_another_version(warehouse, spec, start, end, champion.version, config.rescore)
         mart = f"marts.{spec.scoring_mart}"
 
-        def scored(version: VersionInfo) -> Iterator[pd.DataFrame]:
+        def scored(version: VersionInfo) -> "Iterator[pd.DataFrame]":
             rows = warehouse.iter_window(mart, spec.timestamp, start, end, chunk_rows=SCORE_CHUNK_ROWS)
             return score_chunks(spec, registry.load(version), version, _with_columns(rows), context.run.run_id)
 
-        def _with_columns(chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        def _with_columns(chunks: "Iterator[pd.DataFrame]") -> "Iterator[pd.DataFrame]":
             for chunk in chunks:
                 spec.check_columns(set(chunk.columns), spec.scoring_mart, f"model spec '{spec.name}'")
                 yield chunk

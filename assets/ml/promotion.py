@@ -18,7 +18,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 import dagster as dg
-import pandas as pd
 
 from resources.registry import CHAMPION, ModelRegistry
 from resources.warehouse import Warehouse
@@ -123,6 +122,8 @@ def recorded_move(registry: ModelRegistry, change: AliasChange) -> dict[str, Any
 
 
 def _append_audit_row(warehouse: Warehouse, record: dict[str, Any]) -> None:
+    import pandas as pd
+
     # Stored as naive UTC: a tz-aware value would be converted to the server's local time by DuckDB.
     changed_at = pd.Timestamp(record["changed_at"]).tz_convert("UTC").tz_localize(None)
     row = dict(record, metrics=json.dumps(record["metrics"], default=str), changed_at=changed_at)

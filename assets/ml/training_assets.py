@@ -1,15 +1,21 @@
 """Training assets for one model spec: the training set, the model version it trains, and the gate that decides
 whether that version may serve."""
 
+# No `from __future__ import annotations` here: Dagster reads the asset function's annotations (context, config,
+# resources) as real types. pandas is imported inside the functions: this module is imported when definitions load.
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import pandas as pd
 
 from assets.ml.promotion import GATE_PASSED_TAG, GATE_REASON_TAG, AliasChange, move_alias
-from assets.ml.spec import ModelSpec
-from resources.registry import CHALLENGER, CHAMPION, ModelRegistry
-from resources.warehouse import WAREHOUSE_POOL, Warehouse
+from assets.ml.spec import ModelSpec, SpecError
+from resources.failures import DataFailure, not_retried
+from resources.registry import CHALLENGER, CHAMPION, SERVER_RETRY_POLICY, ModelRegistry
+from resources.warehouse import WAREHOUSE_POOL, NotInWarehouse, Warehouse
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MARTS_SCHEMA = "marts"
 ALL_TIME = (date(1900, 1, 1), date(9999, 12, 31))
@@ -27,18 +33,20 @@ def training_table(spec: ModelSpec) -> str:
 
 def _training_window(warehouse: Warehouse, spec: ModelSpec, as_of: str | None) -> tuple[date, date]:
     """[start, end) on the spec's timestamp: the newest ``window_days`` days with labels, up to ``as_of``."""
+    import pandas as pd
+
     mart = f"{MARTS_SCHEMA}.{spec.training_mart}"
     if as_of:
         last = date.fromisoformat(as_of)
     else:
         newest = warehouse.query(f"SELECT max({spec.timestamp}) AS d FROM {mart}")["d"].iloc[0]
         if pd.isna(newest):
-            raise dg.Failure(f"{mart} has no labeled rows yet: materialize more history (labels arrive late)")
+            raise DataFailure(f"{mart} has no labeled rows yet: materialize more history (labels arrive late)")
         last = pd.Timestamp(newest).date()
     return last - timedelta(days=spec.evaluation.window_days - 1), last + timedelta(days=1)
 
 
-def read_training_set(warehouse: Warehouse, spec: ModelSpec) -> pd.DataFrame:
+def read_training_set(warehouse: Warehouse, spec: ModelSpec) -> "pd.DataFrame":
     return warehouse.read_window(training_table(spec), spec.timestamp, *ALL_TIME)
 
 
@@ -54,22 +62,27 @@ def build_training_assets(
         deps=[mart_keys[spec.training_mart]],
         group_name="training",
         pool=WAREHOUSE_POOL,
-        retry_policy=dg.RetryPolicy(  # when MLflow or the warehouse server does not answer
-            max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
-        ),
+        retry_policy=SERVER_RETRY_POLICY,  # when MLflow or the warehouse server does not answer
         kinds={"python", kind},
         owners=[spec.owner],
         description=f"Labeled window of {spec.training_mart} that {spec.name} learns from: the newest "
         f"{spec.evaluation.window_days} days of {spec.timestamp}, the last {spec.evaluation.holdout_days} held out.",
     )
     def training_set(context: dg.AssetExecutionContext, config: TrainingSetConfig, warehouse: Warehouse):
+        # A mart without a column the spec needs, or not built yet, fails the same way on every retry.
+        with not_retried(SpecError, NotInWarehouse):
+            return _write_training_set(config, warehouse)
+
+    def _write_training_set(config: TrainingSetConfig, warehouse: Warehouse) -> dg.MaterializeResult:
+        import pandas as pd
+
         start, end = _training_window(warehouse, spec, config.as_of)
         frame = warehouse.read_window(f"{MARTS_SCHEMA}.{spec.training_mart}", spec.timestamp, start, end)
         if config.as_of and not frame.empty:
             spec.check_columns(set(frame.columns), spec.training_mart, spec_source)
             frame = frame[pd.to_datetime(frame[spec.label_date]) <= pd.Timestamp(config.as_of)]
         if frame.empty:
-            raise dg.Failure(f"{spec.training_mart} has no rows between {start} and {end}")
+            raise DataFailure(f"{spec.training_mart} has no rows between {start} and {end}")
         spec.check_columns(set(frame.columns), spec.training_mart, spec_source)
         rows = warehouse.replace_window(training_table(spec), spec.timestamp, *ALL_TIME, [frame])
         return dg.MaterializeResult(
@@ -87,9 +100,7 @@ def build_training_assets(
         deps=[training_set_key],
         group_name="training",
         pool=WAREHOUSE_POOL,
-        retry_policy=dg.RetryPolicy(  # when MLflow or the warehouse server does not answer
-            max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
-        ),
+        retry_policy=SERVER_RETRY_POLICY,  # when MLflow or the warehouse server does not answer
         kinds={"scikitlearn", "mlflow"},
         owners=[spec.owner],
         description=f"A new registered version of {spec.name} ({spec.estimator.class_path}), trained on the "
@@ -99,8 +110,12 @@ def build_training_assets(
         from assets.ml.mlflow_logging import log_and_register
         from assets.ml.training import train
 
-        frame = read_training_set(warehouse, spec)
-        trained = train(spec, frame)
+        with not_retried(NotInWarehouse):
+            frame = read_training_set(warehouse, spec)
+        # Rows that cannot make a model (TrainingDataError, SpecError) or that evaluation refuses (ValueError,
+        # KeyError): the same rows fail the same way on every retry.
+        with not_retried(ValueError, KeyError):
+            trained = train(spec, frame)
         logged = log_and_register(
             registry,
             spec,
@@ -149,9 +164,7 @@ def build_training_assets(
         asset=model_key,
         name="champion_challenger_gate",
         blocking=True,
-        retry_policy=dg.RetryPolicy(  # when MLflow or the warehouse server does not answer
-            max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
-        ),
+        retry_policy=SERVER_RETRY_POLICY,  # when MLflow or the warehouse server does not answer
         description="The challenger must clear the spec's floor on the primary metric and not trail the champion "
         "beyond the tolerance (primary metric and guardrails) on the same recent labeled holdout.",
     )
@@ -162,7 +175,10 @@ def build_training_assets(
         if challenger is None:
             return dg.AssetCheckResult(passed=False, description=f"'{spec.name}' has no challenger to evaluate")
         champion = registry.by_alias(spec.name, CHAMPION)
-        verdict = evaluate_gate(spec, registry, read_training_set(warehouse, spec), challenger, champion)
+        # Holdout rows the versions cannot be judged on fail the same way on every retry; a registry error
+        # (a dagster.Failure) passes unchanged and is retried only if the server may answer later.
+        with not_retried(NotInWarehouse, ValueError, KeyError):
+            verdict = evaluate_gate(spec, registry, read_training_set(warehouse, spec), challenger, champion)
         registry.set_version_tags(
             spec.name, challenger.version, {GATE_PASSED_TAG: str(verdict.passed).lower(), GATE_REASON_TAG: verdict.reason}
         )

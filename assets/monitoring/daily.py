@@ -6,43 +6,60 @@ thresholds), numeric metadata that Dagster plots over days, a row in a warehouse
 version's MLflow run (one step per day), and an HTML report a person can open.
 """
 
+# No `from __future__ import annotations` here: Dagster reads the asset function's annotations (context, resources)
+# as real types. pandas is imported inside the functions: this module is imported when definitions load.
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import pandas as pd
 
 from assets.ml.inference import predictions_table
 from assets.ml.spec import ModelSpec
-from resources.registry import ModelRegistry
+from resources.failures import DataFailure, not_retried
+from resources.registry import SERVER_RETRY_POLICY, ModelRegistry
 from resources.reports import MonitoringReports
-from resources.warehouse import WAREHOUSE_POOL, Warehouse
+from resources.warehouse import WAREHOUSE_POOL, NotInWarehouse, Warehouse
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SEVERITY = {"warn": dg.AssetCheckSeverity.WARN, "error": dg.AssetCheckSeverity.ERROR}
 
-# What the drift and quality assets share: one run per scored day (checks report per run), warehouse pool.
-MONITORING_ASSET = dict(pool=WAREHOUSE_POOL, group_name="monitoring", kinds={"evidently", "python"})
+# What the drift and quality assets share: one run per scored day (checks report per run), warehouse pool, and
+# retries when MLflow or the warehouse server does not answer. What the day's data cannot give (no predictions, no
+# labels, a table not built yet, rows Evidently or the metrics refuse) is a DataFailure, never retried.
+MONITORING_ASSET = dict(
+    pool=WAREHOUSE_POOL,
+    group_name="monitoring",
+    kinds={"evidently", "python"},
+    retry_policy=SERVER_RETRY_POLICY,
+)
+# Errors of the day's rows: reading a table that is not there, and what the drift and quality computations raise.
+DATA_ERRORS = (NotInWarehouse, ValueError, KeyError)
 
 
 def _day(context: dg.AssetExecutionContext) -> date:
     return date.fromisoformat(context.partition_key)
 
 
-def _scored_day(warehouse: Warehouse, spec: ModelSpec, day: date) -> pd.DataFrame:
+def _scored_day(warehouse: Warehouse, spec: ModelSpec, day: date) -> "pd.DataFrame":
     predictions = warehouse.read_window(predictions_table(spec), spec.timestamp, day, day + timedelta(days=1))
     if predictions.empty:
-        raise dg.Failure(
+        raise DataFailure(
             description=f"no predictions of '{spec.name}' for {day}: run the nightly job for that day first"
         )
     return predictions
 
 
-def _serving_version(predictions: pd.DataFrame) -> int:
+def _serving_version(predictions: "pd.DataFrame") -> int:
     """The version that scored the day (the most rows, should a re-run with a new champion have mixed them)."""
     return int(predictions["model_version"].mode().iloc[0])
 
 
 def _log_to_mlflow(registry: ModelRegistry, run_id: str, day: date, values: dict[str, float]) -> None:
     """Monitoring figures on the version's training run, one step per day: a version's life in one place."""
+    import pandas as pd
+
     client = registry.client()
     timestamp = int(pd.Timestamp(day).timestamp() * 1000)
     for key, value in values.items():
@@ -53,7 +70,8 @@ def _log_to_mlflow(registry: ModelRegistry, run_id: str, day: date, values: dict
 def _check(name: str, value: float, thresholds, what: str) -> dg.AssetCheckResult:
     from assets.monitoring.drift import severity
 
-    level = severity(value, thresholds)
+    with not_retried(ValueError):  # a NaN figure (e.g. no validation ROC AUC recorded) grades the same every time
+        level = severity(value, thresholds)
     return dg.AssetCheckResult(
         check_name=name,
         passed=level == "ok",
@@ -83,22 +101,26 @@ def build_drift_asset(
         ],
     )
     def drift(context: dg.AssetExecutionContext, warehouse: Warehouse, registry: ModelRegistry, reports: MonitoringReports):
+        import pandas as pd
+
         from assets.ml.mlflow_logging import load_reference
         from assets.monitoring.drift import run_drift
         from assets.monitoring.sampling import deterministic_sample
 
         day = _day(context)
-        predictions = _scored_day(warehouse, spec, day)
+        with not_retried(*DATA_ERRORS):
+            predictions = _scored_day(warehouse, spec, day)
+            rows = warehouse.read_window(f"marts.{spec.scoring_mart}", spec.timestamp, day, day + timedelta(days=1))
+            current = rows.merge(predictions[[spec.entity_id, "score"]], on=spec.entity_id, how="inner")
+            sample = deterministic_sample(current, thresholds.sample_rows, spec.entity_id)
         version = registry.version(spec.name, _serving_version(predictions))
-        rows = warehouse.read_window(f"marts.{spec.scoring_mart}", spec.timestamp, day, day + timedelta(days=1))
-        current = rows.merge(predictions[[spec.entity_id, "score"]], on=spec.entity_id, how="inner")
-        sample = deterministic_sample(current, thresholds.sample_rows, spec.entity_id)
         reference = load_reference(registry, version.run_id)
         report = reports.path(spec.name, "drift", day)
-        result = run_drift(
-            reference, sample, spec.features.numeric, spec.features.categorical, "score",
-            thresholds.column_drift_threshold, report, partition_rows=len(current),
-        )
+        with not_retried(*DATA_ERRORS):
+            result = run_drift(
+                reference, sample, spec.features.numeric, spec.features.categorical, "score",
+                thresholds.column_drift_threshold, report, partition_rows=len(current),
+            )
         reports.prune(spec.name, "drift", day)
         _log_to_mlflow(registry, version.run_id, day, {"drift_share": result.drift_share, "score_drift": result.score_drift})
         warehouse.replace_window(
@@ -154,22 +176,26 @@ def build_quality_asset(
         ],
     )
     def quality(context: dg.AssetExecutionContext, warehouse: Warehouse, registry: ModelRegistry, reports: MonitoringReports):
+        import pandas as pd
+
         from assets.monitoring.quality import run_quality
 
         day = _day(context)
-        predictions = _scored_day(warehouse, spec, day)
-        labels = warehouse.read_window(f"marts.{spec.training_mart}", spec.timestamp, day, day + timedelta(days=1))
-        if labels.empty:
-            raise dg.Failure(
-                description=f"no labels yet in {spec.training_mart} for {spec.name}'s predictions of {day}: "
-                "labels arrive later; run quality for this day once they have"
+        with not_retried(*DATA_ERRORS):
+            predictions = _scored_day(warehouse, spec, day)
+            labels = warehouse.read_window(f"marts.{spec.training_mart}", spec.timestamp, day, day + timedelta(days=1))
+            if labels.empty:
+                raise DataFailure(
+                    description=f"no labels yet in {spec.training_mart} for {spec.name}'s predictions of {day}: "
+                    "labels arrive later; run quality for this day once they have"
+                )
+            labeled = predictions[[spec.entity_id, "score"]].merge(
+                labels[[spec.entity_id, spec.target]], on=spec.entity_id, how="inner"
             )
-        labeled = predictions[[spec.entity_id, "score"]].merge(
-            labels[[spec.entity_id, spec.target]], on=spec.entity_id, how="inner"
-        )
         version = registry.version(spec.name, _serving_version(predictions))
         report = reports.path(spec.name, "quality", day)
-        result = run_quality(labeled, spec.target, "score", report)
+        with not_retried(*DATA_ERRORS):
+            result = run_quality(labeled, spec.target, "score", report)
         reports.prune(spec.name, "quality", day)
         validation_auc = float(version.tags.get("metric.roc_auc", "nan"))
         auc_drop = validation_auc - result.roc_auc

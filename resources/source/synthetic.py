@@ -14,14 +14,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from datetime import date, timedelta
-
-import numpy as np
-import pandas as pd
-from pydantic import Field, field_validator
+from functools import cache
+from typing import TYPE_CHECKING
 
 import dagster as dg
+from pydantic import Field, field_validator
 
 from resources.source.base import as_day
+
+if TYPE_CHECKING:  # numpy and pandas are imported inside the functions: this module is imported when definitions load
+    import numpy as np
+    import pandas as pd
 
 CHUNK_ROWS = 100_000
 SECONDS_PER_DAY = 86_400
@@ -67,28 +70,47 @@ APPLICATION_COLUMNS = (
 OUTCOME_COLUMNS = ("application_id", "application_date", "outcome_date", "observed_at", "defaulted")
 TABLES = ("applications", "outcomes")
 
-HOME_OWNERSHIP = np.array(["RENT", "MORTGAGE", "OWN"], dtype=object)
-PURPOSES = np.array(
-    ["debt_consolidation", "credit_card", "home_improvement", "small_business", "car", "medical", "other"],
-    dtype=object,
-)
-_PURPOSE_WEIGHTS = np.array([0.50, 0.20, 0.08, 0.04, 0.07, 0.04, 0.07])
-_PURPOSE_WEIGHTS_DRIFTED = np.array([0.40, 0.18, 0.08, 0.16, 0.07, 0.04, 0.07])
+# Categories and their weights, as plain tuples (numpy arrays of them: :func:`_arrays`).
+HOME_OWNERSHIP = ("RENT", "MORTGAGE", "OWN")
+PURPOSES = ("debt_consolidation", "credit_card", "home_improvement", "small_business", "car", "medical", "other")
+_PURPOSE_WEIGHTS = (0.50, 0.20, 0.08, 0.04, 0.07, 0.04, 0.07)
+_PURPOSE_WEIGHTS_DRIFTED = (0.40, 0.18, 0.08, 0.16, 0.07, 0.04, 0.07)
 # Loan size relative to income, by purpose (same order as PURPOSES).
-_PURPOSE_LOAN_FACTOR = np.array([1.0, 0.8, 1.2, 1.6, 0.7, 0.5, 0.6])
-STATES = np.array(["CA", "TX", "NY", "FL", "IL", "PA", "OH", "GA", "NC", "MI", "NJ", "WA"], dtype=object)
-_STATE_WEIGHTS = np.array([0.18, 0.13, 0.11, 0.11, 0.07, 0.07, 0.06, 0.06, 0.06, 0.05, 0.05, 0.05])
-CHANNELS = np.array(["web", "branch", "broker"], dtype=object)
-_CHANNEL_WEIGHTS = np.array([0.60, 0.25, 0.15])
-_CHANNEL_WEIGHTS_DRIFTED = np.array([0.45, 0.20, 0.35])
+_PURPOSE_LOAN_FACTOR = (1.0, 0.8, 1.2, 1.6, 0.7, 0.5, 0.6)
+STATES = ("CA", "TX", "NY", "FL", "IL", "PA", "OH", "GA", "NC", "MI", "NJ", "WA")
+_STATE_WEIGHTS = (0.18, 0.13, 0.11, 0.11, 0.07, 0.07, 0.06, 0.06, 0.06, 0.05, 0.05, 0.05)
+CHANNELS = ("web", "branch", "broker")
+_CHANNEL_WEIGHTS = (0.60, 0.25, 0.15)
+_CHANNEL_WEIGHTS_DRIFTED = (0.45, 0.20, 0.35)
+
+
+@cache
+def _arrays() -> dict[str, np.ndarray]:
+    """The tables above as numpy arrays (object arrays for categories, to index with drawn codes), built once."""
+    import numpy as np
+
+    categories = {"home_ownership": HOME_OWNERSHIP, "purpose": PURPOSES, "state": STATES, "channel": CHANNELS}
+    weights = {
+        "purpose_weights": _PURPOSE_WEIGHTS, "purpose_weights_drifted": _PURPOSE_WEIGHTS_DRIFTED,
+        "purpose_loan_factor": _PURPOSE_LOAN_FACTOR, "state_weights": _STATE_WEIGHTS,
+        "channel_weights": _CHANNEL_WEIGHTS, "channel_weights_drifted": _CHANNEL_WEIGHTS_DRIFTED,
+    }
+    return {
+        **{name: np.array(values, dtype=object) for name, values in categories.items()},
+        **{name: np.array(values, dtype="float64") for name, values in weights.items()},
+    }
 
 
 def _pick(u: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Category indices from uniforms; one uniform per row whatever the weights, so drift changes no other draw."""
+    import numpy as np
+
     return np.minimum(np.searchsorted(np.cumsum(weights), u, side="right"), len(weights) - 1)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
+    import numpy as np
+
     return 1.0 / (1.0 + np.exp(-x))
 
 
@@ -98,6 +120,9 @@ def _draw_features(rng: np.random.Generator, m: int, drifted: bool) -> dict[str,
     A latent credit quality ``z`` drives the bureau features (score, delinquencies, utilization, inquiries, dti)
     and, weakly, income, so the features are correlated the way real applications are.
     """
+    import numpy as np
+
+    a = _arrays()
     time_offset = rng.random(m)
     z = rng.standard_normal(m)
     age = np.clip(np.rint(rng.normal(42.0, 12.0, m)), 21, 80)
@@ -106,8 +131,8 @@ def _draw_features(rng: np.random.Generator, m: int, drifted: bool) -> dict[str,
     income = np.round(np.clip(np.exp(log_income), 12_000, 750_000), -2)
     # Ordered logit: older, better-paid applicants rent less and own outright more.
     home = np.digitize(0.06 * (age - 42) + 1.2 * (log_income - 10.9) + rng.logistic(0.0, 1.0, m), [-0.2, 2.3])
-    purpose = _pick(rng.random(m), _PURPOSE_WEIGHTS_DRIFTED if drifted else _PURPOSE_WEIGHTS)
-    loan = income * 0.22 * _PURPOSE_LOAN_FACTOR[purpose] * rng.lognormal(0.0, 0.45, m) * (1.25 if drifted else 1.0)
+    purpose = _pick(rng.random(m), a["purpose_weights_drifted" if drifted else "purpose_weights"])
+    loan = income * 0.22 * a["purpose_loan_factor"][purpose] * rng.lognormal(0.0, 0.45, m) * (1.25 if drifted else 1.0)
     loan = np.round(np.clip(loan, 1_000, 50_000) / 25) * 25
     term = np.where(rng.random(m) < 0.05 + 0.8 * _sigmoid((loan - 18_000) / 6_000), 60, 36)
     score = np.clip(np.rint(695 + 60 * z + rng.normal(0, 15, m) - (40 if drifted else 0)), 300, 850)
@@ -119,8 +144,8 @@ def _draw_features(rng: np.random.Generator, m: int, drifted: bool) -> dict[str,
     dti = np.round(np.clip(dti, 0, 60), 2)
     rate = 5.5 + 0.048 * (850 - score) + 2.8 * (term == 60) + 0.06 * (dti - 17) + 0.5 * delinquencies
     rate = np.round(np.clip(rate + rng.normal(0, 1.0, m), 5.0, 35.99), 2)
-    state = _pick(rng.random(m), _STATE_WEIGHTS)
-    channel = _pick(rng.random(m), _CHANNEL_WEIGHTS_DRIFTED if drifted else _CHANNEL_WEIGHTS)
+    state = _pick(rng.random(m), a["state_weights"])
+    channel = _pick(rng.random(m), a["channel_weights_drifted" if drifted else "channel_weights"])
     return {
         "time_offset": time_offset,
         "annual_income": income,
@@ -130,15 +155,15 @@ def _draw_features(rng: np.random.Generator, m: int, drifted: bool) -> dict[str,
         "credit_score": score.astype(np.int64),
         "debt_to_income": dti,
         "employment_length_years": employment.astype(np.int64),
-        "home_ownership": HOME_OWNERSHIP[home],
-        "purpose": PURPOSES[purpose],
-        "state": STATES[state],
+        "home_ownership": a["home_ownership"][home],
+        "purpose": a["purpose"][purpose],
+        "state": a["state"][state],
         "age": age.astype(np.int64),
         "open_credit_lines": open_lines.astype(np.int64),
         "delinquencies_2y": delinquencies.astype(np.int64),
         "revolving_utilization": utilization,
         "inquiries_6m": inquiries.astype(np.int64),
-        "channel": CHANNELS[channel],
+        "channel": a["channel"][channel],
     }
 
 
@@ -150,6 +175,8 @@ def default_probability(features: Mapping[str, np.ndarray] | pd.DataFrame, conce
     The concept-drift regime leans on what the first one barely uses (loan-to-income, channel, age), so a model
     fitted before ``concept_drift_start`` ranks the later applications noticeably worse.
     """
+    import numpy as np
+
     f = features
     dti = f["debt_to_income"] - 17
     utilization = f["revolving_utilization"] - 0.45
@@ -212,6 +239,9 @@ class SyntheticSource(dg.ConfigurableResource):
         raise KeyError(f"the synthetic_loans generator has no table {table!r}: it makes {', '.join(TABLES)}")
 
     def applications(self, day: date) -> Iterator[pd.DataFrame]:
+        import numpy as np
+        import pandas as pd
+
         day = as_day(day)
         if not self._has_applications(day):
             return
@@ -230,6 +260,9 @@ class SyntheticSource(dg.ConfigurableResource):
             yield frame[list(APPLICATION_COLUMNS)]
 
     def outcomes(self, day: date) -> Iterator[pd.DataFrame]:
+        import numpy as np
+        import pandas as pd
+
         day = as_day(day)
         applied = day - timedelta(days=self.label_delay_days)
         if not self._has_applications(applied):
@@ -265,6 +298,8 @@ class SyntheticSource(dg.ConfigurableResource):
             yield lo, hi, _draw_features(self._rng(day, k, _FEATURE_STREAM), hi - lo, drifted)
 
     def _rng(self, day: date, chunk: int, stream: int) -> np.random.Generator:
+        import numpy as np
+
         return np.random.default_rng(np.random.SeedSequence([self.seed, day.toordinal(), chunk, stream]))
 
     @staticmethod
