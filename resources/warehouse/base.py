@@ -1,0 +1,272 @@
+"""The warehouse interface, its errors and the writes both engines share.
+
+Every write of a partition is one transaction that deletes the window and inserts the new rows, so re-running a
+day replaces it and a failure half-way leaves the previous rows untouched. That transaction is written once, here,
+in terms of a few engine hooks: ``_transaction`` (a cursor-like object inside one transaction), ``_PARAM`` (the
+parameter placeholder), ``_insert_chunk`` (DuckDB: INSERT from a registered frame; Postgres: COPY), ``_lock``
+(writers of a table take turns; a no-op where the engine already allows one writer), ``_exists`` (is the table
+there, inside a write), ``_sql_type`` (warehouse type -> engine type) and ``_rowcount`` (rows the last INSERT
+wrote).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import date
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import dagster as dg
+
+from resources.source.schema import Column
+
+if TYPE_CHECKING:  # pandas is imported where frames are made: this module is imported when definitions load
+    import pandas as pd
+
+WAREHOUSE_POOL = "warehouse"
+
+
+class NotInWarehouse(LookupError):
+    """The warehouse, or a table in it, is not there yet: materializing what writes it creates it, asking again
+    does not (assets turn it into a failure that is never retried)."""
+
+
+class WarehouseFileMissing(NotInWarehouse, FileNotFoundError):
+    """The DuckDB file does not exist yet (a ``FileNotFoundError`` too, as it always was)."""
+
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
+
+_PANDAS_TO_SQL = (
+    ("bool", "BOOLEAN"),
+    ("int", "BIGINT"),
+    ("float", "DOUBLE"),
+    ("datetime", "TIMESTAMP"),
+)
+
+
+def _check_table(table: str) -> str:
+    if not _IDENTIFIER.match(table):
+        raise ValueError(f"table name {table!r} must be schema-qualified, e.g. 'raw.applications'")
+    return table
+
+
+def columns_from_frame(frame: pd.DataFrame) -> list[Column]:
+    """Warehouse column types for a DataFrame whose table has no declared schema (predictions, audit rows)."""
+    columns = []
+    for name, dtype in frame.dtypes.items():
+        kind = str(dtype).lower()
+        sql_type = next((sql for prefix, sql in _PANDAS_TO_SQL if kind.startswith(prefix)), "VARCHAR")
+        columns.append(Column(str(name), sql_type))
+    return columns
+
+
+def _quoted(names: Iterable[Any]) -> str:
+    """``"a", "b"``: column names as an SQL list."""
+    return ", ".join(f'"{name}"' for name in names)
+
+
+def _missing(columns: Sequence[Column], present: set[str]) -> list[Column]:
+    """Declared columns a table made by an earlier version lacks: added (nullable, so stored rows stay valid)
+    instead of failing the write; columns the declaration dropped stay, NULL in new rows."""
+    return [c for c in columns if c.name not in present]
+
+
+def _column_lists(columns: Sequence[str] | None) -> tuple[str, str]:
+    """The ``(a, b)`` insert list and ``a, b`` select list for ``columns``; all columns when None."""
+    if columns is None:
+        return "", "*"
+    quoted = _quoted(columns)
+    return f"({quoted})", quoted
+
+
+def _peek_columns(
+    table: str, chunks: Iterable[pd.DataFrame], columns: Sequence[Column] | None
+) -> tuple[Iterator[pd.DataFrame], Sequence[Column] | None]:
+    """Take the first chunk before any transaction opens: a source that validates its input fails here, so a bad
+    file never touches the table; and a table with no declared schema gets its columns from that chunk."""
+    iterator = iter(chunks)
+    first = next(iterator, None)
+    if first is None:
+        return iter(()), columns
+    if columns is None:
+        columns = columns_from_frame(first)
+    return itertools.chain([first], iterator), columns
+
+
+class Warehouse(dg.ConfigurableResource):
+    """Interface shared by the DuckDB and Postgres warehouses; the writes are implemented here, once."""
+
+    _PARAM: ClassVar[str] = "?"  # the engine's parameter placeholder
+
+    # --- engine hooks ---------------------------------------------------------------------------------------------
+
+    def _transaction(self, must_exist: bool = False) -> AbstractContextManager[Any]:
+        """A context manager yielding a cursor-like object (``execute``, ``fetchone``, ``fetchall``) inside one
+        transaction: committed when the block ends, rolled back when it raises. ``must_exist``: where the warehouse
+        is a file, raise ``WarehouseFileMissing`` instead of creating it."""
+        raise NotImplementedError
+
+    def _insert_chunk(self, cur: Any, table: str, chunk: pd.DataFrame) -> None:
+        """Insert the rows of ``chunk`` (its columns, by name) into ``table``."""
+        raise NotImplementedError
+
+    def _lock(self, cur: Any, table: str) -> None:
+        """Make writers of ``table`` take turns until commit (a no-op where the engine already does)."""
+
+    def _sql_type(self, dtype: str) -> str:
+        """The engine's name of a warehouse column type."""
+        return dtype
+
+    def _exists(self, cur: Any, table: str) -> bool:
+        """Whether ``table`` is there, inside a write."""
+        return self._listed(cur, table)
+
+    def _rowcount(self, cur: Any) -> int:
+        """Rows the INSERT just executed on ``cur`` wrote."""
+        return cur.rowcount
+
+    # --- shared SQL -----------------------------------------------------------------------------------------------
+
+    def _window(self, date_column: str) -> str:
+        return f'"{date_column}" >= {self._PARAM} AND "{date_column}" < {self._PARAM}'
+
+    def _listed(self, cur: Any, table: str) -> bool:
+        """Whether ``information_schema`` lists ``table``."""
+        cur.execute(
+            f"SELECT count(*) FROM information_schema.tables WHERE table_schema = {self._PARAM} "
+            f"AND table_name = {self._PARAM}",
+            table.split("."),
+        )
+        found = cur.fetchone()
+        return bool(found and found[0])
+
+    def _ensure_table(self, cur: Any, table: str, columns: Sequence[Column]) -> None:
+        cur.execute(f"CREATE SCHEMA IF NOT EXISTS {table.split('.')[0]}")
+        cols = ", ".join(
+            f'"{c.name}" {self._sql_type(c.dtype)}{"" if c.nullable else " NOT NULL"}' for c in columns
+        )
+        cur.execute(f"CREATE TABLE IF NOT EXISTS {table} ({cols})")
+        cur.execute(
+            f"SELECT column_name FROM information_schema.columns WHERE table_schema = {self._PARAM} "
+            f"AND table_name = {self._PARAM}",
+            table.split("."),
+        )
+        present = {row[0] for row in cur.fetchall()}
+        for column in _missing(columns, present):
+            cur.execute(f'ALTER TABLE {table} ADD COLUMN "{column.name}" {self._sql_type(column.dtype)}')
+
+    # --- the interface --------------------------------------------------------------------------------------------
+
+    def replace_window(
+        self,
+        table: str,
+        date_column: str,
+        start: date,
+        end: date,
+        chunks: Iterable[pd.DataFrame],
+        columns: Sequence[Column] | None = None,
+    ) -> int:
+        """Atomically replace the rows with ``start <= date_column < end`` by ``chunks``; returns rows written."""
+        chunks, columns = _peek_columns(_check_table(table), chunks, columns)
+        written = 0
+        with self._transaction() as cur:
+            self._lock(cur, table)
+            if columns is not None:
+                self._ensure_table(cur, table, columns)
+            if self._exists(cur, table):
+                cur.execute(f"DELETE FROM {table} WHERE {self._window(date_column)}", [start, end])
+            for chunk in chunks:
+                if not chunk.empty:
+                    self._insert_chunk(cur, table, chunk)
+                    written += len(chunk)
+        return written
+
+    def replace_window_from(
+        self,
+        table: str,
+        date_column: str,
+        start: date,
+        end: date,
+        source_table: str,
+        where: str = "TRUE",
+        columns: Sequence[str] | None = None,
+    ) -> int:
+        """Atomically replace the window of ``table`` by the same window of ``source_table`` filtered by ``where``
+        (a derived table, e.g. the review queue from predictions, or a raw day published from its audited staging
+        table, without a round trip through Python). ``columns``: only these, by name (default: all, in order)."""
+        _check_table(table), _check_table(source_table)
+        window = self._window(date_column)
+        names, selected = _column_lists(columns)
+        with self._transaction(must_exist=True) as cur:
+            self._lock(cur, table)
+            cur.execute(f"CREATE SCHEMA IF NOT EXISTS {table.split('.')[0]}")
+            cur.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT {selected} FROM {source_table} WHERE FALSE")
+            cur.execute(f"DELETE FROM {table} WHERE {window}", [start, end])
+            cur.execute(
+                f"INSERT INTO {table} {names} SELECT {selected} FROM {source_table} WHERE {window} AND ({where})",
+                [start, end],
+            )
+            written = self._rowcount(cur)
+        return int(written)
+
+    def ensure_table(self, table: str, columns: Sequence[Column]) -> None:
+        """Create ``table`` (and its schema) with the declared columns if it does not exist; add the declared
+        columns it lacks."""
+        with self._transaction() as cur:
+            self._ensure_table(cur, _check_table(table), columns)
+
+    def drop_table(self, table: str) -> None:
+        """Drop ``table`` if it exists (staging tables); a warehouse file that is not there stays so."""
+        _check_table(table)
+        try:
+            with self._transaction(must_exist=True) as cur:
+                cur.execute(f"DROP TABLE IF EXISTS {table}")
+        except WarehouseFileMissing:
+            pass
+
+    def iter_window(
+        self, table: str, date_column: str, start: date, end: date, chunk_rows: int = 100_000
+    ) -> Iterator[pd.DataFrame]:
+        """Rows of ``table`` in the date window, in chunks of at most ``chunk_rows``."""
+        raise NotImplementedError
+
+    def append(self, table: str, frame: pd.DataFrame) -> None:
+        """Append rows (audit records); the table is created from the frame's columns the first time, and a
+        column the rows have but the table lacks is added (earlier rows keep NULL there): records are never lost
+        to a new field."""
+        _check_table(table)
+        with self._transaction() as cur:
+            self._ensure_table(cur, table, columns_from_frame(frame))
+            self._insert_chunk(cur, table, frame)
+
+    def query(self, sql: str) -> pd.DataFrame:
+        """A read-only query, for checks and tests."""
+        raise NotImplementedError
+
+    def table_exists(self, table: str) -> bool:
+        _check_table(table)
+        try:
+            with self._transaction(must_exist=True) as cur:
+                return self._listed(cur, table)
+        except WarehouseFileMissing:
+            return False
+
+    def read_window(self, table: str, date_column: str, start: date, end: date) -> pd.DataFrame:
+        import pandas as pd
+
+        frames = list(self.iter_window(table, date_column, start, end))
+        if not frames:
+            return pd.DataFrame()
+        return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    @contextmanager
+    def session(self):
+        """Calls inside share one connection where opening one costs (DuckDB): a backfill's many small calls per
+        day then pay the open once per step. Elsewhere a no-op."""
+        yield self

@@ -1,0 +1,150 @@
+"""The DuckDB warehouse: a local file, the embedded default.
+
+DuckDB takes a file lock per process: connections are opened late and closed at the end of each call, never
+held across steps, and every asset that touches the warehouse runs in the ``warehouse`` concurrency pool.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field, PrivateAttr
+
+from resources.warehouse.base import (
+    WAREHOUSE_POOL,
+    NotInWarehouse,
+    Warehouse,
+    WarehouseFileMissing,
+    _check_table,
+    _quoted,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+_LOG = logging.getLogger("nightjar.warehouse")
+
+
+class DuckDBWarehouse(Warehouse):
+    """A DuckDB file: the embedded default."""
+
+    path: str = Field(description="Path of the DuckDB database file; its folder is created if missing.")
+    lock_wait_seconds: float = Field(
+        default=120.0,
+        ge=0,
+        description="How long opening the file waits, retrying with growing pauses, while another process holds "
+        "DuckDB's single-writer lock; then it fails naming the file. 0 fails at once.",
+    )
+    _in_session: bool = PrivateAttr(default=False)
+    _session: Any = PrivateAttr(default=None)  # the session's connection, once a call inside opened it
+
+    @contextmanager
+    def session(self):
+        """The file is opened by the first call inside, as that call would open it (a read does not create a
+        missing warehouse), and stays open for the others until the session ends."""
+        if self._in_session:  # already inside one
+            yield self
+            return
+        self._in_session = True
+        try:
+            yield self
+        finally:
+            conn, self._session, self._in_session = self._session, None, False
+            if conn is not None:
+                conn.close()
+
+    @contextmanager
+    def _connect(self, must_exist: bool = False):
+        if self._session is not None:
+            yield self._session
+            return
+        # Always read-write: DuckDB refuses a read-only and a read-write connection to one file in the same
+        # process, and scoring reads a mart while it writes predictions.
+        db_path = Path(self.path)
+        if must_exist and not db_path.exists():
+            raise WarehouseFileMissing(f"warehouse {db_path} does not exist yet: materialize the raw assets first")
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        conn = _open_duckdb(db_path, self.lock_wait_seconds)
+        if self._in_session:  # closed when the session ends
+            self._session = conn
+            yield conn
+            return
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    # --- the hooks of the shared writes (resources.warehouse.base) ------------------------------------------------
+
+    @contextmanager
+    def _transaction(self, must_exist: bool = False):
+        with self._connect(must_exist=must_exist) as conn:
+            conn.execute("BEGIN TRANSACTION")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def _insert_chunk(self, cur, table: str, chunk: pd.DataFrame) -> None:
+        cur.register("nightjar_chunk", chunk)
+        names = _quoted(chunk.columns)
+        cur.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM nightjar_chunk")
+        cur.unregister("nightjar_chunk")
+
+    def _rowcount(self, cur) -> int:
+        return cur.fetchone()[0]  # an INSERT's result is its row count
+
+    # --- reads ----------------------------------------------------------------------------------------------------
+
+    def iter_window(self, table, date_column, start, end, chunk_rows=100_000):
+        _check_table(table)
+        with self._connect(must_exist=True) as conn:
+            if not self._exists(conn, table):
+                raise NotInWarehouse(f"table {table} does not exist in warehouse {self.path}")
+            result = conn.execute(f"SELECT * FROM {table} WHERE {self._window(date_column)} ORDER BY 1", [start, end])
+            vectors = max(1, chunk_rows // 2048)  # DuckDB hands rows out in vectors of 2048
+            while not (chunk := result.fetch_df_chunk(vectors)).empty:
+                yield chunk
+
+    def query(self, sql):
+        with self._connect(must_exist=True) as conn:
+            return conn.execute(sql).fetch_df()
+
+    def describe(self) -> str:
+        return f"duckdb:{self.path}"
+
+
+def _open_duckdb(db_path: Path, lock_wait_seconds: float):
+    """Open ``db_path`` read-write, waiting out another process's lock with exponential backoff (0.1 s doubling
+    to 5 s) for at most ``lock_wait_seconds``. The pool keeps warehouse steps apart; this covers what it cannot
+    see: dbt or a notebook holding the file, a crashed run's step process still closing it."""
+    import duckdb
+
+    deadline = time.monotonic() + lock_wait_seconds
+    pause, attempts = 0.1, 0
+    while True:
+        attempts += 1
+        try:
+            return duckdb.connect(str(db_path))
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():  # "Could not set lock on file"
+                raise
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise RuntimeError(
+                    f"could not open warehouse {db_path}: another process holds its lock (waited "
+                    f"{lock_wait_seconds:.0f} s, {attempts} attempts). DuckDB allows one writer process per file; "
+                    f"warehouse steps run in the '{WAREHOUSE_POOL}' concurrency pool (dagster_home/dagster.yaml), "
+                    f"so look for another program with the file open. DuckDB said: {exc}"
+                ) from exc
+            if attempts == 1:
+                _LOG.warning("warehouse %s is locked by another process; waiting up to %.0f s for it: %s",
+                             db_path, lock_wait_seconds, exc)
+            time.sleep(min(pause, remaining))
+            pause = min(pause * 2, 5.0)
