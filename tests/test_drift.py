@@ -1,5 +1,6 @@
 """Drift on real Evidently runs: no false alarm on same-distribution data, exactly the shifted columns flagged,
-Evidently and the numpy/scipy implementation agreeing, and a stable, bounded sample."""
+Evidently and the numpy/scipy implementation agreeing, the spec's methods and thresholds per column type and per
+column, and a stable, bounded sample."""
 
 from __future__ import annotations
 
@@ -7,14 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from assets.ml.spec import Monitoring, Thresholds
+from assets.ml.spec import DRIFT_METHODS, Monitoring, Thresholds
 from assets.monitoring.drift import DriftResult, drift_numpy, run_drift, severity
 from assets.monitoring.sampling import deterministic_sample
 
 NUMERIC = [f"num_{i}" for i in range(10)]
 CATEGORICAL = ["cat_a", "cat_b"]
 SCORE = "score"
-THRESHOLD = Monitoring().column_drift_threshold
+THRESHOLD = 0.1  # what the default methods (wasserstein, jensenshannon) use when the spec sets none
 CAT_A = ["a", "b", "c", "d"]
 CAT_A_MIX = [0.4, 0.3, 0.2, 0.1]
 CAT_A_SHIFTED_MIX = [0.2, 0.3, 0.2, 0.3]
@@ -106,6 +107,76 @@ def test_methods_are_forced_on_small_samples(reference):
     evidently = run_drift(small_reference, current, NUMERIC, CATEGORICAL, SCORE, THRESHOLD, None)
     assert set(evidently.column_methods.values()) == {"wasserstein", "jensenshannon"}
     assert_same_statistics(evidently, drift_numpy(small_reference, current, NUMERIC, CATEGORICAL, SCORE, THRESHOLD))
+
+
+def test_default_methods_judge_at_their_default_threshold(reference):
+    """The spec's defaults (no column_drift_threshold) are today's: 0.1 for Wasserstein and Jensen-Shannon."""
+    monitoring = Monitoring()
+    assert monitoring.column_drift_threshold is None
+    assert (monitoring.num_method, monitoring.cat_method) == ("wasserstein", "jensenshannon")
+    current = make_frame(5000, seed=3, shift_sd=0.5, cat_a_mix=CAT_A_SHIFTED_MIX)
+    result = run_drift(reference, current, NUMERIC, CATEGORICAL, SCORE, monitoring.column_drift_threshold, None)
+    assert set(result.column_thresholds.values()) == {THRESHOLD}
+    assert result.drifted_columns == [*SHIFTED_NUMERIC, "cat_a"]
+
+
+def test_methods_and_thresholds_per_type_and_per_column(reference):
+    """The spec's num_method / cat_method, column_methods and column_thresholds reach Evidently; each column's
+    verdict follows its own method and threshold, and the result says which it was judged by."""
+    current = make_frame(5000, seed=3, shift_sd=0.5, cat_a_mix=CAT_A_SHIFTED_MIX)
+    result = run_drift(
+        reference, current, NUMERIC, CATEGORICAL, SCORE, None, None,
+        num_method="psi", cat_method="jensenshannon",
+        column_methods={"num_5": "ks", "cat_b": "psi"},
+        column_thresholds={"num_0": 5.0, "cat_a": 0.5},
+    )
+    assert result.column_methods == {**{c: "psi" for c in NUMERIC}, "num_5": "ks", "cat_a": "jensenshannon",
+                                     "cat_b": "psi"}
+    assert result.column_thresholds == {**{c: 0.1 for c in NUMERIC}, "num_0": 5.0, "num_5": 0.05, "cat_a": 0.5,
+                                        "cat_b": 0.1}
+    # num_0's own threshold and cat_a's keep them from drifting; num_1, num_2 drift by PSI; num_5 by KS (p-value)
+    # does not, nor anything unshifted.
+    assert result.drifted_columns == ["num_1", "num_2"]
+    assert 0.0 <= result.column_scores["num_5"] <= 1.0  # a p-value
+    assert result.score_method == "wasserstein"
+
+
+def test_the_method_table_is_evidently_s(reference):
+    """assets.ml.spec.DRIFT_METHODS (checked at spec load, without importing evidently) against Evidently's registry."""
+    from evidently.legacy.calculations.stattests.registry import _registered_stat_tests
+    from evidently.legacy.core import ColumnType
+
+    kinds = {ColumnType.Numerical: "numeric", ColumnType.Categorical: "categorical"}
+    registered = {
+        name: ({kinds[t] for t in by_type if t in kinds}, next(iter(by_type.values())).default_threshold)
+        for name, by_type in _registered_stat_tests.items()
+        if set(by_type) & set(kinds)
+    }
+    assert {name: (set(types), default) for name, (types, _, default) in DRIFT_METHODS.items()} == registered
+    # p-value or distance: a p-value test drifts on the same-distribution frames at a threshold of 1 (every p < 1),
+    # a distance never does at a huge threshold.
+    same = make_frame(2000, seed=2)
+    for name, (types, kind, _) in DRIFT_METHODS.items():
+        if "numeric" not in types or name in {"es", "empirical_mmd", "anderson", "cramer_von_mises"}:
+            continue  # slow or noisy on 2000 rows; the table's kind for them is taken from Evidently's source
+        result = run_drift(reference.head(2000), same, ["num_3"], [], SCORE, None, None, num_method=name,
+                           column_thresholds={"num_3": 0.999999 if kind == "p_value" else 1e9})
+        assert result.drifted_columns == (["num_3"] if kind == "p_value" else []), name
+
+
+def test_score_is_not_compared_without_reference_scores(reference):
+    """A served-days reference scored by another version has no scores to compare: score drift is NaN, and the
+    features are still compared."""
+    current = make_frame(3000, seed=5)
+    unscored = reference.assign(**{SCORE: np.nan})
+    result = run_drift(unscored, current, NUMERIC, CATEGORICAL, SCORE, THRESHOLD, None)
+    assert np.isnan(result.score_drift) and result.score_reference_rows == 0
+    assert result.drifted_columns == [] and len(result.column_scores) == len(NUMERIC + CATEGORICAL)
+    # Partly scored: only the scored rows count, as the numpy implementation (which drops missing values) agrees.
+    partly = reference.assign(**{SCORE: reference[SCORE].where(reference.index % 3 == 0)})
+    evidently = run_drift(partly, current, NUMERIC, CATEGORICAL, SCORE, THRESHOLD, None)
+    assert evidently.score_reference_rows == (reference.index % 3 == 0).sum()
+    assert_same_statistics(evidently, drift_numpy(partly, current, NUMERIC, CATEGORICAL, SCORE, THRESHOLD))
 
 
 def test_html_report_is_written(same):

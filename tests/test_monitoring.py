@@ -1,11 +1,12 @@
 """Monitoring end to end on real Evidently, MLflow, dbt and DuckDB, through the synthetic drift scenario:
 stable days pass, the first drifted day fails with ERROR naming the drifted columns, and the later change in
-how features relate to default shows in the quality check once that day's labels arrive."""
+how features relate to default shows in the quality check once that day's labels arrive; a day whose labels are
+not in yet waits, and a served-days reference reads the real marts."""
 
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -131,3 +132,33 @@ def test_the_drift_error_alerts_by_webhook_and_launches_one_retraining(scenario)
         hook.server.server_close()
     alerted = [p for p in hook.posts if "data_drift" in json.dumps(p)]
     assert alerted and "credit_score" in json.dumps(alerted[0])
+
+
+def test_quality_waits_for_labels_and_served_days_are_read_from_the_real_marts(scenario):
+    """On the dbt-built marts: a scored day whose labels are due after the history waits (nothing fails), and a
+    trailing reference reads the served days before it, every row scored by the serving version."""
+    from assets.ml.spec import load_spec
+    from assets.monitoring.reference import served_days, served_reference
+    from resources.build import open_warehouse
+
+    defs, settings = scenario["defs"], scenario["settings"]
+    day = CONCEPT_DRIFT_START + timedelta(days=1)  # its labels arrive after HISTORY's last day
+    assert run_days(defs, "nightly", day, day, asset_selection=[dg.AssetKey([MODEL, "predictions"])]).success
+    result = _monitor(defs, "quality", day)
+    assert result.success
+    meta = result.asset_materializations_for_node(f"{MODEL}__quality")[0].metadata
+    due = day + timedelta(days=int(settings.label_delay_days))
+    assert meta["status"].value == "waiting" and meta["labels"].value == f"labels due on {due}"
+    assert all(c.passed and c.description.startswith("not checked: labels due") for c in _checks(result).values())
+
+    [spec_path] = sorted(settings.model_specs_dir.glob("*.yaml"))
+    spec = load_spec(spec_path)
+    spec = spec.model_copy(update={"monitoring": spec.monitoring.model_copy(
+        update={"reference": type(spec.monitoring.reference)(kind="trailing_days", days=2)})})
+    warehouse = open_warehouse(settings)
+    days = served_days(warehouse, spec, day)
+    assert days == [CONCEPT_DRIFT_START, DRIFT_START]
+    champion = ModelRegistry(tracking_uri=settings.mlflow_tracking_uri).by_alias(MODEL, CHAMPION)
+    served = served_reference(warehouse, spec, days, champion.version, spec.features.all)
+    assert len(served.frame) == 2 * ROWS_PER_DAY and served.scored_by_version == 2 * ROWS_PER_DAY
+    assert list(served.frame.columns) == [*spec.features.all, "score"]

@@ -1,13 +1,22 @@
 """Daily monitoring assets for one model spec: drift of each scored day, and quality once its labels arrive.
 
-Each day is compared with the reference of the version that scored it (logged with that version at training),
-so monitoring any past day is reproducible. Results become asset checks (WARN / ERROR from the spec's
-thresholds), numeric metadata that Dagster plots over days, a row in a warehouse table, metrics on the
-version's MLflow run (one step per day), and an HTML report a person can open.
+Each day is compared with the reference the spec's ``monitoring.reference`` names: by default the reference of the
+version that scored it (logged with that version at training), so monitoring any past day is reproducible; or
+served days before it (``trailing_days``, ``same_weekday``), read from the warehouse. The spec also chooses the
+checked columns, Evidently's method per column type or column, and thresholds per column. Results become asset
+checks (WARN / ERROR from the spec's thresholds), numeric metadata that Dagster plots over days, a row in a
+warehouse table, metrics on the version's MLflow run (one step per day), and an HTML report a person can open.
+
+A check that has nothing to judge yet is not failed: it passes, saying it was not checked and why (Dagster wants a
+result for every declared check, and a passed check alerts nobody): quality of a day whose labels are not in yet
+(the materialization says ``status: waiting`` and when they are due), drift against served days when none were
+served before the day (``status: no_reference``), score drift when no reference row was scored by the serving
+version.
 """
 
 # No `from __future__ import annotations` here: Dagster reads the asset function's annotations (context, resources)
 # as real types. pandas is imported inside the functions: this module is imported when definitions load.
+import math
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
@@ -81,6 +90,25 @@ def _check(name: str, value: float, thresholds, what: str) -> dg.AssetCheckResul
     )
 
 
+def _column_table(result) -> str:
+    """Markdown: each checked column's method, threshold, score and verdict (drifted first)."""
+    lines = ["| column | method | threshold | score | drifted |", "|---|---|---|---|---|"]
+    order = sorted(result.column_scores, key=lambda c: c not in result.drifted_columns)
+    for column in order:
+        lines.append(
+            f"| {column} | {result.column_methods[column]} | {result.column_thresholds[column]:g} | "
+            f"{result.column_scores[column]:.4f} | {'yes' if column in result.drifted_columns else 'no'} |"
+        )
+    return "\n".join(lines)
+
+
+def _not_checked(name: str, reason: str) -> dg.AssetCheckResult:
+    """A check with nothing to judge yet: passed (nothing alerts), saying so and why."""
+    return dg.AssetCheckResult(
+        check_name=name, passed=True, description=f"not checked: {reason}", metadata={"level": "not_checked"}
+    )
+
+
 def build_drift_asset(
     spec: ModelSpec, mart_keys: dict[str, dg.AssetKey], partitions: dg.PartitionsDefinition
 ) -> dg.AssetsDefinition:
@@ -93,8 +121,8 @@ def build_drift_asset(
         owners=[spec.owner],
         partitions_def=partitions,
         **MONITORING_ASSET,
-        description=f"Evidently data drift of {spec.name}'s features and score drift, each scored day against the "
-        "reference of the version that scored it (a deterministic sample keeps the cost flat).",
+        description=f"Evidently data drift of {spec.name}'s features and score drift, each scored day against "
+        f"{thresholds.reference.describe()} (a deterministic sample keeps the cost flat).",
         check_specs=[
             dg.AssetCheckSpec("data_drift", asset=key, description="Share of features drifted from the reference"),
             dg.AssetCheckSpec("score_drift", asset=key, description="Drift of the model's score from the reference"),
@@ -105,23 +133,52 @@ def build_drift_asset(
 
         from assets.ml.mlflow_logging import load_reference
         from assets.monitoring.drift import run_drift
+        from assets.monitoring.reference import served_days, served_reference
         from assets.monitoring.sampling import deterministic_sample
 
         day = _day(context)
-        with not_retried(*DATA_ERRORS):
+        numeric, categorical = thresholds.checked(spec.features)
+        checked = [*numeric, *categorical]
+        rule = thresholds.reference
+        served = None
+        with not_retried(*DATA_ERRORS), warehouse.session():
             predictions = _scored_day(warehouse, spec, day)
             rows = warehouse.read_window(f"marts.{spec.scoring_mart}", spec.timestamp, day, day + timedelta(days=1))
             current = rows.merge(predictions[[spec.entity_id, "score"]], on=spec.entity_id, how="inner")
             sample = deterministic_sample(current, thresholds.sample_rows, spec.entity_id)
-        version = registry.version(spec.name, _serving_version(predictions))
-        reference = load_reference(registry, version.run_id)
+            serving = _serving_version(predictions)
+            if rule.kind != "training":
+                days = served_days(warehouse, spec, day)
+                served = served_reference(warehouse, spec, days, serving, checked) if days else None
+        version = registry.version(spec.name, serving)
+        if rule.kind == "training":
+            reference = load_reference(registry, version.run_id)
+            described = f"training: version {version.version}'s reference sample, {len(reference)} rows"
+            reference_days = None
+        elif served is None:
+            reason = f"no served day before {day} for the reference ({rule.describe()}): nothing to compare with yet"
+            context.log.warning(f"{spec.name} drift of {day}: {reason}; not checked")
+            yield dg.MaterializeResult(metadata={
+                "status": "no_reference", "reason": reason, "reference": rule.describe(),
+                "model_version": version.version, "rows": len(current),
+            })
+            yield _not_checked("data_drift", reason)
+            yield _not_checked("score_drift", reason)
+            return
+        else:
+            reference = served.frame
+            described = served.describe(spec)
+            reference_days = len(served.days)
         report = reports.path(spec.name, "drift", day)
         with not_retried(*DATA_ERRORS):
             result = run_drift(
-                reference, sample, spec.features.numeric, spec.features.categorical, "score",
-                thresholds.column_drift_threshold, report, partition_rows=len(current),
+                reference, sample, numeric, categorical, "score", thresholds.column_drift_threshold, report,
+                partition_rows=len(current), num_method=thresholds.num_method, cat_method=thresholds.cat_method,
+                column_methods=thresholds.column_methods, column_thresholds=thresholds.column_thresholds,
+                score_threshold=thresholds.score_drift.warn,
             )
-        reports.prune(spec.name, "drift", day)
+        reports.prune(spec.name, "drift")  # by the wall clock's today, never by the day checked
+        score_compared = not math.isnan(result.score_drift)
         _log_to_mlflow(registry, version.run_id, day, {"drift_share": result.drift_share, "score_drift": result.score_drift})
         warehouse.replace_window(
             f"monitoring.{spec.name}_drift", "day", day, day + timedelta(days=1),
@@ -129,27 +186,48 @@ def build_drift_asset(
                 "day": pd.Timestamp(day), "model_version": version.version, "column_name": list(result.column_scores),
                 "score": list(result.column_scores.values()),
                 "drifted": [c in result.drifted_columns for c in result.column_scores],
+                "method": [result.column_methods[c] for c in result.column_scores],
+                "threshold": [result.column_thresholds[c] for c in result.column_scores],
+                "reference": rule.kind,
             })],
         )
         drifted = ", ".join(result.drifted_columns) or "none"
+        excluded = [c for c in spec.features.all if c not in checked]
+        score_note = (
+            f"score drift {result.score_drift:.3f} (Wasserstein, normed by the reference's spread) against {described}"
+            if score_compared
+            else f"score drift not compared: no reference row was scored by version {version.version} ({described})"
+        )
         yield dg.MaterializeResult(
             metadata={
+                "status": "checked",
                 "drift_share": result.drift_share,
-                "score_drift": result.score_drift,
+                **({"score_drift": result.score_drift} if score_compared else {"score_drift_status": score_note}),
                 "drifted_columns": drifted,
                 "model_version": version.version,
                 "rows": len(current),
                 "sample_rows": result.sample_rows,
+                "reference": described,
                 "reference_rows": result.rows_reference,
+                **({"reference_days": reference_days} if reference_days is not None else {}),
+                **({"reference_versions": ", ".join(map(str, served.versions))} if served is not None else {}),
+                "checked_columns": len(checked),
+                "excluded_columns": ", ".join(excluded) or "none",
+                "column_methods": dg.MetadataValue.json(result.column_methods),
+                "column_thresholds": dg.MetadataValue.json(result.column_thresholds),
+                "columns": dg.MetadataValue.md(_column_table(result)),
                 "report": reports.link(report),
                 "report_path": dg.MetadataValue.path(str(report)),
                 **{f"drift_{column}": score for column, score in result.column_scores.items()},
             }
         )
         yield _check("data_drift", result.drift_share, thresholds.drift_share,
-                     f"{len(result.drifted_columns)} of {len(result.column_scores)} features drifted: {drifted}")
-        yield _check("score_drift", result.score_drift, thresholds.score_drift,
-                     f"score drift {result.score_drift:.3f} (Wasserstein, normed by the reference's spread)")
+                     f"{len(result.drifted_columns)} of {len(result.column_scores)} features drifted: {drifted} "
+                     f"(against {described})")
+        if score_compared:
+            yield _check("score_drift", result.score_drift, thresholds.score_drift, score_note)
+        else:
+            yield _not_checked("score_drift", score_note.removeprefix("score drift not compared: "))
 
     return drift
 
@@ -167,7 +245,8 @@ def build_quality_asset(
         partitions_def=partitions,
         **MONITORING_ASSET,
         description=f"Realised quality of {spec.name}'s predictions for a scored day once its labels have "
-        f"arrived in {spec.training_mart}, against the serving version's validation metrics.",
+        f"arrived in {spec.training_mart}, against the serving version's validation metrics. Before they have, the "
+        "day materializes with status 'waiting' and the date they are due; its checks pass as not checked.",
         check_specs=[
             dg.AssetCheckSpec("auc_drop", asset=key, description="Validation ROC AUC minus the day's realised ROC AUC"),
             dg.AssetCheckSpec(
@@ -179,24 +258,41 @@ def build_quality_asset(
         import pandas as pd
 
         from assets.monitoring.quality import run_quality
+        from assets.monitoring.reference import labels_due
 
         day = _day(context)
-        with not_retried(*DATA_ERRORS):
+        due = None
+        with not_retried(*DATA_ERRORS), warehouse.session():
             predictions = _scored_day(warehouse, spec, day)
             labels = warehouse.read_window(f"marts.{spec.training_mart}", spec.timestamp, day, day + timedelta(days=1))
             if labels.empty:
-                raise DataFailure(
-                    description=f"no labels yet in {spec.training_mart} for {spec.name}'s predictions of {day}: "
-                    "labels arrive later; run quality for this day once they have"
+                due = labels_due(warehouse, spec, day)
+            else:
+                labeled = predictions[[spec.entity_id, "score"]].merge(
+                    labels[[spec.entity_id, spec.target]], on=spec.entity_id, how="inner"
                 )
-            labeled = predictions[[spec.entity_id, "score"]].merge(
-                labels[[spec.entity_id, spec.target]], on=spec.entity_id, how="inner"
-            )
+        if due is not None:
+            # Not a failure: labels arrive later. The checks pass as "not checked" (nothing alerts).
+            status = due.status()
+            context.log.info(f"{spec.name} quality of {day}: {status} in {spec.training_mart}; not checked")
+            yield dg.MaterializeResult(metadata={
+                "status": "waiting",
+                "labels": status,
+                "labels_due": due.due.isoformat() if due.due else "unknown",
+                **({"label_lag_days": due.lag_days} if due.lag_days is not None else {}),
+                "labels_overdue": due.overdue,
+                "model_version": _serving_version(predictions),
+                "predictions": len(predictions),
+            })
+            reason = f"{status} in {spec.training_mart}"
+            yield _not_checked("auc_drop", reason)
+            yield _not_checked("calibration", reason)
+            return
         version = registry.version(spec.name, _serving_version(predictions))
         report = reports.path(spec.name, "quality", day)
         with not_retried(*DATA_ERRORS):
             result = run_quality(labeled, spec.target, "score", report)
-        reports.prune(spec.name, "quality", day)
+        reports.prune(spec.name, "quality")  # by the wall clock's today, never by the day checked
         validation_auc = float(version.tags.get("metric.roc_auc", "nan"))
         auc_drop = validation_auc - result.roc_auc
         figures = {
@@ -212,6 +308,7 @@ def build_quality_asset(
         )
         yield dg.MaterializeResult(
             metadata={
+                "status": "checked",
                 **{k: float(v) for k, v in figures.items()},
                 "validation_roc_auc": validation_auc,
                 "labeled_rows": result.rows,

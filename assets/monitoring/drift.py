@@ -5,9 +5,12 @@ ValueDrift of the model's score) on frames the caller has already sampled, so th
 ``drift_numpy`` computes the same statistics with numpy/scipy; the benchmark uses it and it cross-checks Evidently.
 
 Methods are forced rather than left to Evidently's choice, which depends on the row count (KS / chi-square at 1000
-reference rows or fewer, distances above): numeric columns use the Wasserstein distance normed by the reference's
-standard deviation, categorical columns the Jensen-Shannon distance (natural log). Both are distances, so a column
-drifted when its score is at or above the threshold, as Evidently decides.
+reference rows or fewer, distances above). By default numeric columns use the Wasserstein distance normed by the
+reference's standard deviation, categorical columns the Jensen-Shannon distance (natural log), both drifted at 0.1;
+the spec may choose other Evidently methods per column type or per column, and thresholds per column
+(``assets.ml.spec.Monitoring``). Evidently decides each column's verdict (a distance drifted at or above its
+threshold, a p-value below it); the result records the method and threshold each column was judged by. The score
+is always compared with the Wasserstein distance, graded by the spec's ``score_drift`` thresholds.
 
 evidently and scipy are imported inside the functions: this module is imported when Dagster loads definitions, and
 ``import evidently`` alone takes about 3.5 s.
@@ -16,13 +19,15 @@ evidently and scipy are imported inside the functions: this module is imported w
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
+
+from assets.ml.spec import DRIFT_METHODS
 
 if TYPE_CHECKING:
     from assets.ml.spec import Thresholds
@@ -47,7 +52,7 @@ class DriftResult:
 
     column_scores: dict[str, float]
     column_methods: dict[str, str]
-    column_threshold: float
+    column_threshold: float | None  # the threshold asked for every column (None: each method's default)
     drifted_columns: list[str]
     drift_share: float
     score_drift: float
@@ -55,6 +60,8 @@ class DriftResult:
     rows_current: int
     rows_reference: int
     sample_rows: int
+    column_thresholds: dict[str, float] = field(default_factory=dict)  # the threshold each column was judged by
+    score_reference_rows: int | None = None  # reference rows with a score; 0: score drift not compared (NaN)
 
 
 def run_drift(
@@ -63,34 +70,52 @@ def run_drift(
     numeric: Sequence[str],
     categorical: Sequence[str],
     score_column: str,
-    column_threshold: float,
+    column_threshold: float | None = None,
     report_path: Path | None = None,
     *,
     partition_rows: int | None = None,
+    num_method: str = NUMERIC_METHOD,
+    cat_method: str = CATEGORICAL_METHOD,
+    column_methods: Mapping[str, str] | None = None,
+    column_thresholds: Mapping[str, float] | None = None,
+    score_threshold: float | None = None,
 ) -> DriftResult:
     """Evidently drift of the features and of the score in one report; the HTML goes to ``report_path`` if given.
 
     ``partition_rows``: rows in the partition before the caller sampled it (default: ``len(current)``).
+    ``num_method`` / ``cat_method``: Evidently's method per column type; ``column_methods``: per column, over those.
+    ``column_threshold``: every column's threshold (None: each method's default); ``column_thresholds``: per column,
+    over it. ``score_threshold``: where the report marks the score drifted (default ``column_threshold``, else 0.1);
+    the caller grades ``score_drift`` itself. A reference whose score is all missing (e.g. served days scored by
+    another version) leaves the score uncompared: ``score_drift`` is NaN.
     """
     from evidently import DataDefinition, Dataset, Report
     from evidently.metrics import ValueDrift
     from evidently.presets import DataDriftPreset
 
     features = _features(numeric, categorical, score_column)
-    columns = [*features, score_column]
-    definition = DataDefinition(numerical_columns=[*numeric, score_column], categorical_columns=list(categorical))
-    report = Report(
-        [
-            DataDriftPreset(
-                columns=features,
-                num_method=NUMERIC_METHOD,
-                cat_method=CATEGORICAL_METHOD,
-                threshold=column_threshold,
-            ),
-            ValueDrift(column=score_column, method=NUMERIC_METHOD, threshold=column_threshold),
-        ],
-        include_tests=True,  # the per-column verdicts are the ValueDrift tests
+    score_reference_rows = int(np.isfinite(reference[score_column].to_numpy(dtype=float, na_value=np.nan)).sum())
+    compare_score = score_reference_rows > 0
+    columns = [*features, score_column] if compare_score else features
+    definition = DataDefinition(
+        numerical_columns=[*numeric, score_column] if compare_score else list(numeric),
+        categorical_columns=list(categorical),
     )
+    if score_threshold is None:
+        score_threshold = column_threshold if column_threshold is not None else 0.1
+    metrics: list[Any] = [
+        DataDriftPreset(
+            columns=features,
+            num_method=num_method,
+            cat_method=cat_method,
+            per_column_method=dict(column_methods) if column_methods else None,
+            threshold=column_threshold,
+            per_column_threshold=dict(column_thresholds) if column_thresholds else None,
+        )
+    ]
+    if compare_score:
+        metrics.append(ValueDrift(column=score_column, method=NUMERIC_METHOD, threshold=score_threshold))
+    report = Report(metrics, include_tests=True)  # the per-column verdicts are the ValueDrift tests
     snapshot = report.run(
         Dataset.from_pandas(current[columns], data_definition=definition),
         Dataset.from_pandas(reference[columns], data_definition=definition),
@@ -101,11 +126,12 @@ def run_drift(
     return _from_snapshot(
         snapshot.dict(),
         features=features,
-        score_column=score_column,
+        score_column=score_column if compare_score else None,
         column_threshold=column_threshold,
         rows_current=len(current) if partition_rows is None else partition_rows,
         rows_reference=len(reference),
         sample_rows=len(current),
+        score_reference_rows=score_reference_rows,
     )
 
 
@@ -113,15 +139,16 @@ def _from_snapshot(
     data: dict[str, Any],
     *,
     features: list[str],
-    score_column: str,
-    column_threshold: float,
+    score_column: str | None,
+    column_threshold: float | None,
     rows_current: int,
     rows_reference: int,
     sample_rows: int,
+    score_reference_rows: int | None = None,
 ) -> DriftResult:
-    """Read the results out of ``snapshot.dict()``.
+    """Read the results out of ``snapshot.dict()`` (``score_column`` None: the score was not compared).
 
-    metrics[] with config.type ValueDrift: config.column, config.method, value (the score);
+    metrics[] with config.type ValueDrift: config.column, config.method, config.threshold, value (the score);
     tests[] whose metric_config.metric_id is that metric's id: status FAIL (drifted) or SUCCESS;
     metrics[] with config.type DriftedColumnsCount: value.count, value.share (Evidently's drift share).
     """
@@ -129,7 +156,7 @@ def _from_snapshot(
     counts = [m for m in data["metrics"] if m["config"]["type"] == _DRIFTED_COLUMNS_COUNT]
     # TestStatus is a str enum: it compares equal to "FAIL" / "SUCCESS".
     statuses = {t["metric_config"]["metric_id"]: t["status"] for t in data["tests"]}
-    missing = [c for c in [*features, score_column] if c not in value_drift]
+    missing = [c for c in [*features, *([score_column] if score_column else [])] if c not in value_drift]
     if missing or len(counts) != 1:
         raise RuntimeError(
             f"Evidently snapshot lacks ValueDrift for {missing} or has {len(counts)} DriftedColumnsCount metrics"
@@ -137,11 +164,14 @@ def _from_snapshot(
 
     scores: dict[str, float] = {}
     methods: dict[str, str] = {}
+    thresholds: dict[str, float] = {}
     drifted: list[str] = []
     for column in features:
         metric = value_drift[column]
         scores[column] = float(metric["value"])
         methods[column] = metric["config"]["method"]
+        threshold = metric["config"].get("threshold")
+        thresholds[column] = float(threshold if threshold is not None else DRIFT_METHODS[methods[column]][2])
         status = statuses.get(metric["id"])
         if status not in ("FAIL", "SUCCESS"):
             raise RuntimeError(f"Evidently drift test for column '{column}' has status {status!r}")
@@ -159,11 +189,13 @@ def _from_snapshot(
         column_threshold=column_threshold,
         drifted_columns=drifted,
         drift_share=float(count["share"]),
-        score_drift=float(value_drift[score_column]["value"]),
-        score_method=value_drift[score_column]["config"]["method"],
+        score_drift=float(value_drift[score_column]["value"]) if score_column else math.nan,
+        score_method=value_drift[score_column]["config"]["method"] if score_column else NUMERIC_METHOD,
         rows_current=rows_current,
         rows_reference=rows_reference,
         sample_rows=sample_rows,
+        column_thresholds=thresholds,
+        score_reference_rows=score_reference_rows,
     )
 
 
@@ -177,7 +209,8 @@ def drift_numpy(
     *,
     partition_rows: int | None = None,
 ) -> DriftResult:
-    """The statistics of ``run_drift``, computed the way Evidently computes them, with numpy/scipy only."""
+    """The statistics of ``run_drift`` with its default methods (Wasserstein / Jensen-Shannon, one threshold),
+    computed the way Evidently computes them, with numpy/scipy only."""
     features = _features(numeric, categorical, score_column)
     scores = {c: wasserstein_normed(reference[c], current[c]) for c in numeric}
     scores |= {c: jensen_shannon(reference[c], current[c]) for c in categorical}
@@ -194,6 +227,8 @@ def drift_numpy(
         rows_current=len(current) if partition_rows is None else partition_rows,
         rows_reference=len(reference),
         sample_rows=len(current),
+        column_thresholds={c: column_threshold for c in features},
+        score_reference_rows=int(np.isfinite(reference[score_column].to_numpy(dtype=float, na_value=np.nan)).sum()),
     )
 
 

@@ -1,0 +1,152 @@
+"""What a scored day's drift is compared with, as the spec's ``monitoring.reference`` says, and when a day's labels
+are due.
+
+``training`` is the serving version's reference sample, logged with it at training (see
+``assets.ml.mlflow_logging.reference_sample``). ``trailing_days`` and ``same_weekday`` are served days: the scoring
+mart's rows of days that have predictions, with the score they got. They are read here, in one query, sampled in
+the warehouse (a fixed hash of the entity id, the same share of every day) so the cost stays flat whatever the
+number of days.
+
+The SQL is plain enough for both warehouses (DuckDB and Postgres): ``md5``, ``row_number()``, ``CAST(... AS DATE)``
+and ``DATE 'yyyy-mm-dd'`` literals. Column and table names come from a validated spec (plain identifiers).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import TYPE_CHECKING
+
+from assets.ml.inference import predictions_table
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from assets.ml.spec import ModelSpec
+    from resources.warehouse import Warehouse
+
+SCORE_COLUMN = "score"  # as in the training reference and the predictions table
+
+
+@dataclass(frozen=True)
+class ServedReference:
+    """Rows of served days: the checked features and ``score``; the score is missing (NaN) on rows another
+    version than ``version`` scored, so that a promotion does not read as score drift."""
+
+    frame: pd.DataFrame
+    days: list[date]
+    version: int
+    versions: list[int]  # versions that scored the reference days
+    scored_by_version: int  # rows with a score of ``version``
+
+    def describe(self, spec: ModelSpec) -> str:
+        shown = ", ".join(d.isoformat() for d in self.days[:3]) + (" ..." if len(self.days) > 3 else "")
+        return f"{spec.monitoring.reference.describe()}: {len(self.days)} days ({shown}), {len(self.frame)} rows"
+
+
+def _literal(day: date) -> str:
+    return f"DATE '{day.isoformat()}'"
+
+
+def served_days(warehouse: Warehouse, spec: ModelSpec, day: date) -> list[date]:
+    """The served days before ``day`` the spec's reference takes, newest first (fewer when fewer were served)."""
+    import pandas as pd
+
+    rule = spec.monitoring.reference
+    ts = spec.timestamp
+    if rule.kind == "trailing_days":
+        sql = (
+            f"SELECT DISTINCT CAST({ts} AS DATE) AS day FROM {predictions_table(spec)} "
+            f"WHERE {ts} < {_literal(day)} ORDER BY day DESC LIMIT {int(rule.days)}"
+        )
+    elif rule.kind == "same_weekday":
+        weeks = ", ".join(_literal(day - timedelta(weeks=k)) for k in range(1, int(rule.days) + 1))
+        sql = (
+            f"SELECT DISTINCT CAST({ts} AS DATE) AS day FROM {predictions_table(spec)} "
+            f"WHERE CAST({ts} AS DATE) IN ({weeks}) ORDER BY day DESC"
+        )
+    else:
+        raise ValueError(f"reference '{rule.kind}' is not read from served days")
+    return [pd.Timestamp(d).date() for d in warehouse.query(sql)["day"]]
+
+
+def served_reference(
+    warehouse: Warehouse, spec: ModelSpec, days: list[date], version: int, columns: list[str]
+) -> ServedReference:
+    """Up to ``monitoring.reference_rows`` rows of ``days`` (the same number from each day), with ``columns`` of
+    the scoring mart and the score from the predictions."""
+    import numpy as np
+
+    if not days:
+        raise ValueError("a served-days reference needs at least one served day")
+    per_day = math.ceil(spec.monitoring.reference_rows / len(days))
+    entity, ts = spec.entity_id, spec.timestamp
+    listed = ", ".join(_literal(d) for d in days)
+    features = ", ".join(f"m.{c} AS {c}" for c in columns)
+    sql = f"""
+        SELECT {", ".join(columns)}, {SCORE_COLUMN}, model_version, reference_day FROM (
+            SELECT {features}, p.score AS {SCORE_COLUMN}, p.model_version AS model_version,
+                   CAST(p.{ts} AS DATE) AS reference_day,
+                   row_number() OVER (
+                       PARTITION BY CAST(p.{ts} AS DATE) ORDER BY md5(CAST(p.{entity} AS VARCHAR))
+                   ) AS reference_rank
+            FROM marts.{spec.scoring_mart} m
+            JOIN {predictions_table(spec)} p ON m.{entity} = p.{entity}
+            WHERE CAST(p.{ts} AS DATE) IN ({listed}) AND CAST(m.{ts} AS DATE) IN ({listed})
+        ) ranked
+        WHERE reference_rank <= {per_day}
+        ORDER BY reference_day, reference_rank
+    """
+    frame = warehouse.query(sql)
+    versions = sorted(int(v) for v in frame["model_version"].dropna().unique())
+    same = (frame["model_version"] == version).to_numpy()
+    scores = frame[SCORE_COLUMN].to_numpy(dtype=float, na_value=np.nan)
+    frame[SCORE_COLUMN] = np.where(same, scores, np.nan)
+    return ServedReference(
+        frame=frame.drop(columns=["model_version", "reference_day"]).reset_index(drop=True),
+        days=sorted(days, reverse=True),
+        version=version,
+        versions=versions,
+        scored_by_version=int(np.isfinite(frame[SCORE_COLUMN].to_numpy(dtype=float)).sum()),
+    )
+
+
+@dataclass(frozen=True)
+class LabelsDue:
+    """When a day's labels are expected: the day plus the label lag of the newest labels in the labeled mart."""
+
+    due: date | None  # None: the labeled mart has no labels to infer the lag from
+    lag_days: int | None
+    newest_label_day: date | None
+
+    @property
+    def overdue(self) -> bool:
+        """Labels of later days than the due date are in, but not this day's."""
+        return self.due is not None and self.newest_label_day is not None and self.due <= self.newest_label_day
+
+    def status(self) -> str:
+        if self.due is None:
+            return "labels not in yet (no labels in the labeled mart to infer when they arrive)"
+        text = f"labels due on {self.due.isoformat()}"
+        if self.overdue:
+            text += f" (overdue: the labeled mart has labels up to {self.newest_label_day.isoformat()})"
+        return text
+
+
+def labels_due(warehouse: Warehouse, spec: ModelSpec, day: date) -> LabelsDue:
+    """The label lag of the newest labels: their label day (``label_date``) minus the newest application day
+    (``timestamp``) among them, the shortest lag labels arrive with lately."""
+    import pandas as pd
+
+    table = f"marts.{spec.training_mart}"
+    label_day, ts = f"CAST({spec.label_date} AS DATE)", f"CAST({spec.timestamp} AS DATE)"
+    frame = warehouse.query(
+        f"SELECT {label_day} AS label_day, max({ts}) AS applied FROM {table} "
+        f"WHERE {label_day} = (SELECT max({label_day}) FROM {table}) GROUP BY 1"
+    )
+    if frame.empty or pd.isna(frame["label_day"].iloc[0]) or pd.isna(frame["applied"].iloc[0]):
+        return LabelsDue(due=None, lag_days=None, newest_label_day=None)
+    newest = pd.Timestamp(frame["label_day"].iloc[0]).date()
+    lag = (newest - pd.Timestamp(frame["applied"].iloc[0]).date()).days
+    return LabelsDue(due=day + timedelta(days=lag), lag_days=lag, newest_label_day=newest)

@@ -1,0 +1,299 @@
+"""Monitoring configured per spec, on real Evidently and DuckDB, through the drift and quality assets themselves.
+
+A synthetic model whose scoring mart has a column constant within a day (the day's temperature, following the
+seasons, plus the day's weather) and one constant within a weekday, next to ordinary per-row columns. Each test is
+standalone: its own warehouse and report folder under tmp_path, no MLflow (a stand-in registry; the training
+reference is handed to the asset as MLflow would hand it). Dates are fixed and far from today, so the wall clock
+only matters where the test is about it (report retention), and there only by whole days of margin.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+
+from assets.ml.spec import ModelSpec
+from resources.registry import ModelRegistry, VersionInfo
+from resources.reports import MonitoringReports
+from resources.warehouse import DuckDBWarehouse
+
+MODEL = "weather_risk"
+SCORING_MART, TRAINING_MART = "fct_weather_features", "fct_weather_labeled"
+DAY = date(2025, 5, 20)  # spring: the temperature climbs about 0.17 degrees a day
+HISTORY_DAYS = 35  # served days before DAY
+TRAINING_HOLDOUT = (date(2025, 1, 6), date(2025, 1, 20))  # what the version was validated on: winter
+ROWS_PER_DAY = 2000
+LABEL_LAG_DAYS = 7
+VERSION = 3
+PARTITIONS = dg.DailyPartitionsDefinition(start_date="2025-01-01", end_date="2026-01-01")
+MARTS = {SCORING_MART: dg.AssetKey(["marts", SCORING_MART]), TRAINING_MART: dg.AssetKey(["marts", TRAINING_MART])}
+
+
+def temperature(day: date) -> float:
+    """The day's temperature: the seasons (about 2 degrees in January, 22 in July) plus the day's weather."""
+    seasonal = 12.0 - 10.0 * math.cos(2 * math.pi * (day.timetuple().tm_yday - 15) / 365.0)
+    weather = np.random.default_rng([day.toordinal(), 1]).normal(0.0, 1.0)
+    return round(seasonal + weather, 1)
+
+
+def day_rows(day: date) -> pd.DataFrame:
+    """A day of scoring rows and their scores: temperature and weekday constant within the day, the rest per row
+    and drawn the same way every day."""
+    rng = np.random.default_rng([day.toordinal(), 2])
+    income = rng.lognormal(10.9, 0.45, ROWS_PER_DAY)
+    return pd.DataFrame({
+        "row_id": [f"{day:%Y%m%d}-{i:05d}" for i in range(ROWS_PER_DAY)],
+        "applied_on": pd.Timestamp(day),
+        "temperature": temperature(day),
+        "weekday": day.strftime("%a"),
+        "income": income,
+        "channel": rng.choice(["web", "branch", "broker"], ROWS_PER_DAY, p=[0.6, 0.25, 0.15]),
+        "score": 1 / (1 + np.exp(2.0 + 0.8 * (np.log(income) - 10.9) + rng.normal(0, 0.3, ROWS_PER_DAY))),
+    })
+
+
+def make_spec(**monitoring) -> ModelSpec:
+    return ModelSpec.model_validate({
+        "name": MODEL,
+        "training_mart": TRAINING_MART,
+        "scoring_mart": SCORING_MART,
+        "entity_id": "row_id",
+        "timestamp": "applied_on",
+        "label_date": "labeled_on",
+        "target": "defaulted",
+        "features": {"numeric": ["temperature", "income"], "categorical": ["weekday", "channel"]},
+        "estimator": {"class": "sklearn.linear_model.LogisticRegression"},
+        "promotion": {"min_primary": 0.5},
+        "decision_bands": [{"name": "low", "below": 0.2}, {"name": "high"}],
+        "monitoring": {"sample_rows": 2000, "reference_rows": 5000, **monitoring},
+    })
+
+
+class StandInRegistry(ModelRegistry):
+    """Every version exists, with no MLflow behind it; metrics logged to it go nowhere."""
+
+    def version(self, name: str, version: int | str) -> VersionInfo:
+        return VersionInfo(name=name, version=int(version), run_id=f"run-{version}", tags={"metric.roc_auc": "0.8"})
+
+    def client(self):
+        class Client:
+            def log_metric(self, *args, **kwargs) -> None:
+                pass
+
+        return Client()
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> DuckDBWarehouse:
+    """Served days DAY - HISTORY_DAYS .. DAY, scored by VERSION; labels up to LABEL_LAG_DAYS before the newest."""
+    from assets.ml.inference import prediction_columns
+
+    warehouse = DuckDBWarehouse(path=str(tmp_path / "warehouse.duckdb"))
+    spec = make_spec()
+    start = DAY - timedelta(days=HISTORY_DAYS)
+    frame = pd.concat([day_rows(start + timedelta(days=i)) for i in range(HISTORY_DAYS + 1)], ignore_index=True)
+    end = DAY + timedelta(days=1)
+    warehouse.replace_window(f"marts.{SCORING_MART}", "applied_on", start, end, [frame.drop(columns=["score"])])
+    predictions = pd.DataFrame({
+        "row_id": frame["row_id"], "applied_on": frame["applied_on"], "score": frame["score"],
+        "decision": np.where(frame["score"] < 0.2, "low", "high"), "model_name": MODEL, "model_version": VERSION,
+        "dagster_run_id": "test", "scored_at": pd.Timestamp("2025-06-01"),
+    })
+    warehouse.replace_window(f"predictions.{MODEL}", "applied_on", start, end, [predictions],
+                             prediction_columns(spec))
+    # Labels arrive LABEL_LAG_DAYS after the application day: the newest label day is DAY - 1.
+    labeled = frame[frame["applied_on"] <= pd.Timestamp(DAY - timedelta(days=1 + LABEL_LAG_DAYS))].drop(columns=["score"])
+    labeled = labeled.assign(labeled_on=labeled["applied_on"] + pd.Timedelta(days=LABEL_LAG_DAYS),
+                             defaulted=np.random.default_rng(5).random(len(labeled)) < 0.1)
+    warehouse.replace_window(f"marts.{TRAINING_MART}", "labeled_on", start, end, [labeled])
+    return warehouse
+
+
+@pytest.fixture
+def training_reference(monkeypatch: pytest.MonkeyPatch) -> pd.DataFrame:
+    """The version's reference sample as MLflow returns it: holdout rows of the winter it was trained in."""
+    import assets.ml.mlflow_logging
+
+    first, last = TRAINING_HOLDOUT
+    rows = pd.concat([day_rows(first + timedelta(days=i)) for i in range((last - first).days + 1)], ignore_index=True)
+    reference = rows.sample(n=5000, random_state=0).drop(columns=["row_id", "applied_on"]).reset_index(drop=True)
+    monkeypatch.setattr(assets.ml.mlflow_logging, "load_reference", lambda registry, run_id: reference)
+    return reference
+
+
+def _materialize(asset: str, spec: ModelSpec, warehouse: DuckDBWarehouse, reports: MonitoringReports,
+                 day: date = DAY) -> dg.ExecuteInProcessResult:
+    from assets.monitoring.daily import build_drift_asset, build_quality_asset
+
+    build = build_drift_asset if asset == "drift" else build_quality_asset
+    return dg.materialize(
+        [build(spec, MARTS, PARTITIONS)],
+        resources={"warehouse": warehouse, "reports": reports,
+                   # never opened: nothing of MLflow is reached (a file under the reports' tmp folder if it were)
+                   "registry": StandInRegistry(tracking_uri=f"sqlite:///{Path(reports.directory).parent / 'mlflow.db'}")},
+        partition_key=day.isoformat(),
+        raise_on_error=False,
+    )
+
+
+def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
+    [materialization] = result.asset_materializations_for_node(f"{MODEL}__{asset}")
+    return {k: v.value for k, v in materialization.metadata.items()}
+
+
+def _checks(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
+    return {c.check_name: c for c in result.get_asset_check_evaluations()}
+
+
+@pytest.fixture
+def reports(tmp_path: Path) -> MonitoringReports:
+    return MonitoringReports(directory=str(tmp_path / "reports"), retention_days=30)
+
+
+# A column constant within a day, measured in the reference's spread: today's temperature against the last two
+# weeks' is within about 2 of their standard deviations; against a winter holdout it is many.
+SEASONAL = {"exclude": ["weekday"], "column_thresholds": {"temperature": 3.0}}
+
+
+def test_a_seasonal_column_passes_against_trailing_days_and_alarms_against_training(
+    warehouse, reports, training_reference
+):
+    trailing = _materialize("drift", make_spec(reference={"trailing_days": 14}, **SEASONAL), warehouse, reports)
+    assert trailing.success
+    meta = _metadata(trailing, "drift")
+    checks = _checks(trailing)
+    assert checks["data_drift"].passed and checks["score_drift"].passed, {k: c.description for k, c in checks.items()}
+    assert meta["drifted_columns"] == "none"
+    assert meta["drift_temperature"] < 3.0
+    assert meta["reference_days"] == 14 and meta["reference"].startswith("trailing_days 14")
+    assert meta["reference_rows"] == 14 * math.ceil(5000 / 14)  # the same share of every served day
+    assert meta["reference_versions"] == str(VERSION)
+
+    training = _materialize("drift", make_spec(**SEASONAL), warehouse, reports)  # reference: training (default)
+    meta = _metadata(training, "drift")
+    check = _checks(training)["data_drift"]
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    assert meta["drifted_columns"] == "temperature" and "temperature" in check.description
+    assert meta["drift_temperature"] > 6.0
+    assert meta["reference"].startswith(f"training: version {VERSION}'s reference sample")
+
+
+def test_excluded_columns_are_not_checked_and_per_column_methods_show_in_the_metadata(warehouse, reports):
+    spec = make_spec(reference={"same_weekday": 4}, exclude=["temperature"], column_methods={"income": "psi"})
+    result = _materialize("drift", spec, warehouse, reports)
+    assert result.success
+    meta = _metadata(result, "drift")
+    assert meta["column_methods"] == {"income": "psi", "weekday": "jensenshannon", "channel": "jensenshannon"}
+    assert meta["column_thresholds"] == {"income": 0.1, "weekday": 0.1, "channel": 0.1}
+    assert "drift_temperature" not in meta and "temperature" not in meta["columns"]
+    assert meta["excluded_columns"] == "temperature" and meta["checked_columns"] == 3
+    assert "| income | psi | 0.1 |" in meta["columns"]
+    # The weekday is the same as on the reference days (the same weekday of the last 4 weeks): no drift at all.
+    assert meta["drift_weekday"] == pytest.approx(0.0, abs=1e-9)
+    assert meta["reference_days"] == 4
+    assert _checks(result)["data_drift"].passed
+    stored = warehouse.query(f"SELECT column_name, method, reference FROM monitoring.{MODEL}_drift ORDER BY 1")
+    assert stored.to_dict("records") == [
+        {"column_name": "channel", "method": "jensenshannon", "reference": "same_weekday"},
+        {"column_name": "income", "method": "psi", "reference": "same_weekday"},
+        {"column_name": "weekday", "method": "jensenshannon", "reference": "same_weekday"},
+    ]
+
+
+def test_the_weekday_column_would_alarm_against_trailing_days(warehouse, reports):
+    """Why the spec must choose: the same weekday column, checked against the last 7 days, always drifts."""
+    spec = make_spec(reference={"trailing_days": 7}, columns=["weekday", "channel"])
+    result = _materialize("drift", spec, warehouse, reports)
+    meta = _metadata(result, "drift")
+    assert meta["drifted_columns"] == "weekday"
+    assert set(meta["column_methods"]) == {"weekday", "channel"}
+
+
+def test_a_served_days_reference_with_no_served_day_before_waits(warehouse, reports):
+    spec = make_spec(reference={"trailing_days": 14})
+    first = DAY - timedelta(days=HISTORY_DAYS)
+    result = _materialize("drift", spec, warehouse, reports, day=first)
+    assert result.success
+    meta = _metadata(result, "drift")
+    assert meta["status"] == "no_reference" and f"no served day before {first}" in meta["reason"]
+    checks = _checks(result)
+    assert set(checks) == {"data_drift", "score_drift"}
+    assert all(c.passed and c.description.startswith("not checked: no served day") for c in checks.values())
+
+
+def test_quality_of_a_day_without_labels_waits_with_the_due_date(warehouse, reports):
+    result = _materialize("quality", make_spec(), warehouse, reports)
+    assert result.success
+    meta = _metadata(result, "quality")
+    due = DAY + timedelta(days=LABEL_LAG_DAYS)
+    assert meta["status"] == "waiting"
+    assert meta["labels"] == f"labels due on {due.isoformat()}"
+    assert meta["labels_due"] == due.isoformat() and meta["label_lag_days"] == LABEL_LAG_DAYS
+    assert meta["labels_overdue"] is False
+    checks = _checks(result)  # nothing fails, nothing alerts: the checks say they were not checked, and why
+    assert set(checks) == {"auc_drop", "calibration"}
+    for check in checks.values():
+        assert check.passed and check.description == f"not checked: labels due on {due} in {TRAINING_MART}"
+        assert check.metadata["level"].value == "not_checked"
+    assert not any(e.event_type_value == "STEP_FAILURE" for e in result.all_events)
+    assert not (Path(reports.directory) / MODEL / "quality").exists() or not any(
+        (Path(reports.directory) / MODEL / "quality").iterdir()
+    )
+
+
+def test_quality_before_any_label_says_labels_are_not_in(warehouse, reports):
+    warehouse.query(f"DELETE FROM marts.{TRAINING_MART}")
+    result = _materialize("quality", make_spec(), warehouse, reports)
+    assert result.success
+    meta = _metadata(result, "quality")
+    assert meta["status"] == "waiting" and meta["labels_due"] == "unknown"
+    assert meta["labels"].startswith("labels not in yet")
+
+
+def test_checking_an_old_day_keeps_newer_reports_and_prunes_by_the_wall_clock(warehouse, reports):
+    """Retention counts from today (the wall clock), never from the day checked."""
+    folder = Path(reports.directory) / MODEL / "drift"
+    folder.mkdir(parents=True)
+    today = date.today()
+    newer = [folder / f"{today - timedelta(days=1)}.html", folder / f"{DAY + timedelta(days=1)}.html"]
+    expired = folder / f"{today - timedelta(days=60)}.html"
+    for path in [*newer, expired]:
+        path.write_text("<html></html>")
+    long_ago = time.time() - 60 * 86_400
+    os.utime(expired, (long_ago, long_ago))  # written 60 days ago, about a day 60 days ago: past 30 days' retention
+    os.utime(newer[1], (long_ago, long_ago))  # an old day's report written long ago: gone too, it is past both
+
+    spec = make_spec(reference={"trailing_days": 7})
+    result = _materialize("drift", spec, warehouse, reports, day=DAY)  # DAY is long before today
+    assert result.success
+    assert newer[0].exists()
+    assert not expired.exists() and not newer[1].exists()
+    report = Path(_metadata(result, "drift")["report_path"])
+    assert report == folder / f"{DAY}.html" and report.exists()  # written now: kept for the run that links it
+
+
+def test_prune_counts_from_today_not_from_the_day_checked(tmp_path):
+    """Two days of margin either side of the cut-off: the test holds across a midnight."""
+    reports = MonitoringReports(directory=str(tmp_path), retention_days=30)
+    folder = tmp_path / MODEL / "drift"
+    folder.mkdir(parents=True)
+    today = date.today()
+    long_ago = time.time() - 400 * 86_400
+    kept = {today: None, today - timedelta(days=28): long_ago, date(2025, 5, 21): None}  # in the window, or new
+    gone = {today - timedelta(days=32): long_ago}
+    for day, written in {**kept, **gone}.items():
+        path = folder / f"{day}.html"
+        path.write_text("x")
+        if written is not None:
+            os.utime(path, (written, written))
+    (folder / "notes.html").write_text("not a day")
+    assert reports.prune(MODEL, "drift") == 1
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*(f"{d}.html" for d in kept), "notes.html"])
