@@ -25,17 +25,31 @@ dbt_project/target/manifest.json: $(VENV)/.installed $(shell find dbt_project -n
 run: setup
 	$(BIN)/python -m jobs.bootstrap
 
-dev: setup
-	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
+# The reports folder, and where `make dev` and `make reports` serve it over HTTP.
+REPORTS_DIR = $(or $(NIGHTJAR_REPORTS_DIR),$(or $(NIGHTJAR_DATA_DIR),$(CURDIR)/data)/reports)
+REPORTS_PORT = 8090
+REPORTS_URL = http://127.0.0.1:$(REPORTS_PORT)
 
+# The Dagster UI, and the reports folder served beside it (in the background, stopped when dagster dev exits).
+# NIGHTJAR_REPORTS_BASE_URL defaults to that server, so the days checked from here on link their reports over HTTP
+# (a browser refuses file:// links from a web page). A link is made when its day is checked: earlier days keep the
+# links they got (their MLflow link always; an HTTP one if the base URL was set then, served here as well).
+dev: setup
+	@mkdir -p "$(REPORTS_DIR)"
+	@$(BIN)/python -m http.server $(REPORTS_PORT) -b 127.0.0.1 -d "$(REPORTS_DIR)" >/dev/null 2>&1 & server=$$!; \
+	trap 'kill $$server 2>/dev/null' EXIT; trap 'exit 130' INT TERM HUP; \
+	sleep 0.5; \
+	if kill -0 $$server 2>/dev/null; then echo "reports: $(REPORTS_URL) (serving $(REPORTS_DIR))"; \
+	else echo "reports: not served from here (port $(REPORTS_PORT) taken? \`make reports\` may be serving them)"; fi; \
+	NIGHTJAR_REPORTS_BASE_URL="$${NIGHTJAR_REPORTS_BASE_URL:-$(REPORTS_URL)}" $(BIN)/dagster dev -h 127.0.0.1 -p 3000
+
+# The MLflow UI: versions, their runs, and each run's monitoring reports (artifacts, monitoring/<kind>/).
 mlflow-ui: setup
 	$(BIN)/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow/mlflow.db}" -h 127.0.0.1 -p 5000
 
-# Serves the drift and quality HTML reports; set NIGHTJAR_REPORTS_BASE_URL=http://127.0.0.1:8090 so the
-# Dagster UI links to them over HTTP (browsers refuse file:// links from a web page).
-REPORTS_DIR = $(or $(NIGHTJAR_REPORTS_DIR),$(or $(NIGHTJAR_DATA_DIR),$(CURDIR)/data)/reports)
+# The drift and quality HTML reports alone, without the Dagster UI (`make dev` serves them too).
 reports:
-	mkdir -p "$(REPORTS_DIR)" && $(PYTHON) -m http.server 8090 -b 127.0.0.1 -d "$(REPORTS_DIR)"
+	mkdir -p "$(REPORTS_DIR)" && $(PYTHON) -m http.server $(REPORTS_PORT) -b 127.0.0.1 -d "$(REPORTS_DIR)"
 
 test: setup
 	$(BIN)/ruff check .

@@ -109,18 +109,44 @@ def _bootstrap(settings: Settings, args: argparse.Namespace, out: TextIO) -> Non
     rescore = {"ops": {f"{spec.name}__predictions": {"config": {"rescore": True}} for spec in specs}}
     _run(out, defs, "nightly", instance, run_config=rescore,
          tags={RANGE_START_TAG: scored_from.isoformat(), RANGE_END_TAG: last.isoformat()})
+    reports: dict[str, dict[str, str]] = {}
     for spec in specs:
         drift = dg.AssetKey([spec.name, "drift"])
         for offset in range((last - scored_from).days + 1):
             day = scored_from + timedelta(days=offset)
             result = _run(out, defs, f"monitor_{spec.name}", instance, partition_key=day.isoformat(),
                           asset_selection=[drift])
-            failed = [f"{c.check_name} ({c.severity.value})" for c in result.get_asset_check_evaluations() if not c.passed]
-            print(f"    {spec.name} drift {day}: {', '.join(failed) if failed else 'all checks passed'}", file=out)
-    _report(settings, specs, last, out)
+            print(f"    {spec.name} drift {day}: {check_statuses(result.get_asset_check_evaluations())}", file=out)
+            materialized = result.asset_materializations_for_node(f"{spec.name}__drift")
+            if materialized:
+                reports[spec.name] = {"day": day.isoformat(), **{
+                    k: str(v.value) for k, v in materialized[-1].metadata.items()
+                    if k in ("status", "report", "report_served", "report_path")
+                }}
+    _report(settings, specs, reports, out)
 
 
-def _report(settings, specs, last: date, out: TextIO) -> None:
+def check_statuses(evaluations) -> str:
+    """One day's checks as the terminal shows them: "all checks passed" only when every check was judged and
+    passed; otherwise each check's status: passed, failed (severity), or not checked and why."""
+    statuses, judged_and_passed = [], True
+    for check in evaluations:
+        level = check.metadata.get("level")
+        if not check.passed:
+            statuses.append(f"{check.check_name} failed ({check.severity.value})")
+            judged_and_passed = False
+        elif level is not None and level.value == "not_checked":
+            reason = (check.description or "").removeprefix("not checked: ")
+            statuses.append(f"{check.check_name} not checked ({reason})" if reason else f"{check.check_name} not checked")
+            judged_and_passed = False
+        else:
+            statuses.append(f"{check.check_name} passed")
+    if not statuses:
+        return "no checks"
+    return "all checks passed" if judged_and_passed else ", ".join(statuses)
+
+
+def _report(settings, specs, reports: dict[str, dict[str, str]], out: TextIO) -> None:
     from resources.build import build_resources, open_warehouse
 
     warehouse, registry = open_warehouse(settings), build_resources(settings)["registry"]
@@ -140,7 +166,16 @@ def _report(settings, specs, last: date, out: TextIO) -> None:
         champion = registry.by_alias(spec.name, "champion")
         print(f"    {spec.name}: champion = {f'version {champion.version}' if champion else 'none (see the gate check)'}", file=out)
     for spec in specs:
-        print(f"  drift report of {last}: {settings.reports_dir / spec.name / 'drift' / f'{last}.html'}", file=out)
+        report = reports.get(spec.name, {})
+        if "report" not in report:
+            status = report.get("status", "not materialized")
+            print(f"  {spec.name} drift report of {report.get('day', 'the last day')}: none ({status})", file=out)
+            continue
+        print(f"  {spec.name} drift report of {report['day']}:", file=out)
+        print(f"    MLflow UI (`make mlflow-ui`): {report['report']}", file=out)
+        if "report_served" in report:
+            print(f"    served: {report['report_served']}", file=out)
+        print(f"    file: {report['report_path']} (`make dev` serves the folder on http://127.0.0.1:8090)", file=out)
     print(f"  Dagster runs: {os.environ.get('DAGSTER_HOME')}", file=out)
     print("\nOpen the Dagster UI with `make dev` (http://127.0.0.1:3000); MLflow with `make mlflow-ui` (http://127.0.0.1:5000).", file=out)
 

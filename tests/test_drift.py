@@ -187,6 +187,24 @@ def test_html_report_is_written(same):
     assert "<html" in head
 
 
+def test_html_report_says_what_it_covers(reference, tmp_path):
+    """Evidently's page is titled "Report" whatever it covers: the saved page names the model, version, day and
+    reference (escaped as text), above Evidently's dashboard."""
+    from assets.monitoring.report_page import ReportAbout
+
+    about = ReportAbout("Drift of m version 3 on 2026-02-11",
+                        {"model": "m", "version": "3", "day": "2026-02-11", "reference": "trailing <14> days & more"})
+    report = tmp_path / "m" / "drift" / "2026-02-11.html"
+    run_drift(reference.head(500), make_frame(500, seed=2), NUMERIC[:2], [], SCORE, THRESHOLD, report, about=about)
+    head, body = report.read_text(encoding="utf-8").split("<body>", 1)
+    assert "<title>Drift of m version 3 on 2026-02-11</title>" in head
+    header, dashboard = body.split("</header>", 1)
+    for fact in ("<dt>model</dt><dd>m</dd>", "<dt>version</dt><dd>3</dd>", "<dt>day</dt><dd>2026-02-11</dd>",
+                 "<dt>reference</dt><dd>trailing &lt;14&gt; days &amp; more</dd>"):
+        assert fact in header
+    assert "drawDashboard" in dashboard
+
+
 def test_missing_values_are_ignored_alike(reference):
     current = make_frame(3000, seed=5)
     current.loc[current.index[::7], "num_3"] = np.nan

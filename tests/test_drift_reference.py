@@ -84,9 +84,17 @@ class StandInRegistry(ModelRegistry):
         return VersionInfo(name=name, version=int(version), run_id=f"run-{version}", tags={"metric.roc_auc": "0.8"})
 
     def client(self):
+        from types import SimpleNamespace
+
         class Client:
             def log_metric(self, *args, **kwargs) -> None:
                 pass
+
+            def log_artifact(self, *args, **kwargs) -> None:  # the report's MLflow copy
+                pass
+
+            def get_run(self, run_id: str):
+                return SimpleNamespace(info=SimpleNamespace(experiment_id="1"))
 
         return Client()
 

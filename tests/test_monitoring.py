@@ -72,6 +72,13 @@ def test_a_stable_day_passes_every_drift_check_and_is_plotted(scenario):
     assert isinstance(meta["drift_credit_score"].value, float)  # numeric: Dagster plots it over days
     report = Path(meta["report_path"].value)
     assert report.exists() and report.stat().st_size > 100_000
+    # ... and the same report is an artifact of the serving version's run, which the `report` link opens.
+    settings = scenario["settings"]
+    champion = ModelRegistry(tracking_uri=settings.mlflow_tracking_uri).by_alias(MODEL, CHAMPION)
+    artifact = f"monitoring/drift/{STABLE_DAY}_{MODEL}_v{champion.version}.html"
+    assert artifact in [f.path for f in ModelRegistry(tracking_uri=settings.mlflow_tracking_uri).client()
+                        .list_artifacts(champion.run_id, "monitoring/drift")]
+    assert meta["report"].value.endswith(f"/runs/{champion.run_id}/artifacts/{artifact}")
 
 
 def test_the_first_drifted_day_fails_with_error_naming_the_columns(scenario):
@@ -82,6 +89,8 @@ def test_the_first_drifted_day_fails_with_error_naming_the_columns(scenario):
     for column in ("credit_score", "loan_amount", "debt_to_income"):
         assert column in DRIFTED_COLUMNS and column in check.description
     assert "annual_income" not in check.description  # a stable column is not named
+    meta = result.asset_materializations_for_node(f"{MODEL}__drift")[0].metadata
+    assert DRIFT_START.isoformat() in check.description and meta["report"].value in check.description
 
     # The day's figures also land on the serving version's MLflow run, one step per day.
     settings = scenario["settings"]

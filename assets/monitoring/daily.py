@@ -5,7 +5,9 @@ version that scored it (logged with that version at training), so monitoring any
 served days before it (``trailing_days``, ``same_weekday``), read from the warehouse. The spec also chooses the
 checked columns, Evidently's method per column type or column, and thresholds per column. Results become asset
 checks (WARN / ERROR from the spec's thresholds), numeric metadata that Dagster plots over days, a row in a
-warehouse table, metrics on the version's MLflow run (one step per day), and an HTML report a person can open.
+warehouse table, metrics on the version's MLflow run (one step per day), and an HTML report a person can open:
+titled with the model, version, day (and reference) it covers, kept in the reports folder and logged as an artifact
+of the version's MLflow run, linked from the materialization and from every check (with the day it judged).
 
 A check that has nothing to judge yet is not failed: it passes, saying it was not checked and why (Dagster wants a
 result for every declared check, and a passed check alerts nobody): quality of a day whose labels are not in yet
@@ -18,6 +20,7 @@ version.
 # as real types. pandas is imported inside the functions: this module is imported when definitions load.
 import math
 from datetime import date, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import dagster as dg
@@ -31,6 +34,8 @@ from resources.warehouse import WAREHOUSE_POOL, NotInWarehouse, Warehouse
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from resources.reports import LoggedReport
 
 SEVERITY = {"warn": dg.AssetCheckSeverity.WARN, "error": dg.AssetCheckSeverity.ERROR}
 
@@ -76,7 +81,32 @@ def _log_to_mlflow(registry: ModelRegistry, run_id: str, day: date, values: dict
             client.log_metric(run_id, f"monitoring.{key}", float(value), timestamp=timestamp, step=day.toordinal())
 
 
-def _check(name: str, value: float, thresholds, what: str) -> dg.AssetCheckResult:
+def _report_links(reports: MonitoringReports, logged: "LoggedReport", path: Path) -> dict[str, dg.MetadataValue]:
+    """The report's links, for the materialization and the checks: ``report`` (the MLflow UI page of the artifact
+    on the version's run), ``report_served`` (the file under NIGHTJAR_REPORTS_BASE_URL, when the folder is served),
+    ``report_artifact`` (``runs:/...``) and ``report_path`` (the local file)."""
+    served = reports.served_url(path)
+    return {
+        "report": dg.MetadataValue.url(logged.url),
+        **({"report_served": dg.MetadataValue.url(served)} if served else {}),
+        "report_artifact": dg.MetadataValue.text(logged.uri),
+        "report_path": dg.MetadataValue.path(str(path)),
+    }
+
+
+def _link_text(links: dict[str, dg.MetadataValue]) -> str:
+    """The report links for a check's description, which the UI shows where the metadata is a click away."""
+    text = f"report: {links['report'].value} (MLflow)"
+    if "report_served" in links:
+        text += f", {links['report_served'].value}"
+    return text
+
+
+def _check(
+    name: str, value: float, thresholds, what: str, day: date, links: dict[str, dg.MetadataValue]
+) -> dg.AssetCheckResult:
+    """The check of ``day``'s ``value`` against ``thresholds``: its description and metadata name the day and link
+    the day's report."""
     from assets.monitoring.drift import severity
 
     with not_retried(ValueError):  # a NaN figure (e.g. no validation ROC AUC recorded) grades the same every time
@@ -85,8 +115,11 @@ def _check(name: str, value: float, thresholds, what: str) -> dg.AssetCheckResul
         check_name=name,
         passed=level == "ok",
         severity=SEVERITY.get(level, dg.AssetCheckSeverity.WARN),
-        description=f"{what} (warn at {thresholds.warn}, error at {thresholds.error})",
-        metadata={"value": float(value), "warn_at": thresholds.warn, "error_at": thresholds.error, "level": level},
+        description=f"{day}: {what} (warn at {thresholds.warn}, error at {thresholds.error}); {_link_text(links)}",
+        metadata={
+            "day": day.isoformat(), "value": float(value), "warn_at": thresholds.warn,
+            "error_at": thresholds.error, "level": level, **links,
+        },
     )
 
 
@@ -102,10 +135,14 @@ def _column_table(result) -> str:
     return "\n".join(lines)
 
 
-def _not_checked(name: str, reason: str) -> dg.AssetCheckResult:
-    """A check with nothing to judge yet: passed (nothing alerts), saying so and why."""
+def _not_checked(
+    name: str, reason: str, day: date, links: dict[str, dg.MetadataValue] | None = None
+) -> dg.AssetCheckResult:
+    """A check with nothing to judge yet: passed (nothing alerts), saying so and why (and the day's report, if
+    one was written)."""
     return dg.AssetCheckResult(
-        check_name=name, passed=True, description=f"not checked: {reason}", metadata={"level": "not_checked"}
+        check_name=name, passed=True, description=f"not checked: {reason}",
+        metadata={"level": "not_checked", "day": day.isoformat(), **(links or {})},
     )
 
 
@@ -134,6 +171,7 @@ def build_drift_asset(
         from assets.ml.mlflow_logging import load_reference
         from assets.monitoring.drift import run_drift
         from assets.monitoring.reference import served_days, served_reference
+        from assets.monitoring.report_page import ReportAbout
         from assets.monitoring.sampling import deterministic_sample
 
         day = _day(context)
@@ -162,24 +200,29 @@ def build_drift_asset(
                 "status": "no_reference", "reason": reason, "reference": rule.describe(),
                 "model_version": version.version, "rows": len(current),
             })
-            yield _not_checked("data_drift", reason)
-            yield _not_checked("score_drift", reason)
+            yield _not_checked("data_drift", reason, day)
+            yield _not_checked("score_drift", reason, day)
             return
         else:
             reference = served.frame
             described = served.describe(spec)
             reference_days = len(served.days)
         report = reports.path(spec.name, "drift", day)
+        about = ReportAbout(f"Drift of {spec.name} version {version.version} on {day}", {
+            "model": spec.name, "version": str(version.version), "day": day.isoformat(), "reference": described,
+            "rows": f"{len(current)} scored, {len(sample)} compared", "checked columns": ", ".join(checked),
+        })
         with not_retried(*DATA_ERRORS):
             result = run_drift(
                 reference, sample, numeric, categorical, "score", thresholds.column_drift_threshold, report,
                 partition_rows=len(current), num_method=thresholds.num_method, cat_method=thresholds.cat_method,
                 column_methods=thresholds.column_methods, column_thresholds=thresholds.column_thresholds,
-                score_threshold=thresholds.score_drift.warn,
+                score_threshold=thresholds.score_drift.warn, about=about,
             )
         reports.prune(spec.name, "drift")  # by the wall clock's today, never by the day checked
         score_compared = not math.isnan(result.score_drift)
         _log_to_mlflow(registry, version.run_id, day, {"drift_share": result.drift_share, "score_drift": result.score_drift})
+        links = _report_links(reports, reports.log_to_mlflow(registry, version, "drift", day, report), report)
         warehouse.replace_window(
             f"monitoring.{spec.name}_drift", "day", day, day + timedelta(days=1),
             [pd.DataFrame({
@@ -201,6 +244,7 @@ def build_drift_asset(
         yield dg.MaterializeResult(
             metadata={
                 "status": "checked",
+                "day": day.isoformat(),
                 "drift_share": result.drift_share,
                 **({"score_drift": result.score_drift} if score_compared else {"score_drift_status": score_note}),
                 "drifted_columns": drifted,
@@ -216,18 +260,17 @@ def build_drift_asset(
                 "column_methods": dg.MetadataValue.json(result.column_methods),
                 "column_thresholds": dg.MetadataValue.json(result.column_thresholds),
                 "columns": dg.MetadataValue.md(_column_table(result)),
-                "report": reports.link(report),
-                "report_path": dg.MetadataValue.path(str(report)),
+                **links,
                 **{f"drift_{column}": score for column, score in result.column_scores.items()},
             }
         )
         yield _check("data_drift", result.drift_share, thresholds.drift_share,
                      f"{len(result.drifted_columns)} of {len(result.column_scores)} features drifted: {drifted} "
-                     f"(against {described})")
+                     f"(against {described})", day, links)
         if score_compared:
-            yield _check("score_drift", result.score_drift, thresholds.score_drift, score_note)
+            yield _check("score_drift", result.score_drift, thresholds.score_drift, score_note, day, links)
         else:
-            yield _not_checked("score_drift", score_note.removeprefix("score drift not compared: "))
+            yield _not_checked("score_drift", score_note.removeprefix("score drift not compared: "), day, links)
 
     return drift
 
@@ -259,6 +302,7 @@ def build_quality_asset(
 
         from assets.monitoring.quality import run_quality
         from assets.monitoring.reference import labels_due
+        from assets.monitoring.report_page import ReportAbout
 
         day = _day(context)
         due = None
@@ -285,15 +329,20 @@ def build_quality_asset(
                 "predictions": len(predictions),
             })
             reason = f"{status} in {spec.training_mart}"
-            yield _not_checked("auc_drop", reason)
-            yield _not_checked("calibration", reason)
+            yield _not_checked("auc_drop", reason, day)
+            yield _not_checked("calibration", reason, day)
             return
         version = registry.version(spec.name, _serving_version(predictions))
         report = reports.path(spec.name, "quality", day)
-        with not_retried(*DATA_ERRORS):
-            result = run_quality(labeled, spec.target, "score", report)
-        reports.prune(spec.name, "quality")  # by the wall clock's today, never by the day checked
         validation_auc = float(version.tags.get("metric.roc_auc", "nan"))
+        about = ReportAbout(f"Quality of {spec.name} version {version.version} on {day}", {
+            "model": spec.name, "version": str(version.version), "day": day.isoformat(),
+            "labels": f"{len(labeled)} labeled rows of {len(predictions)} scored, from {spec.training_mart}",
+            "validation ROC AUC": f"{validation_auc:.4f}",
+        })
+        with not_retried(*DATA_ERRORS):
+            result = run_quality(labeled, spec.target, "score", report, about=about)
+        reports.prune(spec.name, "quality")  # by the wall clock's today, never by the day checked
         auc_drop = validation_auc - result.roc_auc
         figures = {
             "roc_auc": result.roc_auc, "brier": result.brier, "log_loss": result.log_loss,
@@ -301,6 +350,7 @@ def build_quality_asset(
             "calibration_gap": result.calibration_gap, "auc_drop": auc_drop,
         }
         _log_to_mlflow(registry, version.run_id, day, figures)
+        links = _report_links(reports, reports.log_to_mlflow(registry, version, "quality", day, report), report)
         warehouse.replace_window(
             f"monitoring.{spec.name}_quality", "day", day, day + timedelta(days=1),
             [pd.DataFrame([{"day": pd.Timestamp(day), "model_version": version.version, "rows": result.rows,
@@ -309,19 +359,21 @@ def build_quality_asset(
         yield dg.MaterializeResult(
             metadata={
                 "status": "checked",
+                "day": day.isoformat(),
                 **{k: float(v) for k, v in figures.items()},
                 "validation_roc_auc": validation_auc,
                 "labeled_rows": result.rows,
                 "label_coverage": result.rows / len(predictions),
                 "model_version": version.version,
                 "calibration_by_decile": dg.MetadataValue.md(result.calibration.to_markdown(index=False)),
-                "report": reports.link(report),
-                "report_path": dg.MetadataValue.path(str(report)),
+                **links,
             }
         )
         yield _check("auc_drop", auc_drop, thresholds.auc_drop,
-                     f"ROC AUC {result.roc_auc:.3f} on {result.rows} labeled rows vs {validation_auc:.3f} at validation")
+                     f"ROC AUC {result.roc_auc:.3f} on {result.rows} labeled rows vs {validation_auc:.3f} at validation",
+                     day, links)
         yield _check("calibration", result.calibration_gap, thresholds.calibration_gap,
-                     f"observed positive rate {result.positive_rate:.3f} vs mean predicted {result.predicted_rate:.3f}")
+                     f"observed positive rate {result.positive_rate:.3f} vs mean predicted {result.predicted_rate:.3f}",
+                     day, links)
 
     return quality

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from assets.ml.spec import DRIFT_METHODS
+from assets.monitoring.report_page import ReportAbout, save_html
 
 if TYPE_CHECKING:
     from assets.ml.spec import Thresholds
@@ -79,8 +80,10 @@ def run_drift(
     column_methods: Mapping[str, str] | None = None,
     column_thresholds: Mapping[str, float] | None = None,
     score_threshold: float | None = None,
+    about: ReportAbout | None = None,
 ) -> DriftResult:
-    """Evidently drift of the features and of the score in one report; the HTML goes to ``report_path`` if given.
+    """Evidently drift of the features and of the score in one report; the HTML goes to ``report_path`` if given,
+    titled by ``about`` (what it covers: model, version, day, reference), which Evidently also keeps on the snapshot.
 
     ``partition_rows``: rows in the partition before the caller sampled it (default: ``len(current)``).
     ``num_method`` / ``cat_method``: Evidently's method per column type; ``column_methods``: per column, over those.
@@ -119,10 +122,10 @@ def run_drift(
     snapshot = report.run(
         Dataset.from_pandas(current[columns], data_definition=definition),
         Dataset.from_pandas(reference[columns], data_definition=definition),
+        **(about.run_kwargs() if about is not None else {}),
     )
     if report_path is not None:
-        report_path.parent.mkdir(parents=True, exist_ok=True)
-        snapshot.save_html(str(report_path))
+        save_html(snapshot, report_path, about)
     return _from_snapshot(
         snapshot.dict(),
         features=features,

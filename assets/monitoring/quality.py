@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from assets.monitoring.report_page import ReportAbout, save_html
+
 # Keys of the snapshot's dict() (evidently 0.7): metrics[].config.type.
 _ROC_AUC = "evidently:metric_v2:RocAuc"
 _LOG_LOSS = "evidently:metric_v2:LogLoss"
@@ -39,11 +41,17 @@ class QualityResult:
 
 
 def run_quality(
-    frame: pd.DataFrame, target: str, score_column: str, report_path: Path | None = None
+    frame: pd.DataFrame,
+    target: str,
+    score_column: str,
+    report_path: Path | None = None,
+    *,
+    about: ReportAbout | None = None,
 ) -> QualityResult:
     """Evidently ClassificationPreset on ``target`` (0/1) against ``score_column`` (probability of 1).
 
-    The HTML report goes to ``report_path`` if given.
+    The HTML report goes to ``report_path`` if given, titled by ``about`` (what it covers: model, version, day),
+    which Evidently also keeps on the snapshot.
     """
     from evidently import BinaryClassification, DataDefinition, Dataset, Report
     from evidently.metrics import MeanValue
@@ -59,10 +67,12 @@ def run_quality(
         [ClassificationPreset(), MeanValue(column=target), MeanValue(column=score_column)],
         include_tests=True,
     )
-    snapshot = report.run(Dataset.from_pandas(data, data_definition=definition), None)
+    snapshot = report.run(
+        Dataset.from_pandas(data, data_definition=definition), None,
+        **(about.run_kwargs() if about is not None else {}),
+    )
     if report_path is not None:
-        report_path.parent.mkdir(parents=True, exist_ok=True)
-        snapshot.save_html(str(report_path))
+        save_html(snapshot, report_path, about)
 
     values = _values(snapshot.dict())
     positive_rate = values[(_MEAN_VALUE, target)]

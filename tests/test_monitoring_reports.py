@@ -1,0 +1,260 @@
+"""Where a checked day's Evidently report goes and how the UIs reach it, through the drift and quality assets on
+real Evidently, DuckDB and MLflow (a SQLite store under tmp_path; a version registered on a run of its own).
+
+Each test is standalone: its own warehouse, report folder and MLflow store (a copy of an empty store made once per
+session: creating one runs MLflow's migrations). Served days of a small synthetic model: ``STABLE_DAY`` is like the
+days before it, on ``DRIFTED_DAY`` incomes double; the drift reference is the trailing served days.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date, timedelta
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+
+from assets.ml.spec import ModelSpec
+from resources.registry import ModelRegistry, VersionInfo
+from resources.reports import MonitoringReports, mlflow_ui_url
+from resources.warehouse import DuckDBWarehouse
+
+MODEL = "report_risk"
+SCORING_MART, TRAINING_MART = "fct_report_features", "fct_report_labeled"
+FIRST_DAY = date(2025, 3, 1)
+STABLE_DAY, DRIFTED_DAY = date(2025, 3, 6), date(2025, 3, 7)
+ROWS_PER_DAY = 1000
+BASE_URL = "http://127.0.0.1:8090"
+PARTITIONS = dg.DailyPartitionsDefinition(start_date="2025-01-01", end_date="2026-01-01")
+MARTS = {SCORING_MART: dg.AssetKey(["marts", SCORING_MART]), TRAINING_MART: dg.AssetKey(["marts", TRAINING_MART])}
+
+
+def make_spec() -> ModelSpec:
+    return ModelSpec.model_validate({
+        "name": MODEL,
+        "training_mart": TRAINING_MART,
+        "scoring_mart": SCORING_MART,
+        "entity_id": "row_id",
+        "timestamp": "applied_on",
+        "label_date": "labeled_on",
+        "target": "defaulted",
+        "features": {"numeric": ["income"], "categorical": ["channel"]},
+        "estimator": {"class": "sklearn.linear_model.LogisticRegression"},
+        "promotion": {"min_primary": 0.5},
+        "decision_bands": [{"name": "low", "below": 0.2}, {"name": "high"}],
+        "monitoring": {"sample_rows": 2000, "reference_rows": 3000, "reference": {"trailing_days": 3}},
+    })
+
+
+def day_rows(day: date) -> pd.DataFrame:
+    """A day's applications with their score and (known later) outcome; incomes double from DRIFTED_DAY."""
+    rng = np.random.default_rng([day.toordinal(), 3])
+    income = rng.lognormal(10.9, 0.45, ROWS_PER_DAY) * (2.0 if day >= DRIFTED_DAY else 1.0)
+    score = 1 / (1 + np.exp(2.0 + 0.8 * (np.log(income) - 10.9) + rng.normal(0, 0.3, ROWS_PER_DAY)))
+    return pd.DataFrame({
+        "row_id": [f"{day:%Y%m%d}-{i:05d}" for i in range(ROWS_PER_DAY)],
+        "applied_on": pd.Timestamp(day),
+        "income": income,
+        "channel": rng.choice(["web", "branch", "broker"], ROWS_PER_DAY, p=[0.6, 0.25, 0.15]),
+        "score": score,
+        "defaulted": rng.random(ROWS_PER_DAY) < score,
+    })
+
+
+@pytest.fixture(scope="session")
+def empty_mlflow_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    db = tmp_path_factory.mktemp("mlflow_template") / "mlflow.db"
+    ModelRegistry(tracking_uri=f"sqlite:///{db}").client().search_registered_models()
+    return db
+
+
+@pytest.fixture
+def registry(tmp_path: Path, empty_mlflow_db: Path) -> ModelRegistry:
+    shutil.copy(empty_mlflow_db, tmp_path / "mlflow.db")
+    return ModelRegistry(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+                         artifact_root=(tmp_path / "mlartifacts").as_uri())
+
+
+@pytest.fixture
+def version(registry: ModelRegistry) -> VersionInfo:
+    """Version 1 of MODEL, registered on a run of its own (as training leaves one), validated at ROC AUC 0.7."""
+    client = registry.client()
+    run = client.create_run(registry.experiment_id(MODEL))
+    client.set_terminated(run.info.run_id)
+    client.create_registered_model(MODEL)
+    client.create_model_version(MODEL, source=f"{run.info.artifact_uri}/model", run_id=run.info.run_id)
+    registry.set_version_tags(MODEL, 1, {"metric.roc_auc": 0.7})
+    return registry.version(MODEL, 1)
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path, version: VersionInfo) -> DuckDBWarehouse:
+    """FIRST_DAY .. DRIFTED_DAY served by ``version``, every day labeled."""
+    from assets.ml.inference import prediction_columns
+
+    warehouse = DuckDBWarehouse(path=str(tmp_path / "warehouse.duckdb"))
+    end = DRIFTED_DAY + timedelta(days=1)
+    days = [FIRST_DAY + timedelta(days=i) for i in range((end - FIRST_DAY).days)]
+    frame = pd.concat([day_rows(day) for day in days], ignore_index=True)
+    warehouse.replace_window(f"marts.{SCORING_MART}", "applied_on", FIRST_DAY, end,
+                             [frame.drop(columns=["score", "defaulted"])])
+    predictions = pd.DataFrame({
+        "row_id": frame["row_id"], "applied_on": frame["applied_on"], "score": frame["score"],
+        "decision": np.where(frame["score"] < 0.2, "low", "high"), "model_name": MODEL,
+        "model_version": version.version, "dagster_run_id": "test", "scored_at": pd.Timestamp("2025-03-08"),
+    })
+    warehouse.replace_window(f"predictions.{MODEL}", "applied_on", FIRST_DAY, end, [predictions],
+                             prediction_columns(make_spec()))
+    labeled = frame.drop(columns=["score"]).assign(labeled_on=frame["applied_on"] + pd.Timedelta(days=3))
+    warehouse.replace_window(f"marts.{TRAINING_MART}", "applied_on", FIRST_DAY, end, [labeled])
+    return warehouse
+
+
+@pytest.fixture
+def reports(tmp_path: Path) -> MonitoringReports:
+    return MonitoringReports(directory=str(tmp_path / "reports"), retention_days=30, base_url=BASE_URL)
+
+
+def _materialize(asset: str, day: date, warehouse, registry, reports) -> dg.ExecuteInProcessResult:
+    from assets.monitoring.daily import build_drift_asset, build_quality_asset
+
+    build = build_drift_asset if asset == "drift" else build_quality_asset
+    return dg.materialize(
+        [build(make_spec(), MARTS, PARTITIONS)],
+        resources={"warehouse": warehouse, "registry": registry, "reports": reports},
+        partition_key=day.isoformat(),
+        raise_on_error=False,
+    )
+
+
+def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
+    [materialization] = result.asset_materializations_for_node(f"{MODEL}__{asset}")
+    return {k: v.value for k, v in materialization.metadata.items()}
+
+
+def _checks(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
+    return {c.check_name: c for c in result.get_asset_check_evaluations()}
+
+
+def _artifact_page(registry: ModelRegistry, version: VersionInfo, artifact: str) -> str:
+    experiment_id = registry.client().get_run(version.run_id).info.experiment_id
+    return f"http://127.0.0.1:5000/#/experiments/{experiment_id}/runs/{version.run_id}/artifacts/{artifact}"
+
+
+def _download(registry: ModelRegistry, version: VersionInfo, artifact: str, into: Path) -> Path:
+    return Path(registry.client().download_artifacts(version.run_id, artifact, str(into)))
+
+
+def test_a_checked_days_report_is_an_artifact_of_the_serving_versions_run(
+    tmp_path, warehouse, registry, reports, version
+):
+    result = _materialize("drift", STABLE_DAY, warehouse, registry, reports)
+    assert result.success
+    meta = _metadata(result, "drift")
+    assert meta["status"] == "checked" and meta["day"] == STABLE_DAY.isoformat()
+    assert meta["model_version"] == version.version
+
+    artifact = f"monitoring/drift/{STABLE_DAY}_{MODEL}_v{version.version}.html"
+    logged = [f.path for f in registry.client().list_artifacts(version.run_id, "monitoring/drift")]
+    assert logged == [artifact]
+    # The link opens the MLflow UI (`make mlflow-ui`) on that run's artifacts page, the report selected.
+    assert meta["report"] == _artifact_page(registry, version, artifact)
+    assert meta["report_artifact"] == f"runs:/{version.run_id}/{artifact}"
+    # The local copy stays, served over HTTP under the base URL (`make dev`), and is the same page.
+    local = Path(meta["report_path"])
+    assert local == Path(reports.directory) / MODEL / "drift" / f"{STABLE_DAY}.html"
+    assert meta["report_served"] == f"{BASE_URL}/{MODEL}/drift/{STABLE_DAY}.html"
+    assert _download(registry, version, artifact, tmp_path / "download").read_bytes() == local.read_bytes()
+    # Every check links it too, with the day it judged.
+    for check in _checks(result).values():
+        assert check.passed, check.description
+        assert check.metadata["report"].value == meta["report"]
+        assert check.metadata["day"].value == STABLE_DAY.isoformat()
+
+    # Checked again, the day's report replaces its artifact: one per day and version.
+    assert _materialize("drift", STABLE_DAY, warehouse, registry, reports).success
+    assert [f.path for f in registry.client().list_artifacts(version.run_id, "monitoring/drift")] == [artifact]
+
+
+def test_a_failed_drift_check_names_the_day_and_links_the_report(warehouse, registry, reports, version):
+    result = _materialize("drift", DRIFTED_DAY, warehouse, registry, reports)
+    assert result.success  # a failed check is not a failed run
+    meta = _metadata(result, "drift")
+    check = _checks(result)["data_drift"]
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    assert "income" in check.description
+    assert DRIFTED_DAY.isoformat() in check.description
+    assert meta["report"] in check.description and meta["report_served"] in check.description
+    assert meta["report"] == _artifact_page(registry, version, f"monitoring/drift/{DRIFTED_DAY}_{MODEL}_v1.html")
+    assert check.metadata["day"].value == DRIFTED_DAY.isoformat()
+    assert check.metadata["report"].value == meta["report"]
+    assert check.metadata["report_served"].value == meta["report_served"]
+    assert check.metadata["report_path"].value == meta["report_path"]
+
+
+def test_the_report_names_the_model_version_day_and_reference(tmp_path, warehouse, registry, reports, version):
+    result = _materialize("drift", DRIFTED_DAY, warehouse, registry, reports)
+    meta = _metadata(result, "drift")
+    title = f"Drift of {MODEL} version {version.version} on {DRIFTED_DAY}"
+    artifact = f"monitoring/drift/{DRIFTED_DAY}_{MODEL}_v{version.version}.html"
+    for page in (Path(meta["report_path"]), _download(registry, version, artifact, tmp_path / "download")):
+        html = page.read_text(encoding="utf-8")
+        head, body = html.split("<body>", 1)
+        assert f"<title>{title}</title>" in head
+        header = body.split("</header>", 1)[0]
+        assert "<h1" in header and title in header
+        for fact in (f"<dt>model</dt><dd>{MODEL}</dd>", f"<dt>version</dt><dd>{version.version}</dd>",
+                     f"<dt>day</dt><dd>{DRIFTED_DAY}</dd>"):
+            assert fact in header
+        assert f"<dt>reference</dt><dd>{meta['reference']}</dd>" in header
+        assert meta["reference"].startswith("trailing_days 3")
+        assert "drawDashboard" in body  # Evidently's dashboard follows
+
+
+def test_the_quality_report_is_logged_and_named_alike(tmp_path, warehouse, registry, reports, version):
+    result = _materialize("quality", STABLE_DAY, warehouse, registry, reports)
+    assert result.success
+    meta = _metadata(result, "quality")
+    assert meta["status"] == "checked"
+    artifact = f"monitoring/quality/{STABLE_DAY}_{MODEL}_v{version.version}.html"
+    assert meta["report"] == _artifact_page(registry, version, artifact)
+    html = _download(registry, version, artifact, tmp_path / "download").read_text(encoding="utf-8")
+    assert f"<title>Quality of {MODEL} version {version.version} on {STABLE_DAY}</title>" in html
+    for check in _checks(result).values():
+        assert STABLE_DAY.isoformat() in check.description and meta["report"] in check.description
+
+
+def test_without_a_base_url_no_file_link_is_made(warehouse, registry, tmp_path, version):
+    """A browser will not open a file:// link from the Dagster UI: without a served folder the only link is
+    MLflow's, and the local path is metadata of its own."""
+    reports = MonitoringReports(directory=str(tmp_path / "unserved"))
+    meta = _metadata(_materialize("drift", STABLE_DAY, warehouse, registry, reports), "drift")
+    assert meta["report"].startswith("http://127.0.0.1:5000/#/experiments/")
+    assert "report_served" not in meta
+    assert Path(meta["report_path"]).is_file()
+
+
+def test_bootstrap_prints_not_checked_as_not_checked(warehouse, registry, reports):
+    """`make run`'s summary says "all checks passed" only for checks that were judged."""
+    from jobs.bootstrap import check_statuses
+
+    warehouse.query(f"DELETE FROM marts.{TRAINING_MART} WHERE applied_on >= DATE '{STABLE_DAY}'")
+    waiting = _materialize("quality", STABLE_DAY, warehouse, registry, reports)
+    assert waiting.success and _metadata(waiting, "quality")["status"] == "waiting"
+    line = check_statuses(waiting.get_asset_check_evaluations())
+    assert "all checks passed" not in line
+    assert line.startswith("auc_drop not checked (labels due on") and "calibration not checked (" in line
+
+    judged = _materialize("drift", STABLE_DAY, warehouse, registry, reports)
+    assert check_statuses(judged.get_asset_check_evaluations()) == "all checks passed"
+    drifted = _materialize("drift", DRIFTED_DAY, warehouse, registry, reports)
+    assert "data_drift failed (ERROR)" in check_statuses(drifted.get_asset_check_evaluations())
+
+
+def test_the_mlflow_ui_is_the_tracking_server_or_the_local_one():
+    assert mlflow_ui_url("sqlite:///tmp/mlflow.db") == "http://127.0.0.1:5000"
+    assert mlflow_ui_url("http://user:secret@mlflow.internal:5000/") == "http://mlflow.internal:5000"
+    assert mlflow_ui_url("https://example.com/mlflow") == "https://example.com/mlflow"
