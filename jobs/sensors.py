@@ -24,6 +24,7 @@ import dagster as dg
 
 from assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from assets.ml.spec import ModelSpec
+from assets.ml.training_assets import RETRAIN_REASON_TAG
 from jobs.training import training_job_name
 from resources.alerts import AlertsResource
 from resources.settings import Settings
@@ -211,7 +212,8 @@ def build_monitoring_checks_sensor(
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Alerts on every failed asset check of finished runs (a failed check does not fail its run, "
         "so the run failure sensor never hears of it), and requests the model's training job when a monitoring "
-        f"check (drift, quality) fails at ERROR, at most once per model per {cooldown.total_seconds() / 3600:g} h.",
+        f"check (drift, quality) fails at ERROR, at most once per model per {cooldown.total_seconds() / 3600:g} h "
+        "(that training refuses to run without labels the champion never saw).",
     )
     def monitoring_checks_sensor(context: dg.SensorEvaluationContext, alerts: AlertsResource) -> dg.SensorResult:
         state = ChecksCursor.parse(context.cursor, "monitoring_checks_sensor")
@@ -341,7 +343,9 @@ def _retrain_decision(
         job_name=job_name,
         # Unique per triggering run: a tick evaluated twice cannot launch the training twice.
         run_key=f"retrain-{model}-{failure.run_id}",
-        tags={"nightjar/retrain_reason": f"{failure.asset_key.to_user_string()}:{failure.check_name}",
+        # The training set reads this tag: a retraining asked for by a failed check needs labels the champion
+        # never saw, or it refuses to train (assets/ml/training_assets.py).
+        tags={RETRAIN_REASON_TAG: f"{failure.asset_key.to_user_string()}:{failure.check_name}",
               "nightjar/triggered_by_run": failure.run_id},
     )
     return request, f"requested {job_name}"

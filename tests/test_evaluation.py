@@ -14,11 +14,11 @@ from assets.ml.evaluation import (
     calibration_by_decile,
     decide,
     features,
-    is_better_or_within,
     labels,
     metrics,
     segment_metrics,
 )
+from assets.ml.gate import improvement, judge
 from assets.ml.spec import DecisionBands, ModelSpec, SpecError, load_spec
 from assets.ml.training import TrainingDataError, content_hash, time_split
 
@@ -286,23 +286,101 @@ def test_review_queue_filter_follows_the_spec(tmp_path):
     assert review_queue_where(custom) == "decision = 'check'"
 
 
-def test_is_better_or_within_knows_which_metrics_are_lower_is_better():
-    # Higher is better.
-    assert is_better_or_within("roc_auc", 0.80, 0.79, 0.0)
-    assert is_better_or_within("roc_auc", 0.785, 0.79, 0.01)
-    assert not is_better_or_within("roc_auc", 0.77, 0.79, 0.01)
-    assert is_better_or_within("pr_auc", 0.30, 0.30, 0.0)
-    # Lower is better.
-    assert is_better_or_within("brier", 0.080, 0.085, 0.0)
-    assert is_better_or_within("brier", 0.088, 0.085, 0.005)
-    assert not is_better_or_within("brier", 0.095, 0.085, 0.005)
-    assert not is_better_or_within("log_loss", 0.31, 0.30, 0.0)
-    assert is_better_or_within("log_loss", 0.29, 0.30, 0.0)
-    # NaN is never good enough; unknown metrics are an error.
-    assert not is_better_or_within("roc_auc", math.nan, 0.7, 0.01)
-    assert not is_better_or_within("roc_auc", 0.7, math.nan, 0.01)
+# --- the gate's comparison (assets.ml.gate: improvement, the one comparison, and judge) --------------------------
+
+
+def test_improvement_knows_which_metrics_are_lower_is_better():
+    # Higher is better: positive when the challenger is better.
+    assert improvement("roc_auc", 0.80, 0.79) == pytest.approx(0.01)
+    assert improvement("pr_auc", 0.28, 0.30) == pytest.approx(-0.02)
+    # Lower is better: a smaller brier or log loss is an improvement.
+    assert improvement("brier", 0.080, 0.085) == pytest.approx(0.005)
+    assert improvement("log_loss", 0.31, 0.30) == pytest.approx(-0.01)
+    # A tie is exactly zero, and a bound written in the spec holds as written (no 0.005000000000000004).
+    assert improvement("roc_auc", 0.7, 0.7) == 0.0
+    assert improvement("roc_auc", 0.785, 0.79) == -0.005
     with pytest.raises(ValueError, match="unknown metric"):
-        is_better_or_within("accuracy", 0.9, 0.8, 0.0)
+        improvement("accuracy", 0.9, 0.8)
+
+
+def test_improvement_with_a_nan_on_either_side_is_nan():
+    assert math.isnan(improvement("roc_auc", math.nan, 0.7))
+    assert math.isnan(improvement("roc_auc", 0.7, math.nan))
+    assert math.isnan(improvement("brier", 0.1, math.nan))
+
+
+def _metrics(roc_auc: float, brier: float = 0.08) -> dict[str, float]:
+    return {"roc_auc": roc_auc, "pr_auc": 0.3, "log_loss": 0.3, "brier": brier}
+
+
+def promotion_spec(**promotion) -> ModelSpec:
+    """The shipped spec (floor 0.65 ROC AUC, tolerance 0.01, brier guardrail 0.005) with ``promotion`` changes."""
+    raw = yaml.safe_load(SPEC_PATH.read_text())
+    raw["promotion"] = {**raw["promotion"], **promotion}
+    return ModelSpec.model_validate(raw)
+
+
+def test_judge_a_first_version_needs_only_the_floor():
+    spec = promotion_spec()
+    first = judge(spec, _metrics(0.70), None)
+    assert first.passed and first.beats_champion and first.champion_version is None and first.gain is None
+    low = judge(spec, _metrics(0.60), None)
+    assert not low.passed and not low.beats_champion and "does not clear the floor 0.65" in low.reason
+    undefined = judge(spec, _metrics(math.nan), None)
+    assert not undefined.passed and "cannot be judged" in undefined.reason
+
+
+def test_judge_a_tie_passes_the_gate_but_keeps_the_champion():
+    verdict = judge(promotion_spec(), _metrics(0.75), _metrics(0.75), champion_version=1)
+    assert verdict.passed  # a person may promote it without force
+    assert verdict.gain == 0.0 and not verdict.beats_champion
+    assert "does not beat the champion by more than min_improvement 0.0" in verdict.reason
+    assert verdict.tags()["gate.beats_champion"] == "false" and verdict.tags()["gate.champion_version"] == "1"
+
+
+def test_judge_better_by_more_than_min_improvement_beats_the_champion():
+    spec = promotion_spec()
+    better = judge(spec, _metrics(0.76), _metrics(0.75), champion_version=3)
+    assert better.passed and better.beats_champion and better.gain == pytest.approx(0.01)
+    assert better.tags() == {
+        "gate.passed": "true", "gate.reason": better.reason, "gate.champion_version": "3",
+        "gate.improvement": repr(better.gain), "gate.beats_champion": "true",
+    }
+    margin = promotion_spec(min_improvement=0.01)
+    at_margin = judge(margin, _metrics(0.76), _metrics(0.75), champion_version=3)
+    assert at_margin.passed and not at_margin.beats_champion  # by exactly the margin is not more than it
+    assert judge(margin, _metrics(0.7601), _metrics(0.75), champion_version=3).beats_champion
+
+
+def test_judge_tolerance_and_guardrails_against_the_champion():
+    spec = promotion_spec()
+    within = judge(spec, _metrics(0.74), _metrics(0.75), champion_version=1)  # trails by exactly the tolerance
+    assert within.passed and not within.beats_champion
+    trailing = judge(spec, _metrics(0.7399), _metrics(0.75), champion_version=1)
+    assert not trailing.passed and "trails the champion's 0.7500 by 0.0101 (tolerance 0.01)" in trailing.reason
+    worse_brier = judge(spec, _metrics(0.80, brier=0.0851), _metrics(0.75, brier=0.08), champion_version=1)
+    assert not worse_brier.passed and not worse_brier.beats_champion
+    assert "brier 0.0851 is 0.0051 worse than the champion's 0.0800 (allowed 0.005)" in worse_brier.reason
+
+
+def test_judge_a_nan_never_lets_a_challenger_pass_or_beat_the_champion():
+    spec = promotion_spec()
+    nan_champion = judge(spec, _metrics(0.80), _metrics(math.nan), champion_version=1)
+    assert not nan_champion.passed and not nan_champion.beats_champion
+    assert "roc_auc cannot be compared with the champion's (nan)" in nan_champion.reason
+    nan_challenger = judge(spec, _metrics(math.nan), _metrics(0.75), champion_version=1)
+    assert not nan_challenger.passed and not nan_challenger.beats_champion
+    nan_guardrail = judge(spec, _metrics(0.80, brier=math.nan), _metrics(0.75), champion_version=1)
+    assert not nan_guardrail.passed and "brier cannot be compared" in nan_guardrail.reason
+
+
+def test_min_improvement_is_a_non_negative_spec_field(tmp_path):
+    assert promotion_spec().promotion.min_improvement == 0.0
+    raw = yaml.safe_load(SPEC_PATH.read_text())
+    raw["promotion"]["min_improvement"] = -0.01
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(SpecError, match=r"field 'promotion.min_improvement'"):
+        load_spec(tmp_path / "bad.yaml")
 
 
 # --- model input ------------------------------------------------------------------------------------------------

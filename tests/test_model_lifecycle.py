@@ -1,9 +1,13 @@
 """The model lifecycle end to end on real dbt, DuckDB and MLflow (SQLite store in a temp dir): training
-registers versions, the gate decides, people promote and roll back with an audit trail, and scoring always
-says which version made each prediction."""
+registers versions, the gate judges them, the champion asset decides what serves (by itself or for people who
+promote and roll back, with an audit trail), and scoring always says which version made each prediction.
+
+History is ingested once for the module (raw + dbt); each test copies that warehouse and starts from an empty
+MLflow store, so every test builds the state it needs and passes alone (``pytest -k <name>``)."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -16,6 +20,7 @@ from resources.registry import CHALLENGER, CHAMPION, ModelRegistry
 from resources.settings import MODEL_SPECS_DIR
 from tests.chain import run_days, scalar
 from tests.conftest import TEST_ROWS_PER_DAY, point_stores_at
+from tests.ml_lab import make_empty_mlflow_db
 
 pytestmark = pytest.mark.slow
 
@@ -51,18 +56,46 @@ def _write_specs(directory: Path, weak: bool = False) -> None:
 
 
 @pytest.fixture(scope="module")
-def lifecycle(tmp_path_factory):
-    """History ingested once for the module; each test then works on the same warehouse and registry."""
-    root = tmp_path_factory.mktemp("lifecycle")
+def history(tmp_path_factory) -> Path:
+    """History ingested once for the module: the data folder (the warehouse) each test copies."""
+    root = tmp_path_factory.mktemp("history")
     specs = root / "specs"
     _write_specs(specs)
     with pytest.MonkeyPatch.context() as monkeypatch:
         settings = point_stores_at(root, monkeypatch, NIGHTJAR_MODEL_SPECS_DIR=str(specs))
         from definitions import build_definitions
 
-        defs = build_definitions(settings)
-        assert run_days(defs, "ingest", *HISTORY).success
-        yield {"settings": settings, "defs": defs, "specs": specs, "build": build_definitions}
+        assert run_days(build_definitions(settings), "ingest", *HISTORY).success
+    return root / "data"
+
+
+@pytest.fixture(scope="module")
+def empty_mlflow_db(tmp_path_factory) -> Path:
+    return make_empty_mlflow_db(tmp_path_factory)
+
+
+@pytest.fixture
+def lifecycle(history, empty_mlflow_db, tmp_path, monkeypatch):
+    """This test's own stores: a copy of the ingested history, an empty MLflow store, both models' specs."""
+    from definitions import build_definitions
+
+    specs = tmp_path / "specs"
+    _write_specs(specs)
+    shutil.copytree(history, tmp_path / "data")
+    settings = point_stores_at(tmp_path, monkeypatch, NIGHTJAR_MODEL_SPECS_DIR=str(specs))
+    shutil.copy(empty_mlflow_db, settings.mlflow_tracking_uri.removeprefix("sqlite:///"))
+    return {"settings": settings, "defs": build_definitions(settings), "specs": specs, "build": build_definitions}
+
+
+def _train(defs: dg.Definitions, model: str = MODEL, **kwargs) -> dg.ExecuteInProcessResult:
+    return defs.resolve_job_def(f"train_{model}").execute_in_process(**kwargs)
+
+
+def _train_weak(lifecycle) -> tuple[dg.Definitions, dg.ExecuteInProcessResult]:
+    """Version 2, on three uninformative features: refused by the gate's comparison with the champion."""
+    _write_specs(lifecycle["specs"], weak=True)
+    weak_defs = lifecycle["build"](lifecycle["settings"])
+    return weak_defs, _train(weak_defs, raise_on_error=False)
 
 
 def _registry(settings) -> ModelRegistry:
@@ -84,20 +117,24 @@ def _predictions(settings, day: date):
     )
 
 
-def test_1_scoring_without_a_champion_fails_with_a_named_error(lifecycle):
+def test_scoring_without_a_champion_fails_with_a_named_error(lifecycle):
     result = run_days(lifecycle["defs"], "nightly", SCORED_DAY, SCORED_DAY, raise_on_error=False)
     assert not result.success
     assert f"model '{MODEL}' has no 'champion' version" in _failure_text(result)
 
 
-def test_2_first_version_is_registered_with_its_lineage_and_becomes_champion(lifecycle):
+def test_first_version_is_registered_with_its_lineage_and_becomes_champion(lifecycle):
     import mlflow
 
     settings, defs = lifecycle["settings"], lifecycle["defs"]
-    result = defs.resolve_job_def(f"train_{MODEL}").execute_in_process()
+    result = _train(defs)
     assert result.success
     gate = [c for c in result.get_asset_check_evaluations() if c.check_name == "champion_challenger_gate"]
     assert len(gate) == 1 and gate[0].passed
+    # The training run ends with the serving decision: its champion asset says which version serves, and why.
+    [decision] = result.asset_materializations_for_node(f"{MODEL}__champion")
+    assert decision.metadata["champion_version"].value == 1 and decision.metadata["decision"].value == "promoted"
+    assert decision.metadata["reason"].value.startswith("first version to clear the floor")
 
     registry = _registry(settings)
     champion = registry.by_alias(MODEL, CHAMPION)
@@ -119,9 +156,9 @@ def test_2_first_version_is_registered_with_its_lineage_and_becomes_champion(lif
     assert audit == 1
 
 
-def test_3_predictions_carry_the_champion_version_and_rescoring_is_identical(lifecycle):
+def test_predictions_carry_the_champion_version_and_rescoring_is_identical(lifecycle):
     settings, defs = lifecycle["settings"], lifecycle["defs"]
-    assert defs.resolve_job_def(f"train_{SECOND_MODEL}").execute_in_process().success
+    assert _train(defs).success and _train(defs, SECOND_MODEL).success
 
     first = run_days(defs, "nightly", SCORED_DAY, SCORED_DAY)
     assert first.success
@@ -154,14 +191,14 @@ def test_3_predictions_carry_the_champion_version_and_rescoring_is_identical(lif
     assert again.equals(scored)
 
 
-def test_4_worse_challenger_is_refused_forced_promotion_and_rollback_are_audited(lifecycle):
+def test_worse_challenger_is_refused_forced_promotion_and_rollback_are_audited(lifecycle):
     settings = lifecycle["settings"]
-    _write_specs(lifecycle["specs"], weak=True)
-    weak_defs = lifecycle["build"](settings)
-    result = weak_defs.resolve_job_def(f"train_{MODEL}").execute_in_process(raise_on_error=False)
+    assert _train(lifecycle["defs"]).success and _train(lifecycle["defs"], SECOND_MODEL).success  # nightly scores both
+    weak_defs, result = _train_weak(lifecycle)
     gate = [c for c in result.get_asset_check_evaluations() if c.check_name == "champion_challenger_gate"][0]
     assert not gate.passed
     assert "trails the champion" in gate.description
+    assert result.asset_materializations_for_node(f"{MODEL}__champion") == []  # the blocking gate stopped it
 
     registry = _registry(settings)
     assert registry.by_alias(MODEL, CHAMPION).version == 1
@@ -175,32 +212,27 @@ def test_4_worse_challenger_is_refused_forced_promotion_and_rollback_are_audited
     assert 0.0 <= meta["champion_challenger_agreement"].value <= 1.0
 
     promote = weak_defs.resolve_job_def(f"promote_{MODEL}")
-    refused = promote.execute_in_process(
-        run_config={"ops": {f"promote_{MODEL}_version": {"config": {"version": 2, "requested_by": "ana"}}}},
-        raise_on_error=False,
-    )
+    refused = promote.execute_in_process(run_config={"version": 2, "requested_by": "ana"}, raise_on_error=False)
     assert not refused.success
     assert "cannot be promoted" in _failure_text(refused)
     assert registry.by_alias(MODEL, CHAMPION).version == 1
 
     forced = promote.execute_in_process(
-        run_config={"ops": {f"promote_{MODEL}_version": {"config": {
-            "version": 2, "requested_by": "ana", "force": True, "reason": "incident drill"}}}},
+        run_config={"version": 2, "requested_by": "ana", "force": True, "reason": "incident drill"}
     )
     assert forced.success
+    [decision] = forced.asset_materializations_for_node(f"{MODEL}__champion")
+    assert (decision.metadata["champion_version"].value, decision.metadata["requested_by"].value) == (2, "ana")
     assert registry.by_alias(MODEL, CHAMPION).version == 2
 
     rollback_job = weak_defs.resolve_job_def(f"rollback_{MODEL}")
-    rollback_config = {"ops": {f"rollback_{MODEL}_champion": {"config": {"reason": "drill over", "requested_by": "ana"}}}}
+    rollback_config = {"reason": "drill over", "requested_by": "ana"}
     assert rollback_job.execute_in_process(run_config=rollback_config).success
     assert registry.by_alias(MODEL, CHAMPION).version == 1
     # A second rollback must not bounce back to the version just rolled away from.
     again = rollback_job.execute_in_process(run_config=rollback_config, raise_on_error=False)
     assert not again.success and "nothing to roll back to" in _failure_text(again)
-    same = promote.execute_in_process(
-        run_config={"ops": {f"promote_{MODEL}_version": {"config": {"version": 1, "requested_by": "ana"}}}},
-        raise_on_error=False,
-    )
+    same = promote.execute_in_process(run_config={"version": 1, "requested_by": "ana"}, raise_on_error=False)
     assert not same.success and "already the champion" in _failure_text(same)
     assert registry.by_alias(MODEL, CHAMPION).version == 1
 
@@ -216,9 +248,13 @@ def test_4_worse_challenger_is_refused_forced_promotion_and_rollback_are_audited
     assert len(registry.audit_trail(MODEL)) >= 4  # challenger moves too
 
 
-def test_5_an_alias_set_by_hand_in_mlflow_is_used_by_the_next_scoring_run(lifecycle):
+def test_an_alias_set_by_hand_in_mlflow_is_used_by_the_next_scoring_run(lifecycle):
     settings, defs = lifecycle["settings"], lifecycle["defs"]
+    assert _train(defs).success and _train(defs, SECOND_MODEL).success  # nightly scores both
+    assert run_days(defs, "nightly", SCORED_DAY, SCORED_DAY).success  # decided by version 1
+    _train_weak(lifecycle)  # version 2, a challenger the gate refused
     registry = _registry(settings)
+    assert (registry.by_alias(MODEL, CHAMPION).version, registry.by_alias(MODEL, CHALLENGER).version) == (1, 2)
     registry.client().set_registered_model_alias(MODEL, CHAMPION, "2")
     next_day = SCORED_DAY + timedelta(days=1)
     assert run_days(defs, "nightly", next_day, next_day).success

@@ -1,4 +1,6 @@
-"""How a model is judged: scores, holdout metrics, calibration, segments, decision bands, comparisons.
+"""How a model is judged: scores, holdout metrics, calibration, segments, decision bands.
+
+Comparing a challenger with the champion is :func:`assets.ml.gate.improvement`.
 
 Pure functions over numpy/pandas; scikit-learn is imported inside the functions that need it, because this module
 is imported when Dagster loads its definitions.
@@ -15,8 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-
-from assets.ml.spec import LOWER_IS_BETTER, METRICS
 
 if TYPE_CHECKING:
     from assets.ml.spec import DecisionBands, ModelSpec
@@ -186,22 +186,6 @@ def decide(p, bands: DecisionBands) -> np.ndarray:
 
 
 decision_band = decide  # the earlier name, still used by bench/model.py
-
-
-def is_better_or_within(metric: str, challenger: float, champion: float, tolerance: float = 0.0) -> bool:
-    """Whether ``challenger`` is better than ``champion`` or worse by at most ``tolerance``.
-
-    log_loss and brier are lower-is-better; the others higher-is-better. NaN on either side is never good enough.
-    """
-    if metric not in METRICS:
-        raise ValueError(f"unknown metric '{metric}' (known: {sorted(METRICS)})")
-    if tolerance < 0:
-        raise ValueError(f"tolerance must not be negative, got {tolerance}")
-    if math.isnan(challenger) or math.isnan(champion):
-        return False
-    if metric in LOWER_IS_BETTER:
-        return challenger <= champion + tolerance
-    return challenger >= champion - tolerance
 
 
 def permutation_importance(

@@ -1,4 +1,5 @@
-"""The ML factory: every model spec becomes the same set of assets and checks (training, scoring, monitoring).
+"""The ML factory: every model spec becomes the same set of assets and checks (training, the serving decision,
+scoring, monitoring).
 
 Adding a model is adding a spec under model_specs/ (and usually a dbt mart); no code changes.
 """
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 import dagster as dg
 from dagster_dbt import get_asset_key_for_model
 
+from assets.ml.champion import build_champion_asset
 from assets.ml.inference import build_predictions_asset
 from assets.ml.spec import ModelSpec, SpecError, load_specs
 from assets.ml.training_assets import build_training_assets
@@ -55,5 +57,6 @@ def build_model_assets(
         training, checks = build_training_assets(spec, source, mart_keys, kind, settings.code_version)
         predictions = build_predictions_asset(spec, mart_keys, kind, partitions)
         monitoring = [build_drift_asset(spec, mart_keys, partitions), build_quality_asset(spec, mart_keys, partitions)]
-        built.append(ModelAssets(spec=spec, assets=[*training, predictions, *monitoring], checks=checks))
+        champion = build_champion_asset(spec)
+        built.append(ModelAssets(spec=spec, assets=[*training, champion, predictions, *monitoring], checks=checks))
     return built

@@ -1,27 +1,125 @@
-"""The champion/challenger gate: both versions scored on the same recent labeled holdout, judged by the spec."""
+"""The champion/challenger gate: both versions scored on the same recent labeled holdout, judged by the spec.
+
+The gate only observes: it says whether a version may serve (the floor, the tolerance, the guardrails) and whether
+it beats the champion by enough to replace it without a person (``promotion.min_improvement``). Moving the
+``champion`` alias is the ``<model>/champion`` asset's job (:mod:`assets.ml.champion`).
+
+Every comparison of a challenger with the champion goes through :func:`improvement`.
+"""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import pandas as pd
+from assets.ml.promotion import (
+    GATE_BEATS_TAG,
+    GATE_CHAMPION_TAG,
+    GATE_IMPROVEMENT_TAG,
+    GATE_PASSED_TAG,
+    GATE_REASON_TAG,
+)
+from assets.ml.spec import LOWER_IS_BETTER, METRICS, ModelSpec
 
-from assets.ml.spec import LOWER_IS_BETTER, ModelSpec
-from resources.registry import ModelRegistry, VersionInfo
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from resources.registry import ModelRegistry, VersionInfo
+
+# Metrics are compared after rounding to this many decimals: 0.785 against 0.79 is a gap of exactly 0.005, not
+# 0.005000000000000004, so a bound written in the spec holds as written.
+COMPARISON_DECIMALS = 12
+
+
+def improvement(metric: str, challenger: float, champion: float) -> float:
+    """How much better ``challenger`` is than ``champion`` on ``metric``: positive when better, negative when worse,
+    0.0 for a tie, whichever way the metric points (log_loss and brier are lower-is-better).
+
+    NaN when either side is NaN: such a pair cannot be compared, and every caller must treat it as "not good
+    enough" (a NaN never lets a challenger pass, nor beat the champion).
+    """
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric '{metric}' (known: {sorted(METRICS)})")
+    if math.isnan(challenger) or math.isnan(champion):
+        return math.nan
+    gain = champion - challenger if metric in LOWER_IS_BETTER else challenger - champion
+    return round(gain, COMPARISON_DECIMALS)
 
 
 @dataclass(frozen=True)
 class GateVerdict:
-    passed: bool
+    passed: bool  # may serve: clears the floor, within tolerance and guardrails of the champion
     reason: str
     challenger_metrics: dict[str, float]
     champion_metrics: dict[str, float] = field(default_factory=dict)
+    champion_version: int | None = None  # the champion it was compared with; None: there was none
+    gain: float | None = None  # improvement() on the primary metric; None without a champion
+    beats_champion: bool = False  # passed, and gain > min_improvement (or no champion): may replace it by itself
+
+    def tags(self) -> dict[str, str]:
+        """What the gate records on the version it judged (read back by the champion asset and promotions)."""
+        return {
+            GATE_PASSED_TAG: str(self.passed).lower(),
+            GATE_REASON_TAG: self.reason,
+            GATE_CHAMPION_TAG: "none" if self.champion_version is None else str(self.champion_version),
+            GATE_IMPROVEMENT_TAG: "none" if self.gain is None else repr(self.gain),
+            GATE_BEATS_TAG: str(self.beats_champion).lower(),
+        }
 
 
-def _worse_by(metric: str, challenger: float, champion: float) -> float:
-    """How much worse the challenger is (positive) or better (negative), whichever way the metric points."""
-    return challenger - champion if metric in LOWER_IS_BETTER else champion - challenger
+def judge(
+    spec: ModelSpec,
+    challenger: dict[str, float],
+    champion: dict[str, float] | None,
+    champion_version: int | None = None,
+) -> GateVerdict:
+    """Pure verdict from metrics: the floor first, then primary metric and guardrails against the champion, then
+    whether the challenger beats the champion by more than ``promotion.min_improvement``."""
+    policy = spec.promotion
+    primary = spec.evaluation.primary_metric
+    value = challenger[primary]
+    if math.isnan(value):
+        reason = f"{primary} is undefined on the holdout (a single class?): the version cannot be judged"
+        return GateVerdict(False, reason, challenger, champion or {}, champion_version)
+    below_floor = value > policy.min_primary if primary in LOWER_IS_BETTER else value < policy.min_primary
+    if below_floor:
+        reason = f"{primary} {value:.4f} does not clear the floor {policy.min_primary}"
+        return GateVerdict(False, reason, challenger, champion or {}, champion_version)
+    if champion is None:
+        reason = f"{primary} {value:.4f} clears the floor {policy.min_primary}; there is no champion yet"
+        return GateVerdict(True, reason, challenger, {}, None, None, beats_champion=True)
+
+    failures = []
+    gain = improvement(primary, value, champion[primary])
+    if math.isnan(gain):
+        failures.append(f"{primary} cannot be compared with the champion's ({champion[primary]}) on this holdout")
+    elif gain < -policy.tolerance:
+        failures.append(
+            f"{primary} {value:.4f} trails the champion's {champion[primary]:.4f} by {-gain:.4f} "
+            f"(tolerance {policy.tolerance})"
+        )
+    for metric, allowed in policy.guardrails.items():
+        guard = improvement(metric, challenger[metric], champion[metric])
+        if math.isnan(guard):
+            failures.append(f"{metric} cannot be compared with the champion's ({champion[metric]}) on this holdout")
+        elif guard < -allowed:
+            failures.append(
+                f"{metric} {challenger[metric]:.4f} is {-guard:.4f} worse than the champion's "
+                f"{champion[metric]:.4f} (allowed {allowed})"
+            )
+    if failures:
+        return GateVerdict(False, "; ".join(failures), challenger, champion, champion_version, gain)
+    compared = f"{primary} {value:.4f} vs champion {champion[primary]:.4f} ({gain:+.4f})"
+    beats = gain > policy.min_improvement
+    if beats:
+        reason = (f"{compared}: beats the champion by more than min_improvement {policy.min_improvement}; "
+                  "guardrails held")
+    else:
+        reason = (f"{compared}: within tolerance {policy.tolerance} and guardrails, but does not beat the champion "
+                  f"by more than min_improvement {policy.min_improvement}: the champion stays unless a person "
+                  "promotes this version")
+    return GateVerdict(True, reason, challenger, champion, champion_version, gain, beats_champion=beats)
 
 
 def _holdout_metrics(spec: ModelSpec, registry: ModelRegistry, version: VersionInfo, holdout: pd.DataFrame):
@@ -29,31 +127,6 @@ def _holdout_metrics(spec: ModelSpec, registry: ModelRegistry, version: VersionI
 
     probabilities = score(registry.load(version), holdout, spec)
     return {k: float(v) for k, v in metrics(holdout[spec.target].to_numpy(), probabilities).items()}
-
-
-def judge(spec: ModelSpec, challenger: dict[str, float], champion: dict[str, float] | None) -> tuple[bool, str]:
-    """Pure verdict from metrics: the floor first, then primary metric and guardrails against the champion."""
-    policy = spec.promotion
-    primary = spec.evaluation.primary_metric
-    value = challenger[primary]
-    if math.isnan(value):
-        return False, f"{primary} is undefined on the holdout (a single class?): the version cannot be judged"
-    below_floor = value > policy.min_primary if primary in LOWER_IS_BETTER else value < policy.min_primary
-    if below_floor:
-        return False, f"{primary} {value:.4f} does not clear the floor {policy.min_primary}"
-    if champion is None:
-        return True, f"{primary} {value:.4f} clears the floor {policy.min_primary}; there is no champion yet"
-    failures = []
-    gap = _worse_by(primary, value, champion[primary])
-    if gap > policy.tolerance:
-        failures.append(f"{primary} {value:.4f} trails the champion's {champion[primary]:.4f} by {gap:.4f} (tolerance {policy.tolerance})")
-    for metric, allowed in policy.guardrails.items():
-        gap = _worse_by(metric, challenger[metric], champion[metric])
-        if gap > allowed:
-            failures.append(f"{metric} {challenger[metric]:.4f} is {gap:.4f} worse than the champion's {champion[metric]:.4f} (allowed {allowed})")
-    if failures:
-        return False, "; ".join(failures)
-    return True, f"{primary} {value:.4f} vs champion {champion[primary]:.4f}: within tolerance {policy.tolerance}, guardrails held"
 
 
 def evaluate_gate(
@@ -67,8 +140,7 @@ def evaluate_gate(
 
     _, holdout = time_split(training_frame, spec)
     challenger_metrics = _holdout_metrics(spec, registry, challenger, holdout)
-    champion_metrics = None
-    if champion is not None and champion.version != challenger.version:
-        champion_metrics = _holdout_metrics(spec, registry, champion, holdout)
-    passed, reason = judge(spec, challenger_metrics, champion_metrics)
-    return GateVerdict(passed, reason, challenger_metrics, champion_metrics or {})
+    if champion is None or champion.version == challenger.version:
+        return judge(spec, challenger_metrics, None)
+    champion_metrics = _holdout_metrics(spec, registry, champion, holdout)
+    return judge(spec, challenger_metrics, champion_metrics, champion.version)

@@ -132,11 +132,12 @@ def _agreement(warehouse: Warehouse, spec: ModelSpec, start: date, end: date) ->
 def build_predictions_asset(
     spec: ModelSpec, mart_keys: dict[str, dg.AssetKey], kind: str, partitions: dg.PartitionsDefinition
 ) -> dg.AssetsDefinition:
-    model_key = dg.AssetKey([spec.name, "model"])
+    # The serving decision, not the newest trained version: lineage reads model -> champion -> predictions.
+    champion_key = dg.AssetKey([spec.name, "champion"])
 
     @dg.asset(
         key=[spec.name, "predictions"],
-        deps=[mart_keys[spec.scoring_mart], model_key],
+        deps=[mart_keys[spec.scoring_mart], champion_key],
         partitions_def=partitions,
         backfill_policy=single_run,
         pool=WAREHOUSE_POOL,

@@ -1,8 +1,9 @@
 """Moving the serving aliases, with an audit record for every move.
 
-The gate (automatic) and the promotion and rollback jobs (a person) all move aliases through
-:func:`move_alias`, so every change of which version serves leaves the same record: as tags on the registered
-model in MLflow and as a row in the append-only ``audit.model_alias_changes`` table of the warehouse.
+Training (``challenger``) and the ``<model>/champion`` asset (``champion``: by itself after the gate, or for a person
+through the promotion and rollback jobs) all move aliases through :func:`move_alias`, so every change of which
+version serves leaves the same record: as tags on the registered model in MLflow and as a row in the append-only
+``audit.model_alias_changes`` table of the warehouse.
 
 The steps that move aliases retry when a server (MLflow, the warehouse) does not answer, so a move may be
 attempted again after it was half done: :func:`move_alias` completes a move its own run already recorded instead
@@ -23,8 +24,12 @@ from resources.registry import CHAMPION, ModelRegistry
 from resources.warehouse import Warehouse
 
 AUDIT_TABLE = "audit.model_alias_changes"
-GATE_PASSED_TAG = "gate.passed"
+# What the gate (the champion_challenger_gate check) records on the version it judged.
+GATE_PASSED_TAG = "gate.passed"  # "true": it may serve (floor, tolerance, guardrails)
 GATE_REASON_TAG = "gate.reason"
+GATE_CHAMPION_TAG = "gate.champion_version"  # the champion it was compared with ("none": there was none)
+GATE_IMPROVEMENT_TAG = "gate.improvement"  # primary metric, challenger minus champion, signed so that > 0 is better
+GATE_BEATS_TAG = "gate.beats_champion"  # "true": better than the champion by more than promotion.min_improvement
 
 
 class PromotionRefused(dg.Failure):
