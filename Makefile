@@ -53,6 +53,7 @@ reports:
 
 test: setup
 	$(BIN)/ruff check .
+	$(BIN)/sqlfluff lint dbt_project/models dbt_project/tests
 	$(BIN)/python -m pytest
 
 bench: setup

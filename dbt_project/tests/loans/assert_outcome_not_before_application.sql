@@ -5,5 +5,6 @@ select
     application_date,
     outcome_date
 from {{ ref('fct_labeled_applications') }}
-where outcome_date < application_date
+where
+    outcome_date < application_date
     and {{ test_window_filter('outcome_date') }}

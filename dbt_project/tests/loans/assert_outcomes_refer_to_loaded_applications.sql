@@ -8,6 +8,10 @@ select outcomes.application_id
 from {{ ref('stg_outcomes') }} as outcomes
 left join {{ ref('stg_applications') }} as applications
     on outcomes.application_id = applications.application_id
-where applications.application_id is null
+where
+    applications.application_id is null
     and {{ test_window_filter('outcomes.outcome_date') }}
-    and outcomes.application_date >= (select min(application_date) from {{ ref('stg_applications') }})
+    and outcomes.application_date >= (
+        select min(loaded_applications.application_date) as first_application_date
+        from {{ ref('stg_applications') }} as loaded_applications
+    )

@@ -4,5 +4,6 @@ select
     application_id,
     loan_amount
 from {{ ref('fct_application_features') }}
-where loan_amount <= 0
+where
+    loan_amount <= 0
     and {{ test_window_filter('application_date') }}
