@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+
 from resources.dbt import NightjarDbtCli
 from resources.warehouse import WAREHOUSE_POOL
 

@@ -16,15 +16,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dagster as dg
 
-from assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from assets.ml.spec import ModelSpec
 from assets.ml.training_assets import RETRAIN_REASON_TAG
+from assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from jobs.training import training_job_name
 from resources.alerts import AlertsResource
 from resources.settings import Settings
@@ -56,7 +56,7 @@ Clock = Callable[[], datetime]
 
 def utc_now() -> datetime:
     """The default clock. Tests pass their own ``clock`` to :func:`build_sensors` instead."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -337,7 +337,7 @@ def _retrain_decision(
     if last is not None and now - datetime.fromisoformat(last) < cooldown:
         until = datetime.fromisoformat(last) + cooldown
         return None, f"{job_name} already requested at {last}; cool-down until {until.isoformat()}"
-    state.last_retrain[model] = now.astimezone(timezone.utc).isoformat()
+    state.last_retrain[model] = now.astimezone(UTC).isoformat()
     requested.add(model)
     request = dg.RunRequest(
         job_name=job_name,

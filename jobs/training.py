@@ -5,7 +5,6 @@ import dagster as dg
 from assets.ml.spec import ModelSpec
 from resources.settings import Settings
 
-
 TRAINING_TAG = "nightjar/training"
 
 

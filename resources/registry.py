@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -228,7 +228,7 @@ class ModelRegistry(dg.ConfigurableResource):
         with self._calling(f"point alias '{alias}' of model '{name}' at version {version}"):
             client = self.client()
             client.set_registered_model_alias(name, alias, str(version))
-            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
             if audit:
                 client.set_registered_model_tag(name, f"audit.{alias}.{stamp}", json.dumps(record, default=str))
             client.set_model_version_tag(name, str(version), f"{alias}_since", stamp)

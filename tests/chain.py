@@ -6,11 +6,12 @@ from datetime import date
 
 import dagster as dg
 
+from assets.partitions import RANGE_END_TAG as RANGE_END
+from assets.partitions import RANGE_START_TAG as RANGE_START
 from resources.build import open_warehouse
 from resources.settings import Settings
 
-from assets.partitions import RANGE_END_TAG as RANGE_END
-from assets.partitions import RANGE_START_TAG as RANGE_START
+
 def run_days(
     defs: dg.Definitions,
     job: str,

@@ -10,7 +10,7 @@ MLflow store (SQLite under tmp_path) and a real warehouse, each test building it
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 
 import dagster as dg
 import pandas as pd
@@ -191,7 +191,7 @@ def test_a_drift_retraining_needs_labels_the_champion_never_saw(lab):
 
 
 def test_the_monitoring_sensor_tags_the_training_runs_it_launches():
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from jobs.sensors import ChecksCursor, FailedCheck, _retrain_decision
 
@@ -199,7 +199,7 @@ def test_the_monitoring_sensor_tags_the_training_runs_it_launches():
                           "2026-03-09", "run-1", f"monitor_{MODEL}")
     job = dg.define_asset_job(f"train_{MODEL}")
     request, _ = _retrain_decision(failure, {MODEL: job}, ChecksCursor(), timedelta(hours=24),
-                                   datetime.now(timezone.utc), set())
+                                   datetime.now(UTC), set())
     assert request.tags[RETRAIN_REASON_TAG] == f"{MODEL}/drift:data_drift"
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from assets.ml.spec import DriftReference, Monitoring, ModelSpec, SpecError, load_spec
+from assets.ml.spec import DriftReference, ModelSpec, Monitoring, SpecError, load_spec
 
 SHIPPED = Path(__file__).resolve().parents[1] / "model_specs" / "loan_default.yaml"
 

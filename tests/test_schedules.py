@@ -3,7 +3,7 @@ quality of the day whose labels have just arrived for monitoring."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -11,7 +11,7 @@ import dagster as dg
 def test_nightly_schedule_runs_yesterday(defs):
     schedule = defs.resolve_schedule_def("nightly_schedule")
     context = dg.build_schedule_context(
-        scheduled_execution_time=datetime(2026, 3, 10, 2, 30, tzinfo=timezone.utc), repository_def=defs.get_repository_def()
+        scheduled_execution_time=datetime(2026, 3, 10, 2, 30, tzinfo=UTC), repository_def=defs.get_repository_def()
     )
     request = schedule.evaluate_tick(context).run_requests[0]
     assert request.partition_key == "2026-03-09"
@@ -21,7 +21,7 @@ def test_nightly_schedule_runs_yesterday(defs):
 def test_monitoring_schedule_checks_drift_of_yesterday_and_quality_once_labels_are_in(defs, nightjar_env):
     schedule = defs.resolve_schedule_def("monitor_loan_default_risk_daily")
     context = dg.build_schedule_context(
-        scheduled_execution_time=datetime(2026, 3, 10, 6, 0, tzinfo=timezone.utc), repository_def=defs.get_repository_def()
+        scheduled_execution_time=datetime(2026, 3, 10, 6, 0, tzinfo=UTC), repository_def=defs.get_repository_def()
     )
     requests = {tuple(r.asset_selection[0].path): r.partition_key for r in schedule.evaluate_tick(context).run_requests}
     labeled_day = f"2026-03-{9 - nightjar_env.label_delay_days:02d}"

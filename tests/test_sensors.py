@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
@@ -106,7 +106,7 @@ def materialize(instance: dg.DagsterInstance, asset: dg.AssetsDefinition, day: s
     assert dg.materialize([asset], instance=instance, partition_key=day).success
 
 
-START = datetime(2026, 3, 10, 7, 0, tzinfo=timezone.utc)
+START = datetime(2026, 3, 10, 7, 0, tzinfo=UTC)
 
 
 # --- the factory -----------------------------------------------------------------------------------------------------
@@ -230,7 +230,7 @@ def test_first_tick_looks_back_one_day_and_no_further(sensor_env, webhook, dagst
     checks; turned on long after, it does not replay old history."""
     drift = checked_asset(["demo_model", "drift"], "data_drift", dg.AssetCheckSeverity.ERROR)
     materialize(dagster_instance, drift, "2026-03-08")
-    ended = datetime.now(timezone.utc)
+    ended = datetime.now(UTC)
 
     late = sensors_for(["demo_model"], FakeClock(ended + timedelta(hours=25)))["monitoring_checks_sensor"]
     result, _ = tick(late, dagster_instance, webhook.alerts(), None)
@@ -342,7 +342,7 @@ def predictions_asset(name: str) -> dg.AssetsDefinition:
 
 
 def test_missing_predictions_alert_once_after_the_due_hour(sensor_env, webhook, dagster_instance):
-    clock = FakeClock(datetime(2026, 3, 10, 5, 59, tzinfo=timezone.utc))
+    clock = FakeClock(datetime(2026, 3, 10, 5, 59, tzinfo=UTC))
     sensor = sensors_for(["demo_model", "other_model"], clock)["missing_predictions_sensor"]
     materialize(dagster_instance, predictions_asset("other_model"), "2026-03-09")
     alerts = webhook.alerts()
@@ -351,7 +351,7 @@ def test_missing_predictions_alert_once_after_the_due_hour(sensor_env, webhook, 
     assert isinstance(result, dg.SkipReason) and "before the due hour 06:00" in result.skip_message
     assert webhook.posts == []
 
-    clock.now = datetime(2026, 3, 10, 6, 0, tzinfo=timezone.utc)
+    clock.now = datetime(2026, 3, 10, 6, 0, tzinfo=UTC)
     result, cursor = tick(sensor, dagster_instance, alerts, cursor)
     [alert] = webhook.posts  # other_model's partition exists
     assert alert["severity"] == "error"
@@ -361,13 +361,13 @@ def test_missing_predictions_alert_once_after_the_due_hour(sensor_env, webhook, 
     }
     assert "2026-03-09" in alert["message"] and "06:00" in alert["message"]
 
-    clock.now = datetime(2026, 3, 10, 12, 0, tzinfo=timezone.utc)
+    clock.now = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
     result, cursor = tick(sensor, dagster_instance, alerts, cursor)
     assert len(webhook.posts) == 1  # alerted once per model and day
 
     # The next day is a new day; a partition materialized late is not alerted.
     materialize(dagster_instance, predictions_asset("demo_model"), "2026-03-10")
-    clock.now = datetime(2026, 3, 11, 6, 30, tzinfo=timezone.utc)
+    clock.now = datetime(2026, 3, 11, 6, 30, tzinfo=UTC)
     result, cursor = tick(sensor, dagster_instance, alerts, cursor)
     assert [(p["details"]["model"], p["details"]["partition"]) for p in webhook.posts[1:]] == [
         ("other_model", "2026-03-10")
@@ -377,13 +377,13 @@ def test_missing_predictions_alert_once_after_the_due_hour(sensor_env, webhook, 
 def test_due_hour_and_yesterday_are_in_the_configured_timezone(sensor_env, webhook, dagster_instance):
     sensor_env.setenv("NIGHTJAR_TIMEZONE", "America/New_York")  # UTC-4 in March 2026 (after the DST switch)
     sensor_env.setenv(PREDICTIONS_DUE_HOUR_ENV, "7")
-    clock = FakeClock(datetime(2026, 3, 10, 10, 30, tzinfo=timezone.utc))  # 06:30 in New York
+    clock = FakeClock(datetime(2026, 3, 10, 10, 30, tzinfo=UTC))  # 06:30 in New York
     sensor = sensors_for(["demo_model"], clock)["missing_predictions_sensor"]
 
     result, cursor = tick(sensor, dagster_instance, webhook.alerts(), None)
     assert isinstance(result, dg.SkipReason) and webhook.posts == []
 
-    clock.now = datetime(2026, 3, 11, 2, 0, tzinfo=timezone.utc)  # 22:00 on March 10 in New York
+    clock.now = datetime(2026, 3, 11, 2, 0, tzinfo=UTC)  # 22:00 on March 10 in New York
     tick(sensor, dagster_instance, webhook.alerts(), cursor)
     [alert] = webhook.posts
     assert alert["details"]["partition"] == "2026-03-09"

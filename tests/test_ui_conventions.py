@@ -9,7 +9,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -210,7 +210,7 @@ def _checked_asset(path: list[str], check_name: str, severity: dg.AssetCheckSeve
 
 
 def test_a_checks_sensor_tick_that_alerted_says_so(webhook, dagster_instance):
-    sensor = _sensors(datetime.now(timezone.utc))["monitoring_checks_sensor"]
+    sensor = _sensors(datetime.now(UTC))["monitoring_checks_sensor"]
     alerts = webhook.alerts()
     _, cursor = tick(sensor, dagster_instance, alerts, None)
 
@@ -238,7 +238,7 @@ def test_a_checks_sensor_tick_that_alerted_says_so(webhook, dagster_instance):
 
 
 def test_a_missing_predictions_tick_that_alerted_says_so(webhook, dagster_instance):
-    sensor = _sensors(datetime(2026, 3, 10, 7, 0, tzinfo=timezone.utc))["missing_predictions_sensor"]
+    sensor = _sensors(datetime(2026, 3, 10, 7, 0, tzinfo=UTC))["missing_predictions_sensor"]
     result, cursor = tick(sensor, dagster_instance, webhook.alerts(), None)
     assert result.skip_reason.skip_message == "alerted: predictions for 2026-03-09 missing: demo_model"
     result, _ = tick(sensor, dagster_instance, webhook.alerts(), cursor)
@@ -247,7 +247,7 @@ def test_a_missing_predictions_tick_that_alerted_says_so(webhook, dagster_instan
 
 def test_a_run_failure_tick_that_alerted_acts_on_the_run(webhook, dagster_instance):
     """Dagster's run-status convention: the tick is a success naming the failed run, not a skip."""
-    sensor = _sensors(datetime.now(timezone.utc))["alert_on_run_failure"]
+    sensor = _sensors(datetime.now(UTC))["alert_on_run_failure"]
     resources = {"alerts": webhook.alerts()}
     first = sensor.evaluate_tick(dg.build_sensor_context(instance=dagster_instance, resources=resources))
 

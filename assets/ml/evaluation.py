@@ -88,10 +88,7 @@ def score(model: Any, frame: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
     """
     inputs = inputs_of(model)
     X = features(frame, spec) if inputs is None else model_input(frame, *inputs, spec.name)
-    if hasattr(model, "predict_proba"):
-        proba = model.predict_proba(X)
-    else:
-        proba = model.predict(X)
+    proba = model.predict_proba(X) if hasattr(model, "predict_proba") else model.predict(X)
     proba = np.asarray(proba.to_numpy() if isinstance(proba, pd.DataFrame | pd.Series) else proba, dtype="float64")
     if proba.ndim == 2:
         if proba.shape[1] != 2:

@@ -12,7 +12,7 @@ for decisions).
 # No `from __future__ import annotations` here: Dagster reads the asset function's annotations (context, config,
 # resources) as real types. pandas is imported inside the functions: this module is imported when definitions load.
 from collections.abc import Iterator
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 import dagster as dg
@@ -100,7 +100,7 @@ def score_chunks(
 
     from assets.ml.evaluation import decide, score
 
-    scored_at = pd.Timestamp(datetime.now(timezone.utc).replace(tzinfo=None))
+    scored_at = pd.Timestamp(datetime.now(UTC).replace(tzinfo=None))
     for chunk in chunks:
         with not_retried(ValueError, KeyError):
             probabilities = score(model, chunk, spec)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
@@ -89,7 +89,7 @@ class AliasChange:
             "forced": self.forced,
             "metrics": self.metrics,
             "dagster_run_id": self.dagster_run_id,
-            "changed_at": datetime.now(timezone.utc).isoformat(),
+            "changed_at": datetime.now(UTC).isoformat(),
         }
 
 

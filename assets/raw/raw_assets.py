@@ -10,7 +10,7 @@ would fail again) once every other day of the window has been handled.
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
@@ -192,7 +192,7 @@ def _record_rejection(warehouse: Warehouse, table: RawTable, day: date, origin: 
         REJECTED_FILES,
         pd.DataFrame(
             {
-                "rejected_at": [datetime.now(timezone.utc).replace(tzinfo=None)],
+                "rejected_at": [datetime.now(UTC).replace(tzinfo=None)],
                 "table_name": [table.qualified],
                 "partition_day": [pd.Timestamp(day)],
                 "origin": [origin],
