@@ -66,7 +66,9 @@ def _run(
         instance=instance, raise_on_error=False, run_config={**QUIET, **(run_config or {})}, **kwargs
     )
     if not result.success:
-        raise SystemExit(f"job '{job_name}' failed (run {result.run_id}); open the Dagster UI (`make dev`) for the logs")
+        raise SystemExit(
+            f"job '{job_name}' failed (run {result.run_id}); open the Dagster UI (`make dev`) for the logs"
+        )
     print(f"  {job_name}: run {result.run_id} succeeded", file=out)
     return result
 
@@ -99,30 +101,50 @@ def _bootstrap(settings: Settings, args: argparse.Namespace, out: TextIO) -> Non
     from assets.ml.spec import load_specs
 
     specs = list(load_specs(settings.model_specs_dir).values())
-    print(f"nightjar bootstrap: history {first} .. {history_end}, models {[s.name for s in specs]}, "
-          f"nightly chain and drift for {scored_from} .. {last}", file=out)
+    print(
+        f"nightjar bootstrap: history {first} .. {history_end}, models {[s.name for s in specs]}, "
+        f"nightly chain and drift for {scored_from} .. {last}",
+        file=out,
+    )
     if first <= history_end:
-        _run(out, defs, "ingest", instance, tags={RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: history_end.isoformat()})
+        _run(
+            out,
+            defs,
+            "ingest",
+            instance,
+            tags={RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: history_end.isoformat()},
+        )
     for spec in specs:
         _run(out, defs, f"train_{spec.name}", instance)
     # Re-running the bootstrap after a new champion re-decides these days on purpose.
     rescore = {"ops": {f"{spec.name}__predictions": {"config": {"rescore": True}} for spec in specs}}
-    _run(out, defs, "nightly", instance, run_config=rescore,
-         tags={RANGE_START_TAG: scored_from.isoformat(), RANGE_END_TAG: last.isoformat()})
+    _run(
+        out,
+        defs,
+        "nightly",
+        instance,
+        run_config=rescore,
+        tags={RANGE_START_TAG: scored_from.isoformat(), RANGE_END_TAG: last.isoformat()},
+    )
     reports: dict[str, dict[str, str]] = {}
     for spec in specs:
         drift = dg.AssetKey([spec.name, "drift"])
         for offset in range((last - scored_from).days + 1):
             day = scored_from + timedelta(days=offset)
-            result = _run(out, defs, f"monitor_{spec.name}", instance, partition_key=day.isoformat(),
-                          asset_selection=[drift])
+            result = _run(
+                out, defs, f"monitor_{spec.name}", instance, partition_key=day.isoformat(), asset_selection=[drift]
+            )
             print(f"    {spec.name} drift {day}: {check_statuses(result.get_asset_check_evaluations())}", file=out)
             materialized = result.asset_materializations_for_node(f"{spec.name}__drift")
             if materialized:
-                reports[spec.name] = {"day": day.isoformat(), **{
-                    k: str(v.value) for k, v in materialized[-1].metadata.items()
-                    if k in ("status", "report", "report_served", "report_path")
-                }}
+                reports[spec.name] = {
+                    "day": day.isoformat(),
+                    **{
+                        k: str(v.value)
+                        for k, v in materialized[-1].metadata.items()
+                        if k in ("status", "report", "report_served", "report_path")
+                    },
+                }
     _report(settings, specs, reports, out)
 
 
@@ -137,7 +159,9 @@ def check_statuses(evaluations) -> str:
             judged_and_passed = False
         elif level is not None and level.value == "not_checked":
             reason = (check.description or "").removeprefix("not checked: ")
-            statuses.append(f"{check.check_name} not checked ({reason})" if reason else f"{check.check_name} not checked")
+            statuses.append(
+                f"{check.check_name} not checked ({reason})" if reason else f"{check.check_name} not checked"
+            )
             judged_and_passed = False
         else:
             statuses.append(f"{check.check_name} passed")
@@ -164,7 +188,10 @@ def _report(settings, specs, reports: dict[str, dict[str, str]], out: TextIO) ->
     print(f"  MLflow: {settings.mlflow_tracking_uri}", file=out)
     for spec in specs:
         champion = registry.by_alias(spec.name, "champion")
-        print(f"    {spec.name}: champion = {f'version {champion.version}' if champion else 'none (see the gate check)'}", file=out)
+        print(
+            f"    {spec.name}: champion = {f'version {champion.version}' if champion else 'none (see the gate check)'}",
+            file=out,
+        )
     for spec in specs:
         report = reports.get(spec.name, {})
         if "report" not in report:
@@ -177,7 +204,10 @@ def _report(settings, specs, reports: dict[str, dict[str, str]], out: TextIO) ->
             print(f"    served: {report['report_served']}", file=out)
         print(f"    file: {report['report_path']} (`make dev` serves the folder on http://127.0.0.1:8090)", file=out)
     print(f"  Dagster runs: {os.environ.get('DAGSTER_HOME')}", file=out)
-    print("\nOpen the Dagster UI with `make dev` (http://127.0.0.1:3000); MLflow with `make mlflow-ui` (http://127.0.0.1:5000).", file=out)
+    print(
+        "\nOpen the Dagster UI with `make dev` (http://127.0.0.1:3000); MLflow with `make mlflow-ui` (http://127.0.0.1:5000).",
+        file=out,
+    )
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ def build_monitoring_job(spec: ModelSpec, settings: Settings) -> tuple[dg.JobDef
         selection=dg.AssetSelection.assets(drift_key, quality_key),
         description=f"Drift (and, once labels are in, quality) of {spec.name}'s scored days, with their checks.",
     )
+
     @dg.schedule(
         name=f"{monitoring_job_name(spec)}_daily",
         job=job,

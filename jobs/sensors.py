@@ -32,12 +32,14 @@ from resources.settings import Settings
 # (asset key suffix, check name) of the monitoring checks whose ERROR failure means the model no longer fits its
 # data. Listed, not inferred from the asset key: a retraining is expensive, and other checks may be added to
 # these assets later without meaning "retrain".
-RETRAIN_CHECKS = frozenset({
-    ("drift", "data_drift"),
-    ("drift", "score_drift"),
-    ("quality", "auc_drop"),
-    ("quality", "calibration"),
-})
+RETRAIN_CHECKS = frozenset(
+    {
+        ("drift", "data_drift"),
+        ("drift", "score_drift"),
+        ("quality", "auc_drop"),
+        ("quality", "calibration"),
+    }
+)
 
 # Check results are read per finished run (see `_finished_runs`); all three ends count, because in Dagster OSS a
 # failed check does not fail its run, and a run that failed or was canceled later may still hold failed checks.
@@ -194,8 +196,10 @@ class ChecksCursor:
             data = json.loads(raw)
             return cls(after_storage_id=dict(data["after_storage_id"]), last_retrain=dict(data["last_retrain"]))
         except (ValueError, KeyError, TypeError):
-            raise ValueError(f"sensor {sensor_name}: cursor {raw!r} is not what this sensor writes; "
-                             "clear it in the UI to start from now") from None
+            raise ValueError(
+                f"sensor {sensor_name}: cursor {raw!r} is not what this sensor writes; "
+                "clear it in the UI to start from now"
+            ) from None
 
     def dump(self) -> str:
         data = {"after_storage_id": self.after_storage_id, "last_retrain": self.last_retrain}
@@ -251,8 +255,10 @@ def _checks_tick_summary(runs: int, failures: Sequence[FailedCheck], requests: S
     ]
     more = f" and {len(failures) - NAMED_PER_TICK} more" if len(failures) > NAMED_PER_TICK else ""
     retraining = ("requested " + ", ".join(r.job_name for r in requests if r.job_name)) if requests else "no retraining"
-    return (f"alerted: {len(failures)} failed check(s): {'; '.join(named)}{more} "
-            f"(from {runs} finished run(s)); {retraining}")
+    return (
+        f"alerted: {len(failures)} failed check(s): {'; '.join(named)}{more} "
+        f"(from {runs} finished run(s)); {retraining}"
+    )
 
 
 def _run_end_ids_before(instance: dg.DagsterInstance, timestamp: float) -> dict[str, int]:
@@ -345,8 +351,10 @@ def _retrain_decision(
         run_key=f"retrain-{model}-{failure.run_id}",
         # The training set reads this tag: a retraining asked for by a failed check needs labels the champion
         # never saw, or it refuses to train (assets/ml/training_assets.py).
-        tags={RETRAIN_REASON_TAG: f"{failure.asset_key.to_user_string()}:{failure.check_name}",
-              "nightjar/triggered_by_run": failure.run_id},
+        tags={
+            RETRAIN_REASON_TAG: f"{failure.asset_key.to_user_string()}:{failure.check_name}",
+            "nightjar/triggered_by_run": failure.run_id,
+        },
     )
     return request, f"requested {job_name}"
 
@@ -362,8 +370,10 @@ def _monitored_model(failure: FailedCheck, jobs_by_model: Mapping[str, TrainingJ
 def _send_check_alert(alerts: AlertsResource, failure: FailedCheck, retraining: str | None, log: Any) -> None:
     asset = failure.asset_key.to_user_string()
     where = f" (partition {failure.partition})" if failure.partition else ""
-    text = (f"{failure.severity.value}: {failure.description or 'no description'}\n"
-            f"run {failure.run_id} of {failure.job_name}")
+    text = (
+        f"{failure.severity.value}: {failure.description or 'no description'}\n"
+        f"run {failure.run_id} of {failure.job_name}"
+    )
     if retraining:
         text += f"\nretraining: {retraining}"
     alerts.send(
@@ -414,15 +424,23 @@ def build_missing_predictions_sensor(
                 title=f"Predictions missing: {name} {day}",
                 severity="error",
                 text=f"partition {day} of {name}/predictions was not materialized by {due_hour:02d}:00 {timezone_name}",
-                details={"model": name, "asset_key": f"{name}/predictions", "partition": day,
-                         "due_hour": due_hour, "timezone": timezone_name},
+                details={
+                    "model": name,
+                    "asset_key": f"{name}/predictions",
+                    "partition": day,
+                    "due_hour": due_hour,
+                    "timezone": timezone_name,
+                },
                 log=context.log,
             )
         alerted[day] = sorted(done | set(missing))
         oldest = (local_now.date() - timedelta(days=ALERTED_DAYS_KEPT)).isoformat()
         cursor = json.dumps({d: names for d, names in alerted.items() if d >= oldest}, sort_keys=True)
-        skip = (f"alerted: predictions for {day} missing: {', '.join(missing)}" if missing
-                else f"predictions for {day}: every model materialized or already alerted")
+        skip = (
+            f"alerted: predictions for {day} missing: {', '.join(missing)}"
+            if missing
+            else f"predictions for {day}: every model materialized or already alerted"
+        )
         context.log.info(skip)
         return dg.SensorResult(skip_reason=skip, cursor=cursor)
 

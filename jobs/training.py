@@ -16,9 +16,7 @@ def build_training_job(spec: ModelSpec, settings: Settings) -> tuple[dg.JobDefin
     job = dg.define_asset_job(
         name=training_job_name(spec),
         # The model's checks (the gate) come with it; the champion is materialized with its default config (auto).
-        selection=dg.AssetSelection.assets(
-            [spec.name, "training_set"], [spec.name, "model"], [spec.name, "champion"]
-        ),
+        selection=dg.AssetSelection.assets([spec.name, "training_set"], [spec.name, "model"], [spec.name, "champion"]),
         # One training run per model at a time (dagster.yaml limits this tag): runs share the training-set table.
         tags={TRAINING_TAG: spec.name},
         description=f"Train a new version of {spec.name} (none when the data and spec are those of the champion), "

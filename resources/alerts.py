@@ -81,7 +81,9 @@ class AlertsResource(dg.ConfigurableResource):
     )
     timeout_seconds: float = Field(default=10, gt=0, description="Timeout of one webhook POST")
     max_attempts: int = Field(
-        default=3, ge=1, description="POST attempts per alert when the webhook is unreachable or answers 408/425/429/5xx"
+        default=3,
+        ge=1,
+        description="POST attempts per alert when the webhook is unreachable or answers 408/425/429/5xx",
     )
     retry_delay_seconds: float = Field(
         default=1.0, ge=0, description="Wait before the second attempt; doubled before each further one (+/- 50%)"

@@ -45,5 +45,7 @@ def build_resources(settings: Settings) -> dict[str, Any]:
         "alerts": AlertsResource(webhook_url=dg.EnvVar("NIGHTJAR_ALERT_WEBHOOK_URL"))
         if settings.alert_webhook_set
         else AlertsResource(),
-        "registry": ModelRegistry(tracking_uri=settings.mlflow_tracking_uri, artifact_root=settings.mlflow_artifact_root),
+        "registry": ModelRegistry(
+            tracking_uri=settings.mlflow_tracking_uri, artifact_root=settings.mlflow_artifact_root
+        ),
     }

@@ -78,14 +78,16 @@ def prepare_instance(
     guarded = _guard_sqlite_claims(instance)
     reaped = reap_dead_runs(instance, log=log)
     limits = {limit.name: limit.limit for limit in storage.get_pool_limits()}
-    log.info("Dagster instance ready: pool limits %s, SQLite claim guard %s, reaped runs %s",
-             limits, "on" if guarded else "not needed", reaped or "none")
+    log.info(
+        "Dagster instance ready: pool limits %s, SQLite claim guard %s, reaped runs %s",
+        limits,
+        "on" if guarded else "not needed",
+        reaped or "none",
+    )
     return reaped
 
 
-def reap_dead_runs(
-    instance: dg.DagsterInstance, same_host: bool | None = None, log: logging.Logger = LOG
-) -> list[str]:
+def reap_dead_runs(instance: dg.DagsterInstance, same_host: bool | None = None, log: logging.Logger = LOG) -> list[str]:
     """Fail in-progress runs whose processes are all gone and free their pool slots; free the slots that
     finished runs still hold. Returns the ids of the runs marked failed (or canceled, if they were canceling).
 
@@ -106,8 +108,10 @@ def reap_dead_runs(
             if run is None or run.status not in IN_PROGRESS:
                 continue
             held = _release(instance, run.run_id)
-            message = (f"nightjar reaper: the process of this run is gone (killed or crashed) while it was "
-                       f"{run.status.value}; marked it finished and freed its pool slots {held or '(none held)'}.")
+            message = (
+                f"nightjar reaper: the process of this run is gone (killed or crashed) while it was "
+                f"{run.status.value}; marked it finished and freed its pool slots {held or '(none held)'}."
+            )
             if run.status == dg.DagsterRunStatus.CANCELING:
                 instance.report_run_canceled(run, message)
             else:
@@ -128,7 +132,11 @@ def _run_alive(instance: dg.DagsterInstance, run_id: str) -> bool:
     if _process_alive(worker.dagster_event.pid, worker.timestamp):
         return True
     steps = instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_START)
-    return any(_process_alive(e.dagster_event.pid, e.timestamp) for e in steps if e.dagster_event.pid != worker.dagster_event.pid)
+    return any(
+        _process_alive(e.dagster_event.pid, e.timestamp)
+        for e in steps
+        if e.dagster_event.pid != worker.dagster_event.pid
+    )
 
 
 def _process_alive(pid: int | None, seen_at: float) -> bool:
@@ -199,8 +207,12 @@ def _free_slots_of_finished_runs(instance: dg.DagsterInstance, log: logging.Logg
         ):
             continue
         held = _release(instance, run_id)
-        log.warning("run %s is %s but still held pool slots %s: freed them", run_id,
-                    record.dagster_run.status.value if record else "deleted", held or "(queued claims only)")
+        log.warning(
+            "run %s is %s but still held pool slots %s: freed them",
+            run_id,
+            record.dagster_run.status.value if record else "deleted",
+            held or "(queued claims only)",
+        )
 
 
 def _guard_sqlite_claims(instance: dg.DagsterInstance) -> bool:

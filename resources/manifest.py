@@ -12,7 +12,9 @@ from typing import Any
 def load_manifest(path: Path) -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"dbt manifest {path} is missing: run `make setup` (or `dbt parse` in {path.parent.parent})")
+        raise FileNotFoundError(
+            f"dbt manifest {path} is missing: run `make setup` (or `dbt parse` in {path.parent.parent})"
+        )
     return _read(str(path), path.stat().st_mtime_ns)
 
 

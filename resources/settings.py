@@ -128,7 +128,9 @@ class Settings:
         # the multiprocess executor's per-step process start (about 2-3 s each). A server warehouse runs in parallel.
         executor = _env("NIGHTJAR_EXECUTOR", "multiprocess" if env == "prod" else "in_process")
         if executor not in ("in_process", "multiprocess"):
-            raise ValueError(f"environment variable NIGHTJAR_EXECUTOR={executor!r} must be 'in_process' or 'multiprocess'")
+            raise ValueError(
+                f"environment variable NIGHTJAR_EXECUTOR={executor!r} must be 'in_process' or 'multiprocess'"
+            )
         default_tracking_uri = f"sqlite:///{mlflow_dir / 'mlflow.db'}"
         tracking_uri = _env("MLFLOW_TRACKING_URI", default_tracking_uri)
         local_artifacts = (mlflow_dir / "artifacts").as_uri() if tracking_uri == default_tracking_uri else ""

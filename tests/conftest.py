@@ -43,7 +43,12 @@ def point_stores_at(root: Path, monkeypatch: pytest.MonkeyPatch, **overrides: st
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    for name in ("NIGHTJAR_DRIFT_START", "NIGHTJAR_CONCEPT_DRIFT_START", "NIGHTJAR_DBT_TARGET", "NIGHTJAR_MODEL_SPECS_DIR"):
+    for name in (
+        "NIGHTJAR_DRIFT_START",
+        "NIGHTJAR_CONCEPT_DRIFT_START",
+        "NIGHTJAR_DBT_TARGET",
+        "NIGHTJAR_MODEL_SPECS_DIR",
+    ):
         if name not in overrides:
             monkeypatch.delenv(name, raising=False)
     return Settings.from_env()

@@ -78,8 +78,11 @@ class Lab:
         mart = labeled_mart(days=days)
         dates = pd.to_datetime(mart[spec["timestamp"]])
         self.warehouse.replace_window(
-            f"{MARTS_SCHEMA}.{spec['training_mart']}", spec["timestamp"],
-            dates.min().date(), dates.max().date() + timedelta(days=1), [mart],
+            f"{MARTS_SCHEMA}.{spec['training_mart']}",
+            spec["timestamp"],
+            dates.min().date(),
+            dates.max().date() + timedelta(days=1),
+            [mart],
         )
         return mart
 
@@ -104,8 +107,10 @@ class Lab:
         and spec of the champion (the model asset's ``retrain_unchanged``)."""
         self.write_spec(promotion, **changes)
         config = {"ops": {MODEL_STEP: {"config": {"retrain_unchanged": retrain}}}}
-        return self.defs().resolve_job_def(f"train_{MODEL}").execute_in_process(
-            run_config=config, instance=self.instance, tags=tags, raise_on_error=False
+        return (
+            self.defs()
+            .resolve_job_def(f"train_{MODEL}")
+            .execute_in_process(run_config=config, instance=self.instance, tags=tags, raise_on_error=False)
         )
 
     def train(self, promotion: dict | None = None, *, retrain: bool = False, **changes: dict) -> int:
@@ -116,13 +121,17 @@ class Lab:
         return int(materialized[0].metadata["model_version"].value)
 
     def promote(self, **config) -> dg.ExecuteInProcessResult:
-        return self.defs().resolve_job_def(f"promote_{MODEL}").execute_in_process(
-            run_config=config, instance=self.instance, raise_on_error=False
+        return (
+            self.defs()
+            .resolve_job_def(f"promote_{MODEL}")
+            .execute_in_process(run_config=config, instance=self.instance, raise_on_error=False)
         )
 
     def rollback(self, **config) -> dg.ExecuteInProcessResult:
-        return self.defs().resolve_job_def(f"rollback_{MODEL}").execute_in_process(
-            run_config=config, instance=self.instance, raise_on_error=False
+        return (
+            self.defs()
+            .resolve_job_def(f"rollback_{MODEL}")
+            .execute_in_process(run_config=config, instance=self.instance, raise_on_error=False)
         )
 
     def champion(self) -> int | None:

@@ -31,8 +31,11 @@ class PostgresServer:
         """Connection settings as nightjar reads them (NIGHTJAR_PG_* or DAGSTER_PG_*)."""
         db_key = "DBNAME" if prefix == "NIGHTJAR_PG" else "DB"
         return {
-            f"{prefix}_HOST": self.host, f"{prefix}_PORT": str(self.port), f"{prefix}_USER": self.user,
-            f"{prefix}_PASSWORD": self.password, f"{prefix}_{db_key}": dbname,
+            f"{prefix}_HOST": self.host,
+            f"{prefix}_PORT": str(self.port),
+            f"{prefix}_USER": self.user,
+            f"{prefix}_PASSWORD": self.password,
+            f"{prefix}_{db_key}": dbname,
         }
 
 
@@ -63,14 +66,38 @@ def running_postgres(databases: list[str]) -> Iterator[PostgresServer]:
     if os.geteuid() == 0:
         shutil.chown(password_file, "postgres", "postgres")
     subprocess.run(
-        _as_owner([str(binaries / "initdb"), "-D", str(data), "-U", "nightjar", "-A", "scram-sha-256",
-                   f"--pwfile={password_file}", "--no-sync"]),
-        check=True, capture_output=True,
+        _as_owner(
+            [
+                str(binaries / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "nightjar",
+                "-A",
+                "scram-sha-256",
+                f"--pwfile={password_file}",
+                "--no-sync",
+            ]
+        ),
+        check=True,
+        capture_output=True,
     )
     subprocess.run(
-        _as_owner([str(binaries / "pg_ctl"), "-D", str(data), "-l", str(folder / "server.log"), "-w", "-o",
-                   f"-p {port} -h 127.0.0.1 -k {folder} -c fsync=off", "start"]),
-        check=True, capture_output=True,
+        _as_owner(
+            [
+                str(binaries / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(folder / "server.log"),
+                "-w",
+                "-o",
+                f"-p {port} -h 127.0.0.1 -k {folder} -c fsync=off",
+                "start",
+            ]
+        ),
+        check=True,
+        capture_output=True,
     )
     try:
         server = PostgresServer("127.0.0.1", port, "nightjar", PASSWORD)
@@ -84,5 +111,7 @@ def running_postgres(databases: list[str]) -> Iterator[PostgresServer]:
         conn.close()
         yield server
     finally:
-        subprocess.run(_as_owner([str(binaries / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"]), capture_output=True)
+        subprocess.run(
+            _as_owner([str(binaries / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"]), capture_output=True
+        )
         shutil.rmtree(folder, ignore_errors=True)

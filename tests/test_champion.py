@@ -65,8 +65,10 @@ def _run_gate_alone(lab: Lab) -> dg.ExecuteInProcessResult:
 
 def _materialize_champion(lab: Lab) -> dg.ExecuteInProcessResult:
     """The champion asset alone with its default config (action auto), as "Materialize" on its page does."""
-    return lab.defs().resolve_job_def(f"train_{MODEL}").execute_in_process(
-        asset_selection=[CHAMPION_KEY], instance=lab.instance
+    return (
+        lab.defs()
+        .resolve_job_def(f"train_{MODEL}")
+        .execute_in_process(asset_selection=[CHAMPION_KEY], instance=lab.instance)
     )
 
 
@@ -109,7 +111,9 @@ def test_a_failed_gate_blocks_the_champion_asset_in_the_training_run(lab):
     lab.train()
     refused = lab.run_training({"min_primary": 0.99}, retrain=True)  # no model clears this floor
     assert not refused.success
-    assert not gate_evaluation(refused).passed and "does not clear the floor 0.99" in gate_evaluation(refused).description
+    assert (
+        not gate_evaluation(refused).passed and "does not clear the floor 0.99" in gate_evaluation(refused).description
+    )
     assert refused.asset_materializations_for_node(CHAMPION_STEP) == []  # blocked: not even attempted
     assert "STEP_UP_FOR_RETRY" not in [e.event_type_value for e in refused.all_events]
     assert (lab.champion(), lab.challenger()) == (1, 2)
@@ -173,8 +177,10 @@ def test_a_drift_retraining_needs_labels_the_champion_never_saw(lab):
 
     refused = lab.run_training(tags=launched_by_sensor)
     message = refusal(refused)
-    assert (f"no labels newer than the champion's (version 1, last label day {last_label}); "
-            f"next labels due on {last_label + timedelta(days=1)}") in message
+    assert (
+        f"no labels newer than the champion's (version 1, last label day {last_label}); "
+        f"next labels due on {last_label + timedelta(days=1)}"
+    ) in message
     assert f"{MODEL}/drift:data_drift" in message
     assert refused.asset_materializations_for_node(MODEL_STEP) == []
     assert lab.registry.versions(MODEL) == {1: ["champion"]}
@@ -195,11 +201,17 @@ def test_the_monitoring_sensor_tags_the_training_runs_it_launches():
 
     from jobs.sensors import ChecksCursor, FailedCheck, _retrain_decision
 
-    failure = FailedCheck(dg.AssetKey([MODEL, "drift"]), "data_drift", dg.AssetCheckSeverity.ERROR, "drifted",
-                          "2026-03-09", "run-1", f"monitor_{MODEL}")
+    failure = FailedCheck(
+        dg.AssetKey([MODEL, "drift"]),
+        "data_drift",
+        dg.AssetCheckSeverity.ERROR,
+        "drifted",
+        "2026-03-09",
+        "run-1",
+        f"monitor_{MODEL}",
+    )
     job = dg.define_asset_job(f"train_{MODEL}")
-    request, _ = _retrain_decision(failure, {MODEL: job}, ChecksCursor(), timedelta(hours=24),
-                                   datetime.now(UTC), set())
+    request, _ = _retrain_decision(failure, {MODEL: job}, ChecksCursor(), timedelta(hours=24), datetime.now(UTC), set())
     assert request.tags[RETRAIN_REASON_TAG] == f"{MODEL}/drift:data_drift"
 
 
@@ -215,8 +227,10 @@ def test_lineage_reads_model_champion_predictions_and_the_jobs_materialize_the_c
     assert not graph.get(CHAMPION_KEY).is_partitioned
     assert graph.get_check_spec(GATE_KEY).blocking
 
-    selected = {name: defs.resolve_job_def(name).asset_layer.selected_asset_keys
-                for name in (f"train_{MODEL}", f"promote_{MODEL}", f"rollback_{MODEL}", "nightly")}
+    selected = {
+        name: defs.resolve_job_def(name).asset_layer.selected_asset_keys
+        for name in (f"train_{MODEL}", f"promote_{MODEL}", f"rollback_{MODEL}", "nightly")
+    }
     assert selected[f"train_{MODEL}"] == {dg.AssetKey([MODEL, "training_set"]), MODEL_KEY, CHAMPION_KEY}
     assert selected[f"promote_{MODEL}"] == selected[f"rollback_{MODEL}"] == {CHAMPION_KEY}
     assert CHAMPION_KEY not in selected["nightly"]  # scoring reads the alias; it never decides

@@ -33,9 +33,23 @@ def _launch(log: Path) -> subprocess.Popen:
     """`dagster job execute` of the ingest job over DAYS, in its own process group (so kill -9 takes dbt too)."""
     dagster = Path(sys.executable).parent / "dagster"
     return subprocess.Popen(
-        [str(dagster), "job", "execute", "-f", "definitions.py", "-d", str(PROJECT_ROOT), "-j", "ingest",
-         "--tags", json.dumps(DAYS)],
-        cwd=PROJECT_ROOT, env=dict(os.environ), stdout=log.open("w"), stderr=subprocess.STDOUT,
+        [
+            str(dagster),
+            "job",
+            "execute",
+            "-f",
+            "definitions.py",
+            "-d",
+            str(PROJECT_ROOT),
+            "-j",
+            "ingest",
+            "--tags",
+            json.dumps(DAYS),
+        ],
+        cwd=PROJECT_ROOT,
+        env=dict(os.environ),
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
 
@@ -62,10 +76,15 @@ def test_killed_run_is_reaped_and_the_next_run_completes(nightjar_env, instance,
     crashed = _launch(crashed_log)
     try:
         # The run holds the slot and its step has started: it is inside a warehouse step.
-        run_id, step_key = _poll("claimed warehouse slot", lambda: next(iter(_slot_holders(instance)), None),
-                                 crashed, crashed_log)
-        _poll(f"start of step {step_key}", lambda: instance.all_logs(
-            run_id, of_type=dg.DagsterEventType.STEP_START), crashed, crashed_log)
+        run_id, step_key = _poll(
+            "claimed warehouse slot", lambda: next(iter(_slot_holders(instance)), None), crashed, crashed_log
+        )
+        _poll(
+            f"start of step {step_key}",
+            lambda: instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_START),
+            crashed,
+            crashed_log,
+        )
         # Alive in another process: the reaper leaves it alone.
         assert reap_dead_runs(instance) == []
         assert _slot_holders(instance) == [(run_id, step_key)]

@@ -48,10 +48,16 @@ def test_days_flow_from_raw_to_marts_and_rerun_is_idempotent(defs, nightjar_env)
 
     # Re-running one day (raw and dbt) leaves every table as it was: the day is replaced, not appended.
     day = date(2026, 1, 5)
-    before_day = scalar(nightjar_env, "SELECT sum(loan_amount) FROM marts.fct_application_features WHERE application_date = DATE '2026-01-05'")
+    before_day = scalar(
+        nightjar_env,
+        "SELECT sum(loan_amount) FROM marts.fct_application_features WHERE application_date = DATE '2026-01-05'",
+    )
     assert run_days(defs, "ingest", day, day).success
     assert _counts(nightjar_env) == counts
-    after_day = scalar(nightjar_env, "SELECT sum(loan_amount) FROM marts.fct_application_features WHERE application_date = DATE '2026-01-05'")
+    after_day = scalar(
+        nightjar_env,
+        "SELECT sum(loan_amount) FROM marts.fct_application_features WHERE application_date = DATE '2026-01-05'",
+    )
     assert after_day == pytest.approx(before_day)
 
 

@@ -42,8 +42,9 @@ class FlakyRegistry(ModelRegistry):
     def by_alias(self, name: str, alias: str) -> VersionInfo | None:
         _attempts[self.tracking_uri] = _attempts.get(self.tracking_uri, 0) + 1
         if _attempts[self.tracking_uri] == 1:
-            raise RegistryError("MLflow registry: could not resolve alias: server busy [TEMPORARILY_UNAVAILABLE]",
-                                transient=True)
+            raise RegistryError(
+                "MLflow registry: could not resolve alias: server busy [TEMPORARILY_UNAVAILABLE]", transient=True
+            )
         return None
 
 
@@ -73,7 +74,9 @@ def _run(assets: dict[str, dg.AssetsDefinition], asset: str, resources: dict, **
     assets_def = assets[asset]
     assert assets_def.op.retry_policy == SERVER_RETRY_POLICY, "without a retry policy this test proves nothing"
     return dg.materialize(
-        [assets_def], resources={**resources, **overrides}, partition_key=DAY if assets_def.partitions_def else None,
+        [assets_def],
+        resources={**resources, **overrides},
+        partition_key=DAY if assets_def.partitions_def else None,
         raise_on_error=False,
     )
 

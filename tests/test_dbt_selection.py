@@ -20,8 +20,13 @@ def manifest(dbt_manifest) -> dict:
 
 def _specs(manifest: dict):
     specs, checks = asset_utils.build_dbt_specs(
-        translator=NightjarDbtTranslator("duckdb"), manifest=manifest, select="fqn:*", exclude="", selector="",
-        io_manager_key=None, project=None,
+        translator=NightjarDbtTranslator("duckdb"),
+        manifest=manifest,
+        select="fqn:*",
+        exclude="",
+        selector="",
+        io_manager_key=None,
+        project=None,
     )
     assets = {s.key: (sorted(d.asset_key.to_user_string() for d in s.deps), s.group_name) for s in specs}
     return assets, sorted((c.asset_key.to_user_string(), c.name, c.blocking) for c in checks)

@@ -17,7 +17,12 @@ def test_definitions_load_with_the_whole_graph(defs):
     assert {"marts/fct_application_features", "marts/fct_labeled_applications"} <= keys
     assert {"loan_default_risk/training_set", "loan_default_risk/model", "loan_default_risk/predictions"} <= keys
     job_names = {job.name for job in defs.jobs}
-    assert {"nightly", "train_loan_default_risk", "promote_loan_default_risk", "rollback_loan_default_risk"} <= job_names
+    assert {
+        "nightly",
+        "train_loan_default_risk",
+        "promote_loan_default_risk",
+        "rollback_loan_default_risk",
+    } <= job_names
 
 
 def test_dbt_sources_are_the_raw_assets_and_dbt_tests_are_checks(defs):
@@ -35,7 +40,10 @@ def test_mlflow_import_from_repo_root_is_the_library():
     assert not (PROJECT_ROOT / "mlflow" / "__init__.py").exists()
     out = subprocess.run(
         [sys.executable, "-c", "import mlflow, sys; print(mlflow.__file__); print(mlflow.__version__)"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, check=True,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     assert "site-packages" in out[0] and out[1].startswith("3.")
 
@@ -44,8 +52,19 @@ def test_mlflow_import_from_repo_root_is_the_library():
 # `import dagster, dagster_dbt` and nothing more. networkx / dbt.graph: dbt-core's selection engine, which
 # assets/transform/dbt_models.manifest_select_all spares the load (tests/test_dbt_selection.py).
 HEAVY_AT_LOAD = (
-    "mlflow", "evidently", "sklearn", "pandas", "numpy", "pyarrow", "duckdb", "scipy", "matplotlib", "psycopg2",
-    "skops", "networkx", "dbt.graph",
+    "mlflow",
+    "evidently",
+    "sklearn",
+    "pandas",
+    "numpy",
+    "pyarrow",
+    "duckdb",
+    "scipy",
+    "matplotlib",
+    "psycopg2",
+    "skops",
+    "networkx",
+    "dbt.graph",
 )
 
 

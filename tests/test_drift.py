@@ -125,15 +125,31 @@ def test_methods_and_thresholds_per_type_and_per_column(reference):
     verdict follows its own method and threshold, and the result says which it was judged by."""
     current = make_frame(5000, seed=3, shift_sd=0.5, cat_a_mix=CAT_A_SHIFTED_MIX)
     result = run_drift(
-        reference, current, NUMERIC, CATEGORICAL, SCORE, None, None,
-        num_method="psi", cat_method="jensenshannon",
+        reference,
+        current,
+        NUMERIC,
+        CATEGORICAL,
+        SCORE,
+        None,
+        None,
+        num_method="psi",
+        cat_method="jensenshannon",
         column_methods={"num_5": "ks", "cat_b": "psi"},
         column_thresholds={"num_0": 5.0, "cat_a": 0.5},
     )
-    assert result.column_methods == {**{c: "psi" for c in NUMERIC}, "num_5": "ks", "cat_a": "jensenshannon",
-                                     "cat_b": "psi"}
-    assert result.column_thresholds == {**{c: 0.1 for c in NUMERIC}, "num_0": 5.0, "num_5": 0.05, "cat_a": 0.5,
-                                        "cat_b": 0.1}
+    assert result.column_methods == {
+        **{c: "psi" for c in NUMERIC},
+        "num_5": "ks",
+        "cat_a": "jensenshannon",
+        "cat_b": "psi",
+    }
+    assert result.column_thresholds == {
+        **{c: 0.1 for c in NUMERIC},
+        "num_0": 5.0,
+        "num_5": 0.05,
+        "cat_a": 0.5,
+        "cat_b": 0.1,
+    }
     # num_0's own threshold and cat_a's keep them from drifting; num_1, num_2 drift by PSI; num_5 by KS (p-value)
     # does not, nor anything unshifted.
     assert result.drifted_columns == ["num_1", "num_2"]
@@ -159,8 +175,17 @@ def test_the_method_table_is_evidently_s(reference):
     for name, (types, kind, _) in DRIFT_METHODS.items():
         if "numeric" not in types or name in {"es", "empirical_mmd", "anderson", "cramer_von_mises"}:
             continue  # slow or noisy on 2000 rows; the table's kind for them is taken from Evidently's source
-        result = run_drift(reference.head(2000), same, ["num_3"], [], SCORE, None, None, num_method=name,
-                           column_thresholds={"num_3": 0.999999 if kind == "p_value" else 1e9})
+        result = run_drift(
+            reference.head(2000),
+            same,
+            ["num_3"],
+            [],
+            SCORE,
+            None,
+            None,
+            num_method=name,
+            column_thresholds={"num_3": 0.999999 if kind == "p_value" else 1e9},
+        )
         assert result.drifted_columns == (["num_3"] if kind == "p_value" else []), name
 
 
@@ -192,15 +217,21 @@ def test_html_report_says_what_it_covers(reference, tmp_path):
     reference (escaped as text), above Evidently's dashboard."""
     from assets.monitoring.report_page import ReportAbout
 
-    about = ReportAbout("Drift of m version 3 on 2026-02-11",
-                        {"model": "m", "version": "3", "day": "2026-02-11", "reference": "trailing <14> days & more"})
+    about = ReportAbout(
+        "Drift of m version 3 on 2026-02-11",
+        {"model": "m", "version": "3", "day": "2026-02-11", "reference": "trailing <14> days & more"},
+    )
     report = tmp_path / "m" / "drift" / "2026-02-11.html"
     run_drift(reference.head(500), make_frame(500, seed=2), NUMERIC[:2], [], SCORE, THRESHOLD, report, about=about)
     head, body = report.read_text(encoding="utf-8").split("<body>", 1)
     assert "<title>Drift of m version 3 on 2026-02-11</title>" in head
     header, dashboard = body.split("</header>", 1)
-    for fact in ("<dt>model</dt><dd>m</dd>", "<dt>version</dt><dd>3</dd>", "<dt>day</dt><dd>2026-02-11</dd>",
-                 "<dt>reference</dt><dd>trailing &lt;14&gt; days &amp; more</dd>"):
+    for fact in (
+        "<dt>model</dt><dd>m</dd>",
+        "<dt>version</dt><dd>3</dd>",
+        "<dt>day</dt><dd>2026-02-11</dd>",
+        "<dt>reference</dt><dd>trailing &lt;14&gt; days &amp; more</dd>",
+    ):
         assert fact in header
     assert "drawDashboard" in dashboard
 

@@ -49,32 +49,36 @@ def day_rows(day: date) -> pd.DataFrame:
     and drawn the same way every day."""
     rng = np.random.default_rng([day.toordinal(), 2])
     income = rng.lognormal(10.9, 0.45, ROWS_PER_DAY)
-    return pd.DataFrame({
-        "row_id": [f"{day:%Y%m%d}-{i:05d}" for i in range(ROWS_PER_DAY)],
-        "applied_on": pd.Timestamp(day),
-        "temperature": temperature(day),
-        "weekday": day.strftime("%a"),
-        "income": income,
-        "channel": rng.choice(["web", "branch", "broker"], ROWS_PER_DAY, p=[0.6, 0.25, 0.15]),
-        "score": 1 / (1 + np.exp(2.0 + 0.8 * (np.log(income) - 10.9) + rng.normal(0, 0.3, ROWS_PER_DAY))),
-    })
+    return pd.DataFrame(
+        {
+            "row_id": [f"{day:%Y%m%d}-{i:05d}" for i in range(ROWS_PER_DAY)],
+            "applied_on": pd.Timestamp(day),
+            "temperature": temperature(day),
+            "weekday": day.strftime("%a"),
+            "income": income,
+            "channel": rng.choice(["web", "branch", "broker"], ROWS_PER_DAY, p=[0.6, 0.25, 0.15]),
+            "score": 1 / (1 + np.exp(2.0 + 0.8 * (np.log(income) - 10.9) + rng.normal(0, 0.3, ROWS_PER_DAY))),
+        }
+    )
 
 
 def make_spec(**monitoring) -> ModelSpec:
-    return ModelSpec.model_validate({
-        "name": MODEL,
-        "training_mart": TRAINING_MART,
-        "scoring_mart": SCORING_MART,
-        "entity_id": "row_id",
-        "timestamp": "applied_on",
-        "label_date": "labeled_on",
-        "target": "defaulted",
-        "features": {"numeric": ["temperature", "income"], "categorical": ["weekday", "channel"]},
-        "estimator": {"class": "sklearn.linear_model.LogisticRegression"},
-        "promotion": {"min_primary": 0.5},
-        "decision_bands": [{"name": "low", "below": 0.2}, {"name": "high"}],
-        "monitoring": {"sample_rows": 2000, "reference_rows": 5000, **monitoring},
-    })
+    return ModelSpec.model_validate(
+        {
+            "name": MODEL,
+            "training_mart": TRAINING_MART,
+            "scoring_mart": SCORING_MART,
+            "entity_id": "row_id",
+            "timestamp": "applied_on",
+            "label_date": "labeled_on",
+            "target": "defaulted",
+            "features": {"numeric": ["temperature", "income"], "categorical": ["weekday", "channel"]},
+            "estimator": {"class": "sklearn.linear_model.LogisticRegression"},
+            "promotion": {"min_primary": 0.5},
+            "decision_bands": [{"name": "low", "below": 0.2}, {"name": "high"}],
+            "monitoring": {"sample_rows": 2000, "reference_rows": 5000, **monitoring},
+        }
+    )
 
 
 class StandInRegistry(ModelRegistry):
@@ -110,17 +114,27 @@ def warehouse(tmp_path: Path) -> DuckDBWarehouse:
     frame = pd.concat([day_rows(start + timedelta(days=i)) for i in range(HISTORY_DAYS + 1)], ignore_index=True)
     end = DAY + timedelta(days=1)
     warehouse.replace_window(f"marts.{SCORING_MART}", "applied_on", start, end, [frame.drop(columns=["score"])])
-    predictions = pd.DataFrame({
-        "row_id": frame["row_id"], "applied_on": frame["applied_on"], "score": frame["score"],
-        "decision": np.where(frame["score"] < 0.2, "low", "high"), "model_name": MODEL, "model_version": VERSION,
-        "dagster_run_id": "test", "scored_at": pd.Timestamp("2025-06-01"),
-    })
-    warehouse.replace_window(f"predictions.{MODEL}", "applied_on", start, end, [predictions],
-                             prediction_columns(spec))
+    predictions = pd.DataFrame(
+        {
+            "row_id": frame["row_id"],
+            "applied_on": frame["applied_on"],
+            "score": frame["score"],
+            "decision": np.where(frame["score"] < 0.2, "low", "high"),
+            "model_name": MODEL,
+            "model_version": VERSION,
+            "dagster_run_id": "test",
+            "scored_at": pd.Timestamp("2025-06-01"),
+        }
+    )
+    warehouse.replace_window(f"predictions.{MODEL}", "applied_on", start, end, [predictions], prediction_columns(spec))
     # Labels arrive LABEL_LAG_DAYS after the application day: the newest label day is DAY - 1.
-    labeled = frame[frame["applied_on"] <= pd.Timestamp(DAY - timedelta(days=1 + LABEL_LAG_DAYS))].drop(columns=["score"])
-    labeled = labeled.assign(labeled_on=labeled["applied_on"] + pd.Timedelta(days=LABEL_LAG_DAYS),
-                             defaulted=np.random.default_rng(5).random(len(labeled)) < 0.1)
+    labeled = frame[frame["applied_on"] <= pd.Timestamp(DAY - timedelta(days=1 + LABEL_LAG_DAYS))].drop(
+        columns=["score"]
+    )
+    labeled = labeled.assign(
+        labeled_on=labeled["applied_on"] + pd.Timedelta(days=LABEL_LAG_DAYS),
+        defaulted=np.random.default_rng(5).random(len(labeled)) < 0.1,
+    )
     warehouse.replace_window(f"marts.{TRAINING_MART}", "labeled_on", start, end, [labeled])
     return warehouse
 
@@ -137,16 +151,20 @@ def training_reference(monkeypatch: pytest.MonkeyPatch) -> pd.DataFrame:
     return reference
 
 
-def _materialize(asset: str, spec: ModelSpec, warehouse: DuckDBWarehouse, reports: MonitoringReports,
-                 day: date = DAY) -> dg.ExecuteInProcessResult:
+def _materialize(
+    asset: str, spec: ModelSpec, warehouse: DuckDBWarehouse, reports: MonitoringReports, day: date = DAY
+) -> dg.ExecuteInProcessResult:
     from assets.monitoring.daily import build_drift_asset, build_quality_asset
 
     build = build_drift_asset if asset == "drift" else build_quality_asset
     return dg.materialize(
         [build(spec, MARTS, PARTITIONS)],
-        resources={"warehouse": warehouse, "reports": reports,
-                   # never opened: nothing of MLflow is reached (a file under the reports' tmp folder if it were)
-                   "registry": StandInRegistry(tracking_uri=f"sqlite:///{Path(reports.directory).parent / 'mlflow.db'}")},
+        resources={
+            "warehouse": warehouse,
+            "reports": reports,
+            # never opened: nothing of MLflow is reached (a file under the reports' tmp folder if it were)
+            "registry": StandInRegistry(tracking_uri=f"sqlite:///{Path(reports.directory).parent / 'mlflow.db'}"),
+        },
         partition_key=day.isoformat(),
         raise_on_error=False,
     )

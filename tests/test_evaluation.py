@@ -258,7 +258,11 @@ def band(name: str, below: float | None = None, **extra) -> dict:
         ([band("a"), band("b")], None, r"field 'decision_bands': .*band 0 \('a'\) has no 'below'"),
         ([band("a", 0.2), band("b", 0.6)], None, r"field 'decision_bands': .*last band \('b'\) must have no 'below'"),
         ([band("a", above=0.2), band("b")], None, r"field 'decision_bands\.0\.above': unknown field"),
-        ({"approve_below": 0.08, "decline_at_or_above": 0.3}, None, r"field 'decision_bands': .*must be a list of bands"),
+        (
+            {"approve_below": 0.08, "decline_at_or_above": 0.3},
+            None,
+            r"field 'decision_bands': .*must be a list of bands",
+        ),
         ([], None, r"field 'decision_bands': .*at least two bands \(found 0\)"),
         ("approve", None, r"field 'decision_bands': .*valid list"),
     ],
@@ -281,8 +285,9 @@ def test_review_queue_filter_follows_the_spec(tmp_path):
 
     assert review_queue_where(small_spec()) == "decision = 'review'"
     assert review_queue_where(load_spec(write_spec(tmp_path, review_band=None))) == "FALSE"
-    custom = load_spec(write_spec(tmp_path, decision_bands=[{"name": "pass", "below": 0.5}, {"name": "check"}],
-                                  review_band="check"))
+    custom = load_spec(
+        write_spec(tmp_path, decision_bands=[{"name": "pass", "below": 0.5}, {"name": "check"}], review_band="check")
+    )
     assert review_queue_where(custom) == "decision = 'check'"
 
 
@@ -343,8 +348,11 @@ def test_judge_better_by_more_than_min_improvement_beats_the_champion():
     better = judge(spec, _metrics(0.76), _metrics(0.75), champion_version=3)
     assert better.passed and better.beats_champion and better.gain == pytest.approx(0.01)
     assert better.tags() == {
-        "gate.passed": "true", "gate.reason": better.reason, "gate.champion_version": "3",
-        "gate.improvement": repr(better.gain), "gate.beats_champion": "true",
+        "gate.passed": "true",
+        "gate.reason": better.reason,
+        "gate.champion_version": "3",
+        "gate.improvement": repr(better.gain),
+        "gate.beats_champion": "true",
     }
     margin = promotion_spec(min_improvement=0.01)
     at_margin = judge(margin, _metrics(0.76), _metrics(0.75), champion_version=3)

@@ -31,8 +31,23 @@ FIRST, LAST = date(2026, 2, 1), date(2026, 3, 12)
 SHIPMENTS_PER_DAY = 160
 DEPOTS = ("north", "south", "east")
 NO_DELIVERIES_DAY = date(2026, 2, 20)
-COPY_IGNORED = (".venv", ".git", "data", "mlruns", "__pycache__", ".pytest_cache", "target", "logs", "*.duckdb",
-                "mlflow.db", "artifacts", "storage", "history", "schedules", ".ruff_cache")
+COPY_IGNORED = (
+    ".venv",
+    ".git",
+    "data",
+    "mlruns",
+    "__pycache__",
+    ".pytest_cache",
+    "target",
+    "logs",
+    "*.duckdb",
+    "mlflow.db",
+    "artifacts",
+    "storage",
+    "history",
+    "schedules",
+    ".ruff_cache",
+)
 
 
 def _python_files(root: Path) -> dict[str, str]:
@@ -52,9 +67,7 @@ def _write_landing(landing: Path) -> None:
     day = FIRST
     while day <= LAST:
         hours = np.arange(24)
-        weather = pd.DataFrame(
-            [(d, h) for d in DEPOTS for h in hours], columns=["depot", "hour"]
-        ).assign(
+        weather = pd.DataFrame([(d, h) for d in DEPOTS for h in hours], columns=["depot", "hour"]).assign(
             temperature_c=lambda f: np.round(8 + 6 * np.sin(f["hour"] / 24 * 2 * np.pi) + rng.normal(0, 2, len(f)), 1),
             rain_mm=lambda f: np.round(np.where(rng.random(len(f)) < 0.3, rng.exponential(3, len(f)), 0.0), 1),
         )
@@ -108,15 +121,30 @@ def test_a_domain_added_as_files_runs_the_whole_chain_beside_the_loans(project_c
         "NIGHTJAR_LABEL_DELAY_DAYS": "3",
         "NIGHTJAR_CODE_VERSION": "test",
     }
-    for name in ("NIGHTJAR_MODEL_SPECS_DIR", "NIGHTJAR_DBT_PROJECT_DIR", "NIGHTJAR_BOOTSTRAP_DAYS",
-                 "NIGHTJAR_DRIFT_START", "NIGHTJAR_CONCEPT_DRIFT_START"):
+    for name in (
+        "NIGHTJAR_MODEL_SPECS_DIR",
+        "NIGHTJAR_DBT_PROJECT_DIR",
+        "NIGHTJAR_BOOTSTRAP_DAYS",
+        "NIGHTJAR_DRIFT_START",
+        "NIGHTJAR_CONCEPT_DRIFT_START",
+    ):
         env.pop(name, None)
     bin_dir = Path(sys.executable).parent
     dbt_dir = project_copy / "dbt_project"
-    subprocess.run([str(bin_dir / "dbt"), "parse", "--quiet", "--profiles-dir", ".", "--project-dir", "."],
-                   cwd=dbt_dir, env=env, check=True)
-    run = subprocess.run([sys.executable, "-m", "jobs.bootstrap", "--scored-days", "2"], cwd=project_copy, env=env,
-                         capture_output=True, text=True, timeout=1800)
+    subprocess.run(
+        [str(bin_dir / "dbt"), "parse", "--quiet", "--profiles-dir", ".", "--project-dir", "."],
+        cwd=dbt_dir,
+        env=env,
+        check=True,
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "jobs.bootstrap", "--scored-days", "2"],
+        cwd=project_copy,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
 
     assert _python_files(project_copy) == python_files  # not one Python file was added or changed

@@ -244,8 +244,16 @@ def _duplicate_ids(text: pd.DataFrame) -> pd.DataFrame:
         (_bad_cells("application_date", [0, 1, 2, 3, 4], "2026-02-28"), "'application_date'", "5 rows", "2026-02-28"),
         (_bad_cells("application_date", [6], "2026-03-01 12:00:00"), "'application_date'", "1 row", "convert"),
     ],
-    ids=["text-in-double", "fraction-in-integer", "bad-timestamp", "null-id", "null-required", "duplicate-ids",
-         "wrong-partition-day", "time-in-date"],
+    ids=[
+        "text-in-double",
+        "fraction-in-integer",
+        "bad-timestamp",
+        "null-id",
+        "null-required",
+        "duplicate-ids",
+        "wrong-partition-day",
+        "time-in-date",
+    ],
 )
 def test_bad_csv_is_refused_with_file_column_and_row_count(tmp_path, tables, applications, edit, column, count, detail):
     path = _write(tmp_path, "applications", DAY, edit(_as_text(applications)))

@@ -33,10 +33,22 @@ def tracking_server(tmp_path):
     port = _free_port()
     artifacts = tmp_path / "server_artifacts"
     server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}", "--artifacts-destination", str(artifacts),
-         "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=(tmp_path / "server.log").open("w"),
+        [
+            str(Path(sys.executable).parent / "mlflow"),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{tmp_path / 'server.db'}",
+            "--artifacts-destination",
+            str(artifacts),
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "server.log").open("w"),
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -58,7 +70,9 @@ def tracking_server(tmp_path):
 
 def test_training_and_scoring_against_a_tracking_server(tmp_path, monkeypatch, tracking_server):
     url, server_artifacts = tracking_server
-    settings = point_stores_at(tmp_path / "client", monkeypatch, MLFLOW_TRACKING_URI=url, NIGHTJAR_MLFLOW_ARTIFACT_ROOT="")
+    settings = point_stores_at(
+        tmp_path / "client", monkeypatch, MLFLOW_TRACKING_URI=url, NIGHTJAR_MLFLOW_ARTIFACT_ROOT=""
+    )
     assert settings.mlflow_tracking_uri == url and settings.mlflow_artifact_root is None
     from definitions import build_definitions
 

@@ -28,7 +28,9 @@ MODEL = "loan_default_risk"
 SECOND_MODEL = "loan_default_logreg"
 # The second model decides with bands of its own (four, no review queue): decisions are the spec's names.
 SECOND_BANDS = [
-    {"name": "very_low", "below": 0.05}, {"name": "low", "below": 0.1}, {"name": "high", "below": 0.3},
+    {"name": "very_low", "below": 0.05},
+    {"name": "low", "below": 0.1},
+    {"name": "high", "below": 0.3},
     {"name": "very_high"},
 ]
 HISTORY = (date(2026, 1, 1), date(2026, 2, 9))
@@ -152,7 +154,10 @@ def test_first_version_is_registered_with_its_lineage_and_becomes_champion(lifec
     artifacts = {a.path for a in registry.client().list_artifacts(champion.run_id)}
     assert {"plots", "reference"} <= artifacts
 
-    audit = scalar(settings, f"SELECT count(*) FROM audit.model_alias_changes WHERE model_name = '{MODEL}' AND alias = 'champion' AND to_version = 1")
+    audit = scalar(
+        settings,
+        f"SELECT count(*) FROM audit.model_alias_changes WHERE model_name = '{MODEL}' AND alias = 'champion' AND to_version = 1",
+    )
     assert audit == 1
 
 
@@ -163,8 +168,13 @@ def test_predictions_carry_the_champion_version_and_rescoring_is_identical(lifec
     first = run_days(defs, "nightly", SCORED_DAY, SCORED_DAY)
     assert first.success
     scored = _predictions(settings, SCORED_DAY)
-    assert len(scored) == TEST_ROWS_PER_DAY == scalar(
-        settings, f"SELECT count(*) FROM marts.fct_application_features WHERE application_date = DATE '{SCORED_DAY}'"
+    assert (
+        len(scored)
+        == TEST_ROWS_PER_DAY
+        == scalar(
+            settings,
+            f"SELECT count(*) FROM marts.fct_application_features WHERE application_date = DATE '{SCORED_DAY}'",
+        )
     )
     assert set(scored["model_version"]) == {1}
     assert set(scored["decision"]) <= {"approve", "review", "decline"}  # the shipped spec's band names

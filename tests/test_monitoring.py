@@ -33,7 +33,8 @@ def scenario(tmp_path_factory):
     root = tmp_path_factory.mktemp("monitoring")
     with pytest.MonkeyPatch.context() as monkeypatch:
         settings = point_stores_at(
-            root, monkeypatch,
+            root,
+            monkeypatch,
             NIGHTJAR_ROWS_PER_DAY=str(ROWS_PER_DAY),
             NIGHTJAR_DRIFT_START=DRIFT_START.isoformat(),
             NIGHTJAR_CONCEPT_DRIFT_START=CONCEPT_DRIFT_START.isoformat(),
@@ -76,8 +77,12 @@ def test_a_stable_day_passes_every_drift_check_and_is_plotted(scenario):
     settings = scenario["settings"]
     champion = ModelRegistry(tracking_uri=settings.mlflow_tracking_uri).by_alias(MODEL, CHAMPION)
     artifact = f"monitoring/drift/{STABLE_DAY}_{MODEL}_v{champion.version}.html"
-    assert artifact in [f.path for f in ModelRegistry(tracking_uri=settings.mlflow_tracking_uri).client()
-                        .list_artifacts(champion.run_id, "monitoring/drift")]
+    assert artifact in [
+        f.path
+        for f in ModelRegistry(tracking_uri=settings.mlflow_tracking_uri)
+        .client()
+        .list_artifacts(champion.run_id, "monitoring/drift")
+    ]
     assert meta["report"].value.endswith(f"/runs/{champion.run_id}/artifacts/{artifact}")
 
 
@@ -128,8 +133,10 @@ def test_the_drift_error_alerts_by_webhook_and_launches_one_retraining(scenario)
     try:
         with dg.DagsterInstance.get() as instance:
             drifted = defs.resolve_job_def(f"monitor_{MODEL}").execute_in_process(
-                partition_key=DRIFT_START.isoformat(), asset_selection=[dg.AssetKey([MODEL, "drift"])],
-                instance=instance, raise_on_error=False,
+                partition_key=DRIFT_START.isoformat(),
+                asset_selection=[dg.AssetKey([MODEL, "drift"])],
+                instance=instance,
+                raise_on_error=False,
             )
             assert not _checks(drifted)["data_drift"].passed
             result, cursor = tick(sensor, instance, hook.alerts(), None)  # first tick: looks back one day
@@ -162,8 +169,13 @@ def test_quality_waits_for_labels_and_served_days_are_read_from_the_real_marts(s
 
     [spec_path] = sorted(settings.model_specs_dir.glob("*.yaml"))
     spec = load_spec(spec_path)
-    spec = spec.model_copy(update={"monitoring": spec.monitoring.model_copy(
-        update={"reference": type(spec.monitoring.reference)(kind="trailing_days", days=2)})})
+    spec = spec.model_copy(
+        update={
+            "monitoring": spec.monitoring.model_copy(
+                update={"reference": type(spec.monitoring.reference)(kind="trailing_days", days=2)}
+            )
+        }
+    )
     warehouse = open_warehouse(settings)
     days = served_days(warehouse, spec, day)
     assert days == [CONCEPT_DRIFT_START, DRIFT_START]

@@ -33,20 +33,22 @@ MARTS = {SCORING_MART: dg.AssetKey(["marts", SCORING_MART]), TRAINING_MART: dg.A
 
 
 def make_spec() -> ModelSpec:
-    return ModelSpec.model_validate({
-        "name": MODEL,
-        "training_mart": TRAINING_MART,
-        "scoring_mart": SCORING_MART,
-        "entity_id": "row_id",
-        "timestamp": "applied_on",
-        "label_date": "labeled_on",
-        "target": "defaulted",
-        "features": {"numeric": ["income"], "categorical": ["channel"]},
-        "estimator": {"class": "sklearn.linear_model.LogisticRegression"},
-        "promotion": {"min_primary": 0.5},
-        "decision_bands": [{"name": "low", "below": 0.2}, {"name": "high"}],
-        "monitoring": {"sample_rows": 2000, "reference_rows": 3000, "reference": {"trailing_days": 3}},
-    })
+    return ModelSpec.model_validate(
+        {
+            "name": MODEL,
+            "training_mart": TRAINING_MART,
+            "scoring_mart": SCORING_MART,
+            "entity_id": "row_id",
+            "timestamp": "applied_on",
+            "label_date": "labeled_on",
+            "target": "defaulted",
+            "features": {"numeric": ["income"], "categorical": ["channel"]},
+            "estimator": {"class": "sklearn.linear_model.LogisticRegression"},
+            "promotion": {"min_primary": 0.5},
+            "decision_bands": [{"name": "low", "below": 0.2}, {"name": "high"}],
+            "monitoring": {"sample_rows": 2000, "reference_rows": 3000, "reference": {"trailing_days": 3}},
+        }
+    )
 
 
 def day_rows(day: date) -> pd.DataFrame:
@@ -54,14 +56,16 @@ def day_rows(day: date) -> pd.DataFrame:
     rng = np.random.default_rng([day.toordinal(), 3])
     income = rng.lognormal(10.9, 0.45, ROWS_PER_DAY) * (2.0 if day >= DRIFTED_DAY else 1.0)
     score = 1 / (1 + np.exp(2.0 + 0.8 * (np.log(income) - 10.9) + rng.normal(0, 0.3, ROWS_PER_DAY)))
-    return pd.DataFrame({
-        "row_id": [f"{day:%Y%m%d}-{i:05d}" for i in range(ROWS_PER_DAY)],
-        "applied_on": pd.Timestamp(day),
-        "income": income,
-        "channel": rng.choice(["web", "branch", "broker"], ROWS_PER_DAY, p=[0.6, 0.25, 0.15]),
-        "score": score,
-        "defaulted": rng.random(ROWS_PER_DAY) < score,
-    })
+    return pd.DataFrame(
+        {
+            "row_id": [f"{day:%Y%m%d}-{i:05d}" for i in range(ROWS_PER_DAY)],
+            "applied_on": pd.Timestamp(day),
+            "income": income,
+            "channel": rng.choice(["web", "branch", "broker"], ROWS_PER_DAY, p=[0.6, 0.25, 0.15]),
+            "score": score,
+            "defaulted": rng.random(ROWS_PER_DAY) < score,
+        }
+    )
 
 
 @pytest.fixture(scope="session")
@@ -74,8 +78,9 @@ def empty_mlflow_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def registry(tmp_path: Path, empty_mlflow_db: Path) -> ModelRegistry:
     shutil.copy(empty_mlflow_db, tmp_path / "mlflow.db")
-    return ModelRegistry(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
-                         artifact_root=(tmp_path / "mlartifacts").as_uri())
+    return ModelRegistry(
+        tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", artifact_root=(tmp_path / "mlartifacts").as_uri()
+    )
 
 
 @pytest.fixture
@@ -99,15 +104,24 @@ def warehouse(tmp_path: Path, version: VersionInfo) -> DuckDBWarehouse:
     end = DRIFTED_DAY + timedelta(days=1)
     days = [FIRST_DAY + timedelta(days=i) for i in range((end - FIRST_DAY).days)]
     frame = pd.concat([day_rows(day) for day in days], ignore_index=True)
-    warehouse.replace_window(f"marts.{SCORING_MART}", "applied_on", FIRST_DAY, end,
-                             [frame.drop(columns=["score", "defaulted"])])
-    predictions = pd.DataFrame({
-        "row_id": frame["row_id"], "applied_on": frame["applied_on"], "score": frame["score"],
-        "decision": np.where(frame["score"] < 0.2, "low", "high"), "model_name": MODEL,
-        "model_version": version.version, "dagster_run_id": "test", "scored_at": pd.Timestamp("2025-03-08"),
-    })
-    warehouse.replace_window(f"predictions.{MODEL}", "applied_on", FIRST_DAY, end, [predictions],
-                             prediction_columns(make_spec()))
+    warehouse.replace_window(
+        f"marts.{SCORING_MART}", "applied_on", FIRST_DAY, end, [frame.drop(columns=["score", "defaulted"])]
+    )
+    predictions = pd.DataFrame(
+        {
+            "row_id": frame["row_id"],
+            "applied_on": frame["applied_on"],
+            "score": frame["score"],
+            "decision": np.where(frame["score"] < 0.2, "low", "high"),
+            "model_name": MODEL,
+            "model_version": version.version,
+            "dagster_run_id": "test",
+            "scored_at": pd.Timestamp("2025-03-08"),
+        }
+    )
+    warehouse.replace_window(
+        f"predictions.{MODEL}", "applied_on", FIRST_DAY, end, [predictions], prediction_columns(make_spec())
+    )
     labeled = frame.drop(columns=["score"]).assign(labeled_on=frame["applied_on"] + pd.Timedelta(days=3))
     warehouse.replace_window(f"marts.{TRAINING_MART}", "applied_on", FIRST_DAY, end, [labeled])
     return warehouse
@@ -206,8 +220,11 @@ def test_the_report_names_the_model_version_day_and_reference(tmp_path, warehous
         assert f"<title>{title}</title>" in head
         header = body.split("</header>", 1)[0]
         assert "<h1" in header and title in header
-        for fact in (f"<dt>model</dt><dd>{MODEL}</dd>", f"<dt>version</dt><dd>{version.version}</dd>",
-                     f"<dt>day</dt><dd>{DRIFTED_DAY}</dd>"):
+        for fact in (
+            f"<dt>model</dt><dd>{MODEL}</dd>",
+            f"<dt>version</dt><dd>{version.version}</dd>",
+            f"<dt>day</dt><dd>{DRIFTED_DAY}</dd>",
+        ):
             assert fact in header
         assert f"<dt>reference</dt><dd>{meta['reference']}</dd>" in header
         assert meta["reference"].startswith("trailing_days 3")

@@ -43,10 +43,14 @@ def test_defaults_are_every_feature_against_the_training_reference(raw, tmp_path
 
 def test_the_spec_chooses_columns_reference_methods_and_thresholds(raw, tmp_path):
     spec = _load(
-        raw, tmp_path,
+        raw,
+        tmp_path,
         columns=["credit_score", "loan_amount", "purpose"],
-        reference={"trailing_days": 14}, num_method="psi", column_methods={"purpose": "TVD"},
-        column_drift_threshold=None, column_thresholds={"loan_amount": 0.25},
+        reference={"trailing_days": 14},
+        num_method="psi",
+        column_methods={"purpose": "TVD"},
+        column_drift_threshold=None,
+        column_thresholds={"loan_amount": 0.25},
     )
     monitoring, features = spec.monitoring, spec.features
     assert monitoring.checked(features) == (["loan_amount", "credit_score"], ["purpose"])  # the spec's order
@@ -62,7 +66,11 @@ def test_the_spec_chooses_columns_reference_methods_and_thresholds(raw, tmp_path
 @pytest.mark.parametrize(
     ("monitoring", "field", "message"),
     [
-        ({"reference": "trailing"}, "monitoring.reference", "must be 'training', {trailing_days: N} or {same_weekday: N}"),
+        (
+            {"reference": "trailing"},
+            "monitoring.reference",
+            "must be 'training', {trailing_days: N} or {same_weekday: N}",
+        ),
         ({"reference": {"trailing_days": 0}}, "monitoring.reference", "at least 1"),
         ({"reference": {"same_weekday": 4, "trailing_days": 3}}, "monitoring.reference", "must be 'training'"),
         ({"columns": ["no_such_column"]}, "monitoring", "monitoring.columns: ['no_such_column'] are not features"),
@@ -75,13 +83,22 @@ def test_the_spec_chooses_columns_reference_methods_and_thresholds(raw, tmp_path
         ({"column_methods": {"state": "ks"}}, "monitoring", "'ks' does not apply to categorical feature 'state'"),
         ({"column_methods": {"age": "nope"}}, "monitoring.column_methods", "not Evidently drift methods"),
         ({"column_thresholds": {"age": 0}}, "monitoring.column_thresholds", "must be above 0"),
-        ({"exclude": ["age"], "column_thresholds": {"age": 0.2}}, "monitoring",
-         "monitoring.column_thresholds: ['age'] are not checked features"),
+        (
+            {"exclude": ["age"], "column_thresholds": {"age": 0.2}},
+            "monitoring",
+            "monitoring.column_thresholds: ['age'] are not checked features",
+        ),
         ({"num_method": "ks"}, "monitoring", "monitoring.column_drift_threshold: one threshold cannot serve p-value"),
-        ({"num_method": "ks", "cat_method": "chisquare", "column_drift_threshold": 2}, "monitoring",
-         "2.0 is no p-value threshold for 'ks'"),
-        ({"column_methods": {"age": "ks"}, "column_drift_threshold": None, "column_thresholds": {"age": 1.5}},
-         "monitoring", "monitoring.column_thresholds.age: 1.5 is no p-value threshold"),
+        (
+            {"num_method": "ks", "cat_method": "chisquare", "column_drift_threshold": 2},
+            "monitoring",
+            "2.0 is no p-value threshold for 'ks'",
+        ),
+        (
+            {"column_methods": {"age": "ks"}, "column_drift_threshold": None, "column_thresholds": {"age": 1.5}},
+            "monitoring",
+            "monitoring.column_thresholds.age: 1.5 is no p-value threshold",
+        ),
         ({"trailing_days": 14}, "monitoring.trailing_days", "unknown field"),
     ],
 )

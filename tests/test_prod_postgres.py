@@ -16,7 +16,9 @@ from tests.postgres_server import postgres_bin, running_postgres
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(postgres_bin() is None, reason="PostgreSQL server binaries not installed (.ci/run installs them)"),
+    pytest.mark.skipif(
+        postgres_bin() is None, reason="PostgreSQL server binaries not installed (.ci/run installs them)"
+    ),
 ]
 
 MODEL = "loan_default_risk"
@@ -52,10 +54,14 @@ def test_warehouse_writes_are_atomic_and_idempotent_on_postgres(prod):
     day = date(2026, 2, 1)
     rows = pd.concat(SyntheticSource(rows_per_day=50).applications(day), ignore_index=True)
     for _ in range(2):
-        written = warehouse.replace_window("raw.applications", "application_date", day, day + timedelta(days=1),
-                                           [rows], columns)
+        written = warehouse.replace_window(
+            "raw.applications", "application_date", day, day + timedelta(days=1), [rows], columns
+        )
         assert written == 50
-    assert warehouse.query("SELECT count(*) AS n FROM raw.applications WHERE application_date = DATE '2026-02-01'")["n"][0] == 50
+    assert (
+        warehouse.query("SELECT count(*) AS n FROM raw.applications WHERE application_date = DATE '2026-02-01'")["n"][0]
+        == 50
+    )
     back = warehouse.read_window("raw.applications", "application_date", day, day + timedelta(days=1))
     assert sorted(back["application_id"]) == sorted(rows["application_id"])
 
@@ -64,9 +70,13 @@ def test_warehouse_writes_are_atomic_and_idempotent_on_postgres(prod):
         raise RuntimeError("source failed half-way")
 
     with pytest.raises(RuntimeError):
-        warehouse.replace_window("raw.applications", "application_date", day, day + timedelta(days=1), broken(),
-                                 columns)
-    assert warehouse.query("SELECT count(*) AS n FROM raw.applications WHERE application_date = DATE '2026-02-01'")["n"][0] == 50
+        warehouse.replace_window(
+            "raw.applications", "application_date", day, day + timedelta(days=1), broken(), columns
+        )
+    assert (
+        warehouse.query("SELECT count(*) AS n FROM raw.applications WHERE application_date = DATE '2026-02-01'")["n"][0]
+        == 50
+    )
     warehouse.replace_window("raw.applications", "application_date", day, day + timedelta(days=1), [], columns)
 
 

@@ -82,7 +82,9 @@ def test_promote_and_rollback_materialize_the_champion_and_the_audit_names_the_a
     lab.train()
     refused_by_gate = lab.train({"min_primary": 0.99}, retrain=True)
 
-    forced = lab.promote(version=refused_by_gate, requested_by="  ana@example.com ", force=True, reason="incident drill")
+    forced = lab.promote(
+        version=refused_by_gate, requested_by="  ana@example.com ", force=True, reason="incident drill"
+    )
     assert forced.success and lab.champion() == refused_by_gate
     back = lab.rollback(requested_by="bo", reason="drill over")
     assert back.success and lab.champion() == 1
@@ -91,16 +93,29 @@ def test_promote_and_rollback_materialize_the_champion_and_the_audit_names_the_a
     for result in (forced, back):
         materialized = [e.asset_key.to_user_string() for e in result.get_asset_materialization_events()]
         assert materialized == [f"{MODEL}/champion"]
-    assert {k: v for k, v in champion_metadata(forced).items() if k in (
-        "champion_version", "previous_version", "decision", "action", "requested_by", "forced", "reason")} == {
-        "champion_version": refused_by_gate, "previous_version": 1, "decision": "promoted", "action": "promote",
-        "requested_by": "ana@example.com", "forced": True, "reason": "incident drill",
+    assert {
+        k: v
+        for k, v in champion_metadata(forced).items()
+        if k in ("champion_version", "previous_version", "decision", "action", "requested_by", "forced", "reason")
+    } == {
+        "champion_version": refused_by_gate,
+        "previous_version": 1,
+        "decision": "promoted",
+        "action": "promote",
+        "requested_by": "ana@example.com",
+        "forced": True,
+        "reason": "incident drill",
     }
     rolled = champion_metadata(back)
-    assert (rolled["champion_version"], rolled["decision"], rolled["reason"]) == (1, "rolled back", "rollback: drill over")
+    assert (rolled["champion_version"], rolled["decision"], rolled["reason"]) == (
+        1,
+        "rolled back",
+        "rollback: drill over",
+    )
     # The runs list answers who made which version champion.
     assert {k: forced.dagster_run.tags.get(k) for k in (REQUESTED_BY_TAG, VERSION_TAG)} == {
-        REQUESTED_BY_TAG: "ana@example.com", VERSION_TAG: str(refused_by_gate)
+        REQUESTED_BY_TAG: "ana@example.com",
+        VERSION_TAG: str(refused_by_gate),
     }
     run = lab.instance.get_run_by_id(back.run_id)
     assert (run.tags[REQUESTED_BY_TAG], run.tags[VERSION_TAG]) == ("bo", "1")
@@ -113,7 +128,10 @@ def test_promote_and_rollback_materialize_the_champion_and_the_audit_names_the_a
     assert audit["reason"].tolist() == ["incident drill", "rollback: drill over"]
     assert audit["dagster_run_id"].tolist() == [forced.run_id, back.run_id]
     recorded = [r for r in lab.registry.audit_trail(MODEL) if r["action"] in ("promote", "rollback")]
-    assert [(r["actor"], r["dagster_run_id"]) for r in recorded] == [("ana@example.com", forced.run_id), ("bo", back.run_id)]
+    assert [(r["actor"], r["dagster_run_id"]) for r in recorded] == [
+        ("ana@example.com", forced.run_id),
+        ("bo", back.run_id),
+    ]
 
 
 # --- retries --------------------------------------------------------------------------------------------------------

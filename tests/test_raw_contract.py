@@ -67,15 +67,19 @@ class Contract:
     def warehouse(self):
         return self.resources["warehouse"]
 
-    def materialize(self, day: date, table: RawTable | None = None, last: date | None = None) -> dg.ExecuteInProcessResult:
+    def materialize(
+        self, day: date, table: RawTable | None = None, last: date | None = None
+    ) -> dg.ExecuteInProcessResult:
         """One run of ``table``'s raw asset for ``day`` (or the window day..last)."""
         table = table or self.applications
         key = (table.label, table.null_markers, table.missing_day)
         if key not in self._assets:
             self._assets[key] = build_raw_assets([table], build_daily_partitions(self.settings), "duckdb")
-        window = {"partition_key": day.isoformat()} if last is None else {
-            "tags": {RANGE_START_TAG: day.isoformat(), RANGE_END_TAG: last.isoformat()}
-        }
+        window = (
+            {"partition_key": day.isoformat()}
+            if last is None
+            else {"tags": {RANGE_START_TAG: day.isoformat(), RANGE_END_TAG: last.isoformat()}}
+        )
         return dg.materialize(self._assets[key], resources=self.resources, raise_on_error=False, **window)
 
     def path(self, day: date, suffix: str = ".csv", table: str = "applications") -> Path:
@@ -132,7 +136,9 @@ def webhook() -> Iterator[Webhook]:
 def contract(tmp_path, monkeypatch, webhook) -> Contract:
     settings = point_stores_at(tmp_path, monkeypatch, NIGHTJAR_LANDING_DIR=str(tmp_path / "landing"))
     declared = load_raw_tables(settings.manifest_path)
-    tables = {name: dataclasses.replace(declared[f"raw.{name}"], origin=LANDING) for name in ("applications", "outcomes")}
+    tables = {
+        name: dataclasses.replace(declared[f"raw.{name}"], origin=LANDING) for name in ("applications", "outcomes")
+    }
     built = build_resources(settings)
     resources = {"source": built["source"], "warehouse": built["warehouse"], "alerts": webhook.alerts()}
     return Contract(settings, tables, resources, webhook)
@@ -247,7 +253,8 @@ CASES = {
         edited(cells("purpose", [2, 5], "yacht")), ("'purpose'", "rule accepted_values", "2 rows", "'yacht'")
     ),
     "unseen-category-parquet": Case(
-        edited(cells("purpose", [2, 5], "yacht"), ".parquet"), ("'purpose'", "rule accepted_values", "2 rows", "'yacht'")
+        edited(cells("purpose", [2, 5], "yacht"), ".parquet"),
+        ("'purpose'", "rule accepted_values", "2 rows", "'yacht'"),
     ),
     "negative-loan-amount": Case(
         edited(cells("loan_amount", [3], -250.0)), ("'loan_amount'", "rule min 0", "1 row", "-250.0")
@@ -490,18 +497,30 @@ def _column(name, edit):
 DECLARATION_ERRORS = {
     "unknown-meta-key": (_set("partition_col", "outcome_date"), "meta.nightjar.partition_col", "unknown setting"),
     "missing-data-type": (_column("defaulted", lambda c: c.pop("data_type")), "columns.defaulted.data_type", "missing"),
-    "unknown-data-type": (_column("defaulted", lambda c: c.update(data_type="jsonb")), "columns.defaulted.data_type",
-                          "'jsonb'"),
-    "partition-column-not-a-date": (_set("partition_column", "observed_at"), "meta.nightjar.partition_column",
-                                    "data_type date"),
+    "unknown-data-type": (
+        _column("defaulted", lambda c: c.update(data_type="jsonb")),
+        "columns.defaulted.data_type",
+        "'jsonb'",
+    ),
+    "partition-column-not-a-date": (
+        _set("partition_column", "observed_at"),
+        "meta.nightjar.partition_column",
+        "data_type date",
+    ),
     "partition-column-not-declared": (_set("partition_column", "day"), "meta.nightjar.partition_column", "'day'"),
     "key-names-an-unknown-column": (_set("key", ["application_id", "loan_id"]), "meta.nightjar.key", "'loan_id'"),
     "unknown-origin": (_set("origin", "ftp"), "meta.nightjar.origin", "'ftp'"),
     "unknown-missing-day": (_set("missing_day", "skip"), "meta.nightjar.missing_day", "'skip'"),
-    "unknown-column-rule": (_column("application_id", lambda c: c["config"]["meta"].update(pattern="^[0-9]+$")),
-                            "columns.application_id.meta.pattern", "unknown rule"),
-    "bound-on-a-text-column": (_column("application_id", lambda c: c["config"]["meta"].update(min=0)),
-                               "columns.application_id.meta.min", "numeric column"),
+    "unknown-column-rule": (
+        _column("application_id", lambda c: c["config"]["meta"].update(pattern="^[0-9]+$")),
+        "columns.application_id.meta.pattern",
+        "unknown rule",
+    ),
+    "bound-on-a-text-column": (
+        _column("application_id", lambda c: c["config"]["meta"].update(min=0)),
+        "columns.application_id.meta.min",
+        "numeric column",
+    ),
 }
 
 

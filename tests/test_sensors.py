@@ -89,8 +89,13 @@ def sensors_for(names: list[str], clock: FakeClock) -> dict[str, dg.SensorDefini
     return {s.name: s for s in built}
 
 
-def checked_asset(path: list[str], check_name: str, severity: dg.AssetCheckSeverity, passed: bool = False,
-                  description: str = "columns drifted: credit_score") -> dg.AssetsDefinition:
+def checked_asset(
+    path: list[str],
+    check_name: str,
+    severity: dg.AssetCheckSeverity,
+    passed: bool = False,
+    description: str = "columns drifted: credit_score",
+) -> dg.AssetsDefinition:
     """A daily asset with one check that reports ``passed`` at ``severity``."""
     key = dg.AssetKey(path)
 
@@ -291,13 +296,26 @@ def test_warn_failures_and_other_checks_alert_without_training(sensor_env, webho
     sensor = sensors_for(["demo_model"], FakeClock(START))["monitoring_checks_sensor"]
     _, cursor = tick(sensor, dagster_instance, webhook.alerts(), None)
 
-    materialize(dagster_instance, checked_asset(["demo_model", "drift"], "score_drift", dg.AssetCheckSeverity.WARN,
-                                                description="score drift 0.12"), "2026-03-09")
+    materialize(
+        dagster_instance,
+        checked_asset(
+            ["demo_model", "drift"], "score_drift", dg.AssetCheckSeverity.WARN, description="score drift 0.12"
+        ),
+        "2026-03-09",
+    )
     # Any check alerts, not only monitoring ones; but only monitoring checks retrain.
-    materialize(dagster_instance, checked_asset(["orders"], "row_count", dg.AssetCheckSeverity.ERROR,
-                                                description="0 rows"), "2026-03-09")
-    materialize(dagster_instance, checked_asset(["demo_model", "quality"], "calibration", dg.AssetCheckSeverity.ERROR,
-                                                passed=True, description="fine"), "2026-03-09")
+    materialize(
+        dagster_instance,
+        checked_asset(["orders"], "row_count", dg.AssetCheckSeverity.ERROR, description="0 rows"),
+        "2026-03-09",
+    )
+    materialize(
+        dagster_instance,
+        checked_asset(
+            ["demo_model", "quality"], "calibration", dg.AssetCheckSeverity.ERROR, passed=True, description="fine"
+        ),
+        "2026-03-09",
+    )
     result, cursor = tick(sensor, dagster_instance, webhook.alerts(), cursor)
 
     assert result.run_requests == []
@@ -356,7 +374,10 @@ def test_missing_predictions_alert_once_after_the_due_hour(sensor_env, webhook, 
     [alert] = webhook.posts  # other_model's partition exists
     assert alert["severity"] == "error"
     assert alert["details"] | {"timezone": None} == {
-        "model": "demo_model", "asset_key": "demo_model/predictions", "partition": "2026-03-09", "due_hour": 6,
+        "model": "demo_model",
+        "asset_key": "demo_model/predictions",
+        "partition": "2026-03-09",
+        "due_hour": 6,
         "timezone": None,
     }
     assert "2026-03-09" in alert["message"] and "06:00" in alert["message"]
@@ -404,11 +425,15 @@ def test_webhook_error_names_host_and_status_but_not_the_token(webhook):
 
 
 def test_a_webhook_that_stays_down_is_retried_then_logged_never_raised(caplog):
-    alerts = AlertsResource(webhook_url="http://127.0.0.1:9/hooks/secret-token", timeout_seconds=2, retry_delay_seconds=0)
+    alerts = AlertsResource(
+        webhook_url="http://127.0.0.1:9/hooks/secret-token", timeout_seconds=2, retry_delay_seconds=0
+    )
     with caplog.at_level(logging.WARNING, logger="nightjar.alerts"):
         assert alerts.send("t", "warning", "x") is False
     messages = [r.getMessage() for r in caplog.records]
-    assert "could not reach alert webhook at 127.0.0.1:9" in messages[-1] and caplog.records[-1].levelno == logging.ERROR
+    assert (
+        "could not reach alert webhook at 127.0.0.1:9" in messages[-1] and caplog.records[-1].levelno == logging.ERROR
+    )
     assert not any("secret-token" in m for m in messages)
 
 

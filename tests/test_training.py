@@ -166,7 +166,9 @@ def test_evaluation_tables_report_the_positive_rate(logged, registry, tmp_path):
 
     tables = Path(
         mlflow.artifacts.download_artifacts(
-            run_id=logged[0].run_id, artifact_path="evaluation", dst_path=str(tmp_path),
+            run_id=logged[0].run_id,
+            artifact_path="evaluation",
+            dst_path=str(tmp_path),
             tracking_uri=registry.tracking_uri,
         )
     )

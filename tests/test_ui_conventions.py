@@ -36,8 +36,13 @@ def ui_defs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dg.Definitions
 
 
 def _dbt_assets(defs: dg.Definitions) -> list[dg.AssetsDefinition]:
-    return [a for a in defs.assets if isinstance(a, dg.AssetsDefinition) and a.group_names_by_key
-            and DBT_GROUPS & set(a.group_names_by_key.values())]
+    return [
+        a
+        for a in defs.assets
+        if isinstance(a, dg.AssetsDefinition)
+        and a.group_names_by_key
+        and DBT_GROUPS & set(a.group_names_by_key.values())
+    ]
 
 
 def _dbt_check_specs(defs: dg.Definitions) -> dict[str, dg.AssetCheckSpec]:
@@ -77,21 +82,41 @@ def test_a_singular_test_on_two_models_is_a_check_with_its_description(ui_defs):
 
 def test_check_description_fallbacks():
     manifest = {"nodes": {"model.p.orders": {"name": "orders", "config": {"meta": {}}}}}
-    generic = {"name": "t", "attached_node": "model.p.orders", "column_name": "id", "config": {"where": "id > 0"},
-               "test_metadata": {"name": "relationships", "namespace": None,
-                                 "kwargs": {"column_name": "id", "to": "source('raw', 'customers')", "field": "cid",
-                                            "model": "{{ get_where_subquery(ref('orders')) }}"}}}
+    generic = {
+        "name": "t",
+        "attached_node": "model.p.orders",
+        "column_name": "id",
+        "config": {"where": "id > 0"},
+        "test_metadata": {
+            "name": "relationships",
+            "namespace": None,
+            "kwargs": {
+                "column_name": "id",
+                "to": "source('raw', 'customers')",
+                "field": "cid",
+                "model": "{{ get_where_subquery(ref('orders')) }}",
+            },
+        },
+    }
     assert check_description(generic, manifest) == (
         "relationships: every id of orders is a cid of raw.customers (where id > 0)"
     )
-    custom = {"name": "t", "attached_node": "model.p.orders",
-              "test_metadata": {"name": "expression_is_true", "namespace": "dbt_utils",
-                                "kwargs": {"expression": "a >= b", "model": "{{ get_where_subquery(ref('orders')) }}"}}}
+    custom = {
+        "name": "t",
+        "attached_node": "model.p.orders",
+        "test_metadata": {
+            "name": "expression_is_true",
+            "namespace": "dbt_utils",
+            "kwargs": {"expression": "a >= b", "model": "{{ get_where_subquery(ref('orders')) }}"},
+        },
+    }
     assert check_description(custom, manifest) == "dbt_utils.expression_is_true on orders (expression=a >= b)"
     meta = {"name": "t", "meta": {"description": "from meta"}, "test_metadata": custom["test_metadata"]}
     assert check_description(meta, manifest) == "from meta"
-    singular = {"name": "assert_x", "raw_code": "{{ config(severity='warn') }}\n\n-- Rows that are bad:\n-- all of them.\n"
-                "select 1\n-- not this"}
+    singular = {
+        "name": "assert_x",
+        "raw_code": "{{ config(severity='warn') }}\n\n-- Rows that are bad:\n-- all of them.\nselect 1\n-- not this",
+    }
     assert check_description(singular, manifest) == "Rows that are bad: all of them."
     assert check_description({"name": "assert_y", "raw_code": "select 1"}, manifest) == "dbt test assert_y"
 
@@ -292,8 +317,14 @@ def test_bootstrap_terminal_gets_the_summary_and_the_ui_keeps_the_run_output(tmp
             print(f"  job: run {result.run_id} succeeded", file=out)
         print("after")
     """)
-    run = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, env={**os.environ, **env},
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     lines = run.stdout.splitlines()
     assert len(lines) == 2 and lines[0].startswith("  job: run ") and lines[1] == "after", run.stdout

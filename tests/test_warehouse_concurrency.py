@@ -59,7 +59,10 @@ def test_pool_claims_are_exclusive_across_processes(instance):
     claimers = [
         subprocess.Popen(
             [sys.executable, "-c", _CLAIMER, WAREHOUSE_POOL, f"claimer-{i}", str(CYCLES)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for i in range(CLAIMERS)
     ]
@@ -84,8 +87,13 @@ def test_preparing_a_fresh_home_from_several_processes_at_once(nightjar_env):
     home = Path(os.environ["DAGSTER_HOME"])
     assert not (home / "history").exists()
     preparers = [
-        subprocess.Popen([sys.executable, "-m", "resources.instance"], cwd=PROJECT_ROOT,
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        subprocess.Popen(
+            [sys.executable, "-m", "resources.instance"],
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         for _ in range(3)
     ]
     outputs = [p.communicate(timeout=600)[0] for p in preparers]
@@ -99,10 +107,15 @@ def test_preparing_a_fresh_home_from_several_processes_at_once(nightjar_env):
 def _hold_lock(path: Path) -> subprocess.Popen:
     """Another process holding the DuckDB file until a line arrives on its stdin."""
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('held', flush=True); sys.stdin.readline(); c.close()",
-         str(path)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('held', flush=True); sys.stdin.readline(); c.close()",
+            str(path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert holder.stdout.readline().strip() == "held"
     return holder
@@ -159,9 +172,23 @@ def _launch(tags: dict[str, str], log: Path) -> subprocess.Popen:
     dagster = Path(sys.executable).parent / "dagster"
     env = dict(os.environ, NIGHTJAR_EXECUTOR="multiprocess")
     return subprocess.Popen(
-        [str(dagster), "job", "execute", "-f", "definitions.py", "-d", str(PROJECT_ROOT), "-j", "ingest",
-         "--tags", json.dumps(tags)],
-        cwd=PROJECT_ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
+        [
+            str(dagster),
+            "job",
+            "execute",
+            "-f",
+            "definitions.py",
+            "-d",
+            str(PROJECT_ROOT),
+            "-j",
+            "ingest",
+            "--tags",
+            json.dumps(tags),
+        ],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
     )
 
 
@@ -201,4 +228,7 @@ def test_overlapping_multiprocess_backfills_do_not_hit_the_duckdb_lock(nightjar_
     days = 6
     assert scalar(nightjar_env, "SELECT count(*) FROM raw.applications") == days * TEST_ROWS_PER_DAY
     assert scalar(nightjar_env, "SELECT count(*) FROM marts.fct_application_features") == days * TEST_ROWS_PER_DAY
-    assert scalar(nightjar_env, "SELECT count(DISTINCT application_id) FROM marts.fct_application_features") == days * TEST_ROWS_PER_DAY
+    assert (
+        scalar(nightjar_env, "SELECT count(DISTINCT application_id) FROM marts.fct_application_features")
+        == days * TEST_ROWS_PER_DAY
+    )

@@ -50,14 +50,16 @@ def _postgres_warehouse(server) -> PostgresWarehouse:
     import psycopg2
 
     name = f"engines_{next(_databases)}"
-    conn = psycopg2.connect(host=server.host, port=server.port, user=server.user, password=server.password,
-                            dbname="postgres")
+    conn = psycopg2.connect(
+        host=server.host, port=server.port, user=server.user, password=server.password, dbname="postgres"
+    )
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute(f"CREATE DATABASE {name}")
     conn.close()
-    return PostgresWarehouse(host=server.host, port=server.port, user=server.user, password=server.password,
-                             dbname=name)
+    return PostgresWarehouse(
+        host=server.host, port=server.port, user=server.user, password=server.password, dbname=name
+    )
 
 
 @pytest.fixture(params=["duckdb", "postgres"])
@@ -73,10 +75,15 @@ def warehouse(request, tmp_path) -> Warehouse:
 def test_replacing_a_window_twice_leaves_one_copy_and_other_days_alone(warehouse):
     assert warehouse.replace_window(TABLE, "day", DAY, NEXT, [_rows("ab"), _rows("c")], COLUMNS) == 3
     assert warehouse.replace_window(TABLE, "day", NEXT, AFTER, [_rows("x", day=NEXT)], COLUMNS) == 1
-    assert warehouse.replace_window(TABLE, "day", DAY, NEXT, [_rows("ab", amount=2.0), _rows("c", amount=2.0)],
-                                    COLUMNS) == 3
+    assert (
+        warehouse.replace_window(TABLE, "day", DAY, NEXT, [_rows("ab", amount=2.0), _rows("c", amount=2.0)], COLUMNS)
+        == 3
+    )
     assert _stored(warehouse) == [
-        ("a", "2026-03-01", 2.0), ("b", "2026-03-01", 2.0), ("c", "2026-03-01", 2.0), ("x", "2026-03-02", 1.0)
+        ("a", "2026-03-01", 2.0),
+        ("b", "2026-03-01", 2.0),
+        ("c", "2026-03-01", 2.0),
+        ("x", "2026-03-02", 1.0),
     ]
     # Empty chunks are skipped; no chunks at all clears the window.
     assert warehouse.replace_window(TABLE, "day", DAY, NEXT, [_rows(""), _rows("d")], COLUMNS) == 1
@@ -139,14 +146,16 @@ def test_replace_window_from_copies_the_named_columns_of_the_window_once(warehou
     # The target's columns are in another order: they are matched by name.
     warehouse.ensure_table(TABLE, [COLUMNS[2], COLUMNS[0], COLUMNS[1]])
     for _ in range(2):
-        written = warehouse.replace_window_from(TABLE, "day", DAY, NEXT, "staging.events", where="flag",
-                                                columns=["id", "day", "amount"])
+        written = warehouse.replace_window_from(
+            TABLE, "day", DAY, NEXT, "staging.events", where="flag", columns=["id", "day", "amount"]
+        )
         assert written == 2 and isinstance(written, int)
     assert _stored(warehouse) == [("a", "2026-03-01", 1.0), ("c", "2026-03-01", 1.0)]
 
     # A target that is not there yet is made with the named columns only, in their order.
-    assert warehouse.replace_window_from("review.events", "day", DAY, AFTER, "staging.events",
-                                         columns=["day", "id"]) == 4
+    assert (
+        warehouse.replace_window_from("review.events", "day", DAY, AFTER, "staging.events", columns=["day", "id"]) == 4
+    )
     assert list(warehouse.query("SELECT * FROM review.events").columns) == ["day", "id"]
     # All columns when none are named.
     assert warehouse.replace_window_from("review.all", "day", NEXT, AFTER, "staging.events") == 1
@@ -204,8 +213,11 @@ def test_duckdb_leaves_a_missing_file_missing(tmp_path):
     warehouse = DuckDBWarehouse(path=str(path))
     assert not warehouse.table_exists(TABLE)
     warehouse.drop_table(TABLE)
-    for read in (lambda: warehouse.query("SELECT 1"), lambda: list(warehouse.iter_window(TABLE, "day", DAY, NEXT)),
-                 lambda: warehouse.replace_window_from(TABLE, "day", DAY, NEXT, "staging.events")):
+    for read in (
+        lambda: warehouse.query("SELECT 1"),
+        lambda: list(warehouse.iter_window(TABLE, "day", DAY, NEXT)),
+        lambda: warehouse.replace_window_from(TABLE, "day", DAY, NEXT, "staging.events"),
+    ):
         with pytest.raises(WarehouseFileMissing, match="does not exist yet: materialize the raw assets first"):
             read()
     assert not path.exists()

@@ -91,7 +91,11 @@ def test_failure_message_names_failing_tests_and_leaves_out_warnings():
     run_results = {
         "results": [
             {"unique_id": "test.nightjar.unique_stg_applications_application_id.abc", "status": "fail", "failures": 1},
-            {"unique_id": "test.nightjar.assert_outcomes_refer_to_loaded_applications", "status": "warn", "failures": 2},
+            {
+                "unique_id": "test.nightjar.assert_outcomes_refer_to_loaded_applications",
+                "status": "warn",
+                "failures": 2,
+            },
             {"unique_id": "test.nightjar.not_null_stg_outcomes_outcome_date.def", "status": "pass", "failures": 0},
             {"unique_id": "model.nightjar.stg_applications", "status": "success"},
             {"unique_id": "test.nightjar.broken", "status": "error", "message": "Binder Error: no such column"},
@@ -125,6 +129,7 @@ def test_failure_message_names_failing_tests_and_leaves_out_warnings():
 
 # --- end to end: a bad stored day ------------------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_a_duplicate_key_fails_its_day_only_and_the_full_history_job(defs, nightjar_env):
     """An application_id stored twice on D2 fails D2's build; D3 still builds; the full-history job names the test."""
@@ -145,9 +150,12 @@ def test_a_duplicate_key_fails_its_day_only_and_the_full_history_job(defs, night
     assert d3.success
     assert _failed_checks(d3) == set()
     assert scalar(nightjar_env, "SELECT count(*) - count(DISTINCT application_id) FROM raw.applications") == 1
-    assert scalar(
-        nightjar_env, f"SELECT count(*) FROM marts.fct_application_features WHERE application_date = DATE '{D3}'"
-    ) > 0
+    assert (
+        scalar(
+            nightjar_env, f"SELECT count(*) FROM marts.fct_application_features WHERE application_date = DATE '{D3}'"
+        )
+        > 0
+    )
 
     # Every test over all history: fails, naming the test and the model it tests.
     full = defs.resolve_job_def(DBT_FULL_TESTS_JOB_NAME).execute_in_process(raise_on_error=False)
@@ -161,7 +169,9 @@ def test_a_bad_value_fails_its_day_only_and_the_full_history_job_passes_once_rep
     """A term of 48 months stored on D1 fails D1's build, not D2's; the full-history job fails until it is fixed."""
     raw_keys, dbt_keys = _keys(defs)
     assert run_days(defs, "ingest", D1, D2, asset_selection=raw_keys).success
-    bad_id = scalar(nightjar_env, f"SELECT min(application_id) FROM raw.applications WHERE application_date = DATE '{D1}'")
+    bad_id = scalar(
+        nightjar_env, f"SELECT min(application_id) FROM raw.applications WHERE application_date = DATE '{D1}'"
+    )
     _sql(nightjar_env, f"UPDATE raw.applications SET term_months = 48 WHERE application_id = '{bad_id}'")
 
     d1 = run_days(defs, "ingest", D1, D1, asset_selection=dbt_keys, raise_on_error=False)

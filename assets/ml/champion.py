@@ -195,23 +195,31 @@ def _decide_auto(spec: ModelSpec, registry: ModelRegistry, actor: str) -> Decisi
         return Decision("keep", champion.version, champion.version, why, actor)
 
     if passed is None:
-        return keep(f"challenger version {candidate} has not been judged by the gate (run the "
-                    f"champion_challenger_gate check of {name}/model)")
+        return keep(
+            f"challenger version {candidate} has not been judged by the gate (run the "
+            f"champion_challenger_gate check of {name}/model)"
+        )
     if not passed:
         return keep(f"challenger version {candidate} failed the gate: {gate_reason}")
     if champion is None:
         return Decision("gate", candidate, None, f"first version to clear the floor: {gate_reason}", actor)
     if spec.promotion.policy != "auto":
-        return keep(f"policy manual: challenger version {candidate} passed the gate ({gate_reason}) and waits for a "
-                    f"person (promote_{name})")
+        return keep(
+            f"policy manual: challenger version {candidate} passed the gate ({gate_reason}) and waits for a "
+            f"person (promote_{name})"
+        )
     tags = registry.version(name, candidate).tags
     judged_against = tags.get(GATE_CHAMPION_TAG)
     if judged_against != str(champion.version):
-        return keep(f"the gate judged challenger version {candidate} against version {judged_against}, but version "
-                    f"{champion.version} serves now: run the champion_challenger_gate check of {name}/model again")
+        return keep(
+            f"the gate judged challenger version {candidate} against version {judged_against}, but version "
+            f"{champion.version} serves now: run the champion_challenger_gate check of {name}/model again"
+        )
     if tags.get(GATE_BEATS_TAG) != "true":
-        return keep(f"challenger version {candidate} does not beat champion version {champion.version} by more than "
-                    f"min_improvement {spec.promotion.min_improvement}: {gate_reason}")
+        return keep(
+            f"challenger version {candidate} does not beat champion version {champion.version} by more than "
+            f"min_improvement {spec.promotion.min_improvement}: {gate_reason}"
+        )
     return Decision("gate", candidate, champion.version, gate_reason, actor)
 
 
@@ -251,7 +259,9 @@ def _plan(context: dg.AssetExecutionContext, decision: Decision) -> None:
 
 
 def _version_metrics(registry: ModelRegistry, name: str, version: int) -> dict[str, str]:
-    return {k.removeprefix("metric."): v for k, v in registry.version(name, version).tags.items() if k.startswith("metric.")}
+    return {
+        k.removeprefix("metric."): v for k, v in registry.version(name, version).tags.items() if k.startswith("metric.")
+    }
 
 
 def build_champion_asset(spec: ModelSpec) -> dg.AssetsDefinition:

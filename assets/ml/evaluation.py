@@ -201,9 +201,7 @@ def permutation_importance(
         X, y = resample(X, y, n_samples=max_rows, replace=False, stratify=y, random_state=seed)
     if not _two_classes(y):
         raise ValueError(f"model spec '{spec.name}': permutation importance needs both classes in its rows")
-    result = sklearn_permutation_importance(
-        pipeline, X, y, scoring="roc_auc", n_repeats=n_repeats, random_state=seed
-    )
+    result = sklearn_permutation_importance(pipeline, X, y, scoring="roc_auc", n_repeats=n_repeats, random_state=seed)
     out = pd.DataFrame(
         {"feature": X.columns, "importance_mean": result.importances_mean, "importance_std": result.importances_std}
     )

@@ -113,12 +113,15 @@ def judge(
     compared = f"{primary} {value:.4f} vs champion {champion[primary]:.4f} ({gain:+.4f})"
     beats = gain > policy.min_improvement
     if beats:
-        reason = (f"{compared}: beats the champion by more than min_improvement {policy.min_improvement}; "
-                  "guardrails held")
+        reason = (
+            f"{compared}: beats the champion by more than min_improvement {policy.min_improvement}; guardrails held"
+        )
     else:
-        reason = (f"{compared}: within tolerance {policy.tolerance} and guardrails, but does not beat the champion "
-                  f"by more than min_improvement {policy.min_improvement}: the champion stays unless a person "
-                  "promotes this version")
+        reason = (
+            f"{compared}: within tolerance {policy.tolerance} and guardrails, but does not beat the champion "
+            f"by more than min_improvement {policy.min_improvement}: the champion stays unless a person "
+            "promotes this version"
+        )
     return GateVerdict(True, reason, challenger, champion, champion_version, gain, beats_champion=beats)
 
 

@@ -62,9 +62,14 @@ class PredictionsConfig(dg.Config):
 def prediction_columns(spec: ModelSpec) -> list[Column]:
     """Declared up front, so the table (and the review queue copied from it) exists even if a day is empty."""
     return [
-        Column(spec.entity_id, "VARCHAR"), Column(spec.timestamp, "DATE"), Column("score", "DOUBLE"),
-        Column("decision", "VARCHAR"), Column("model_name", "VARCHAR"), Column("model_version", "BIGINT"),
-        Column("dagster_run_id", "VARCHAR"), Column("scored_at", "TIMESTAMP"),
+        Column(spec.entity_id, "VARCHAR"),
+        Column(spec.timestamp, "DATE"),
+        Column("score", "DOUBLE"),
+        Column("decision", "VARCHAR"),
+        Column("model_name", "VARCHAR"),
+        Column("model_version", "BIGINT"),
+        Column("dagster_run_id", "VARCHAR"),
+        Column("scored_at", "TIMESTAMP"),
     ]
 
 
@@ -179,9 +184,15 @@ def build_predictions_asset(
                 yield chunk
 
         columns = prediction_columns(spec)
-        written = warehouse.replace_window(predictions_table(spec), spec.timestamp, start, end, scored(champion), columns)
+        written = warehouse.replace_window(
+            predictions_table(spec), spec.timestamp, start, end, scored(champion), columns
+        )
         in_review = warehouse.replace_window_from(
-            review_queue_table(spec), spec.timestamp, start, end, predictions_table(spec),
+            review_queue_table(spec),
+            spec.timestamp,
+            start,
+            end,
+            predictions_table(spec),
             where=review_queue_where(spec),
         )
         decisions = warehouse.query(

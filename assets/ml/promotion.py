@@ -159,9 +159,7 @@ def gate_verdict(registry: ModelRegistry, name: str, version: int) -> tuple[bool
     return tags[GATE_PASSED_TAG] == "true", tags.get(GATE_REASON_TAG, "")
 
 
-def check_promotion_allowed(
-    registry: ModelRegistry, name: str, version: int, force: bool, reason: str
-) -> None:
+def check_promotion_allowed(registry: ModelRegistry, name: str, version: int, force: bool, reason: str) -> None:
     """Refuse (:class:`PromotionRefused`, saying why) a promotion the gate forbids.
 
     ``force`` always needs a written reason, whatever the gate said: it is the audit trail's answer to "why was

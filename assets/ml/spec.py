@@ -36,6 +36,8 @@ def _identifier(value: str) -> str:
     if not IDENTIFIER.match(value):
         raise ValueError(f"'{value}' is not a plain column or model name (letters, digits, underscores)")
     return value
+
+
 LOWER_IS_BETTER = {"log_loss", "brier"}
 METRICS = {"roc_auc", "pr_auc", "log_loss", "brier"}
 
@@ -113,7 +115,9 @@ class Evaluation(_Strict):
     @model_validator(mode="after")
     def _holdout_inside_window(self) -> "Evaluation":
         if self.holdout_days >= self.window_days:
-            raise ValueError(f"holdout_days ({self.holdout_days}) must be smaller than window_days ({self.window_days})")
+            raise ValueError(
+                f"holdout_days ({self.holdout_days}) must be smaller than window_days ({self.window_days})"
+            )
         if self.primary_metric not in self.metrics:
             raise ValueError(f"primary_metric '{self.primary_metric}' must be one of metrics {self.metrics}")
         return self
@@ -147,7 +151,9 @@ class DecisionBand(_Strict):
     @classmethod
     def _valid_name(cls, value: str) -> str:
         if not NAME_PATTERN.match(value):
-            raise ValueError(f"'{value}' must be lower_snake_case (letters, digits, underscores), starting with a letter")
+            raise ValueError(
+                f"'{value}' must be lower_snake_case (letters, digits, underscores), starting with a letter"
+            )
         return value
 
 
@@ -299,22 +305,23 @@ class DriftReference(_Strict):
         if isinstance(data, dict) and len(data) == 1 and next(iter(data)) in ("trailing_days", "same_weekday"):
             [(kind, days)] = data.items()
             if isinstance(days, bool) or not isinstance(days, int) or days < 1:
-                raise ValueError(f"{kind} must be a whole number of days (weeks for same_weekday) of at least 1, "
-                                 f"found {days!r}")
+                raise ValueError(
+                    f"{kind} must be a whole number of days (weeks for same_weekday) of at least 1, found {days!r}"
+                )
             limit = 366 if kind == "trailing_days" else 53
             if days > limit:
                 raise ValueError(f"{kind}: {days} is more than {limit}; the reference is sampled from those days")
             return {"kind": kind, "days": days}
         if isinstance(data, dict) and set(data) <= {"kind", "days"}:  # the dumped form, e.g. a logged spec
             return data
-        raise ValueError(
-            f"must be 'training', {{trailing_days: N}} or {{same_weekday: N}}, found {data!r}"
-        )
+        raise ValueError(f"must be 'training', {{trailing_days: N}} or {{same_weekday: N}}, found {data!r}")
 
     @model_validator(mode="after")
     def _days_with_kind(self) -> "DriftReference":
         if (self.kind == "training") != (self.days is None):
-            raise ValueError(f"reference '{self.kind}' {'takes no' if self.kind == 'training' else 'needs a number of'} days")
+            raise ValueError(
+                f"reference '{self.kind}' {'takes no' if self.kind == 'training' else 'needs a number of'} days"
+            )
         return self
 
     @model_serializer
@@ -347,7 +354,9 @@ class Monitoring(_Strict):
     cat_method: str = Field("jensenshannon", description="Evidently drift method of categorical features")
     column_methods: dict[str, str] = Field(default_factory=dict, description="Feature -> its own drift method")
     column_drift_threshold: float | None = Field(
-        None, gt=0, description="Threshold of every checked feature without one of its own; none: each method's default "
+        None,
+        gt=0,
+        description="Threshold of every checked feature without one of its own; none: each method's default "
         "(0.1 for wasserstein and jensenshannon)",
     )
     column_thresholds: dict[str, float] = Field(default_factory=dict, description="Feature -> its own threshold")
@@ -420,7 +429,9 @@ class Monitoring(_Strict):
         for field, listed in (("columns", self.columns or []), ("exclude", self.exclude)):
             unknown = [c for c in listed if c not in names]
             if unknown:
-                raise ValueError(f"monitoring.{field}: {unknown} are not features of the spec (features: {features.all})")
+                raise ValueError(
+                    f"monitoring.{field}: {unknown} are not features of the spec (features: {features.all})"
+                )
         both = sorted(set(self.columns or []) & set(self.exclude))
         if both:
             raise ValueError(f"monitoring.exclude: {both} are also listed in monitoring.columns: keep one")
@@ -453,8 +464,11 @@ class Monitoring(_Strict):
                     "set it to null to use each method's default, or give those columns column_thresholds"
                 )
             for column in shared:
-                _check_threshold(self.column_drift_threshold, self.method(column, features),
-                                 f"monitoring.column_drift_threshold (for '{column}')")
+                _check_threshold(
+                    self.column_drift_threshold,
+                    self.method(column, features),
+                    f"monitoring.column_drift_threshold (for '{column}')",
+                )
 
 
 class ModelSpec(_Strict):
@@ -486,7 +500,9 @@ class ModelSpec(_Strict):
     @classmethod
     def _valid_name(cls, value: str) -> str:
         if not NAME_PATTERN.match(value):
-            raise ValueError(f"'{value}' must be lower_snake_case (letters, digits, underscores), starting with a letter")
+            raise ValueError(
+                f"'{value}' must be lower_snake_case (letters, digits, underscores), starting with a letter"
+            )
         return value
 
     @field_validator("review_band")

@@ -143,7 +143,9 @@ def build_training_assets(
         first_label, last_label = label_days(frame, spec)
         labels = _labels_against_champion(context, registry, frame, last_label)
         rows = warehouse.replace_window(training_table(spec), spec.timestamp, *ALL_TIME, [frame])
-        context.log.info(f"{spec.name}: training set of {rows} rows, labels {first_label}..{last_label}; {labels['used']}")
+        context.log.info(
+            f"{spec.name}: training set of {rows} rows, labels {first_label}..{last_label}; {labels['used']}"
+        )
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": rows,
@@ -168,7 +170,9 @@ def build_training_assets(
         champion = registry.by_alias(spec.name, CHAMPION)
         seen = _tagged_day(champion, LABEL_LAST_DAY_TAG)
         if champion is None or seen is None:
-            known = "no champion yet" if champion is None else f"champion version {champion.version} records no label days"
+            known = (
+                "no champion yet" if champion is None else f"champion version {champion.version} records no label days"
+            )
             return {"used": f"every label is new ({known})", "newer": len(frame)}
         newer = int((pd.to_datetime(frame[spec.label_date]).dt.date > seen).sum())
         trigger = context.run.tags.get(RETRAIN_REASON_TAG)
@@ -178,11 +182,13 @@ def build_training_assets(
                 f"the champion's (version {champion.version}, last label day {seen}); next labels due on "
                 f"{seen + timedelta(days=1)}. The newest label in {spec.training_mart} is from {last_label}: retrain "
                 "once later labels are ingested.",
-                metadata={"champion_version": champion.version, "champion_label_last_day": seen.isoformat(),
-                          "label_last_day": last_label.isoformat()},
+                metadata={
+                    "champion_version": champion.version,
+                    "champion_label_last_day": seen.isoformat(),
+                    "label_last_day": last_label.isoformat(),
+                },
             )
-        used = (f"{newer} of {len(frame)} rows labeled after champion version {champion.version}'s last label day "
-                f"{seen}")
+        used = f"{newer} of {len(frame)} rows labeled after champion version {champion.version}'s last label day {seen}"
         return {"used": used, "newer": newer}
 
     @dg.asset(
@@ -276,8 +282,9 @@ def build_training_assets(
                 continue
             waiting = "" if alias == CHAMPION else " (waiting as challenger)"
             message = f"same data as {alias} version {version.version}{waiting}: nothing new to learn"
-            context.log.info(f"{spec.name}: {message}; no version registered (config retrain_unchanged: true "
-                             "registers one anyway)")
+            context.log.info(
+                f"{spec.name}: {message}; no version registered (config retrain_unchanged: true registers one anyway)"
+            )
             return dg.MaterializeResult(
                 metadata={
                     "model_version": version.version,

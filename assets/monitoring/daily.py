@@ -117,8 +117,12 @@ def _check(
         severity=SEVERITY.get(level, dg.AssetCheckSeverity.WARN),
         description=f"{day}: {what} (warn at {thresholds.warn}, error at {thresholds.error}); {_link_text(links)}",
         metadata={
-            "day": day.isoformat(), "value": float(value), "warn_at": thresholds.warn,
-            "error_at": thresholds.error, "level": level, **links,
+            "day": day.isoformat(),
+            "value": float(value),
+            "warn_at": thresholds.warn,
+            "error_at": thresholds.error,
+            "level": level,
+            **links,
         },
     )
 
@@ -141,7 +145,9 @@ def _not_checked(
     """A check with nothing to judge yet: passed (nothing alerts), saying so and why (and the day's report, if
     one was written)."""
     return dg.AssetCheckResult(
-        check_name=name, passed=True, description=f"not checked: {reason}",
+        check_name=name,
+        passed=True,
+        description=f"not checked: {reason}",
         metadata={"level": "not_checked", "day": day.isoformat(), **(links or {})},
     )
 
@@ -165,7 +171,9 @@ def build_drift_asset(
             dg.AssetCheckSpec("score_drift", asset=key, description="Drift of the model's score from the reference"),
         ],
     )
-    def drift(context: dg.AssetExecutionContext, warehouse: Warehouse, registry: ModelRegistry, reports: MonitoringReports):
+    def drift(
+        context: dg.AssetExecutionContext, warehouse: Warehouse, registry: ModelRegistry, reports: MonitoringReports
+    ):
         import pandas as pd
 
         from assets.ml.mlflow_logging import load_reference
@@ -196,10 +204,15 @@ def build_drift_asset(
         elif served is None:
             reason = f"no served day before {day} for the reference ({rule.describe()}): nothing to compare with yet"
             context.log.warning(f"{spec.name} drift of {day}: {reason}; not checked")
-            yield dg.MaterializeResult(metadata={
-                "status": "no_reference", "reason": reason, "reference": rule.describe(),
-                "model_version": version.version, "rows": len(current),
-            })
+            yield dg.MaterializeResult(
+                metadata={
+                    "status": "no_reference",
+                    "reason": reason,
+                    "reference": rule.describe(),
+                    "model_version": version.version,
+                    "rows": len(current),
+                }
+            )
             yield _not_checked("data_drift", reason, day)
             yield _not_checked("score_drift", reason, day)
             return
@@ -208,31 +221,59 @@ def build_drift_asset(
             described = served.describe(spec)
             reference_days = len(served.days)
         report = reports.path(spec.name, "drift", day)
-        about = ReportAbout(f"Drift of {spec.name} version {version.version} on {day}", {
-            "model": spec.name, "version": str(version.version), "day": day.isoformat(), "reference": described,
-            "rows": f"{len(current)} scored, {len(sample)} compared", "checked columns": ", ".join(checked),
-        })
+        about = ReportAbout(
+            f"Drift of {spec.name} version {version.version} on {day}",
+            {
+                "model": spec.name,
+                "version": str(version.version),
+                "day": day.isoformat(),
+                "reference": described,
+                "rows": f"{len(current)} scored, {len(sample)} compared",
+                "checked columns": ", ".join(checked),
+            },
+        )
         with not_retried(*DATA_ERRORS):
             result = run_drift(
-                reference, sample, numeric, categorical, "score", thresholds.column_drift_threshold, report,
-                partition_rows=len(current), num_method=thresholds.num_method, cat_method=thresholds.cat_method,
-                column_methods=thresholds.column_methods, column_thresholds=thresholds.column_thresholds,
-                score_threshold=thresholds.score_drift.warn, about=about,
+                reference,
+                sample,
+                numeric,
+                categorical,
+                "score",
+                thresholds.column_drift_threshold,
+                report,
+                partition_rows=len(current),
+                num_method=thresholds.num_method,
+                cat_method=thresholds.cat_method,
+                column_methods=thresholds.column_methods,
+                column_thresholds=thresholds.column_thresholds,
+                score_threshold=thresholds.score_drift.warn,
+                about=about,
             )
         reports.prune(spec.name, "drift")  # by the wall clock's today, never by the day checked
         score_compared = not math.isnan(result.score_drift)
-        _log_to_mlflow(registry, version.run_id, day, {"drift_share": result.drift_share, "score_drift": result.score_drift})
+        _log_to_mlflow(
+            registry, version.run_id, day, {"drift_share": result.drift_share, "score_drift": result.score_drift}
+        )
         links = _report_links(reports, reports.log_to_mlflow(registry, version, "drift", day, report), report)
         warehouse.replace_window(
-            f"monitoring.{spec.name}_drift", "day", day, day + timedelta(days=1),
-            [pd.DataFrame({
-                "day": pd.Timestamp(day), "model_version": version.version, "column_name": list(result.column_scores),
-                "score": list(result.column_scores.values()),
-                "drifted": [c in result.drifted_columns for c in result.column_scores],
-                "method": [result.column_methods[c] for c in result.column_scores],
-                "threshold": [result.column_thresholds[c] for c in result.column_scores],
-                "reference": rule.kind,
-            })],
+            f"monitoring.{spec.name}_drift",
+            "day",
+            day,
+            day + timedelta(days=1),
+            [
+                pd.DataFrame(
+                    {
+                        "day": pd.Timestamp(day),
+                        "model_version": version.version,
+                        "column_name": list(result.column_scores),
+                        "score": list(result.column_scores.values()),
+                        "drifted": [c in result.drifted_columns for c in result.column_scores],
+                        "method": [result.column_methods[c] for c in result.column_scores],
+                        "threshold": [result.column_thresholds[c] for c in result.column_scores],
+                        "reference": rule.kind,
+                    }
+                )
+            ],
         )
         drifted = ", ".join(result.drifted_columns) or "none"
         excluded = [c for c in spec.features.all if c not in checked]
@@ -264,9 +305,15 @@ def build_drift_asset(
                 **{f"drift_{column}": score for column, score in result.column_scores.items()},
             }
         )
-        yield _check("data_drift", result.drift_share, thresholds.drift_share,
-                     f"{len(result.drifted_columns)} of {len(result.column_scores)} features drifted: {drifted} "
-                     f"(against {described})", day, links)
+        yield _check(
+            "data_drift",
+            result.drift_share,
+            thresholds.drift_share,
+            f"{len(result.drifted_columns)} of {len(result.column_scores)} features drifted: {drifted} "
+            f"(against {described})",
+            day,
+            links,
+        )
         if score_compared:
             yield _check("score_drift", result.score_drift, thresholds.score_drift, score_note, day, links)
         else:
@@ -297,7 +344,9 @@ def build_quality_asset(
             ),
         ],
     )
-    def quality(context: dg.AssetExecutionContext, warehouse: Warehouse, registry: ModelRegistry, reports: MonitoringReports):
+    def quality(
+        context: dg.AssetExecutionContext, warehouse: Warehouse, registry: ModelRegistry, reports: MonitoringReports
+    ):
         import pandas as pd
 
         from assets.monitoring.quality import run_quality
@@ -319,15 +368,17 @@ def build_quality_asset(
             # Not a failure: labels arrive later. The checks pass as "not checked" (nothing alerts).
             status = due.status()
             context.log.info(f"{spec.name} quality of {day}: {status} in {spec.training_mart}; not checked")
-            yield dg.MaterializeResult(metadata={
-                "status": "waiting",
-                "labels": status,
-                "labels_due": due.due.isoformat() if due.due else "unknown",
-                **({"label_lag_days": due.lag_days} if due.lag_days is not None else {}),
-                "labels_overdue": due.overdue,
-                "model_version": _serving_version(predictions),
-                "predictions": len(predictions),
-            })
+            yield dg.MaterializeResult(
+                metadata={
+                    "status": "waiting",
+                    "labels": status,
+                    "labels_due": due.due.isoformat() if due.due else "unknown",
+                    **({"label_lag_days": due.lag_days} if due.lag_days is not None else {}),
+                    "labels_overdue": due.overdue,
+                    "model_version": _serving_version(predictions),
+                    "predictions": len(predictions),
+                }
+            )
             reason = f"{status} in {spec.training_mart}"
             yield _not_checked("auc_drop", reason, day)
             yield _not_checked("calibration", reason, day)
@@ -335,26 +386,49 @@ def build_quality_asset(
         version = registry.version(spec.name, _serving_version(predictions))
         report = reports.path(spec.name, "quality", day)
         validation_auc = float(version.tags.get("metric.roc_auc", "nan"))
-        about = ReportAbout(f"Quality of {spec.name} version {version.version} on {day}", {
-            "model": spec.name, "version": str(version.version), "day": day.isoformat(),
-            "labels": f"{len(labeled)} labeled rows of {len(predictions)} scored, from {spec.training_mart}",
-            "validation ROC AUC": f"{validation_auc:.4f}",
-        })
+        about = ReportAbout(
+            f"Quality of {spec.name} version {version.version} on {day}",
+            {
+                "model": spec.name,
+                "version": str(version.version),
+                "day": day.isoformat(),
+                "labels": f"{len(labeled)} labeled rows of {len(predictions)} scored, from {spec.training_mart}",
+                "validation ROC AUC": f"{validation_auc:.4f}",
+            },
+        )
         with not_retried(*DATA_ERRORS):
             result = run_quality(labeled, spec.target, "score", report, about=about)
         reports.prune(spec.name, "quality")  # by the wall clock's today, never by the day checked
         auc_drop = validation_auc - result.roc_auc
         figures = {
-            "roc_auc": result.roc_auc, "brier": result.brier, "log_loss": result.log_loss,
-            "positive_rate": result.positive_rate, "predicted_rate": result.predicted_rate,
-            "calibration_gap": result.calibration_gap, "auc_drop": auc_drop,
+            "roc_auc": result.roc_auc,
+            "brier": result.brier,
+            "log_loss": result.log_loss,
+            "positive_rate": result.positive_rate,
+            "predicted_rate": result.predicted_rate,
+            "calibration_gap": result.calibration_gap,
+            "auc_drop": auc_drop,
         }
         _log_to_mlflow(registry, version.run_id, day, figures)
         links = _report_links(reports, reports.log_to_mlflow(registry, version, "quality", day, report), report)
         warehouse.replace_window(
-            f"monitoring.{spec.name}_quality", "day", day, day + timedelta(days=1),
-            [pd.DataFrame([{"day": pd.Timestamp(day), "model_version": version.version, "rows": result.rows,
-                            "validation_roc_auc": validation_auc, **figures}])],
+            f"monitoring.{spec.name}_quality",
+            "day",
+            day,
+            day + timedelta(days=1),
+            [
+                pd.DataFrame(
+                    [
+                        {
+                            "day": pd.Timestamp(day),
+                            "model_version": version.version,
+                            "rows": result.rows,
+                            "validation_roc_auc": validation_auc,
+                            **figures,
+                        }
+                    ]
+                )
+            ],
         )
         yield dg.MaterializeResult(
             metadata={
@@ -369,11 +443,21 @@ def build_quality_asset(
                 **links,
             }
         )
-        yield _check("auc_drop", auc_drop, thresholds.auc_drop,
-                     f"ROC AUC {result.roc_auc:.3f} on {result.rows} labeled rows vs {validation_auc:.3f} at validation",
-                     day, links)
-        yield _check("calibration", result.calibration_gap, thresholds.calibration_gap,
-                     f"observed positive rate {result.positive_rate:.3f} vs mean predicted {result.predicted_rate:.3f}",
-                     day, links)
+        yield _check(
+            "auc_drop",
+            auc_drop,
+            thresholds.auc_drop,
+            f"ROC AUC {result.roc_auc:.3f} on {result.rows} labeled rows vs {validation_auc:.3f} at validation",
+            day,
+            links,
+        )
+        yield _check(
+            "calibration",
+            result.calibration_gap,
+            thresholds.calibration_gap,
+            f"observed positive rate {result.positive_rate:.3f} vs mean predicted {result.predicted_rate:.3f}",
+            day,
+            links,
+        )
 
     return quality

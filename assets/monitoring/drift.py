@@ -269,7 +269,7 @@ def jensen_shannon(reference: pd.Series, current: pd.Series) -> float:
 
 
 def severity(value: float, thresholds: Thresholds) -> Severity:
-    """"error" at or above ``thresholds.error``, "warn" at or above ``thresholds.warn``, else "ok"."""
+    """ "error" at or above ``thresholds.error``, "warn" at or above ``thresholds.warn``, else "ok"."""
     if math.isnan(value):
         raise ValueError("cannot grade a NaN drift value")
     if value >= thresholds.error:

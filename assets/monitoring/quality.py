@@ -68,7 +68,8 @@ def run_quality(
         include_tests=True,
     )
     snapshot = report.run(
-        Dataset.from_pandas(data, data_definition=definition), None,
+        Dataset.from_pandas(data, data_definition=definition),
+        None,
         **(about.run_kwargs() if about is not None else {}),
     )
     if report_path is not None:

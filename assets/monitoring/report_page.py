@@ -25,8 +25,11 @@ class ReportAbout:
 
     def run_kwargs(self) -> dict[str, Any]:
         """Evidently's own record of it (``Report.run`` keyword arguments): kept on the Snapshot."""
-        return {"name": self.title, "metadata": {k: str(v) for k, v in self.facts.items()},
-                "tags": [f"{k}={v}" for k, v in self.facts.items()]}
+        return {
+            "name": self.title,
+            "metadata": {k: str(v) for k, v in self.facts.items()},
+            "tags": [f"{k}={v}" for k, v in self.facts.items()],
+        }
 
 
 def save_html(snapshot: Any, path: Path, about: ReportAbout | None) -> None:
@@ -41,9 +44,7 @@ def save_html(snapshot: Any, path: Path, about: ReportAbout | None) -> None:
 def titled(page: str, about: ReportAbout) -> str:
     """``page`` with ``about``'s title as the document title and a header above the body's content."""
     title = html.escape(about.title)
-    facts = "".join(
-        f"<dt>{html.escape(str(k))}</dt><dd>{html.escape(str(v))}</dd>" for k, v in about.facts.items()
-    )
+    facts = "".join(f"<dt>{html.escape(str(k))}</dt><dd>{html.escape(str(v))}</dd>" for k, v in about.facts.items())
     header = (
         '<header id="nightjar-report-about" style="font-family: sans-serif; margin: 16px 24px;">'
         f'<h1 style="font-size: 1.5em; margin: 0 0 8px;">{title}</h1>'

@@ -7,7 +7,6 @@ alerts, shows as a failed ``contract`` check on the asset, and fails the step (w
 would fail again) once every other day of the window has been handled.
 """
 
-
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -96,7 +95,9 @@ def _raw_asset(table: RawTable, partitions: dg.PartitionsDefinition, warehouse_k
             metadata={
                 "days_published": len(rows_by_day),
                 "days_rejected": len(rejected),
-                "rejected": dg.MetadataValue.md("\n\n".join(f"**{r.day}** ({r.origin}):\n\n```\n{r.problems}\n```" for r in rejected) or "none"),
+                "rejected": dg.MetadataValue.md(
+                    "\n\n".join(f"**{r.day}** ({r.origin}):\n\n```\n{r.problems}\n```" for r in rejected) or "none"
+                ),
             },
         )
         if rejected:
@@ -128,22 +129,26 @@ def ingest_day(table: RawTable, day: date, source: RawSources, warehouse: Wareho
         origin = read.origin
         if read.chunks is None:
             if table.missing_day == "error" and read.file is None and table.origin == "landing":
-                raise SourceDataError(f"no file for {table.label} {day}: {read.origin}; declare missing_day: empty "
-                                      "if a day may have none")
+                raise SourceDataError(
+                    f"no file for {table.label} {day}: {read.origin}; declare missing_day: empty if a day may have none"
+                )
             warehouse.ensure_table(table.qualified, table.columns)
-            warehouse.replace_window(table.qualified, table.partition_column, day, day + timedelta(days=1), [],
-                                     table.columns)
+            warehouse.replace_window(
+                table.qualified, table.partition_column, day, day + timedelta(days=1), [], table.columns
+            )
             return _DayResult(day, 0, origin)
         warehouse.drop_table(staging)
         chunks = read.chunks if read.file is not None else _numbered(read.chunks, table, origin)
-        warehouse.replace_window(staging, table.partition_column, day, day + timedelta(days=1), chunks,
-                                 _staged_columns(table))
+        warehouse.replace_window(
+            staging, table.partition_column, day, day + timedelta(days=1), chunks, _staged_columns(table)
+        )
         rows, problems = _audit(warehouse, table, staging, day)
         if problems:
             raise SourceDataError(f"{origin}:\n  - " + "\n  - ".join(problems))
         warehouse.ensure_table(table.qualified, table.columns)
-        rows = warehouse.replace_window_from(table.qualified, table.partition_column, day, day + timedelta(days=1),
-                                             staging, columns=table.column_names)
+        rows = warehouse.replace_window_from(
+            table.qualified, table.partition_column, day, day + timedelta(days=1), staging, columns=table.column_names
+        )
         return _DayResult(day, rows, origin)
     except SourceDataError as error:
         message = str(error)

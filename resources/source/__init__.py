@@ -38,7 +38,9 @@ class RawSources(dg.ConfigurableResource):
     """Reads declared raw tables: ``landing`` tables from ``landing_dir``, generated ones from their generator."""
 
     landing_dir: str = Field(description="Landing folder: <landing_dir>/<source>/<table>/<day>.csv|.parquet")
-    synthetic_loans: SyntheticSource = Field(description="The built-in synthetic loan generator (origin synthetic_loans)")
+    synthetic_loans: SyntheticSource = Field(
+        description="The built-in synthetic loan generator (origin synthetic_loans)"
+    )
 
     def read(self, table: RawTable, day: date) -> SourceDay:
         day = as_day(day)

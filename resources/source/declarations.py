@@ -41,18 +41,41 @@ from resources.source.schema import LANDING, NUMERIC_TYPES, Column, RawTable
 GENERATORS = {"synthetic_loans": "resources.source.synthetic:SyntheticSource"}
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-_TABLE_FIELDS = {"origin", "partition_column", "partition_from", "key", "missing_day", "null_markers", "file_name", "owners"}
+_TABLE_FIELDS = {
+    "origin",
+    "partition_column",
+    "partition_from",
+    "key",
+    "missing_day",
+    "null_markers",
+    "file_name",
+    "owners",
+}
 _COLUMN_FIELDS = {"accepted_values", "min", "max"}
 # dbt data_type spellings (any case) -> the warehouse type nightjar stores.
 _TYPE_NAMES = {
-    "VARCHAR": "VARCHAR", "TEXT": "VARCHAR", "STRING": "VARCHAR", "CHAR": "VARCHAR",
+    "VARCHAR": "VARCHAR",
+    "TEXT": "VARCHAR",
+    "STRING": "VARCHAR",
+    "CHAR": "VARCHAR",
     "DATE": "DATE",
-    "TIMESTAMP": "TIMESTAMP", "DATETIME": "TIMESTAMP", "TIMESTAMP WITHOUT TIME ZONE": "TIMESTAMP",
-    "DOUBLE": "DOUBLE", "DOUBLE PRECISION": "DOUBLE", "FLOAT": "DOUBLE", "FLOAT8": "DOUBLE", "REAL": "DOUBLE",
-    "NUMERIC": "DOUBLE", "DECIMAL": "DOUBLE",
-    "INTEGER": "INTEGER", "INT": "INTEGER", "INT4": "INTEGER",
-    "BIGINT": "BIGINT", "INT8": "BIGINT",
-    "BOOLEAN": "BOOLEAN", "BOOL": "BOOLEAN",
+    "TIMESTAMP": "TIMESTAMP",
+    "DATETIME": "TIMESTAMP",
+    "TIMESTAMP WITHOUT TIME ZONE": "TIMESTAMP",
+    "DOUBLE": "DOUBLE",
+    "DOUBLE PRECISION": "DOUBLE",
+    "FLOAT": "DOUBLE",
+    "FLOAT8": "DOUBLE",
+    "REAL": "DOUBLE",
+    "NUMERIC": "DOUBLE",
+    "DECIMAL": "DOUBLE",
+    "INTEGER": "INTEGER",
+    "INT": "INTEGER",
+    "INT4": "INTEGER",
+    "BIGINT": "BIGINT",
+    "INT8": "BIGINT",
+    "BOOLEAN": "BOOLEAN",
+    "BOOL": "BOOLEAN",
 }
 
 
@@ -107,7 +130,9 @@ def _table(node: dict[str, Any], declared: Any, path: Path) -> RawTable:
         raise fail("meta.nightjar.origin", f"{origin!r} is neither 'landing' nor a generator ({', '.join(GENERATORS)})")
     partition_column = declared.get("partition_column")
     if partition_column not in names:
-        raise fail("meta.nightjar.partition_column", f"{partition_column!r} is not a declared column ({', '.join(names)})")
+        raise fail(
+            "meta.nightjar.partition_column", f"{partition_column!r} is not a declared column ({', '.join(names)})"
+        )
     if next(c for c in columns if c.name == partition_column).dtype != "DATE":
         raise fail("meta.nightjar.partition_column", f"column '{partition_column}' must have data_type date")
     partition_from = declared.get("partition_from", "column")
@@ -168,7 +193,9 @@ def _column(column: dict[str, Any], fail) -> Column:
     bounds = {}
     for bound in ("min", "max"):
         value = meta.get(bound)
-        if value is not None and (dtype not in NUMERIC_TYPES or isinstance(value, bool) or not isinstance(value, int | float)):
+        if value is not None and (
+            dtype not in NUMERIC_TYPES or isinstance(value, bool) or not isinstance(value, int | float)
+        ):
             raise fail(f"columns.{name}.meta.{bound}", f"{value!r}: a bound must be a number, on a numeric column")
         bounds[bound] = value
     not_null = any(c.get("type") == "not_null" for c in column.get("constraints") or [])

@@ -168,8 +168,7 @@ def _check_columns(file: Path, table: RawTable, present: list[str]) -> None:
     missing = [c.name for c in table.file_columns if c.name not in present]
     if missing:
         raise SourceDataError(
-            f"{file} lacks the {table.label} column(s) {', '.join(map(repr, missing))} "
-            f"(it has: {', '.join(present)})"
+            f"{file} lacks the {table.label} column(s) {', '.join(map(repr, missing))} (it has: {', '.join(present)})"
         )
     repeated = sorted({p for p in present if present.count(p) > 1 and p in table.column_names})
     if repeated:

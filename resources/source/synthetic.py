@@ -63,9 +63,25 @@ CONCEPT_DRIFT = (
 # The columns each table of this generator yields, in order (the declarations in dbt_project/models/staging/loans/
 # __sources.yml say their types and rules; the raw layer checks every chunk against them).
 APPLICATION_COLUMNS = (
-    "application_id", "applied_at", "application_date", "annual_income", "loan_amount", "term_months",
-    "interest_rate", "credit_score", "debt_to_income", "employment_length_years", "home_ownership", "purpose",
-    "state", "age", "open_credit_lines", "delinquencies_2y", "revolving_utilization", "inquiries_6m", "channel",
+    "application_id",
+    "applied_at",
+    "application_date",
+    "annual_income",
+    "loan_amount",
+    "term_months",
+    "interest_rate",
+    "credit_score",
+    "debt_to_income",
+    "employment_length_years",
+    "home_ownership",
+    "purpose",
+    "state",
+    "age",
+    "open_credit_lines",
+    "delinquencies_2y",
+    "revolving_utilization",
+    "inquiries_6m",
+    "channel",
 )
 OUTCOME_COLUMNS = ("application_id", "application_date", "outcome_date", "observed_at", "defaulted")
 TABLES = ("applications", "outcomes")
@@ -91,9 +107,12 @@ def _arrays() -> dict[str, np.ndarray]:
 
     categories = {"home_ownership": HOME_OWNERSHIP, "purpose": PURPOSES, "state": STATES, "channel": CHANNELS}
     weights = {
-        "purpose_weights": _PURPOSE_WEIGHTS, "purpose_weights_drifted": _PURPOSE_WEIGHTS_DRIFTED,
-        "purpose_loan_factor": _PURPOSE_LOAN_FACTOR, "state_weights": _STATE_WEIGHTS,
-        "channel_weights": _CHANNEL_WEIGHTS, "channel_weights_drifted": _CHANNEL_WEIGHTS_DRIFTED,
+        "purpose_weights": _PURPOSE_WEIGHTS,
+        "purpose_weights_drifted": _PURPOSE_WEIGHTS_DRIFTED,
+        "purpose_loan_factor": _PURPOSE_LOAN_FACTOR,
+        "state_weights": _STATE_WEIGHTS,
+        "channel_weights": _CHANNEL_WEIGHTS,
+        "channel_weights_drifted": _CHANNEL_WEIGHTS_DRIFTED,
     }
     return {
         **{name: np.array(values, dtype=object) for name, values in categories.items()},

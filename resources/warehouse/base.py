@@ -145,9 +145,7 @@ class Warehouse(dg.ConfigurableResource):
 
     def _ensure_table(self, cur: Any, table: str, columns: Sequence[Column]) -> None:
         cur.execute(f"CREATE SCHEMA IF NOT EXISTS {table.split('.')[0]}")
-        cols = ", ".join(
-            f'"{c.name}" {self._sql_type(c.dtype)}{"" if c.nullable else " NOT NULL"}' for c in columns
-        )
+        cols = ", ".join(f'"{c.name}" {self._sql_type(c.dtype)}{"" if c.nullable else " NOT NULL"}' for c in columns)
         cur.execute(f"CREATE TABLE IF NOT EXISTS {table} ({cols})")
         cur.execute(
             f"SELECT column_name FROM information_schema.columns WHERE table_schema = {self._PARAM} "

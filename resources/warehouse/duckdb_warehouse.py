@@ -144,7 +144,11 @@ def _open_duckdb(db_path: Path, lock_wait_seconds: float):
                     f"so look for another program with the file open. DuckDB said: {exc}"
                 ) from exc
             if attempts == 1:
-                _LOG.warning("warehouse %s is locked by another process; waiting up to %.0f s for it: %s",
-                             db_path, lock_wait_seconds, exc)
+                _LOG.warning(
+                    "warehouse %s is locked by another process; waiting up to %.0f s for it: %s",
+                    db_path,
+                    lock_wait_seconds,
+                    exc,
+                )
             time.sleep(min(pause, remaining))
             pause = min(pause * 2, 5.0)
