@@ -52,6 +52,7 @@ reports:
 	mkdir -p "$(REPORTS_DIR)" && $(PYTHON) -m http.server $(REPORTS_PORT) -b 127.0.0.1 -d "$(REPORTS_DIR)"
 
 test: setup
+	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/sqlfluff lint dbt_project/models dbt_project/tests
 	$(BIN)/python -m pytest
