@@ -67,6 +67,7 @@ def stores_env(root: Path, **overrides: str) -> dict[str, str]:
             "NIGHTJAR_START_DATE": START_DATE,
             "NIGHTJAR_TIMEZONE": "UTC",
             "DBT_TARGET_PATH": str(dbt_target),
+            "DBT_LOG_PATH": str(root / "dbt_logs"),  # dbt writes dbt.log under the project otherwise
             "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
             "PYTHONPATH": str(PROJECT_ROOT),
             "PYTHONWARNINGS": "ignore",
@@ -151,7 +152,12 @@ class Measured:
 
 
 def run_measured(
-    command: list[str], env: dict[str, str], log: Path, out: Path | None = None, check: bool = True, cwd: Path | None = None
+    command: list[str],
+    env: dict[str, str],
+    log: Path,
+    out: Path | None = None,
+    check: bool = True,
+    cwd: Path | None = None,
 ) -> Measured:
     """Run ``command`` (stdout and stderr to ``log``) while sampling its process tree's memory.
 
@@ -163,9 +169,7 @@ def run_measured(
     done = threading.Event()
     with open(log, "w") as log_file:
         started = time.time()
-        process = subprocess.Popen(
-            command, cwd=cwd or log.parent, env=env, stdout=log_file, stderr=subprocess.STDOUT
-        )
+        process = subprocess.Popen(command, cwd=cwd or log.parent, env=env, stdout=log_file, stderr=subprocess.STDOUT)
 
         def sample() -> None:
             while not done.is_set():
@@ -193,7 +197,9 @@ def run_measured(
         sampler.join()
     if check and returncode != 0:
         tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-40:])
-        raise SystemExit(f"benchmark child failed ({returncode}): {' '.join(command)}\n--- last lines of {log} ---\n{tail}")
+        raise SystemExit(
+            f"benchmark child failed ({returncode}): {' '.join(command)}\n--- last lines of {log} ---\n{tail}"
+        )
     result = json.loads(out.read_text()) if out is not None and out.exists() else {}
     output = log.read_text(errors="replace")
     return Measured(command, started, ended, returncode, samples, result, log, output, processes)
@@ -248,9 +254,70 @@ def step_windows(instance, run_id: str) -> dict[str, dict[str, float]]:
     if run_bounds:
         windows["__run__"] = {
             "start": run_bounds.get("RUN_START", run_bounds.get("PIPELINE_START", 0.0)),
-            "end": run_bounds.get("RUN_SUCCESS", run_bounds.get("RUN_FAILURE", run_bounds.get("PIPELINE_SUCCESS", 0.0))),
+            "end": run_bounds.get(
+                "RUN_SUCCESS", run_bounds.get("RUN_FAILURE", run_bounds.get("PIPELINE_SUCCESS", 0.0))
+            ),
         }
     return windows
+
+
+DBT_STEP = "nightjar_dbt_models"
+
+
+def dbt_node_summary(instance, run_id: str, step_key: str = DBT_STEP) -> dict[str, Any]:
+    """dbt's node timings as dagster-dbt reports them ("Execution Duration" of each model's materialization and each
+    test's check evaluation), and when the first node started (epoch seconds): everything before it in the dbt
+    process is start-up and parsing."""
+    summary: dict = {"models_s": 0.0, "tests_s": 0.0, "nodes": 0, "by_node": {}}
+    for entry in instance.all_logs(run_id):
+        event = entry.dagster_event
+        if event is None or event.step_key != step_key:
+            continue
+        if event.event_type_value == "ASSET_MATERIALIZATION":
+            metadata, kind = event.event_specific_data.materialization.metadata, "models_s"
+        elif event.event_type_value == "ASSET_CHECK_EVALUATION":
+            metadata, kind = event.event_specific_data.metadata, "tests_s"
+        else:
+            continue
+        duration = metadata.get("Execution Duration")
+        seconds = float(duration.value) if duration is not None else 0.0
+        unique_id = metadata.get("unique_id")
+        name = str(getattr(unique_id, "value", unique_id) or event.event_type_value).split(".")[
+            -1 if kind == "models_s" else 2
+        ]
+        if name in summary["by_node"]:  # a range run reports each model once per partition: the node ran once
+            continue
+        summary[kind] += seconds
+        summary["nodes"] += 1
+        summary["by_node"][name] = seconds
+        summary.setdefault("first_node_start", entry.timestamp - seconds)
+        summary["last_node_event"] = entry.timestamp
+    return summary
+
+
+def dbt_step_split(measured: "Measured", window: dict[str, float], summary: dict[str, Any]) -> list[tuple[str, float]]:
+    """Where a dagster-dbt step's seconds go: Dagster before the dbt process starts (dagster-dbt set-up), dbt's
+    start-up and parse, its models and tests (node time), between nodes and exit, and Dagster after dbt exits. The
+    dbt process's lifetime comes from the memory sampler; without it (missed), only the coarse split."""
+    span = window["end"] - window["start"]
+    processes = [p for p in measured.lifetimes("dbt build") if window["start"] - 1 <= p["first"] <= window["end"]]
+    nodes = summary["models_s"] + summary["tests_s"]
+    if not processes or "first_node_start" not in summary:
+        return [
+            ("models (dbt node time)", summary["models_s"]),
+            ("tests (dbt node time)", summary["tests_s"]),
+            ("dbt start-up, parse, Dagster events", span - nodes),
+        ]
+    proc = processes[0]
+    parse = "full re-parse logged" if "Unable to do partial parsing" in measured.output else "no re-parse logged"
+    return [
+        ("Dagster before dbt starts (dagster-dbt set-up)", proc["first"] - window["start"]),
+        (f"dbt start-up, imports, parse ({parse})", summary["first_node_start"] - proc["first"]),
+        ("models (dbt node time)", summary["models_s"]),
+        ("tests (dbt node time)", summary["tests_s"]),
+        ("dbt between nodes, artifacts, exit", proc["last"] - summary["first_node_start"] - nodes),
+        ("Dagster after dbt exits (events, checks)", window["end"] - proc["last"]),
+    ]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -258,9 +325,49 @@ def step_windows(instance, run_id: str) -> dict[str, dict[str, float]]:
 
 
 def machine_load() -> str:
-    """The load average and core count: these machines are shared, and a busy neighbour slows every figure."""
-    one, five, _ = os.getloadavg()
+    """The load average (/proc/loadavg) and core count: these machines are shared, and a busy neighbour slows every
+    figure."""
+    one, five, _ = load_average()
     return f"load average {one:.1f} (1 min) / {five:.1f} (5 min) on {os.cpu_count()} cores"
+
+
+def load_average() -> tuple[float, float, float]:
+    with open("/proc/loadavg") as handle:
+        one, five, fifteen = (float(v) for v in handle.read().split()[:3])
+    return one, five, fifteen
+
+
+def machine() -> str:
+    """Cores and memory of this machine, for the results table."""
+    with open("/proc/meminfo") as handle:
+        kib = next(int(line.split()[1]) for line in handle if line.startswith("MemTotal:"))
+    return f"{os.cpu_count()} cores (nproc), {kib / 2**20:.0f} GiB memory"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Ratios and their goals
+
+RATIOS_FILE_ENV = "NIGHTJAR_BENCH_RATIOS"  # bench/run.py collects every reported ratio through this file
+
+
+def report_ratio(name: str, value: float | None, goal: str | None = None, note: str = "") -> None:
+    """Print ``RATIO <name> = <value>`` next to its goal ("<= 1.5", ">= 0.9", or None: no goal set), and append it
+    to the file named by $NIGHTJAR_BENCH_RATIOS when set, for `make bench`'s summary."""
+    met = goal_met(value, goal)
+    verdict = "no goal set" if goal is None else f"goal {goal}: {'met' if met else 'NOT met'}"
+    shown = "-" if value is None else f"{value:.2f}"
+    print(f"RATIO {name} = {shown}   ({verdict}){'; ' + note if note else ''}", flush=True)
+    path = os.environ.get(RATIOS_FILE_ENV)
+    if path:
+        with open(path, "a") as handle:
+            handle.write(json.dumps({"name": name, "value": value, "goal": goal, "met": met, "note": note}) + "\n")
+
+
+def goal_met(value: float | None, goal: str | None) -> bool | None:
+    if goal is None or value is None:
+        return None
+    op, bound = goal.split()
+    return value <= float(bound) if op == "<=" else value >= float(bound)
 
 
 def fmt(value: float | None, spec: str = ".2f") -> str:

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from bench._harness import (
     DBT_PROJECT_DIR,
+    DBT_STEP,
     PROJECT_ROOT,
     PYTHON,
     QUIET_RUN_CONFIG,
@@ -39,11 +40,14 @@ from bench._harness import (
     Measured,
     child_command,
     child_peaks,
+    dbt_node_summary,
+    dbt_step_split,
     fmt,
     machine_load,
     make_root,
     print_table,
     ratio,
+    report_ratio,
     run_measured,
     stores_env,
     write_result,
@@ -52,7 +56,6 @@ from bench._harness import (
 MODULE = "bench.data_half"
 LABEL_DELAY_DAYS = 1
 RAW_STEPS = ("raw__applications", "raw__outcomes")
-DBT_STEP = "nightjar_dbt_models"
 # Placeholders compiled into the SQL for the partition window, replaced by the measured day.
 MIN_PLACEHOLDER, MAX_PLACEHOLDER = "1111-11-11", "2222-02-22"
 
@@ -61,47 +64,26 @@ MIN_PLACEHOLDER, MAX_PLACEHOLDER = "1111-11-11", "2222-02-22"
 # Children
 
 
-def _dbt_summary(instance, run_id: str) -> dict[str, float]:
-    """dbt's node timings as dagster-dbt reports them ("Execution Duration" of each model's materialization and each
-    test's check evaluation), and when the first node started (epoch seconds): everything before it in the dbt
-    process is start-up and parsing."""
-    summary: dict = {"models_s": 0.0, "tests_s": 0.0, "nodes": 0, "by_node": {}}
-    for entry in instance.all_logs(run_id):
-        event = entry.dagster_event
-        if event is None or event.step_key != DBT_STEP:
-            continue
-        if event.event_type_value == "ASSET_MATERIALIZATION":
-            metadata, kind = event.event_specific_data.materialization.metadata, "models_s"
-        elif event.event_type_value == "ASSET_CHECK_EVALUATION":
-            metadata, kind = event.event_specific_data.metadata, "tests_s"
-        else:
-            continue
-        duration = metadata.get("Execution Duration")
-        seconds = float(duration.value) if duration is not None else 0.0
-        summary[kind] += seconds
-        summary["nodes"] += 1
-        unique_id = metadata.get("unique_id")
-        name = str(getattr(unique_id, "value", unique_id) or event.event_type_value).split(".")[-1 if kind == "models_s" else 2]
-        summary["by_node"][name] = summary["by_node"].get(name, 0.0) + seconds
-        summary.setdefault("first_node_start", entry.timestamp - seconds)
-        summary["last_node_event"] = entry.timestamp
-    return summary
-
-
 def child_nightjar(day: str, out: str, first: str | None = None) -> None:
     """One ``ingest`` run for ``day`` (or ``first``..``day`` as one single-run backfill) with the in-process executor,
     as ``make run`` launches it."""
     marks = {"t_main": time.time()}
     import dagster as dg
 
+    from bench import _probes
     from bench._harness import step_windows
     from definitions import defs
 
     instance = dg.DagsterInstance.get()
+    # Timers around the write, audit and publish of each day and Dagster's event writes (bench/backfill.py reports
+    # them); installing imports what the steps would (pandas): counted in the start-up, not lost.
+    _probes.install()
     marks["t_loaded"] = time.time()
-    window = {"partition_key": day} if not first or first == day else {
-        "tags": {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": day}
-    }
+    window = (
+        {"partition_key": day}
+        if not first or first == day
+        else {"tags": {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": day}}
+    )
     result = defs.resolve_job_def("ingest").execute_in_process(
         instance=instance, run_config=QUIET_RUN_CONFIG, raise_on_error=True, **window
     )
@@ -113,7 +95,8 @@ def child_nightjar(day: str, out: str, first: str | None = None) -> None:
             **child_peaks(),
             "run_id": result.run_id,
             "windows": step_windows(instance, result.run_id),
-            "dbt": _dbt_summary(instance, result.run_id),
+            "dbt": dbt_node_summary(instance, result.run_id),
+            "probes": _probes.RECORDS,
         },
     )
 
@@ -132,7 +115,7 @@ def child_events(out: str) -> None:
                 "run_id": run.run_id,
                 "status": str(run.status),
                 "windows": step_windows(instance, run.run_id),
-                "dbt": _dbt_summary(instance, run.run_id),
+                "dbt": dbt_node_summary(instance, run.run_id),
             },
         )
 
@@ -146,7 +129,9 @@ def _compiled_plan(compiled: Path, day: date) -> tuple[list[dict], list[dict]]:
 
     def sql(node: dict) -> str:
         text = node["compiled_code"]
-        return text.replace(MIN_PLACEHOLDER, day.isoformat()).replace(MAX_PLACEHOLDER, (day + timedelta(days=1)).isoformat())
+        return text.replace(MIN_PLACEHOLDER, day.isoformat()).replace(
+            MAX_PLACEHOLDER, (day + timedelta(days=1)).isoformat()
+        )
 
     models = {uid: n for uid, n in nodes.items() if n["resource_type"] == "model"}
     ordered: list[str] = []
@@ -165,13 +150,19 @@ def _compiled_plan(compiled: Path, day: date) -> tuple[list[dict], list[dict]]:
         node = models[uid]
         hooks = " ".join(h["sql"] for h in node["config"].get("pre-hook", []))
         window = re.search(r"in_window\(\s*'(\w+)'\s*\)", hooks)
-        plan.append({
-            "schema": node["schema"], "name": node["name"], "materialized": node["config"]["materialized"],
-            "sql": sql(node), "window_column": window.group(1) if window else None,
-        })
+        plan.append(
+            {
+                "schema": node["schema"],
+                "name": node["name"],
+                "materialized": node["config"]["materialized"],
+                "sql": sql(node),
+                "window_column": window.group(1) if window else None,
+            }
+        )
     tests = [
         {"name": n["name"], "severity": str(n["config"].get("severity", "error")).lower(), "sql": sql(n)}
-        for n in nodes.values() if n["resource_type"] == "test"
+        for n in nodes.values()
+        if n["resource_type"] == "test"
     ]
     return plan, tests
 
@@ -196,9 +187,7 @@ def child_plain(day: str, rows: int, warehouse: str, compiled: str, out: str, fi
     marks["t_imported"] = time.time()
     the_day = date.fromisoformat(day)
     models, tests = _compiled_plan(Path(compiled), the_day)
-    source = SyntheticSource(
-        rows_per_day=rows, seed=7, label_delay_days=LABEL_DELAY_DAYS, start_date=START_DATE
-    )
+    source = SyntheticSource(rows_per_day=rows, seed=7, label_delay_days=LABEL_DELAY_DAYS, start_date=START_DATE)
     steps: dict[str, dict[str, float]] = {}
     con = duckdb.connect(warehouse)
 
@@ -247,7 +236,9 @@ def child_plain(day: str, rows: int, warehouse: str, compiled: str, out: str, fi
         con.execute("BEGIN TRANSACTION")
         if model["window_column"]:
             column = model["window_column"]
-            con.execute(f"DELETE FROM {qualified} WHERE {column} >= ? AND {column} < ?", [the_day, the_day + timedelta(days=1)])
+            con.execute(
+                f"DELETE FROM {qualified} WHERE {column} >= ? AND {column} < ?", [the_day, the_day + timedelta(days=1)]
+            )
         con.execute(f"INSERT INTO {qualified} SELECT * FROM ({model['sql']}) AS new_rows")
         con.execute("COMMIT")
     steps["dbt models (SQL)"] = {"start": start, "end": time.time()}
@@ -270,8 +261,18 @@ def child_plain(day: str, rows: int, warehouse: str, compiled: str, out: str, fi
     ).fetchone()[0]
     con.close()
     marks["t_done"] = time.time()
-    write_result(out, {**marks, **child_peaks(), "steps": steps, "counts": counts, "models": len(models),
-                       "tests": len(tests), "warnings": failures})
+    write_result(
+        out,
+        {
+            **marks,
+            **child_peaks(),
+            "steps": steps,
+            "counts": counts,
+            "models": len(models),
+            "tests": len(tests),
+            "warnings": failures,
+        },
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -285,11 +286,16 @@ def _dbt_compile(root: Path, env: dict[str, str]) -> Path:
         str(Path(PYTHON).parent / "dbt"),
         "compile",
         "--quiet",
-        "--project-dir", str(DBT_PROJECT_DIR),
-        "--profiles-dir", str(DBT_PROJECT_DIR),
-        "--target-path", str(target),
-        "--log-path", str(root / "dbt_logs"),
-        "--vars", json.dumps({"min_date": MIN_PLACEHOLDER, "max_date": MAX_PLACEHOLDER}),
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target-path",
+        str(target),
+        "--log-path",
+        str(root / "dbt_logs"),
+        "--vars",
+        json.dumps({"min_date": MIN_PLACEHOLDER, "max_date": MAX_PLACEHOLDER}),
     ]
     run_measured(command, env, root / "dbt_compile.log")
     return target
@@ -307,11 +313,20 @@ def measure_nightjar(rows: int, history_days: int, keep: bool) -> Measured:
     try:
         env = stores_env(root, NIGHTJAR_ROWS_PER_DAY=str(rows), NIGHTJAR_LABEL_DELAY_DAYS=str(LABEL_DELAY_DAYS))
         first, last, day = _history(history_days)
-        run_measured(child_command(MODULE, "--child", "nightjar", "--first", first, "--day", last, "--out",
-                                   str(root / "setup.json")), env, root / "setup.log")
+        run_measured(
+            child_command(
+                MODULE, "--child", "nightjar", "--first", first, "--day", last, "--out", str(root / "setup.json")
+            ),
+            env,
+            root / "setup.log",
+        )
         out = root / "nightjar.json"
-        return run_measured(child_command(MODULE, "--child", "nightjar", "--day", day.isoformat(), "--out", str(out)),
-                            env, root / "nightjar.log", out)
+        return run_measured(
+            child_command(MODULE, "--child", "nightjar", "--day", day.isoformat(), "--out", str(out)),
+            env,
+            root / "nightjar.log",
+            out,
+        )
     finally:
         if not keep:
             shutil.rmtree(root, ignore_errors=True)
@@ -322,18 +337,36 @@ def measure_multiprocess(rows: int, history_days: int, keep: bool) -> Measured:
     try:
         env = stores_env(root, NIGHTJAR_ROWS_PER_DAY=str(rows), NIGHTJAR_LABEL_DELAY_DAYS=str(LABEL_DELAY_DAYS))
         first, last, day = _history(history_days)
-        run_measured(child_command(MODULE, "--child", "nightjar", "--first", first, "--day", last, "--out",
-                                   str(root / "setup.json")), env, root / "setup.log")
+        run_measured(
+            child_command(
+                MODULE, "--child", "nightjar", "--first", first, "--day", last, "--out", str(root / "setup.json")
+            ),
+            env,
+            root / "setup.log",
+        )
         mp_env = {**env, "NIGHTJAR_EXECUTOR": "multiprocess"}
         dagster = str(Path(PYTHON).parent / "dagster")
-        command = [dagster, "job", "execute", "-f", str(PROJECT_ROOT / "definitions.py"), "-d", str(PROJECT_ROOT),
-                   "-j", "ingest", "--tags", json.dumps({"dagster/partition": day.isoformat()})]
+        command = [
+            dagster,
+            "job",
+            "execute",
+            "-f",
+            str(PROJECT_ROOT / "definitions.py"),
+            "-d",
+            str(PROJECT_ROOT),
+            "-j",
+            "ingest",
+            "--tags",
+            json.dumps({"dagster/partition": day.isoformat()}),
+        ]
         measured = run_measured(command, mp_env, root / "multiprocess.log")
         events = root / "events.json"
         run_measured(child_command(MODULE, "--child", "events", "--out", str(events)), mp_env, root / "events.log")
         measured.result = json.loads(events.read_text())
         if "SUCCESS" not in measured.result["status"]:
-            raise SystemExit(f"multiprocess run did not succeed: {measured.result['status']} (log {root / 'multiprocess.log'})")
+            raise SystemExit(
+                f"multiprocess run did not succeed: {measured.result['status']} (log {root / 'multiprocess.log'})"
+            )
         return measured
     finally:
         if not keep:
@@ -349,11 +382,20 @@ def measure_plain(rows: int, history_days: int, keep: bool) -> Measured:
         compiled = _dbt_compile(root, env)
         first, last, day = _history(history_days)
         common = ["--rows", str(rows), "--warehouse", str(warehouse), "--compiled", str(compiled)]
-        run_measured(child_command(MODULE, "--child", "plain", "--first", first, "--day", last, *common, "--out",
-                                   str(root / "setup.json")), env, root / "setup.log")
+        run_measured(
+            child_command(
+                MODULE, "--child", "plain", "--first", first, "--day", last, *common, "--out", str(root / "setup.json")
+            ),
+            env,
+            root / "setup.log",
+        )
         out = root / "plain.json"
-        return run_measured(child_command(MODULE, "--child", "plain", "--day", day.isoformat(), *common, "--out", str(out)),
-                            env, root / "plain.log", out)
+        return run_measured(
+            child_command(MODULE, "--child", "plain", "--day", day.isoformat(), *common, "--out", str(out)),
+            env,
+            root / "plain.log",
+            out,
+        )
     finally:
         if not keep:
             shutil.rmtree(root, ignore_errors=True)
@@ -375,48 +417,70 @@ def report(rows: int, history_days: int, nj: Measured, plain: Measured) -> dict[
     pm, pt = p["steps"]["dbt models (SQL)"], p["steps"]["dbt tests (SQL)"]
     p_dbt = {"start": pm["start"], "end": pt["end"]}
     nj_total, p_total = r["t_ran"] - nj.started, p["t_done"] - plain.started
-    dbt_fixed = _span(dbt_w) - dbt["models_s"] - dbt["tests_s"]
-    dbt_rows: list[tuple] = []
+    plain_sql = {"models (dbt node time)": pm, "tests (dbt node time)": pt}
+    dbt_rows: list[tuple] = [
+        (
+            f"  {label}",
+            seconds,
+            _span(plain_sql[label]) if label in plain_sql else None,
+            None,
+            plain.peak_mb(plain_sql[label]["start"], plain_sql[label]["end"]) if label in plain_sql else None,
+        )
+        for label, seconds in dbt_step_split(nj, dbt_w, dbt)
+    ]
     processes = nj.lifetimes("dbt build")
-    if processes and "first_node_start" in dbt:
+    if processes:
         proc = processes[0]
-        parse = "full: vars changed" if "Unable to do partial parsing" in nj.output else "partial"
-        dbt_rows = [
-            ("  Dagster before dbt starts (dagster-dbt setup)", proc["first"] - dbt_w["start"], None, None, None),
-            (f"  dbt start-up, imports, parse ({parse})", dbt["first_node_start"] - proc["first"], None, None, None),
-            ("  models (dbt node time | SQL)", dbt["models_s"], _span(pm), None, plain.peak_mb(pm["start"], pm["end"])),
-            ("  tests (dbt node time | SQL)", dbt["tests_s"], _span(pt), None, plain.peak_mb(pt["start"], pt["end"])),
-            ("  dbt between nodes, artifacts, exit",
-             proc["last"] - dbt["first_node_start"] - dbt["models_s"] - dbt["tests_s"], None, None, None),
-            ("  after dbt exits (events, checks)", dbt_w["end"] - proc["last"], None, None, None),
-            ("  (the dbt process alone, its whole life)", proc["last"] - proc["first"], None, proc["peak"] / 2**20, None),
-        ]
-    else:  # the dbt process was not caught by the sampler: the coarse split only
-        dbt_rows = [
-            ("  models (dbt node time | SQL)", dbt["models_s"], _span(pm), None, plain.peak_mb(pm["start"], pm["end"])),
-            ("  tests (dbt node time | SQL)", dbt["tests_s"], _span(pt), None, plain.peak_mb(pt["start"], pt["end"])),
-            ("  dbt start-up, parse, Dagster events", dbt_fixed, None, None, None),
-        ]
+        dbt_rows.append(
+            (
+                "  (the dbt process alone, its whole life)",
+                proc["last"] - proc["first"],
+                None,
+                proc["peak"] / 2**20,
+                None,
+            )
+        )
     lines = [
-        ("start-up: interpreter, imports, Definitions", r["t_loaded"] - nj.started, p["t_imported"] - plain.started,
-         nj.peak_mb(nj.started, r["t_loaded"]), plain.peak_mb(plain.started, p["t_imported"])),
-        ("raw/applications: generate + write", _span(w["raw__applications"]), _span(p["steps"]["raw/applications"]),
-         nj.peak_mb(w["raw__applications"]["start"], w["raw__applications"]["end"]),
-         plain.peak_mb(p["steps"]["raw/applications"]["start"], p["steps"]["raw/applications"]["end"])),
-        ("raw/outcomes: generate + write", _span(w["raw__outcomes"]), _span(p["steps"]["raw/outcomes"]),
-         nj.peak_mb(w["raw__outcomes"]["start"], w["raw__outcomes"]["end"]),
-         plain.peak_mb(p["steps"]["raw/outcomes"]["start"], p["steps"]["raw/outcomes"]["end"])),
-        (f"dbt build: {p['models']} models + {p['tests']} tests (step)", _span(dbt_w), _span(p_dbt),
-         nj.peak_mb(dbt_w["start"], dbt_w["end"]), plain.peak_mb(p_dbt["start"], p_dbt["end"])),
+        (
+            "start-up: interpreter, imports, Definitions",
+            r["t_loaded"] - nj.started,
+            p["t_imported"] - plain.started,
+            nj.peak_mb(nj.started, r["t_loaded"]),
+            plain.peak_mb(plain.started, p["t_imported"]),
+        ),
+        (
+            "raw/applications: generate + write",
+            _span(w["raw__applications"]),
+            _span(p["steps"]["raw/applications"]),
+            nj.peak_mb(w["raw__applications"]["start"], w["raw__applications"]["end"]),
+            plain.peak_mb(p["steps"]["raw/applications"]["start"], p["steps"]["raw/applications"]["end"]),
+        ),
+        (
+            "raw/outcomes: generate + write",
+            _span(w["raw__outcomes"]),
+            _span(p["steps"]["raw/outcomes"]),
+            nj.peak_mb(w["raw__outcomes"]["start"], w["raw__outcomes"]["end"]),
+            plain.peak_mb(p["steps"]["raw/outcomes"]["start"], p["steps"]["raw/outcomes"]["end"]),
+        ),
+        (
+            f"dbt build: {p['models']} models + {p['tests']} tests (step)",
+            _span(dbt_w),
+            _span(p_dbt),
+            nj.peak_mb(dbt_w["start"], dbt_w["end"]),
+            plain.peak_mb(p_dbt["start"], p_dbt["end"]),
+        ),
         *dbt_rows,
-        ("run overhead outside the steps", (r["t_ran"] - r["t_loaded"]) - nj_steps, (p["t_done"] - p["t_imported"]) - p_steps,
-         None, None),
+        (
+            "run overhead outside the steps",
+            (r["t_ran"] - r["t_loaded"]) - nj_steps,
+            (p["t_done"] - p["t_imported"]) - p_steps,
+            None,
+            None,
+        ),
         ("steps only", nj_steps, p_steps, None, None),
         ("total: process start -> day done", nj_total, p_total, nj.peak_mb(), plain.peak_mb()),
     ]
-    table = [
-        [label, fmt(a), fmt(b), ratio(a, b), fmt(ma, ".0f"), fmt(mb, ".0f")] for label, a, b, ma, mb in lines
-    ]
+    table = [[label, fmt(a), fmt(b), ratio(a, b), fmt(ma, ".0f"), fmt(mb, ".0f")] for label, a, b, ma, mb in lines]
     counts = p["counts"]
     print_table(
         ["step", "nightjar s", "plain s", "ratio", "nightjar peak MB", "plain peak MB"],
@@ -432,12 +496,17 @@ def report(rows: int, history_days: int, nj: Measured, plain: Measured) -> dict[
     print(
         f"peak RSS per process: nightjar main process {r['self_maxrss_mb']:.0f} MB (ru_maxrss), its dbt child "
         f"{dbt_peak} (sampled); plain {p['self_maxrss_mb']:.0f} MB (ru_maxrss). dbt nodes reported: {dbt['nodes']}; "
-        "slowest: " + ", ".join(f"{n} {v:.2f}s" for n, v in sorted(dbt["by_node"].items(), key=lambda kv: -kv[1])[:4])
-        + "\n"
-        f"TOTAL ratio nightjar/plain {nj_total / p_total:.2f} (process start -> day done); steps only "
-        f"{nj_steps / p_steps:.2f}\n",
+        "slowest: "
+        + ", ".join(f"{n} {v:.2f}s" for n, v in sorted(dbt["by_node"].items(), key=lambda kv: -kv[1])[:4])
+        + "\n",
         flush=True,
     )
+    report_ratio(
+        f"data half {rows:,} rows/day, ingest job / plain compiled SQL (process start -> day done)",
+        nj_total / p_total,
+        note=f"steps only {nj_steps / p_steps:.2f}",
+    )
+    print(flush=True)
     return {"nightjar_total": nj_total, "plain_total": p_total}
 
 
@@ -447,18 +516,41 @@ def report_multiprocess(rows: int, inproc: Measured, mp: Measured) -> None:
     for step in (*RAW_STEPS, DBT_STEP):
         a, b = wi[step], wm[step]
         worker = b["start"] - b.get("worker_starting", b["start"])
-        table.append([
-            step, fmt(_span(a)), fmt(worker), fmt(_span(b)), ratio(worker + _span(b), _span(a)),
-            fmt(inproc.peak_mb(a["start"], a["end"]), ".0f"),
-            fmt(mp.peak_mb(b.get("worker_starting", b["start"]), b["end"]), ".0f"),
-        ])
+        table.append(
+            [
+                step,
+                fmt(_span(a)),
+                fmt(worker),
+                fmt(_span(b)),
+                ratio(worker + _span(b), _span(a)),
+                fmt(inproc.peak_mb(a["start"], a["end"]), ".0f"),
+                fmt(mp.peak_mb(b.get("worker_starting", b["start"]), b["end"]), ".0f"),
+            ]
+        )
     run_w = wm.get("__run__")
     in_total, mp_total = inproc.result["t_ran"] - inproc.started, mp.wall
-    table.append(["run: RUN_START -> RUN_SUCCESS",
-                  fmt(inproc.result["windows"]["__run__"]["end"] - inproc.result["windows"]["__run__"]["start"]), "",
-                  fmt(run_w["end"] - run_w["start"]) if run_w else "-", "", "", ""])
-    table.append(["total: process start -> day done", fmt(in_total), "", fmt(mp_total), ratio(mp_total, in_total),
-                  fmt(inproc.peak_mb(), ".0f"), fmt(mp.peak_mb(), ".0f")])
+    table.append(
+        [
+            "run: RUN_START -> RUN_SUCCESS",
+            fmt(inproc.result["windows"]["__run__"]["end"] - inproc.result["windows"]["__run__"]["start"]),
+            "",
+            fmt(run_w["end"] - run_w["start"]) if run_w else "-",
+            "",
+            "",
+            "",
+        ]
+    )
+    table.append(
+        [
+            "total: process start -> day done",
+            fmt(in_total),
+            "",
+            fmt(mp_total),
+            ratio(mp_total, in_total),
+            fmt(inproc.peak_mb(), ".0f"),
+            fmt(mp.peak_mb(), ".0f"),
+        ]
+    )
     print_table(
         ["step", "in_process s", "mp worker start s", "mp step s", "ratio mp/in", "in peak MB", "mp peak MB"],
         table,
@@ -470,10 +562,18 @@ def report_multiprocess(rows: int, inproc: Measured, mp: Measured) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[2000, 1_000_000])
-    parser.add_argument("--multiprocess-rows", type=int, default=2000,
-                        help="the rows value also measured with the multiprocess executor (0: none)")
-    parser.add_argument("--history-days", type=int, default=1,
-                        help="days ingested (untimed) before the measured day; dbt's tests scan all of them")
+    parser.add_argument(
+        "--multiprocess-rows",
+        type=int,
+        default=2000,
+        help="the rows value also measured with the multiprocess executor (0: none)",
+    )
+    parser.add_argument(
+        "--history-days",
+        type=int,
+        default=1,
+        help="days ingested (untimed) before the measured day; dbt's tests scan all of them",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temp dirs (their paths are in the logs)")
     parser.add_argument("--child", choices=["nightjar", "plain", "events"], help=argparse.SUPPRESS)
     parser.add_argument("--day", help=argparse.SUPPRESS)

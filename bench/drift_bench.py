@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench._harness import report_ratio
+
 REFERENCE_ROWS = 20_000
 SAMPLE_ROWS = 20_000  # Monitoring.sample_rows default
 THRESHOLD = 0.1  # Monitoring.column_drift_threshold default
@@ -147,8 +149,10 @@ def main() -> None:
     args = parser.parse_args()
 
     print(f"reference {REFERENCE_ROWS} rows, {len(FEATURES)} features, sample {SAMPLE_ROWS}, expected {EXPECTED_DRIFT}")
-    print("(a) nightjar: sample + run_drift + HTML   (b) evidently: DataDriftPreset, full partition + HTML   "
-          "(c) numpy: drift_numpy, full partition")
+    print(
+        "(a) nightjar: sample + run_drift + HTML   (b) evidently: DataDriftPreset, full partition + HTML   "
+        "(c) numpy: drift_numpy, full partition"
+    )
     header = (
         f"{'rows':>9} | {'time s a':>8} {'b':>6} {'c':>6} {'a/b':>5} {'a/c':>5} | "
         f"{'peak MB a':>9} {'b':>5} {'c':>5} {'a/b':>5} {'a/c':>5} | {'extra MB a':>10} {'b':>5} {'c':>5} | "
@@ -181,6 +185,10 @@ def main() -> None:
             f"{a['extra_mb']:>10.0f} {b['extra_mb']:>5.0f} {c['extra_mb']:>5.0f} | "
             f"{a['base_mb']:>7.0f} | {found}",
             flush=True,
+        )
+        report_ratio(
+            f"drift check {rows:,} rows, nightjar (sample + run_drift) / Evidently on the full partition",
+            a["seconds"] / b["seconds"],
         )
     if not all_agree:
         raise SystemExit("the three methods did not find the same drifted columns")

@@ -28,7 +28,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import time
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 from pathlib import Path
 
 from bench._harness import (
@@ -43,6 +43,7 @@ from bench._harness import (
     make_root,
     print_table,
     ratio,
+    report_ratio,
     run_measured,
     stores_env,
     write_result,
@@ -88,7 +89,8 @@ def child_setup_history(days: int, out: str) -> None:
     last = first + timedelta(days=days - 1)
     with dg.DagsterInstance.get() as instance:
         defs.resolve_job_def("ingest").execute_in_process(
-            instance=instance, run_config=QUIET_RUN_CONFIG,
+            instance=instance,
+            run_config=QUIET_RUN_CONFIG,
             tags={RANGE_START: first.isoformat(), RANGE_END: last.isoformat()},
         )
         defs.resolve_job_def(f"train_{spec.name}").execute_in_process(instance=instance, run_config=QUIET_RUN_CONFIG)
@@ -133,8 +135,16 @@ def child_dagster(job_name: str, asset: str | None, day: str | None, out: str) -
     for event in result.get_asset_materialization_events():
         mat = event.step_materialization_data.materialization
         metadata[mat.asset_key.to_user_string()] = {k: getattr(v, "value", str(v)) for k, v in mat.metadata.items()}
-    write_result(out, {**marks, **child_peaks(), "run_id": result.run_id,
-                       "windows": step_windows(instance, result.run_id), "metadata": metadata})
+    write_result(
+        out,
+        {
+            **marks,
+            **child_peaks(),
+            "run_id": result.run_id,
+            "windows": step_windows(instance, result.run_id),
+            "metadata": metadata,
+        },
+    )
 
 
 def child_score_raw(day: str, out: str) -> None:
@@ -181,17 +191,30 @@ def child_score_raw(day: str, out: str) -> None:
     pyfunc_proba = np.asarray(pyfunc.predict(X))[:, 1]
     pyfunc_s = time.time() - started
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        stored = con.execute(
-            f"SELECT score FROM predictions.{spec.name} WHERE {spec.timestamp} = ? ORDER BY {spec.entity_id}",
-            [date.fromisoformat(day)],
-        ).fetch_df()["score"].to_numpy()
-    write_result(out, {
-        **stamps, **child_peaks(), "rows": len(frame), "load_sklearn_s": load_s, "read_duckdb_s": read_s,
-        "features_s": prepare_s, "predict_proba_s": predict_s, "pyfunc_predict_s": pyfunc_s,
-        "predict_proba_1_thread_s": one_thread_s,
-        "max_abs_diff_vs_stored": float(np.max(np.abs(stored - proba))) if len(stored) == len(proba) else None,
-        "pyfunc_equal": bool(np.allclose(pyfunc_proba, proba)),
-    })
+        stored = (
+            con.execute(
+                f"SELECT score FROM predictions.{spec.name} WHERE {spec.timestamp} = ? ORDER BY {spec.entity_id}",
+                [date.fromisoformat(day)],
+            )
+            .fetch_df()["score"]
+            .to_numpy()
+        )
+    write_result(
+        out,
+        {
+            **stamps,
+            **child_peaks(),
+            "rows": len(frame),
+            "load_sklearn_s": load_s,
+            "read_duckdb_s": read_s,
+            "features_s": prepare_s,
+            "predict_proba_s": predict_s,
+            "pyfunc_predict_s": pyfunc_s,
+            "predict_proba_1_thread_s": one_thread_s,
+            "max_abs_diff_vs_stored": float(np.max(np.abs(stored - proba))) if len(stored) == len(proba) else None,
+            "pyfunc_equal": bool(np.allclose(pyfunc_proba, proba)),
+        },
+    )
 
 
 def child_score_breakdown(day: str, out: str) -> None:
@@ -199,7 +222,7 @@ def child_score_breakdown(day: str, out: str) -> None:
     import warnings
 
     warnings.simplefilter("ignore")
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     import pandas as pd
 
@@ -230,9 +253,11 @@ def child_score_breakdown(day: str, out: str) -> None:
     with timed("load model (registry.load: pyfunc)"):
         model = registry.load(champion)
     with timed("read: warehouse.iter_window (ORDER BY 1, to pandas)"):
-        chunks = list(warehouse.iter_window(f"marts.{spec.scoring_mart}", spec.timestamp, start, end, chunk_rows=SCORE_CHUNK_ROWS))
+        chunks = list(
+            warehouse.iter_window(f"marts.{spec.scoring_mart}", spec.timestamp, start, end, chunk_rows=SCORE_CHUNK_ROWS)
+        )
     rows = sum(len(c) for c in chunks)
-    scored_at = pd.Timestamp(datetime.now(timezone.utc).replace(tzinfo=None))
+    scored_at = pd.Timestamp(datetime.now(UTC).replace(tzinfo=None))
     import mlflow.sklearn
 
     from assets.ml.training import limited_threads
@@ -246,11 +271,11 @@ def child_score_breakdown(day: str, out: str) -> None:
         # The asset's pyfunc predict and two references on the same chunk, in rotating order, so that a busy
         # neighbour on the shared machine slows all three alike.
         variants = [
-            ("score: pyfunc predict (schema check + predict_proba)", lambda: model.predict(X)),
-            ("(reference) bare pipeline predict_proba, same chunk", lambda: pipeline.predict_proba(X)),
+            ("score: pyfunc predict (schema check + predict_proba)", lambda X=X: model.predict(X)),
+            ("(reference) bare pipeline predict_proba, same chunk", lambda X=X: pipeline.predict_proba(X)),
             ("(reference) bare predict_proba, 1 OpenMP thread", None),
         ]
-        for name, call in variants[index % 3:] + variants[: index % 3]:
+        for name, call in variants[index % 3 :] + variants[: index % 3]:
             with timed(name):
                 if call is None:
                     with limited_threads(1):
@@ -262,21 +287,26 @@ def child_score_breakdown(day: str, out: str) -> None:
         with timed("score: build prediction rows + decision band"):
             p = proba.to_numpy() if hasattr(proba, "to_numpy") else proba
             p = p[:, 1].astype("float64")
-            frames.append(pd.DataFrame({
-                spec.entity_id: chunk[spec.entity_id].to_numpy(),
-                spec.timestamp: pd.to_datetime(chunk[spec.timestamp]).to_numpy(),
-                "score": p,
-                "decision": decision_band(p, spec.decision_bands),
-                "model_name": spec.name,
-                "model_version": champion.version,
-                "dagster_run_id": "bench",
-                "scored_at": scored_at,
-            }))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        spec.entity_id: chunk[spec.entity_id].to_numpy(),
+                        spec.timestamp: pd.to_datetime(chunk[spec.timestamp]).to_numpy(),
+                        "score": p,
+                        "decision": decision_band(p, spec.decision_bands),
+                        "model_name": spec.name,
+                        "model_version": champion.version,
+                        "dagster_run_id": "bench",
+                        "scored_at": scored_at,
+                    }
+                )
+            )
     with timed("write: warehouse.replace_window (predictions)"):
         written = warehouse.replace_window(predictions_table(spec), spec.timestamp, start, end, frames)
     with timed("write: review queue (replace_window_from)"):
-        warehouse.replace_window_from(review_queue_table(spec), spec.timestamp, start, end, predictions_table(spec),
-                                      where="decision = 'review'")
+        warehouse.replace_window_from(
+            review_queue_table(spec), spec.timestamp, start, end, predictions_table(spec), where="decision = 'review'"
+        )
     with timed("decisions query, challenger check, shadow clear"):
         warehouse.query(
             f"SELECT decision, count(*) AS n FROM {predictions_table(spec)} WHERE {spec.timestamp} >= DATE "
@@ -321,8 +351,9 @@ def child_train_breakdown(out: str) -> None:
     warnings.simplefilter("ignore")
     marks = {}
     started = time.time()
-    import mlflow  # noqa: F401
     import sklearn  # noqa: F401
+
+    import mlflow  # noqa: F401
 
     marks["imports_s"] = time.time() - started
     from assets.ml.mlflow_logging import log_and_register
@@ -340,8 +371,17 @@ def child_train_breakdown(out: str) -> None:
     started = time.time()
     logged = log_and_register(registry, spec, trained, tags={"bench": "model"}, data_window={"rows": len(frame)})
     marks["log_and_register_s"] = time.time() - started
-    write_result(out, {**marks, **child_peaks(), "fit_seconds": trained.fit_seconds, "timings": logged.timings,
-                       "train_rows": len(trained.train), "holdout_rows": len(trained.holdout)})
+    write_result(
+        out,
+        {
+            **marks,
+            **child_peaks(),
+            "fit_seconds": trained.fit_seconds,
+            "timings": logged.timings,
+            "train_rows": len(trained.train),
+            "holdout_rows": len(trained.holdout),
+        },
+    )
 
 
 def child_train_plain(tracking_uri: str, artifact_root: str, out: str) -> None:
@@ -351,10 +391,11 @@ def child_train_plain(tracking_uri: str, artifact_root: str, out: str) -> None:
     warnings.simplefilter("ignore")
     marks = {}
     started = time.time()
-    import mlflow
     import mlflow.sklearn
     import sklearn  # noqa: F401
     import skops.io
+
+    import mlflow
 
     marks["imports_s"] = time.time() - started
     from assets.ml.evaluation import features, labels
@@ -399,7 +440,9 @@ def _phase_table(title: str, phases: dict[str, dict[str, float]], rows: int, ste
         per_row = name.startswith(("read", "score", "write", "(reference)")) and s > 0
         table.append([name, fmt(s), fmt(rows / s, ",.0f") if per_row else "", f"{100 * s / step_s:.0f}%"])
     measured = sum(p["seconds"] for n, p in phases.items() if not n.startswith("("))
-    table.append(["sum of the asset's phases", fmt(measured), fmt(rows / measured, ",.0f"), f"{100 * measured / step_s:.0f}%"])
+    table.append(
+        ["sum of the asset's phases", fmt(measured), fmt(rows / measured, ",.0f"), f"{100 * measured / step_s:.0f}%"]
+    )
     print_table(["phase", "seconds", "rows/s", "of the step"], table, title=title)
 
 
@@ -408,8 +451,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the scored day")
     parser.add_argument("--history-days", type=int, default=20)
     parser.add_argument("--history-rows", type=int, default=5000)
-    parser.add_argument("--repeat", type=int, default=1,
-                        help="scoring measurements per side (fresh process each); the median is shown")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="scoring measurements per side (fresh process each); the median is shown"
+    )
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--job", help=argparse.SUPPRESS)
@@ -448,8 +492,12 @@ def run(args, root: Path) -> None:
     specs = root / "specs"
     specs.mkdir()
     shutil.copy(PROJECT_ROOT / "model_specs" / SPEC_FILE, specs / SPEC_FILE)
-    base = stores_env(root, NIGHTJAR_ROWS_PER_DAY=str(args.history_rows), NIGHTJAR_LABEL_DELAY_DAYS=str(LABEL_DELAY_DAYS),
-                      NIGHTJAR_MODEL_SPECS_DIR=str(specs))
+    base = stores_env(
+        root,
+        NIGHTJAR_ROWS_PER_DAY=str(args.history_rows),
+        NIGHTJAR_LABEL_DELAY_DAYS=str(LABEL_DELAY_DAYS),
+        NIGHTJAR_MODEL_SPECS_DIR=str(specs),
+    )
     big = {**base, "NIGHTJAR_ROWS_PER_DAY": str(args.rows)}
     day = (date.fromisoformat(START_DATE) + timedelta(days=args.history_days)).isoformat()
     import yaml
@@ -458,11 +506,16 @@ def run(args, root: Path) -> None:
 
     def child(name: str, env: dict, *extra: str) -> Measured:
         out = root / f"{name}.json"
-        return run_measured(child_command(MODULE, "--child", name, *extra, "--out", str(out)), env, root / f"{name}.log", out)
+        return run_measured(
+            child_command(MODULE, "--child", name, *extra, "--out", str(out)), env, root / f"{name}.log", out
+        )
 
-    print(f"model benchmark: history {args.history_days} days x {args.history_rows:,} rows (label delay "
-          f"{LABEL_DELAY_DAYS} days), scored day {day} with {args.rows:,} rows; setting up (untimed) ...\n"
-          f"[{machine_load()}]", flush=True)
+    print(
+        f"model benchmark: history {args.history_days} days x {args.history_rows:,} rows (label delay "
+        f"{LABEL_DELAY_DAYS} days), scored day {day} with {args.rows:,} rows; setting up (untimed) ...\n"
+        f"[{machine_load()}]",
+        flush=True,
+    )
     child("setup-history", base)
     child("ingest-day", big, "--day", day)
 
@@ -470,8 +523,9 @@ def run(args, root: Path) -> None:
     train = child("dagster", base, "--job", f"train_{spec_name}")
     train_breakdown = child("train-breakdown", base)
     plain_store = f"sqlite:///{root / 'plain_mlflow.db'}"
-    train_plain = child("train-plain", base, "--tracking-uri", plain_store,
-                        "--artifact-root", (root / "plain_artifacts").as_uri())
+    train_plain = child(
+        "train-plain", base, "--tracking-uri", plain_store, "--artifact-root", (root / "plain_artifacts").as_uri()
+    )
 
     # (a) scoring the big day
     scores, raws = [], []
@@ -488,7 +542,9 @@ def run(args, root: Path) -> None:
     report_training(spec_name, train, train_breakdown, train_plain)
 
 
-def report_scoring(rows: int, spec_name: str, scores: list[Measured], raws: list[Measured], breakdown: Measured) -> None:
+def report_scoring(
+    rows: int, spec_name: str, scores: list[Measured], raws: list[Measured], breakdown: Measured
+) -> None:
     key = f"{spec_name}__predictions"
     steps = [m.result["windows"][key]["end"] - m.result["windows"][key]["start"] for m in scores]
     middle = sorted(range(len(scores)), key=lambda i: steps[i])[len(scores) // 2]
@@ -507,31 +563,68 @@ def report_scoring(rows: int, spec_name: str, scores: list[Measured], raws: list
     per_row_s = step_s - fixed if step_s > 2 * fixed else None
     every = lambda values: "" if len(values) < 2 else "  (all: " + ", ".join(f"{v:.1f}" for v in values) + ")"  # noqa: E731
     table = [
-        ["nightjar: predictions asset step (load, read, score, write)", fmt(step_s), fmt(nj_rate, ",.0f"),
-         fmt(score.peak_mb(w["start"], w["end"]), ".0f")],
-        ["  the same without the fixed start (imports, resolve, load)", fmt(per_row_s),
-         fmt(written / per_row_s, ",.0f") if per_row_s else "-", ""],
-        ["raw: pipeline.predict_proba on the rows in memory", fmt(r["predict_proba_s"]), fmt(raw_rate, ",.0f"),
-         fmt(raw.peak_mb(r["predict_start"], r["predict_end"]), ".0f")],
-        ["  (raw, untimed: load sklearn model / read duckdb / features())",
-         f"{r['load_sklearn_s']:.2f} / {r['read_duckdb_s']:.2f} / {r['features_s']:.2f}", "", ""],
-        ["  (raw: pyfunc.predict on the same frame)", fmt(r["pyfunc_predict_s"]), fmt(r["rows"] / r["pyfunc_predict_s"], ",.0f"), ""],
-        ["  (raw: predict_proba limited to 1 OpenMP thread)", fmt(r["predict_proba_1_thread_s"]),
-         fmt(r["rows"] / r["predict_proba_1_thread_s"], ",.0f"), ""],
+        [
+            "nightjar: predictions asset step (load, read, score, write)",
+            fmt(step_s),
+            fmt(nj_rate, ",.0f"),
+            fmt(score.peak_mb(w["start"], w["end"]), ".0f"),
+        ],
+        [
+            "  the same without the fixed start (imports, resolve, load)",
+            fmt(per_row_s),
+            fmt(written / per_row_s, ",.0f") if per_row_s else "-",
+            "",
+        ],
+        [
+            "raw: pipeline.predict_proba on the rows in memory",
+            fmt(r["predict_proba_s"]),
+            fmt(raw_rate, ",.0f"),
+            fmt(raw.peak_mb(r["predict_start"], r["predict_end"]), ".0f"),
+        ],
+        [
+            "  (raw, untimed: load sklearn model / read duckdb / features())",
+            f"{r['load_sklearn_s']:.2f} / {r['read_duckdb_s']:.2f} / {r['features_s']:.2f}",
+            "",
+            "",
+        ],
+        [
+            "  (raw: pyfunc.predict on the same frame)",
+            fmt(r["pyfunc_predict_s"]),
+            fmt(r["rows"] / r["pyfunc_predict_s"], ",.0f"),
+            "",
+        ],
+        [
+            "  (raw: predict_proba limited to 1 OpenMP thread)",
+            fmt(r["predict_proba_1_thread_s"]),
+            fmt(r["rows"] / r["predict_proba_1_thread_s"], ",.0f"),
+            "",
+        ],
     ]
-    print_table(["scoring " + f"{written:,} rows", "seconds", "rows/s", "peak MB"], table,
-                title=f"== (a) scoring throughput, {written:,} rows in one day (median of {len(scores)} fresh processes "
-                f"per side{every(steps)}{every(predicts)}) ==")
+    print_table(
+        ["scoring " + f"{written:,} rows", "seconds", "rows/s", "peak MB"],
+        table,
+        title=f"== (a) scoring throughput, {written:,} rows in one day (median of {len(scores)} fresh processes "
+        f"per side{every(steps)}{every(predicts)}) ==",
+    )
     without = f"{written / per_row_s / raw_rate:.2f}" if per_row_s else "- (day too small to tell)"
-    print(f"RATIO nightjar rows/s / raw predict_proba rows/s = {nj_rate / raw_rate:.2f} (target >= 0.90); without the "
-          f"fixed start {without}. Whole scoring process peak {score.peak_mb():.0f} MB "
-          f"(ru_maxrss {score.result['self_maxrss_mb']:.0f} MB), raw process peak {raw.peak_mb():.0f} MB. Stored scores "
-          f"= raw predict_proba (max |diff| {r['max_abs_diff_vs_stored']}); pyfunc = predict_proba: {r['pyfunc_equal']}\n",
-          flush=True)
+    report_ratio(
+        f"scoring {written:,} rows, nightjar rows/s / raw predict_proba rows/s",
+        nj_rate / raw_rate,
+        ">= 0.9",
+        note=f"without the fixed start {without}",
+    )
+    print(
+        f"Whole scoring process peak {score.peak_mb():.0f} MB "
+        f"(ru_maxrss {score.result['self_maxrss_mb']:.0f} MB), raw process peak {raw.peak_mb():.0f} MB. Stored scores "
+        f"= raw predict_proba (max |diff| {r['max_abs_diff_vs_stored']}); pyfunc = predict_proba: {r['pyfunc_equal']}\n",
+        flush=True,
+    )
     _phase_table(
         f"-- where the predictions step's time goes (the same functions in a fresh process, {b['chunks']} chunks of "
         f"<= 200,000 rows; peak {breakdown.peak_mb():.0f} MB; references interleaved per chunk) --",
-        b["phases"], b["rows"], step_s,
+        b["phases"],
+        b["rows"],
+        step_s,
     )
 
 
@@ -541,8 +634,11 @@ def report_load(probes: list[Measured]) -> None:
         for phase, seconds in probe.result["phases"].items():
             table.append([phase, fmt(seconds)])
         table.append(["  total", fmt(sum(probe.result["phases"].values()))])
-    print_table(["loading the champion in a fresh process (as the asset does)", "seconds"], table,
-                title="-- the fixed cost before the first row is scored --")
+    print_table(
+        ["loading the champion in a fresh process (as the asset does)", "seconds"],
+        table,
+        title="-- the fixed cost before the first row is scored --",
+    )
 
 
 def report_training(spec_name: str, train: Measured, breakdown: Measured, plain: Measured) -> None:
@@ -552,25 +648,57 @@ def report_training(spec_name: str, train: Measured, breakdown: Measured, plain:
     b, p = breakdown.result, plain.result
     plain_total = p["fit_s"] + p["log_model_s"]
     table = [
-        ["nightjar: <model>/model step (read, train, log_and_register, alias)", fmt(model_s), fmt(plain_total),
-         ratio(model_s, plain_total), fmt(train.peak_mb(model_w["start"], model_w["end"]), ".0f"), fmt(plain.peak_mb(), ".0f")],
-        ["  fit (nightjar: 1 OpenMP thread | plain: default threads)", fmt(b["fit_seconds"]), fmt(p["fit_s"]),
-         ratio(b["fit_seconds"], p["fit_s"]), "", ""],
-        ["  (plain fit with 1 thread)", "", fmt(p["fit_1_thread_s"]), ratio(b["fit_seconds"], p["fit_1_thread_s"]), "", ""],
+        [
+            "nightjar: <model>/model step (read, train, log_and_register, alias)",
+            fmt(model_s),
+            fmt(plain_total),
+            ratio(model_s, plain_total),
+            fmt(train.peak_mb(model_w["start"], model_w["end"]), ".0f"),
+            fmt(plain.peak_mb(), ".0f"),
+        ],
+        [
+            "  fit (nightjar: 1 OpenMP thread | plain: default threads)",
+            fmt(b["fit_seconds"]),
+            fmt(p["fit_s"]),
+            ratio(b["fit_seconds"], p["fit_s"]),
+            "",
+            "",
+        ],
+        [
+            "  (plain fit with 1 thread)",
+            "",
+            fmt(p["fit_1_thread_s"]),
+            ratio(b["fit_seconds"], p["fit_1_thread_s"]),
+            "",
+            "",
+        ],
         ["  train() total (split, fit, holdout scores, hashes)", fmt(b["train_s"]), "", "", "", ""],
-        ["  log_and_register total | log_model", fmt(b["log_and_register_s"]), fmt(p["log_model_s"]),
-         ratio(b["log_and_register_s"], p["log_model_s"]), "", ""],
+        [
+            "  log_and_register total | log_model",
+            fmt(b["log_and_register_s"]),
+            fmt(p["log_model_s"]),
+            ratio(b["log_and_register_s"], p["log_model_s"]),
+            "",
+            "",
+        ],
         *[[f"    {phase}", fmt(s), "", "", "", ""] for phase, s in b["timings"].items()],
     ]
+    report_ratio(f"training step on {b['train_rows']:,} rows, nightjar / fit + log_model", model_s / plain_total)
     other = {k: v for k, v in w.items() if not k.startswith("__") and k != f"{spec_name}__model"}
     for key, win in other.items():
         table.append([f"(other step of the job: {key})", fmt(win["end"] - win["start"]), "", "", "", ""])
-    print_table(["training", "nightjar s", "plain s", "ratio", "nightjar peak MB", "plain peak MB"], table,
-                title=f"== (b) training on {b['train_rows']:,} rows (+{b['holdout_rows']:,} holdout): second run of "
-                f"train_{spec_name} vs fit + mlflow.sklearn.log_model ==")
-    print(f"imports of mlflow + sklearn in a fresh process: {p['imports_s']:.2f} s (paid inside nightjar's model step, "
-          f"not in the plain figures); whole training job {train.result['t_ran'] - train.result['t_loaded']:.2f} s "
-          "after definitions loaded\n", flush=True)
+    print_table(
+        ["training", "nightjar s", "plain s", "ratio", "nightjar peak MB", "plain peak MB"],
+        table,
+        title=f"== (b) training on {b['train_rows']:,} rows (+{b['holdout_rows']:,} holdout): second run of "
+        f"train_{spec_name} vs fit + mlflow.sklearn.log_model ==",
+    )
+    print(
+        f"imports of mlflow + sklearn in a fresh process: {p['imports_s']:.2f} s (paid inside nightjar's model step, "
+        f"not in the plain figures); whole training job {train.result['t_ran'] - train.result['t_loaded']:.2f} s "
+        "after definitions loaded\n",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":
