@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from assets.raw.raw_assets import ingest_day
+from assets.raw.wap import ingest_day, ingest_window
 from resources.settings import Settings
 from resources.source import RawSources, SourceDataError, SyntheticSource, build_source
 from resources.source.declarations import load_raw_tables
@@ -335,3 +335,42 @@ def test_build_source_follows_settings(tmp_path, tables):
     assert str(tmp_path / "raw" / "applications") in source.describe(tables["applications"])
     generated = dataclasses.replace(tables["applications"], origin="synthetic_loans")
     assert "generator synthetic_loans" in source.describe(generated) and "seed=3" in source.describe(generated)
+
+
+def test_a_window_publishes_its_good_days_and_keeps_what_was_stored_for_a_bad_one(tmp_path, tables):
+    """A backfill's window is written, audited and published together: a bad day in the middle (a malformed file,
+    a key repeated from an earlier day of the window) keeps its stored rows; the days around it are published."""
+    table = tables["applications"]
+    source = SyntheticSource(rows_per_day=50)
+    days = [DAY + timedelta(days=i) for i in range(4)]
+    frames = {day: _all(source.applications(day)) for day in days}
+    for day in days:
+        _write(tmp_path, "applications", day, frames[day])
+    warehouse = _warehouse(tmp_path)
+    first = ingest_window(table, days, _sources(tmp_path), warehouse, "first-run")
+    assert [(r.day, r.rows, r.problems) for r in first] == [(d, 50, None) for d in days]
+
+    _write(tmp_path, "applications", days[1], _as_text(frames[days[1]]).assign(loan_amount="lots"))  # not a number
+    repeated = frames[days[3]].copy()
+    repeated.loc[0, "application_id"] = frames[days[2]]["application_id"].iloc[0]  # a key of the day before
+    _write(tmp_path, "applications", days[3], repeated)
+    fresh = frames[days[0]].head(10)
+    _write(tmp_path, "applications", days[0], fresh)
+    second = ingest_window(table, days, _sources(tmp_path), warehouse, "second-run")
+
+    by_day = {r.day: r for r in second}
+    assert (by_day[days[0]].rows, by_day[days[0]].problems) == (10, None)
+    assert by_day[days[1]].problems and "loan_amount" in by_day[days[1]].problems
+    assert by_day[days[2]].problems is None
+    assert "rule unique across days" in by_day[days[3]].problems and str(days[2]) in by_day[days[3]].problems
+    stored = warehouse.query(
+        f"SELECT {table.partition_column} AS day, count(*) AS n FROM {table.qualified} GROUP BY 1 ORDER BY 1"
+    )
+    assert dict(zip(stored["day"].dt.date, stored["n"], strict=True)) == {
+        days[0]: 10,  # replaced by the new file
+        days[1]: 50,  # rejected: the first run's rows kept
+        days[2]: 50,
+        days[3]: 50,  # rejected: the first run's rows kept
+    }
+    rejected = warehouse.query("SELECT partition_day FROM audit.rejected_files ORDER BY 1")
+    assert list(rejected["partition_day"].dt.date) == [days[1], days[3]]

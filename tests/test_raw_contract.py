@@ -26,7 +26,7 @@ import pytest
 
 from assets.partitions import RANGE_END_TAG, RANGE_START_TAG, build_daily_partitions
 from assets.raw import CONTRACT_CHECK, REJECTED_FILES, build_raw_assets
-from assets.raw.raw_assets import ingest_day
+from assets.raw.wap import ingest_day
 from resources.build import build_resources
 from resources.settings import Settings
 from resources.source import SyntheticSource

@@ -1,4 +1,4 @@
-"""The audit of a staged raw day: every rule its declaration states, checked in SQL before anything is published.
+"""The audit of staged raw days: every rule its declaration states, checked in SQL before anything is published.
 
 Rules: not_null (declared ``not_null`` columns and key columns), partition day (the day column equals the day),
 accepted_values, min / max, key unique within the day, and key not already stored on another day. Each failing
@@ -7,41 +7,55 @@ rule gives one line naming the column, the rule, how many rows and the first of 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 
-from resources.source.base import count_rows
+from resources.source.base import as_day, count_rows
 from resources.source.landing import ROW_COLUMN
 from resources.source.schema import NUMERIC_TYPES, Column, RawTable
 from resources.warehouse import Warehouse
 
+PARTITION_RULE = "partition day"
 
-def audit_staged(warehouse: Warehouse, table: RawTable, staging: str, day: date) -> tuple[int, list[str]]:
-    """Rows staged, and one line per broken rule (empty when the day may be published)."""
-    rules = _row_rules(table, day)
+
+def audit_staged(
+    warehouse: Warehouse, table: RawTable, staging: str, day_column: str, days: Sequence[date]
+) -> dict[date, tuple[int, list[str]]]:
+    """Per day of ``days``: rows staged, and one line per broken rule (empty when the day may be published).
+    ``day_column`` says which day each staged row was read for; all days are audited in one pass."""
+    if not days:
+        return {}
+    day_of = f'"{day_column}"'
+    rules = _row_rules(table, day_of)
     counts = warehouse.query(
-        "SELECT count(*) AS n"
+        f"SELECT {day_of} AS day_, count(*) AS n"
         + "".join(f", count(*) FILTER (WHERE {cond}) AS r{i}" for i, (_, _, cond) in enumerate(rules))
-        + f" FROM {staging}"
-    ).iloc[0]
-    rows = int(counts["n"])
-    problems = []
-    for i, (column, rule, cond) in enumerate(rules):
-        failing = int(counts[f"r{i}"])
-        if failing:
-            first = warehouse.query(
-                f'SELECT {ROW_COLUMN} AS row_number, "{column}" AS value FROM {staging} WHERE {cond} '
-                f"ORDER BY {ROW_COLUMN} LIMIT 1"
-            ).iloc[0]
-            problems.append(
-                f"column {column!r}, rule {rule}: {count_rows(failing)}, "
-                f"e.g. data row {int(first['row_number'])}: {_shown(first['value'])}"
-            )
-    if table.key and rows:
-        problems += _key_problems(warehouse, table, staging, day)
-    return rows, problems
+        + f" FROM {staging} WHERE {_among(day_of, days)} GROUP BY {day_of}"
+    )
+    audited: dict[date, tuple[int, list[str]]] = {day: (0, []) for day in days}
+    for _, row in counts.iterrows():
+        day = as_day(row["day_"])
+        problems = []
+        for i, (column, rule, cond) in enumerate(rules):
+            failing = int(row[f"r{i}"])
+            if failing:
+                first = warehouse.query(
+                    f'SELECT {ROW_COLUMN} AS row_number, "{column}" AS value FROM {staging} '
+                    f"WHERE {day_of} = DATE '{day.isoformat()}' AND {cond} ORDER BY {ROW_COLUMN} LIMIT 1"
+                ).iloc[0]
+                named = f"{rule} {day}" if rule == PARTITION_RULE else rule
+                problems.append(
+                    f"column {column!r}, rule {named}: {count_rows(failing)}, "
+                    f"e.g. data row {int(first['row_number'])}: {_shown(first['value'])}"
+                )
+        audited[day] = (int(row["n"]), problems)
+    if table.key:
+        for day, problems in _key_problems(warehouse, table, staging, day_of, days).items():
+            audited[day][1].extend(problems)
+    return audited
 
 
-def _row_rules(table: RawTable, day: date) -> list[tuple[str, str, str]]:
+def _row_rules(table: RawTable, day_of: str) -> list[tuple[str, str, str]]:
     """(column, rule, SQL condition that a failing row meets) for every per-row rule of the declaration."""
     rules = []
     for column in table.columns:
@@ -49,7 +63,7 @@ def _row_rules(table: RawTable, day: date) -> list[tuple[str, str, str]]:
         if not column.nullable or column.name in table.key or column.name == table.partition_column:
             rules.append((column.name, "not_null", f"{name} IS NULL"))
         if column.name == table.partition_column:
-            rules.append((column.name, f"partition day {day}", f"{name} <> DATE '{day.isoformat()}'"))
+            rules.append((column.name, PARTITION_RULE, f"{name} <> {day_of}"))
         if column.accepted_values:
             allowed = ", ".join(_literal(v, column) for v in column.accepted_values)
             rules.append((column.name, f"accepted_values [{allowed}]", f"{name} NOT IN ({allowed})"))
@@ -60,33 +74,58 @@ def _row_rules(table: RawTable, day: date) -> list[tuple[str, str, str]]:
     return rules
 
 
-def _key_problems(warehouse: Warehouse, table: RawTable, staging: str, day: date) -> list[str]:
+def _key_problems(
+    warehouse: Warehouse, table: RawTable, staging: str, day_of: str, days: Sequence[date]
+) -> dict[date, list[str]]:
+    """Per day: keys repeated within the day, and keys already stored (or staged for an earlier day of the window)
+    on another day. Only days with a problem are in the result."""
     key = ", ".join(f'"{k}"' for k in table.key)
     shown = "+".join(table.key)
-    problems = []
+    among = _among(day_of, days)
+    problems: dict[date, list[str]] = {}
     repeated = warehouse.query(
-        f"SELECT count(*) AS keys, coalesce(sum(n), 0) AS rows_ FROM "
-        f"(SELECT count(*) AS n FROM {staging} GROUP BY {key} HAVING count(*) > 1) AS repeated"
-    ).iloc[0]
-    if int(repeated["keys"]):
-        example = warehouse.query(f"SELECT {key} FROM {staging} GROUP BY {key} HAVING count(*) > 1 LIMIT 1").iloc[0]
-        problems.append(
-            f"key ({shown}), rule unique within the day: {count_rows(int(repeated['rows_']))} share "
-            f"{int(repeated['keys'])} key(s), e.g. {tuple(example.tolist())!r}"
+        f"SELECT day_, count(*) AS keys, sum(n) AS rows_ FROM (SELECT {day_of} AS day_, count(*) AS n FROM {staging} "
+        f"WHERE {among} GROUP BY {day_of}, {key} HAVING count(*) > 1) AS repeated GROUP BY day_"
+    )
+    for _, row in repeated.iterrows():
+        day = as_day(row["day_"])
+        example = warehouse.query(
+            f"SELECT {key} FROM {staging} WHERE {day_of} = DATE '{day.isoformat()}' GROUP BY {key} "
+            "HAVING count(*) > 1 LIMIT 1"
+        ).iloc[0]
+        problems.setdefault(day, []).append(
+            f"key ({shown}), rule unique within the day: {count_rows(int(row['rows_']))} share "
+            f"{int(row['keys'])} key(s), e.g. {tuple(example.tolist())!r}"
+        )
+    joined = " AND ".join(f'staged."{k}" = other."{k}"' for k in table.key)
+    # A key staged for an earlier day of this window: the later day repeats it, as if the days came one by one.
+    earlier = warehouse.query(
+        f"SELECT staged.{day_of} AS day_, count(*) AS n, min(other.{day_of}) AS other_day FROM {staging} AS staged "
+        f"JOIN {staging} AS other ON {joined} AND other.{day_of} < staged.{day_of} "
+        f"WHERE staged.{among} AND other.{among} GROUP BY staged.{day_of}"
+    )
+    for _, row in earlier.iterrows():
+        problems.setdefault(as_day(row["day_"]), []).append(
+            f"key ({shown}), rule unique across days: {count_rows(int(row['n']))} repeat a key staged for an "
+            f"earlier day of this run ({str(row['other_day'])[:10]})"
         )
     if warehouse.table_exists(table.qualified):
-        joined = " AND ".join(f'staged."{k}" = stored."{k}"' for k in table.key)
-        day_column = f'stored."{table.partition_column}"'
+        stored_day = f'stored."{table.partition_column}"'
         stored = warehouse.query(
-            f"SELECT count(*) AS n, min({day_column}) AS other_day FROM {staging} AS staged "
-            f"JOIN {table.qualified} AS stored ON {joined} WHERE {day_column} <> DATE '{day.isoformat()}'"
-        ).iloc[0]
-        if int(stored["n"]):
-            problems.append(
-                f"key ({shown}), rule unique across days: {count_rows(int(stored['n']))} repeat a key already "
-                f"stored for another day (e.g. {str(stored['other_day'])[:10]}) in {table.qualified}"
+            f"SELECT staged.{day_of} AS day_, count(*) AS n, min({stored_day}) AS other_day FROM {staging} AS staged "
+            f"JOIN {table.qualified} AS stored ON {joined.replace('other.', 'stored.')} "
+            f"WHERE staged.{among} AND {stored_day} <> staged.{day_of} GROUP BY staged.{day_of}"
+        )
+        for _, row in stored.iterrows():
+            problems.setdefault(as_day(row["day_"]), []).append(
+                f"key ({shown}), rule unique across days: {count_rows(int(row['n']))} repeat a key already "
+                f"stored for another day (e.g. {str(row['other_day'])[:10]}) in {table.qualified}"
             )
     return problems
+
+
+def _among(day_of: str, days: Sequence[date]) -> str:
+    return f"{day_of} IN (" + ", ".join(f"DATE '{d.isoformat()}'" for d in days) + ")"
 
 
 def _literal(value: object, column: Column) -> str:

@@ -1,40 +1,30 @@
 """The raw-asset factory: one daily-partitioned asset per declared raw table (see ``resources.source``).
 
-Each day of a run's window is written, audited, then published (WAP): the day's rows go to a staging table,
-every rule of the declaration is checked there in SQL, and only a day that passes replaces the stored day, in
-one transaction. A rejected day leaves what was stored untouched, is recorded in ``audit.rejected_files``,
+Each day of a run's window is written, audited, then published (WAP, :mod:`assets.raw.wap`): the window's rows
+go to a staging table, every rule of the declaration is checked there in SQL per day, and only a day that passes
+replaces the stored day. A rejected day leaves what was stored untouched, is recorded in ``audit.rejected_files``,
 alerts, shows as a failed ``contract`` check on the asset, and fails the step (without retries: the same data
 would fail again) once every other day of the window has been handled.
 """
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 
 import dagster as dg
 
 from assets.partitions import single_run, window_days
+from assets.raw.wap import ingest_window
 from resources.alerts import AlertsResource
-from resources.source import RawSources, SourceDataError, SourceDay
+from resources.source import RawSources
 from resources.source.schema import Column, RawTable
 from resources.warehouse import WAREHOUSE_POOL, Warehouse
 
 CONTRACT_CHECK = "contract"
-REJECTED_FILES = "audit.rejected_files"
-STAGING_SCHEMA = "nightjar_staging"
 PREVIEW_ROWS = 5
 
 
 def build_raw_assets(tables: Iterable[RawTable], partitions: dg.PartitionsDefinition, warehouse_kind: str) -> list:
     return [_raw_asset(table, partitions, warehouse_kind) for table in tables]
-
-
-@dataclass(frozen=True)
-class _DayResult:
-    day: date
-    rows: int
-    origin: str
-    problems: str | None = None  # why the day was rejected; None when it was published
 
 
 def _raw_asset(table: RawTable, partitions: dg.PartitionsDefinition, warehouse_kind: str) -> dg.AssetsDefinition:
@@ -69,9 +59,8 @@ def _raw_asset(table: RawTable, partitions: dg.PartitionsDefinition, warehouse_k
         context: dg.AssetExecutionContext, source: RawSources, warehouse: Warehouse, alerts: AlertsResource
     ) -> Iterator:
         days = window_days(context)
-        results = []
         with warehouse.session():
-            results += [ingest_day(table, day, source, warehouse, context.run.run_id) for day in days]
+            results = ingest_window(table, days, source, warehouse, context.run.run_id)
         for result in results:
             day = result.day
             if result.problems:
@@ -118,95 +107,6 @@ def _raw_asset(table: RawTable, partitions: dg.PartitionsDefinition, warehouse_k
         )
 
     return _ingest
-
-
-def ingest_day(table: RawTable, day: date, source: RawSources, warehouse: Warehouse, run_id: str) -> _DayResult:
-    """Write, audit, publish one day; a rejected day is recorded and returned, never raised."""
-    staging = f"{STAGING_SCHEMA}.{table.schema}__{table.identifier}__{day:%Y%m%d}"
-    origin = "?"
-    try:
-        read: SourceDay = source.read(table, day)
-        origin = read.origin
-        if read.chunks is None:
-            if table.missing_day == "error" and read.file is None and table.origin == "landing":
-                raise SourceDataError(
-                    f"no file for {table.label} {day}: {read.origin}; declare missing_day: empty if a day may have none"
-                )
-            warehouse.ensure_table(table.qualified, table.columns)
-            warehouse.replace_window(
-                table.qualified, table.partition_column, day, day + timedelta(days=1), [], table.columns
-            )
-            return _DayResult(day, 0, origin)
-        warehouse.drop_table(staging)
-        chunks = read.chunks if read.file is not None else _numbered(read.chunks, table, origin)
-        warehouse.replace_window(
-            staging, table.partition_column, day, day + timedelta(days=1), chunks, _staged_columns(table)
-        )
-        rows, problems = _audit(warehouse, table, staging, day)
-        if problems:
-            raise SourceDataError(f"{origin}:\n  - " + "\n  - ".join(problems))
-        warehouse.ensure_table(table.qualified, table.columns)
-        rows = warehouse.replace_window_from(
-            table.qualified, table.partition_column, day, day + timedelta(days=1), staging, columns=table.column_names
-        )
-        return _DayResult(day, rows, origin)
-    except SourceDataError as error:
-        message = str(error)
-        _record_rejection(warehouse, table, day, origin, message, run_id)
-        return _DayResult(day, 0, origin, message)
-    finally:
-        warehouse.drop_table(staging)
-
-
-def _audit(warehouse: Warehouse, table: RawTable, staging: str, day: date) -> tuple[int, list[str]]:
-    from assets.raw.audit import audit_staged
-
-    if not warehouse.table_exists(staging):  # nothing was staged: no rows
-        return 0, []
-    return audit_staged(warehouse, table, staging, day)
-
-
-def _staged_columns(table: RawTable) -> list[Column]:
-    from resources.source.landing import ROW_COLUMN
-
-    # Staged columns accept nulls: the audit counts them per rule instead of failing at the first.
-    return [Column(ROW_COLUMN, "BIGINT"), *(Column(c.name, c.dtype) for c in table.columns)]
-
-
-def _numbered(chunks, table: RawTable, origin: str):
-    """A generator's chunks with the declared columns in order and a row number, for the audit's messages."""
-    import numpy as np
-
-    from resources.source.landing import ROW_COLUMN
-
-    rows = 0
-    for chunk in chunks:
-        missing = [c for c in table.column_names if c not in chunk.columns]
-        if missing:
-            raise SourceDataError(f"{origin} yields no column(s) {', '.join(map(repr, missing))} for {table.label}")
-        frame = chunk[table.column_names].reset_index(drop=True)
-        frame.insert(0, ROW_COLUMN, np.arange(rows + 1, rows + len(frame) + 1, dtype="int64"))
-        rows += len(frame)
-        yield frame
-
-
-def _record_rejection(warehouse: Warehouse, table: RawTable, day: date, origin: str, reason: str, run_id: str) -> None:
-    import pandas as pd
-
-    warehouse.append(
-        REJECTED_FILES,
-        pd.DataFrame(
-            {
-                "rejected_at": [datetime.now(UTC).replace(tzinfo=None)],
-                "table_name": [table.qualified],
-                "partition_day": [pd.Timestamp(day)],
-                "origin": [origin],
-                "rules_broken": [max(1, reason.count("\n  - "))],
-                "reason": [reason],
-                "dagster_run_id": [run_id],
-            }
-        ),
-    )
 
 
 def _column_schema(table: RawTable) -> dg.TableSchema:

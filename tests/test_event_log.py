@@ -1,0 +1,107 @@
+"""The embedded event log (resources/event_log.py) records a ranged run exactly as Dagster's own SQLite storage does.
+
+A single-run backfill is where batches happen: one output over a range of daily partitions, and the run's planned
+materializations. Both instances run the same job; what a user reads afterwards (materialized partitions, each
+partition's latest materialization and its metadata, planned events, the asset's history) must be the same.
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from resources.event_log import BatchedSqliteEventLogStorage
+
+REPO = Path(__file__).resolve().parents[1]
+DAYS = dg.DailyPartitionsDefinition(start_date="2025-01-01", end_date="2025-02-01")
+
+
+@dg.asset(partitions_def=DAYS, backfill_policy=dg.BackfillPolicy.single_run())
+def daily_rows(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    return dg.MaterializeResult(metadata={"days": len(context.partition_keys)})
+
+
+@dg.asset(partitions_def=DAYS, backfill_policy=dg.BackfillPolicy.single_run(), deps=[daily_rows])
+def daily_summary(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    return dg.MaterializeResult(metadata={"first": context.partition_keys[0]})
+
+
+def _run_range(home: Path, *, repo_config: bool, monkeypatch) -> dg.DagsterInstance:
+    home.mkdir()
+    if repo_config:
+        shutil.copy(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    instance = dg.DagsterInstance.get()
+    for start, end in (("2025-01-01", "2025-01-20"), ("2025-01-15", "2025-01-31")):  # overlapping: re-run days
+        result = dg.materialize(
+            [daily_rows, daily_summary],
+            instance=instance,
+            tags={"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end},
+        )
+        assert result.success
+    return instance
+
+
+def _what_a_user_reads(instance: dg.DagsterInstance) -> dict:
+    seen = {}
+    for asset in (daily_rows, daily_summary):
+        key = asset.key
+        materialized = instance.get_materialized_partitions(key)
+        records = instance.fetch_materializations(key, limit=1000).records
+        planned = instance.get_event_records(
+            dg.EventRecordsFilter(dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED, asset_key=key)
+        )
+        latest = instance.get_latest_materialization_event(key).asset_materialization.partition
+        # oldest first: the last write of each day wins, as the UI shows it
+        per_day = {r.partition_key: dict(r.asset_materialization.metadata) for r in reversed(records)}
+        seen[key.to_user_string()] = {
+            "materialized": sorted(materialized),
+            "materializations": len(records),
+            "planned": len(planned),
+            "latest": latest,
+            "per_day": per_day,
+        }
+    return seen
+
+
+def test_a_ranged_run_reads_the_same_as_with_dagsters_storage(tmp_path, monkeypatch):
+    monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE", raising=False)
+    batch_sizes = []
+    store_batch = BatchedSqliteEventLogStorage.store_event_batch
+
+    def observed(self, events):
+        batch_sizes.append(len(events))
+        store_batch(self, events)
+
+    monkeypatch.setattr(BatchedSqliteEventLogStorage, "store_event_batch", observed)
+    batched = _run_range(tmp_path / "batched", repo_config=True, monkeypatch=monkeypatch)
+    assert isinstance(batched.event_log_storage, BatchedSqliteEventLogStorage)
+    batched_view = _what_a_user_reads(batched)
+    assert max(batch_sizes) >= 17, f"the ranged runs were not written in batches: {batch_sizes}"
+
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "0")  # Dagster's own path: one event at a time
+    plain = _run_range(tmp_path / "plain", repo_config=False, monkeypatch=monkeypatch)
+    assert type(plain.event_log_storage).__name__ == "SqliteEventLogStorage"
+    plain_view = _what_a_user_reads(plain)
+
+    assert batched_view == plain_view
+    rows = batched_view["daily_rows"]
+    assert len(rows["materialized"]) == 31 and rows["materializations"] == 20 + 17 and rows["planned"] == 20 + 17
+    assert rows["per_day"]["2025-01-16"] == {"days": dg.IntMetadataValue(17)}  # the second run's write
+
+
+def test_batching_is_on_where_the_storage_is_used_and_a_users_setting_wins(tmp_path, monkeypatch):
+    monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE", raising=False)
+    BatchedSqliteEventLogStorage(str(tmp_path / "a"))
+    assert os.environ["DAGSTER_EVENT_BATCH_SIZE"] == "1000"
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "0")
+    BatchedSqliteEventLogStorage(str(tmp_path / "b"))
+    assert os.environ["DAGSTER_EVENT_BATCH_SIZE"] == "0"
+
+
+def test_without_a_base_dir_or_dagster_home_the_error_says_what_to_set(monkeypatch):
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    with pytest.raises(dg.DagsterInvariantViolationError, match="DAGSTER_HOME is not set"):
+        BatchedSqliteEventLogStorage.from_config_value(None, {})
