@@ -1,4 +1,4 @@
-"""The embedded event log (resources/event_log.py) records a ranged run exactly as Dagster's own SQLite storage does.
+"""The embedded event log (nightjar_instance/event_log.py) records a ranged run exactly as Dagster's own SQLite storage does.
 
 A single-run backfill is where batches happen: one output over a range of daily partitions, and the run's planned
 materializations. Both instances run the same job; what a user reads afterwards (materialized partitions, each
@@ -12,7 +12,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from resources.event_log import BatchedSqliteEventLogStorage
+from nightjar_instance.event_log import BatchedSqliteEventLogStorage
 
 REPO = Path(__file__).resolve().parents[1]
 DAYS = dg.DailyPartitionsDefinition(start_date="2025-01-01", end_date="2025-02-01")
