@@ -56,21 +56,30 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
             for event in events:
                 self.store_event(event)
             return
+        inserts = [self.prepare_insert_event(e) for e in batched]  # each event serialized once, for both shards
         by_run: dict[str, list] = {}
-        for event in batched:
-            by_run.setdefault(event.run_id, []).append(event)
-        for run_id, run_events in by_run.items():
+        for event, insert in zip(batched, inserts, strict=True):
+            by_run.setdefault(event.run_id, []).append(insert)
+        for run_id, run_inserts in by_run.items():
             with self.run_connection(run_id) as conn:
-                for event in run_events:
-                    conn.execute(self.prepare_insert_event(event))
-        # What store_event does per asset event, for the whole batch in one index transaction.
+                for insert in run_inserts:
+                    conn.execute(insert)
+        # What store_event does per asset event, for the whole batch in one index transaction. The asset's entry
+        # (its latest event of each kind) is a last-write-wins upsert: written once per asset and kind, with the
+        # last event of that kind, it ends as Dagster's event-by-event writes leave it.
         with self.index_transaction() as conn:
-            for event in batched:
-                event_id = conn.execute(self.prepare_insert_event(event)).inserted_primary_key[0]
+            event_ids = []
+            for insert in inserts:
+                event_id = conn.execute(insert).inserted_primary_key[0]
                 if event_id is None:
                     raise dg.DagsterInvariantViolationError("Cannot store asset event tags for null event id.")
-                self._store_asset_event_tags(conn, [event], [event_id])
-                self._store_asset_event(conn, event, event_id)
+                event_ids.append(event_id)
+            self._store_asset_event_tags(conn, batched, event_ids)
+            last: dict[tuple, int] = {}
+            for i, event in enumerate(batched):
+                last[(event.dagster_event.asset_key, event.dagster_event_type)] = i
+            for i in sorted(last.values()):
+                self._store_asset_event(conn, batched[i], event_ids[i])
         for event in events:  # anything else a batch may hold (Dagster batches asset events only)
             if not (event.is_dagster_event and event.dagster_event_type in ASSET_EVENTS):
                 self.store_event(event)

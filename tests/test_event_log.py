@@ -54,6 +54,8 @@ def _what_a_user_reads(instance: dg.DagsterInstance) -> dict:
             dg.EventRecordsFilter(dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED, asset_key=key)
         )
         latest = instance.get_latest_materialization_event(key).asset_materialization.partition
+        entry = instance.get_asset_records([key])[0].asset_entry  # the asset's row: what the asset pages read first
+        last_run = instance.get_run_by_id(entry.last_run_id).tags["dagster/asset_partition_range_start"]
         # oldest first: the last write of each day wins, as the UI shows it
         per_day = {r.partition_key: dict(r.asset_materialization.metadata) for r in reversed(records)}
         seen[key.to_user_string()] = {
@@ -61,6 +63,7 @@ def _what_a_user_reads(instance: dg.DagsterInstance) -> dict:
             "materializations": len(records),
             "planned": len(planned),
             "latest": latest,
+            "entry": (entry.last_materialization.asset_materialization.partition, last_run),
             "per_day": per_day,
         }
     return seen
