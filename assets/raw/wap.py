@@ -20,6 +20,7 @@ from resources.warehouse import Warehouse
 REJECTED_FILES = "audit.rejected_files"
 STAGING_SCHEMA = "nightjar_staging"
 DAY_COLUMN = "_nightjar_day"  # the day a staged row was read for
+INSERT_ROWS = 100_000
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,10 @@ def ingest_window(
 def _staged_chunks(
     table: RawTable, days: Sequence[date], source: RawSources, origins: dict[date, str], refused: dict[date, str]
 ) -> Iterator:
-    """Every day's chunks with its day column, in one stream; a day whose read fails is noted in ``refused``."""
+    """Every day's chunks with its day column, in one stream of inserts of about ``INSERT_ROWS`` rows (small days
+    together: one insert per day cost more than the rows); a day whose read fails is noted in ``refused``."""
+    pending: list = []
+    pending_rows = 0
     for day in days:
         origins[day] = "?"
         try:
@@ -92,11 +96,23 @@ def _staged_chunks(
                     )
                 continue  # an empty day: its stored rows are replaced by none
             chunks = read.chunks if read.file is not None else _numbered(read.chunks, table, read.origin)
-            for chunk in chunks:
+            for chunk in chunks:  # streamed: a file that fails late has staged rows, which nothing reads
                 chunk[DAY_COLUMN] = day
-                yield chunk
+                pending.append(chunk)
+                pending_rows += len(chunk)
+                if pending_rows >= INSERT_ROWS:
+                    yield _concat(pending)
+                    pending, pending_rows = [], 0
         except SourceDataError as error:
             refused[day] = str(error)
+    if pending:
+        yield _concat(pending)
+
+
+def _concat(chunks: list):
+    import pandas as pd
+
+    return chunks[0] if len(chunks) == 1 else pd.concat(chunks, ignore_index=True)
 
 
 def _publish(warehouse: Warehouse, table: RawTable, staging: str, days: list[date]) -> None:
