@@ -24,8 +24,8 @@ TARGETS = (
     ("assets.ml.evaluation", "score", "score (model input + predict_proba)"),
     ("assets.ml.mlflow_logging", "load_reference", "MLflow: download the reference sample"),
     ("assets.monitoring.drift", "run_drift", "Evidently: drift report + HTML"),
-    ("assets.monitoring.daily", "_log_to_mlflow", "MLflow: log the day's drift metrics"),
-    ("assets.raw.raw_assets", "_audit", "raw: audit the staged day"),
+    ("assets.monitoring.drift_assets", "log_to_mlflow", "MLflow: log the day's drift metrics"),
+    ("assets.raw.audit", "audit_staged", "raw: audit the staged window"),
     ("resources.warehouse", "DuckDBWarehouse.replace_window", "warehouse: replace_window (pulls the rows in)"),
     ("resources.warehouse", "DuckDBWarehouse.replace_window_from", "warehouse: replace_window_from (publish)"),
     ("resources.warehouse", "DuckDBWarehouse.read_window", "warehouse: read_window"),
@@ -35,6 +35,11 @@ TARGETS = (
         "dagster._core.storage.event_log.sqlite.sqlite_event_log",
         "SqliteEventLogStorage.store_event",
         "Dagster: write an event to the SQLite event log",
+    ),
+    (
+        "nightjar_instance.event_log",
+        "BatchedSqliteEventLogStorage.store_event_batch",
+        "Dagster: write a batch of events to the SQLite event log",
     ),
 )
 EVIDENTLY_IMPORT = "import evidently (lazy, first drift)"

@@ -5,7 +5,7 @@ process per measurement (so that peak RSS, from ``resource.getrusage``, belongs 
 
   (a) nightjar   deterministic_sample(current, 20k) + run_drift (one Evidently report incl. the score) + HTML
   (b) evidently  DataDriftPreset over the features of the full partition, default methods, + HTML
-  (c) numpy      drift_numpy on the full partition
+  (c) numpy      drift_numpy (tests/numpy_drift.py) on the full partition
 
 Times exclude imports (``import evidently`` alone is ~3.5 s) and building the synthetic data. "base MB" is the
 process's RSS after imports and data, "peak MB" its peak RSS during the measured step (the high-water mark is reset
@@ -108,7 +108,7 @@ def _evidently(reference: pd.DataFrame, current: pd.DataFrame, workdir: Path) ->
 
 
 def _numpy(reference: pd.DataFrame, current: pd.DataFrame, workdir: Path) -> list[str]:
-    from assets.monitoring.drift import drift_numpy
+    from tests.numpy_drift import drift_numpy
 
     return drift_numpy(reference, current, NUMERIC, CATEGORICAL, SCORE, THRESHOLD).drifted_columns
 

@@ -9,6 +9,7 @@ from datetime import date, timedelta
 import dagster as dg
 
 from assets.ml.spec import ModelSpec
+from assets.monitoring.check_names import DRIFT_ASSET, QUALITY_ASSET
 from assets.partitions import day_before
 from resources.settings import Settings
 
@@ -18,8 +19,8 @@ def monitoring_job_name(spec: ModelSpec) -> str:
 
 
 def build_monitoring_job(spec: ModelSpec, settings: Settings) -> tuple[dg.JobDefinition, dg.ScheduleDefinition]:
-    drift_key = dg.AssetKey([spec.name, "drift"])
-    quality_key = dg.AssetKey([spec.name, "quality"])
+    drift_key = dg.AssetKey([spec.name, DRIFT_ASSET])
+    quality_key = dg.AssetKey([spec.name, QUALITY_ASSET])
     job = dg.define_asset_job(
         name=monitoring_job_name(spec),
         selection=dg.AssetSelection.assets(drift_key, quality_key),

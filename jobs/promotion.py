@@ -1,40 +1,53 @@
 """Per model: jobs a person launches from the Dagster UI to promote a version or roll back the champion.
 
-Both are asset jobs that materialize ``<model>/champion`` (:mod:`assets.ml.champion`) with the person's config, so
-the decision, its audit record and its refusals are the champion asset's, and the asset's history in the UI holds
-every change of what serves. Their launchpad asks only for what the action needs (a config mapping fills in the
-asset's ``action``). The run gets tags saying who asked and which version now serves (``nightjar/requested_by``,
-``nightjar/version``, ``nightjar/action``): the runs list answers who promoted what.
+Both are asset jobs that materialize ``<model>/champion`` (:mod:`assets.ml.champion_assets`) with the person's
+config, so the decision, its audit record and its refusals are the champion asset's, and the asset's history in the
+UI holds every change of what serves. Their launchpad asks only for what the action needs (a config mapping fills
+in the asset's ``action``), each field described (``Field(description=...)``: Dagster does not read attribute
+docstrings). The versions to choose from, with the gate's verdict on each, are the ``versions`` table of the
+champion asset's latest materialization. The run gets tags saying who asked and which version now serves
+(``nightjar/requested_by``, ``nightjar/version``, ``nightjar/action``): the runs list answers who promoted what.
+
+An emergency rollback must not wait behind a backfill: both jobs carry a high ``dagster/priority``, which puts
+their runs ahead in the run queue and their step ahead of waiting steps for the ``warehouse`` pool's one slot (the
+step still waits for the step that holds it: DuckDB allows one writer, and the step appends the audit row).
 """
 
 import dagster as dg
+from pydantic import Field
 
-from assets.ml.champion import ChampionConfig, champion_key, champion_op_name
+from assets.ml.champion_assets import ChampionConfig, champion_key, champion_op_name
 from assets.ml.spec import ModelSpec
+
+# Above every other run (default 0): the queue and the warehouse pool's waiting steps are served by priority.
+PROMOTION_PRIORITY = 10
+
+_REQUESTED_BY = "Who asks for this change (name or email), kept in the audit record. Must not be empty."
 
 
 class PromoteConfig(dg.Config):
-    version: int
-    """Model version to make champion."""
-    requested_by: str
-    """Who asks for this change (name or email), kept in the audit record. Must not be empty."""
-    reason: str = ""
-    """Why; required when forcing (force: true)."""
-    force: bool = False
-    """Promote even though the gate refused (or never evaluated) this version; needs a reason."""
+    version: int = Field(
+        description="Model version to make champion. The versions there are, and what the gate said of each: the "
+        "`versions` table of the latest materialization of <model>/champion (Assets > <model>/champion)."
+    )
+    requested_by: str = Field(description=_REQUESTED_BY)
+    reason: str = Field(default="", description="Why, kept in the audit record; required when forcing (force: true).")
+    force: bool = Field(
+        default=False,
+        description="Promote even though the gate refused (or never evaluated) this version; needs a reason.",
+    )
 
 
 class RollbackConfig(dg.Config):
-    requested_by: str
-    """Who asks for this change (name or email), kept in the audit record. Must not be empty."""
-    reason: str
-    """Why the champion is rolled back, kept in the audit record. Must not be empty."""
+    requested_by: str = Field(description=_REQUESTED_BY)
+    reason: str = Field(description="Why the champion is rolled back, kept in the audit record. Must not be empty.")
 
 
 def build_promotion_jobs(spec: ModelSpec) -> list:
     """``[promote_<model>, rollback_<model>]``: each materializes ``<model>/champion`` only."""
     op = champion_op_name(spec)
     selection = dg.AssetSelection.assets(champion_key(spec))
+    tags = {"dagster/priority": str(PROMOTION_PRIORITY)}
 
     @dg.config_mapping
     def promote_config(config: PromoteConfig) -> dg.RunConfig:
@@ -48,14 +61,18 @@ def build_promotion_jobs(spec: ModelSpec) -> list:
         name=f"promote_{spec.name}",
         selection=selection,
         config=promote_config,
+        tags=tags,
         description=f"Make a given version of {spec.name} the champion (materializes {spec.name}/champion; audited). "
-        "A version the gate refused needs force: true and a reason.",
+        "A version the gate refused needs force: true and a reason. The versions to choose from, with the gate's "
+        f"verdict on each: the `versions` table of {spec.name}/champion's latest materialization. Runs ahead of "
+        "queued runs and backfills (dagster/priority).",
     )
     rollback_job = dg.define_asset_job(
         name=f"rollback_{spec.name}",
         selection=selection,
         config=rollback_config,
+        tags=tags,
         description=f"Put {spec.name}'s previous champion back in one step (materializes {spec.name}/champion; "
-        "audited).",
+        "audited). Runs ahead of queued runs and backfills (dagster/priority).",
     )
     return [promote_job, rollback_job]

@@ -1,9 +1,11 @@
 """The model registry: MLflow, wrapped as a resource so every asset, check and job reaches it the same way.
 
 MLflow is the system of record for model versions; aliases carry their state (``champion`` serves,
-``challenger`` waits for the gate or a person). MLflow keeps no history of alias moves, so every move made
-through :meth:`ModelRegistry.move_alias` also leaves a record on the registered model's tags (the caller adds the
-warehouse audit row). mlflow is imported inside the methods: it costs over a second at definitions load.
+``challenger`` waits for the gate or a person). MLflow keeps no history of alias moves: the caller of
+:meth:`ModelRegistry.move_alias` writes the history to the warehouse (``audit.model_alias_changes``), and the
+registered model's tags hold only the current state, a fixed set of keys overwritten on every move. Experiments
+are created as classic ML (model training) experiments, so the MLflow 3 UI opens them on runs, not on the GenAI
+view. mlflow is imported inside the methods: it costs over a second at definitions load.
 
 Every MLflow error leaves this resource as a :class:`RegistryError` (a ``dagster.Failure``) whose message names
 the model, the version or alias and what was being done. Whether a step's retry policy applies depends on the
@@ -13,13 +15,11 @@ version that does not exist or a request MLflow refuses will not change by askin
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,6 +28,14 @@ from pydantic import Field
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+
+# The experiment's kind (an MLflow 3 tag the UI reads): classic ML model training, not a GenAI app. Without it the
+# MLflow 3 UI asks which kind the experiment is, or opens it on the (empty) GenAI view.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+# The registered-model tags of earlier releases: one JSON record per alias move, e.g. audit.champion.20260301T...Z.
+# The warehouse audit table holds the same records; these are removed when an alias next moves.
+_LEGACY_AUDIT_TAG = re.compile(r"^audit\.[a-z_]+\.\d{8}T\d{6}\d*Z$")
 
 # For steps that talk to servers (MLflow tracking server, Postgres): retried after about 2, 6 and 14 s (each
 # +/- 2 s). Only failures worth retrying are: validation and data errors raise dg.Failure(allow_retries=False).
@@ -94,6 +102,7 @@ class VersionInfo:
     version: int
     run_id: str
     tags: dict[str, str]
+    aliases: tuple[str, ...] = ()  # filled by ModelRegistry.all_versions only
 
     @property
     def uri(self) -> str:
@@ -135,13 +144,18 @@ class ModelRegistry(dg.ConfigurableResource):
             raise error from None
 
     def experiment_id(self, name: str) -> str:
-        """The experiment for a model, created on first use with the configured artifact root."""
+        """The experiment for a model, created on first use with the configured artifact root, as a classic ML
+        experiment (:data:`EXPERIMENT_KIND`; an experiment made before gets the tag now)."""
         with self._calling(f"find or create the MLflow experiment '{name}'"):
             client = self.client()
             experiment = client.get_experiment_by_name(name)
-            if experiment is not None:
-                return experiment.experiment_id
-            return client.create_experiment(name, artifact_location=self.artifact_root)
+            if experiment is None:
+                return client.create_experiment(
+                    name, artifact_location=self.artifact_root, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND}
+                )
+            if experiment.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:
+                client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+            return experiment.experiment_id
 
     def version(self, name: str, version: int | str) -> VersionInfo:
         """A version of a model; :class:`ModelVersionNotFound`, listing the versions that exist, if there is none."""
@@ -160,6 +174,10 @@ class ModelRegistry(dg.ConfigurableResource):
 
     def versions(self, name: str) -> dict[int, list[str]]:
         """Every version of a model with the aliases pointing at it, oldest first; empty if the model is unknown."""
+        return {v.version: list(v.aliases) for v in reversed(self.all_versions(name))}
+
+    def all_versions(self, name: str) -> list[VersionInfo]:
+        """Every version of a model with its tags and aliases, newest first; empty if the model is unknown."""
         from mlflow.exceptions import MlflowException
 
         with self._calling(f"list the versions of model '{name}'"):
@@ -169,13 +187,17 @@ class ModelRegistry(dg.ConfigurableResource):
             except MlflowException as exc:
                 if exc.error_code not in _NOT_FOUND_CODES:
                     raise
-                return {}
+                return []
             quoted = name.replace("'", "\\'")
             found = client.search_model_versions(filter_string=f"name = '{quoted}'")
-        versions: dict[int, list[str]] = {int(mv.version): [] for mv in found}
+        by_version: dict[int, list[str]] = {}
         for alias, version in sorted(aliases.items()):
-            versions.setdefault(int(version), []).append(alias)
-        return dict(sorted(versions.items()))
+            by_version.setdefault(int(version), []).append(alias)
+        listed = [
+            VersionInfo(name, int(mv.version), mv.run_id, dict(mv.tags), tuple(by_version.get(int(mv.version), ())))
+            for mv in found
+        ]
+        return sorted(listed, key=lambda v: v.version, reverse=True)
 
     def _no_such_version(self, name: str, version: int | str) -> str:
         where = f"the MLflow registry at {safe_uri(self.tracking_uri)}"
@@ -210,6 +232,15 @@ class ModelRegistry(dg.ConfigurableResource):
             for key, value in tags.items():
                 client.set_model_version_tag(name, str(version), key, str(value))
 
+    def delete_version_tags(self, name: str, version: int, keys: list[str]) -> None:
+        """Remove the tags ``keys`` from a version, those it has (a version without them is left as it is)."""
+        with self._calling(f"remove tags {', '.join(keys)} of version {version} of model '{name}'"):
+            client = self.client()
+            present = client.get_model_version(name, str(version)).tags
+            for key in keys:
+                if key in present:
+                    client.delete_model_version_tag(name, str(version), key)
+
     def load(self, info: VersionInfo):
         """The pyfunc model of a version (predicts default probabilities: logged with predict_proba)."""
         import mlflow.pyfunc
@@ -219,30 +250,29 @@ class ModelRegistry(dg.ConfigurableResource):
             # suppress_warnings: skips re-checking the pip requirements on every load (0.5 s -> 0.1 s a load).
             return mlflow.pyfunc.load_model(info.uri, suppress_warnings=True)
 
-    def move_alias(self, name: str, alias: str, version: int, record: dict[str, Any], audit: bool = True) -> None:
-        """Point ``alias`` at ``version`` and keep ``record`` (who, why, from, to, metrics) on the model's tags.
+    def move_alias(
+        self, name: str, alias: str, version: int, *, model_tags: dict[str, str], version_tags: dict[str, str]
+    ) -> None:
+        """Point ``alias`` at ``version``, and record the new state: ``model_tags`` on the registered model (a fixed
+        set of keys, overwritten on every move: the current state, never a history), ``version_tags`` on the version.
 
-        ``audit=False`` when ``record`` is already on the tags (a retried step completing its own move): the alias
-        and the version's ``<alias>_since`` tag are set again, the record is not written twice.
+        Idempotent: a retried step that sets the same alias and tags again changes nothing more. The registered
+        model's audit tags of earlier releases (one per move, a growing pile) are removed on the way.
         """
         with self._calling(f"point alias '{alias}' of model '{name}' at version {version}"):
             client = self.client()
             client.set_registered_model_alias(name, alias, str(version))
-            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-            if audit:
-                client.set_registered_model_tag(name, f"audit.{alias}.{stamp}", json.dumps(record, default=str))
-            client.set_model_version_tag(name, str(version), f"{alias}_since", stamp)
+            for key, value in model_tags.items():
+                client.set_registered_model_tag(name, key, value)
+            for key, value in version_tags.items():
+                client.set_model_version_tag(name, str(version), key, value)
+            for key in client.get_registered_model(name).tags:
+                if _LEGACY_AUDIT_TAG.match(key):
+                    client.delete_registered_model_tag(name, key)
 
     def remove_alias(self, name: str, alias: str) -> None:
         with self._calling(f"remove alias '{alias}' of model '{name}'"):
             self.client().delete_registered_model_alias(name, alias)
-
-    def audit_trail(self, name: str) -> list[dict[str, Any]]:
-        """The alias moves recorded on the registered model, oldest first."""
-        with self._calling(f"read the audit trail (tags) of model '{name}'"):
-            model = self.client().get_registered_model(name)
-        audit = [(key.rsplit(".", 1)[1], value) for key, value in model.tags.items() if key.startswith("audit.")]
-        return [json.loads(value) for _, value in sorted(audit)]  # by time stamp, whatever the alias
 
     def ui_link(self, run_id: str, experiment_id: str) -> str:
         if self.tracking_uri.startswith(("http://", "https://")):

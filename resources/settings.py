@@ -23,6 +23,7 @@ DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 MODEL_SPECS_DIR = PROJECT_ROOT / "model_specs"
 
 ENVIRONMENTS = ("local", "prod")
+DEFAULT_DAGSTER_URL = "http://127.0.0.1:3000"  # where `make dev` serves the UI
 
 
 def _env(name: str, default: str) -> str:
@@ -95,6 +96,7 @@ class Settings:
     dbt_tests_cron: str  # the full-history dbt test job
     dbt_state_dir: Path  # dbt's partial-parse state, kept between runs
     dbt_project_dir: Path = DBT_PROJECT_DIR
+    dagster_url: str = DEFAULT_DAGSTER_URL  # where the Dagster UI answers, for links to runs (e.g. from MLflow)
 
     @property
     def manifest_path(self) -> Path:
@@ -166,6 +168,7 @@ class Settings:
             dbt_tests_cron=_env("NIGHTJAR_DBT_TESTS_CRON", "0 5 * * 0"),
             dbt_state_dir=Path(_env("NIGHTJAR_DBT_STATE_DIR", str(data_dir / "dbt_state"))),
             dbt_project_dir=Path(_env("NIGHTJAR_DBT_PROJECT_DIR", str(DBT_PROJECT_DIR))),
+            dagster_url=_env("NIGHTJAR_DAGSTER_URL", DEFAULT_DAGSTER_URL).rstrip("/"),
         )
 
 

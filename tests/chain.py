@@ -1,15 +1,20 @@
-"""Helpers the end-to-end tests share: run jobs of the real Definitions over days, read the warehouse."""
+"""Helpers the end-to-end tests share: run jobs of the real Definitions over days, read the warehouse, run dbt's
+own CLI on the project."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from datetime import date
+from pathlib import Path
 
 import dagster as dg
 
 from assets.partitions import RANGE_END_TAG as RANGE_END
 from assets.partitions import RANGE_START_TAG as RANGE_START
 from resources.build import open_warehouse
-from resources.settings import Settings
+from resources.settings import DBT_PROJECT_DIR, Settings
 
 
 def run_days(
@@ -33,3 +38,17 @@ def run_days(
 
 def scalar(settings: Settings, sql: str):
     return open_warehouse(settings).query(sql).iloc[0, 0]
+
+
+def dbt_cli(args: list[str], target_path: Path, settings: Settings) -> subprocess.CompletedProcess:
+    """dbt's own CLI on the repo's dbt project, as CI runs it, on the warehouse of ``settings``; its artifacts
+    (run_results.json, manifest.json) go to ``target_path``. Returns the finished process, output captured."""
+    dbt = Path(sys.executable).parent / "dbt"
+    dbt_vars = {"warehouse_path": str(settings.warehouse_path)}
+    return subprocess.run(
+        [*(str(dbt), *args), "--profiles-dir", ".", "--project-dir", "."]
+        + ["--target-path", str(target_path), "--vars", json.dumps(dbt_vars)],
+        cwd=DBT_PROJECT_DIR,
+        capture_output=True,
+        text=True,
+    )

@@ -1,5 +1,9 @@
 """Every test gets its own stores under tmp_path: warehouse, MLflow, Dagster home, reports. Nothing is written
-into the repo. The dbt manifest is prepared once per session (as `make setup` does) if it is missing."""
+into the repo. The dbt manifest is prepared once per session (as `make setup` does) if it is missing.
+
+Helpers the tests share live in modules of their own beside this file (stores.py, chain.py, dbt_marts.py,
+ml_lab.py, monitoring_lab.py, sensor_helpers.py, stand_in_registry.py, run_launch.py, postgres_server.py); test
+files import them from there, never from this conftest. Fixtures defined in those modules are registered below."""
 
 from __future__ import annotations
 
@@ -12,14 +16,15 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from resources.settings import DBT_PROJECT_DIR, Settings, stores_under
+from resources.settings import DBT_PROJECT_DIR, Settings
+from tests.stores import point_stores_at
 
 # Tests work on fixed dates, whatever today is.
 os.environ.setdefault("NIGHTJAR_START_DATE", "2026-01-01")
 os.environ.setdefault("NIGHTJAR_TIMEZONE", "UTC")
 
-TEST_ROWS_PER_DAY = 300
-TEST_LABEL_DELAY_DAYS = 3
+# Fixtures every test may ask for by name, defined beside the helpers they wrap.
+pytest_plugins = ["tests.ml_lab", "tests.sensor_helpers"]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -31,27 +36,6 @@ def dbt_manifest() -> Path:
             [str(dbt), "parse", "--quiet", "--profiles-dir", ".", "--project-dir", "."], cwd=DBT_PROJECT_DIR, check=True
         )
     return manifest
-
-
-def point_stores_at(root: Path, monkeypatch: pytest.MonkeyPatch, **overrides: str) -> Settings:
-    """Settings whose every store lives under ``root``; small days and a short label delay keep tests quick."""
-    env = {
-        **stores_under(root),
-        "NIGHTJAR_ROWS_PER_DAY": str(TEST_ROWS_PER_DAY),
-        "NIGHTJAR_LABEL_DELAY_DAYS": str(TEST_LABEL_DELAY_DAYS),
-        **overrides,
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    for name in (
-        "NIGHTJAR_DRIFT_START",
-        "NIGHTJAR_CONCEPT_DRIFT_START",
-        "NIGHTJAR_DBT_TARGET",
-        "NIGHTJAR_MODEL_SPECS_DIR",
-    ):
-        if name not in overrides:
-            monkeypatch.delenv(name, raising=False)
-    return Settings.from_env()
 
 
 @pytest.fixture

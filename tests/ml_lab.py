@@ -1,9 +1,10 @@
-"""A fast, standalone model lab for tests: a test's own warehouse (the labeled mart written straight into it) and
-MLflow store (SQLite under tmp_path, copied from an empty one made once per session), the real Definitions, and
-the real jobs: ``train_<model>`` (training set -> model, judged by the gate -> champion), ``promote_<model>``,
-``rollback_<model>``.
+"""A fast, standalone model lab for tests: a test's own warehouse (the labeled mart as dbt builds it, written
+straight into it: tests/dbt_marts.py) and MLflow store (SQLite under tmp_path, copied from an empty one made once
+per session), the real Definitions, and the real jobs: ``train_<model>`` (training set -> model, judged by the gate
+-> champion), ``promote_<model>``, ``rollback_<model>``.
 
-A test module declares its fixtures with :func:`make_empty_mlflow_db` and :class:`Lab` (see test_champion.py).
+Its fixtures, ``empty_mlflow_db`` (the empty store, once per session) and ``lab`` (a test's own :class:`Lab`), are
+registered for every test module by ``pytest_plugins`` in conftest.py.
 """
 
 from __future__ import annotations
@@ -17,12 +18,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from assets.ml.promotion import AUDIT_TABLE
-from assets.ml.training_assets import MARTS_SCHEMA
 from resources.registry import CHALLENGER, CHAMPION, ModelRegistry
 from resources.settings import MODEL_SPECS_DIR
-from tests.conftest import point_stores_at
-from tests.test_training import labeled_mart
+from tests.dbt_marts import labeled_applications
+from tests.stores import point_stores_at
 
 MODEL = "loan_default_risk"
 MODEL_STEP = f"{MODEL}__model"
@@ -45,6 +44,16 @@ def make_empty_mlflow_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     db = tmp_path_factory.mktemp("mlflow_template") / "mlflow.db"
     ModelRegistry(tracking_uri=f"sqlite:///{db}").client().search_registered_models()
     return db
+
+
+@pytest.fixture(scope="session")
+def empty_mlflow_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_empty_mlflow_db(tmp_path_factory)
+
+
+@pytest.fixture
+def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_mlflow_db: Path) -> Lab:
+    return Lab(tmp_path, monkeypatch, empty_mlflow_db)
 
 
 def _sqlite_path(tracking_uri: str) -> Path:
@@ -74,8 +83,10 @@ class Lab:
 
     def write_mart(self, days: int) -> pd.DataFrame:
         """The labeled mart with ``days`` days of applications (the same rows for the same days)."""
+        from assets.ml.training_set import MARTS_SCHEMA
+
         spec = yaml.safe_load((self.specs / "loan_default.yaml").read_text())
-        mart = labeled_mart(days=days)
+        mart = labeled_applications(days)
         dates = pd.to_datetime(mart[spec["timestamp"]])
         self.warehouse.replace_window(
             f"{MARTS_SCHEMA}.{spec['training_mart']}",
@@ -143,6 +154,8 @@ class Lab:
         return found.version if found else None
 
     def audit(self, *actions: str) -> pd.DataFrame:
+        from assets.ml.promotion import AUDIT_TABLE
+
         listed = ", ".join(f"'{a}'" for a in actions)
         return self.warehouse.query(
             f"SELECT action, from_version, to_version, actor, reason, forced, dagster_run_id FROM {AUDIT_TABLE} "

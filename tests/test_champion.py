@@ -5,22 +5,29 @@ MLflow store (SQLite under tmp_path) and a real warehouse, each test building it
 - a retraining on unchanged data registers nothing, and says so;
 - a challenger must beat the champion to replace it by itself: a tie keeps the champion;
 - a retraining launched by a failed monitoring check needs labels the champion never saw;
-- lineage reads model -> champion -> predictions; promote and rollback are jobs of the champion asset.
+- each MLflow training run has a unique name, a description linking its Dagster run, in a classic ML experiment;
+- lineage reads model -> champion -> predictions; promote and rollback are jobs of the champion asset, whose
+  launchpads describe every field and whose runs go ahead of others.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, timedelta
 
 import dagster as dg
 import pandas as pd
 import pytest
 
-from assets.ml.champion import ChampionConfig, champion_key, validated_actor
+from assets.ml.champion import validated_actor
+from assets.ml.champion_assets import ChampionConfig, champion_key
 from assets.ml.promotion import GATE_BEATS_TAG, GATE_CHAMPION_TAG, GATE_PASSED_TAG, PromotionRefused
+from assets.ml.provenance import FINGERPRINT_TAG, LABEL_LAST_DAY_TAG
 from assets.ml.spec import load_spec
 from assets.ml.training import content_hash
-from assets.ml.training_assets import FINGERPRINT_TAG, LABEL_LAST_DAY_TAG, RETRAIN_REASON_TAG
+from assets.ml.training_assets import RETRAIN_REASON_TAG
+from resources.registry import EXPERIMENT_KIND_TAG
+from tests.dbt_marts import ROWS_PER_DAY
 from tests.ml_lab import (
     CHAMPION_STEP,
     GATE,
@@ -31,25 +38,13 @@ from tests.ml_lab import (
     Lab,
     champion_metadata,
     gate_evaluation,
-    make_empty_mlflow_db,
     refusal,
 )
-from tests.test_training import ROWS_PER_DAY
 
 MODEL_KEY = dg.AssetKey([MODEL, "model"])
 CHAMPION_KEY = dg.AssetKey([MODEL, "champion"])
 PREDICTIONS_KEY = dg.AssetKey([MODEL, "predictions"])
 GATE_KEY = dg.AssetCheckKey(MODEL_KEY, GATE)
-
-
-@pytest.fixture(scope="session")
-def empty_mlflow_db(tmp_path_factory):
-    return make_empty_mlflow_db(tmp_path_factory)
-
-
-@pytest.fixture
-def lab(tmp_path, monkeypatch, empty_mlflow_db) -> Lab:
-    return Lab(tmp_path, monkeypatch, empty_mlflow_db)
 
 
 def _champion_moves(lab: Lab) -> list[list]:
@@ -167,6 +162,44 @@ def test_a_tie_keeps_the_champion(lab):
     assert _champion_moves(lab) == [["gate", -1, 1]]
 
 
+# --- what MLflow and the champion asset show ------------------------------------------------------------------------
+
+
+def test_each_training_run_is_named_described_and_linked_to_its_dagster_run(lab):
+    first = lab.run_training()
+    second = lab.run_training(retrain=True)  # the same data: the same fingerprint, yet a run of its own
+    assert first.success and second.success
+    client = lab.registry.client()
+    experiment = client.get_experiment_by_name(MODEL)
+    # MLflow 3 opens a classic ML (model training) experiment on its runs, not on the GenAI view.
+    assert experiment.tags[EXPERIMENT_KIND_TAG] == "custom_model_development"
+
+    names = []
+    for version, result in ((1, first), (2, second)):
+        registered = lab.registry.version(MODEL, version)
+        run = client.get_run(registered.run_id)
+        name = run.info.run_name
+        fingerprint = registered.tags[FINGERPRINT_TAG]
+        assert re.fullmatch(rf"{MODEL}-\d{{8}}-\d{{6}}-{fingerprint[:8]}", name), name
+        names.append(name)
+        # The run's description (Markdown) links the Dagster run that trained it and names the version it became;
+        # the run id stays a tag for searches.
+        description = run.data.tags["mlflow.note.content"]
+        dagster_run = f"{lab.settings.dagster_url}/runs/{result.run_id}"
+        assert f"[{result.run_id}]({dagster_run})" in description
+        assert f"Registered as **version {version}** of `{MODEL}`" in description
+        assert run.data.tags["dagster_run_id"] == result.run_id
+        assert name in client.get_model_version(MODEL, str(version)).description
+        [model] = result.asset_materializations_for_node(MODEL_STEP)
+        assert model.metadata["mlflow_run_name"].value == name
+    assert names[0] != names[1]
+
+    # The champion asset lists the versions there are with the gate's verdict: what a person promotes from.
+    versions = champion_metadata(second)["versions"]
+    rows = [line for line in versions.splitlines() if line.startswith("| 1 ") or line.startswith("| 2 ")]
+    assert rows[0].startswith("| 2 | challenger | passed: ") and rows[1].startswith("| 1 | champion | ")
+
+
 # --- retraining launched by drift -----------------------------------------------------------------------------------
 
 
@@ -199,7 +232,8 @@ def test_a_drift_retraining_needs_labels_the_champion_never_saw(lab):
 def test_the_monitoring_sensor_tags_the_training_runs_it_launches():
     from datetime import datetime
 
-    from jobs.sensors import ChecksCursor, FailedCheck, _retrain_decision
+    from jobs.checks_cursor import ChecksCursor
+    from jobs.retraining import FailedCheck, retrain_decision
 
     failure = FailedCheck(
         dg.AssetKey([MODEL, "drift"]),
@@ -211,7 +245,7 @@ def test_the_monitoring_sensor_tags_the_training_runs_it_launches():
         f"monitor_{MODEL}",
     )
     job = dg.define_asset_job(f"train_{MODEL}")
-    request, _ = _retrain_decision(failure, {MODEL: job}, ChecksCursor(), timedelta(hours=24), datetime.now(UTC), set())
+    request, _ = retrain_decision(failure, {MODEL: job}, ChecksCursor(), timedelta(hours=24), datetime.now(UTC), set())
     assert request.tags[RETRAIN_REASON_TAG] == f"{MODEL}/drift:data_drift"
 
 
@@ -239,6 +273,23 @@ def test_lineage_reads_model_champion_predictions_and_the_jobs_materialize_the_c
     rollback_fields = defs.resolve_job_def(f"rollback_{MODEL}").run_config_schema.config_type.fields
     assert set(promote_fields) == {"version", "requested_by", "reason", "force"}
     assert set(rollback_fields) == {"requested_by", "reason"}
+    # Every field the launchpad shows says what it is for, and the promote job says where the versions are listed.
+    training_ops = defs.resolve_job_def(f"train_{MODEL}").run_config_schema.config_type.fields["ops"].config_type
+    step_fields = {
+        step: training_ops.fields[step].config_type.fields["config"].config_type.fields
+        for step in (f"{MODEL}__training_set", MODEL_STEP, CHAMPION_STEP)
+    }
+    launchpads = {"promote": promote_fields, "rollback": rollback_fields, **step_fields}
+    undescribed = [
+        f"{where}.{name}" for where, fields in launchpads.items() for name, f in fields.items() if not f.description
+    ]
+    assert undescribed == []
+    assert "requested_by" in step_fields[CHAMPION_STEP] and "audit" in promote_fields["requested_by"].description
+    assert "`versions` table of the latest materialization of <model>/champion" in promote_fields["version"].description
+    assert f"`versions` table of {MODEL}/champion" in defs.resolve_job_def(f"promote_{MODEL}").description
+    # Promote and rollback runs go ahead of queued runs and of steps waiting for the warehouse pool.
+    for job in (f"promote_{MODEL}", f"rollback_{MODEL}"):
+        assert int(defs.resolve_job_def(job).tags["dagster/priority"]) > 0
 
 
 @pytest.mark.parametrize(

@@ -8,78 +8,38 @@ completes and leaves the same tables as a clean run. Every wait polls the instan
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import dagster as dg
 import pytest
 
 from jobs.run_reaper import run_reaper_sensor
 from resources.instance import _process_alive, prepare_instance, reap_dead_runs
-from resources.settings import PROJECT_ROOT
 from resources.warehouse import WAREHOUSE_POOL
 from tests.chain import RANGE_END, RANGE_START, scalar
-from tests.conftest import TEST_ROWS_PER_DAY
+from tests.run_launch import launch_job, poll_run, slot_holders
+from tests.stores import TEST_ROWS_PER_DAY
 
 DAYS = {RANGE_START: "2026-01-01", RANGE_END: "2026-01-03"}
-
-
-def _launch(log: Path) -> subprocess.Popen:
-    """`dagster job execute` of the ingest job over DAYS, in its own process group (so kill -9 takes dbt too)."""
-    dagster = Path(sys.executable).parent / "dagster"
-    return subprocess.Popen(
-        [
-            str(dagster),
-            "job",
-            "execute",
-            "-f",
-            "definitions.py",
-            "-d",
-            str(PROJECT_ROOT),
-            "-j",
-            "ingest",
-            "--tags",
-            json.dumps(DAYS),
-        ],
-        cwd=PROJECT_ROOT,
-        env=dict(os.environ),
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
-def _poll(what: str, probe, proc: subprocess.Popen, log: Path, timeout: float = 900):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if found := probe():
-            return found
-        if proc.poll() is not None:
-            pytest.fail(f"the run exited ({proc.returncode}) before {what}:\n{log.read_text()[-4000:]}")
-        time.sleep(0.5)
-    pytest.fail(f"no {what} after {timeout} s:\n{log.read_text()[-4000:]}")
-
-
-def _slot_holders(instance: dg.DagsterInstance) -> list[tuple[str, str]]:
-    info = instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL)
-    return [(slot.run_id, slot.step_key) for slot in info.claimed_slots]
 
 
 @pytest.mark.slow
 def test_killed_run_is_reaped_and_the_next_run_completes(nightjar_env, instance, tmp_path):
     crashed_log = tmp_path / "crashed.log"
-    crashed = _launch(crashed_log)
+    crashed = launch_job("ingest", DAYS, crashed_log, own_group=True)
     try:
         # The run holds the slot and its step has started: it is inside a warehouse step.
-        run_id, step_key = _poll(
-            "claimed warehouse slot", lambda: next(iter(_slot_holders(instance)), None), crashed, crashed_log
+        run_id, step_key = poll_run(
+            "claimed warehouse slot",
+            lambda: next(iter(slot_holders(instance, WAREHOUSE_POOL)), None),
+            crashed,
+            crashed_log,
         )
-        _poll(
+        poll_run(
             f"start of step {step_key}",
             lambda: instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_START),
             crashed,
@@ -87,27 +47,27 @@ def test_killed_run_is_reaped_and_the_next_run_completes(nightjar_env, instance,
         )
         # Alive in another process: the reaper leaves it alone.
         assert reap_dead_runs(instance) == []
-        assert _slot_holders(instance) == [(run_id, step_key)]
+        assert slot_holders(instance, WAREHOUSE_POOL) == [(run_id, step_key)]
     finally:
         os.killpg(crashed.pid, signal.SIGKILL)
         crashed.wait(timeout=120)
 
     # What the issue saw: the run is still STARTED and still holds the slot every later warehouse step needs.
     assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.STARTED
-    assert _slot_holders(instance) == [(run_id, step_key)]
+    assert slot_holders(instance, WAREHOUSE_POOL) == [(run_id, step_key)]
 
     # The heal, as the daemon runs it: one sensor evaluation.
     result = run_reaper_sensor(dg.build_sensor_context(instance=instance))
     assert run_id in result.skip_message
     failed = instance.get_run_by_id(run_id)
     assert failed.status == dg.DagsterRunStatus.FAILURE
-    assert _slot_holders(instance) == []
+    assert slot_holders(instance, WAREHOUSE_POOL) == []
     failure = instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE)[-1]
     assert "process of this run is gone" in failure.message and step_key in failure.message
     assert reap_dead_runs(instance) == []  # idempotent
 
     rerun_log = tmp_path / "rerun.log"
-    rerun = _launch(rerun_log)
+    rerun = launch_job("ingest", DAYS, rerun_log, own_group=True)
     assert rerun.wait(timeout=1200) == 0, rerun_log.read_text()[-4000:]
     latest = instance.get_runs(limit=1)[0]
     assert latest.run_id != run_id and latest.status == dg.DagsterRunStatus.SUCCESS
@@ -123,7 +83,7 @@ def test_prepare_frees_slots_of_runs_that_no_longer_exist(instance):
     storage = instance.event_log_storage
     assert storage.claim_concurrency_slot(WAREHOUSE_POOL, "deleted-run", "raw__applications").is_claimed
     prepare_instance(instance)
-    assert _slot_holders(instance) == []
+    assert slot_holders(instance, WAREHOUSE_POOL) == []
     assert storage.claim_concurrency_slot(WAREHOUSE_POOL, "next-run", "raw__applications").is_claimed
 
 

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from tests.chain import run_days, scalar
-from tests.conftest import TEST_LABEL_DELAY_DAYS, TEST_ROWS_PER_DAY
+from tests.stores import TEST_LABEL_DELAY_DAYS, TEST_ROWS_PER_DAY
 
 FIRST, LAST = date(2026, 1, 1), date(2026, 1, 6)
 DAYS = (LAST - FIRST).days + 1

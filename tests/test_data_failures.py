@@ -18,43 +18,23 @@ import pytest
 
 from resources.build import build_resources, open_warehouse
 from resources.failures import DataFailure, not_retried
-from resources.registry import SERVER_RETRY_POLICY, ModelRegistry, RegistryError, VersionInfo
+from resources.registry import SERVER_RETRY_POLICY, RegistryError
 from resources.warehouse import NotInWarehouse
+from tests.stand_in_registry import FailsOnceRegistry, NoVersionsRegistry
 
 MODEL = "loan_default_risk"
 DAY = "2026-01-10"
 RETRIED = {"STEP_UP_FOR_RETRY", "STEP_RESTARTED"}
 
-# Attempts seen by FlakyRegistry, per test (a resource is built again for each attempt of a step).
-_attempts: dict[str, int] = {}
-
-
-class EmptyRegistry(ModelRegistry):
-    """A registry with no versions at all: every alias resolves to nothing. No MLflow involved."""
-
-    def by_alias(self, name: str, alias: str) -> VersionInfo | None:
-        return None
-
-
-class FlakyRegistry(ModelRegistry):
-    """A registry whose server fails once (a transient RegistryError), then answers that there is no version."""
-
-    def by_alias(self, name: str, alias: str) -> VersionInfo | None:
-        _attempts[self.tracking_uri] = _attempts.get(self.tracking_uri, 0) + 1
-        if _attempts[self.tracking_uri] == 1:
-            raise RegistryError(
-                "MLflow registry: could not resolve alias: server busy [TEMPORARILY_UNAVAILABLE]", transient=True
-            )
-        return None
-
 
 @pytest.fixture
 def assets(nightjar_env) -> dict[str, dg.AssetsDefinition]:
     """The model's assets as its factories build them (no resources bound), by name."""
-    from assets.ml.inference import build_predictions_asset
+    from assets.ml.inference_assets import build_predictions_asset
     from assets.ml.spec import load_specs
     from assets.ml.training_assets import build_training_assets
-    from assets.monitoring.daily import build_drift_asset, build_quality_asset
+    from assets.monitoring.drift_assets import build_drift_asset
+    from assets.monitoring.quality_assets import build_quality_asset
     from assets.partitions import build_daily_partitions
 
     [(source, spec)] = load_specs(nightjar_env.model_specs_dir).items()
@@ -106,16 +86,16 @@ def resources(nightjar_env) -> dict:
 
 
 def test_scoring_without_a_champion_fails_once_and_is_not_retried(assets, resources, nightjar_env):
-    registry = EmptyRegistry(tracking_uri=nightjar_env.mlflow_tracking_uri)
+    registry = NoVersionsRegistry(tracking_uri=nightjar_env.mlflow_tracking_uri)
     message = _the_one_failure(_run(assets, "predictions", resources, registry=registry))
     assert f"model '{MODEL}' has no 'champion' version" in message
 
 
 def test_a_server_error_is_retried_and_the_data_failure_it_then_meets_is_not(assets, resources, tmp_path):
-    registry = FlakyRegistry(tracking_uri=f"sqlite:///{tmp_path / 'flaky.db'}")  # never opened
+    registry = FailsOnceRegistry(tracking_uri=f"sqlite:///{tmp_path / 'flaky.db'}")  # never opened
     result = _run(assets, "predictions", resources, registry=registry)
     events = _events(result)
-    assert _attempts[registry.tracking_uri] == 2
+    assert registry.calls() == 2
     assert events.count("STEP_UP_FOR_RETRY") == 1 and events.count("STEP_RESTARTED") == 1, events
     assert events.count("STEP_FAILURE") == 1, events
     [error] = [e.event_specific_data.error for e in result.all_events if e.event_type_value == "STEP_FAILURE"]

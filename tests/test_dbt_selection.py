@@ -1,5 +1,5 @@
 """The default dbt selection is read from the manifest while definitions load (``manifest_select_all`` in
-assets/transform/dbt_models.py, which spares every load dbt-core's selection engine): it must give exactly the
+assets/transform/dbt_selection.py, which spares every load dbt-core's selection engine): it must give exactly the
 assets and checks that dbt-core's selection gives, and leave every other selection to dbt-core."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import json
 import pytest
 from dagster_dbt import asset_utils
 
-from assets.transform.dbt_models import manifest_select_all
+from assets.transform.dbt_selection import manifest_select_all
 from assets.transform.translator import NightjarDbtTranslator
 
 

@@ -50,7 +50,7 @@ def test_mlflow_import_from_repo_root_is_the_library():
 
 # Imported only inside the functions that compute (assets, resources, generators): loading definitions costs about
 # `import dagster, dagster_dbt` and nothing more. networkx / dbt.graph: dbt-core's selection engine, which
-# assets/transform/dbt_models.manifest_select_all spares the load (tests/test_dbt_selection.py).
+# assets/transform/dbt_selection.manifest_select_all spares the load (tests/test_dbt_selection.py).
 HEAVY_AT_LOAD = (
     "mlflow",
     "evidently",

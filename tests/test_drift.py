@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from assets.ml.spec import DRIFT_METHODS, Monitoring, Thresholds
-from assets.monitoring.drift import DriftResult, drift_numpy, run_drift, severity
+from assets.monitoring.drift import DriftResult, run_drift, severity
 from assets.monitoring.sampling import deterministic_sample
+from tests.numpy_drift import drift_numpy
 
 NUMERIC = [f"num_{i}" for i in range(10)]
 CATEGORICAL = ["cat_a", "cat_b"]

@@ -21,9 +21,17 @@ import pandas as pd
 import pytest
 
 from assets.ml.spec import ModelSpec
-from resources.registry import ModelRegistry, VersionInfo
 from resources.reports import MonitoringReports
 from resources.warehouse import DuckDBWarehouse
+from tests.monitoring_lab import (
+    check_evaluations,
+    mart_keys,
+    materialization_metadata,
+    run_monitoring,
+    served_predictions,
+    synthetic_spec,
+)
+from tests.stand_in_registry import EveryVersionRegistry
 
 MODEL = "weather_risk"
 SCORING_MART, TRAINING_MART = "fct_weather_features", "fct_weather_labeled"
@@ -33,8 +41,7 @@ TRAINING_HOLDOUT = (date(2025, 1, 6), date(2025, 1, 20))  # what the version was
 ROWS_PER_DAY = 2000
 LABEL_LAG_DAYS = 7
 VERSION = 3
-PARTITIONS = dg.DailyPartitionsDefinition(start_date="2025-01-01", end_date="2026-01-01")
-MARTS = {SCORING_MART: dg.AssetKey(["marts", SCORING_MART]), TRAINING_MART: dg.AssetKey(["marts", TRAINING_MART])}
+MARTS = mart_keys(SCORING_MART, TRAINING_MART)
 
 
 def temperature(day: date) -> float:
@@ -63,44 +70,9 @@ def day_rows(day: date) -> pd.DataFrame:
 
 
 def make_spec(**monitoring) -> ModelSpec:
-    return ModelSpec.model_validate(
-        {
-            "name": MODEL,
-            "training_mart": TRAINING_MART,
-            "scoring_mart": SCORING_MART,
-            "entity_id": "row_id",
-            "timestamp": "applied_on",
-            "label_date": "labeled_on",
-            "target": "defaulted",
-            "features": {"numeric": ["temperature", "income"], "categorical": ["weekday", "channel"]},
-            "estimator": {"class": "sklearn.linear_model.LogisticRegression"},
-            "promotion": {"min_primary": 0.5},
-            "decision_bands": [{"name": "low", "below": 0.2}, {"name": "high"}],
-            "monitoring": {"sample_rows": 2000, "reference_rows": 5000, **monitoring},
-        }
-    )
-
-
-class StandInRegistry(ModelRegistry):
-    """Every version exists, with no MLflow behind it; metrics logged to it go nowhere."""
-
-    def version(self, name: str, version: int | str) -> VersionInfo:
-        return VersionInfo(name=name, version=int(version), run_id=f"run-{version}", tags={"metric.roc_auc": "0.8"})
-
-    def client(self):
-        from types import SimpleNamespace
-
-        class Client:
-            def log_metric(self, *args, **kwargs) -> None:
-                pass
-
-            def log_artifact(self, *args, **kwargs) -> None:  # the report's MLflow copy
-                pass
-
-            def get_run(self, run_id: str):
-                return SimpleNamespace(info=SimpleNamespace(experiment_id="1"))
-
-        return Client()
+    features = {"numeric": ["temperature", "income"], "categorical": ["weekday", "channel"]}
+    monitoring = {"sample_rows": 2000, "reference_rows": 5000, **monitoring}
+    return synthetic_spec(MODEL, SCORING_MART, TRAINING_MART, features, monitoring)
 
 
 @pytest.fixture
@@ -114,18 +86,7 @@ def warehouse(tmp_path: Path) -> DuckDBWarehouse:
     frame = pd.concat([day_rows(start + timedelta(days=i)) for i in range(HISTORY_DAYS + 1)], ignore_index=True)
     end = DAY + timedelta(days=1)
     warehouse.replace_window(f"marts.{SCORING_MART}", "applied_on", start, end, [frame.drop(columns=["score"])])
-    predictions = pd.DataFrame(
-        {
-            "row_id": frame["row_id"],
-            "applied_on": frame["applied_on"],
-            "score": frame["score"],
-            "decision": np.where(frame["score"] < 0.2, "low", "high"),
-            "model_name": MODEL,
-            "model_version": VERSION,
-            "dagster_run_id": "test",
-            "scored_at": pd.Timestamp("2025-06-01"),
-        }
-    )
+    predictions = served_predictions(frame, MODEL, VERSION, scored_at="2025-06-01")
     warehouse.replace_window(f"predictions.{MODEL}", "applied_on", start, end, [predictions], prediction_columns(spec))
     # Labels arrive LABEL_LAG_DAYS after the application day: the newest label day is DAY - 1.
     labeled = frame[frame["applied_on"] <= pd.Timestamp(DAY - timedelta(days=1 + LABEL_LAG_DAYS))].drop(
@@ -154,29 +115,9 @@ def training_reference(monkeypatch: pytest.MonkeyPatch) -> pd.DataFrame:
 def _materialize(
     asset: str, spec: ModelSpec, warehouse: DuckDBWarehouse, reports: MonitoringReports, day: date = DAY
 ) -> dg.ExecuteInProcessResult:
-    from assets.monitoring.daily import build_drift_asset, build_quality_asset
-
-    build = build_drift_asset if asset == "drift" else build_quality_asset
-    return dg.materialize(
-        [build(spec, MARTS, PARTITIONS)],
-        resources={
-            "warehouse": warehouse,
-            "reports": reports,
-            # never opened: nothing of MLflow is reached (a file under the reports' tmp folder if it were)
-            "registry": StandInRegistry(tracking_uri=f"sqlite:///{Path(reports.directory).parent / 'mlflow.db'}"),
-        },
-        partition_key=day.isoformat(),
-        raise_on_error=False,
-    )
-
-
-def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
-    [materialization] = result.asset_materializations_for_node(f"{MODEL}__{asset}")
-    return {k: v.value for k, v in materialization.metadata.items()}
-
-
-def _checks(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
-    return {c.check_name: c for c in result.get_asset_check_evaluations()}
+    # never opened: nothing of MLflow is reached (a file under the reports' tmp folder if it were)
+    registry = EveryVersionRegistry(tracking_uri=f"sqlite:///{Path(reports.directory).parent / 'mlflow.db'}")
+    return run_monitoring(asset, spec, MARTS, day, {"warehouse": warehouse, "reports": reports, "registry": registry})
 
 
 @pytest.fixture
@@ -194,8 +135,8 @@ def test_a_seasonal_column_passes_against_trailing_days_and_alarms_against_train
 ):
     trailing = _materialize("drift", make_spec(reference={"trailing_days": 14}, **SEASONAL), warehouse, reports)
     assert trailing.success
-    meta = _metadata(trailing, "drift")
-    checks = _checks(trailing)
+    meta = materialization_metadata(trailing, MODEL, "drift")
+    checks = check_evaluations(trailing)
     assert checks["data_drift"].passed and checks["score_drift"].passed, {k: c.description for k, c in checks.items()}
     assert meta["drifted_columns"] == "none"
     assert meta["drift_temperature"] < 3.0
@@ -204,8 +145,8 @@ def test_a_seasonal_column_passes_against_trailing_days_and_alarms_against_train
     assert meta["reference_versions"] == str(VERSION)
 
     training = _materialize("drift", make_spec(**SEASONAL), warehouse, reports)  # reference: training (default)
-    meta = _metadata(training, "drift")
-    check = _checks(training)["data_drift"]
+    meta = materialization_metadata(training, MODEL, "drift")
+    check = check_evaluations(training)["data_drift"]
     assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
     assert meta["drifted_columns"] == "temperature" and "temperature" in check.description
     assert meta["drift_temperature"] > 6.0
@@ -216,7 +157,7 @@ def test_excluded_columns_are_not_checked_and_per_column_methods_show_in_the_met
     spec = make_spec(reference={"same_weekday": 4}, exclude=["temperature"], column_methods={"income": "psi"})
     result = _materialize("drift", spec, warehouse, reports)
     assert result.success
-    meta = _metadata(result, "drift")
+    meta = materialization_metadata(result, MODEL, "drift")
     assert meta["column_methods"] == {"income": "psi", "weekday": "jensenshannon", "channel": "jensenshannon"}
     assert meta["column_thresholds"] == {"income": 0.1, "weekday": 0.1, "channel": 0.1}
     assert "drift_temperature" not in meta and "temperature" not in meta["columns"]
@@ -225,7 +166,7 @@ def test_excluded_columns_are_not_checked_and_per_column_methods_show_in_the_met
     # The weekday is the same as on the reference days (the same weekday of the last 4 weeks): no drift at all.
     assert meta["drift_weekday"] == pytest.approx(0.0, abs=1e-9)
     assert meta["reference_days"] == 4
-    assert _checks(result)["data_drift"].passed
+    assert check_evaluations(result)["data_drift"].passed
     stored = warehouse.query(f"SELECT column_name, method, reference FROM monitoring.{MODEL}_drift ORDER BY 1")
     assert stored.to_dict("records") == [
         {"column_name": "channel", "method": "jensenshannon", "reference": "same_weekday"},
@@ -238,7 +179,7 @@ def test_the_weekday_column_would_alarm_against_trailing_days(warehouse, reports
     """Why the spec must choose: the same weekday column, checked against the last 7 days, always drifts."""
     spec = make_spec(reference={"trailing_days": 7}, columns=["weekday", "channel"])
     result = _materialize("drift", spec, warehouse, reports)
-    meta = _metadata(result, "drift")
+    meta = materialization_metadata(result, MODEL, "drift")
     assert meta["drifted_columns"] == "weekday"
     assert set(meta["column_methods"]) == {"weekday", "channel"}
 
@@ -248,9 +189,9 @@ def test_a_served_days_reference_with_no_served_day_before_waits(warehouse, repo
     first = DAY - timedelta(days=HISTORY_DAYS)
     result = _materialize("drift", spec, warehouse, reports, day=first)
     assert result.success
-    meta = _metadata(result, "drift")
+    meta = materialization_metadata(result, MODEL, "drift")
     assert meta["status"] == "no_reference" and f"no served day before {first}" in meta["reason"]
-    checks = _checks(result)
+    checks = check_evaluations(result)
     assert set(checks) == {"data_drift", "score_drift"}
     assert all(c.passed and c.description.startswith("not checked: no served day") for c in checks.values())
 
@@ -258,13 +199,13 @@ def test_a_served_days_reference_with_no_served_day_before_waits(warehouse, repo
 def test_quality_of_a_day_without_labels_waits_with_the_due_date(warehouse, reports):
     result = _materialize("quality", make_spec(), warehouse, reports)
     assert result.success
-    meta = _metadata(result, "quality")
+    meta = materialization_metadata(result, MODEL, "quality")
     due = DAY + timedelta(days=LABEL_LAG_DAYS)
     assert meta["status"] == "waiting"
     assert meta["labels"] == f"labels due on {due.isoformat()}"
     assert meta["labels_due"] == due.isoformat() and meta["label_lag_days"] == LABEL_LAG_DAYS
     assert meta["labels_overdue"] is False
-    checks = _checks(result)  # nothing fails, nothing alerts: the checks say they were not checked, and why
+    checks = check_evaluations(result)  # nothing fails, nothing alerts: the checks say they were not checked, and why
     assert set(checks) == {"auc_drop", "calibration"}
     for check in checks.values():
         assert check.passed and check.description == f"not checked: labels due on {due} in {TRAINING_MART}"
@@ -279,7 +220,7 @@ def test_quality_before_any_label_says_labels_are_not_in(warehouse, reports):
     warehouse.query(f"DELETE FROM marts.{TRAINING_MART}")
     result = _materialize("quality", make_spec(), warehouse, reports)
     assert result.success
-    meta = _metadata(result, "quality")
+    meta = materialization_metadata(result, MODEL, "quality")
     assert meta["status"] == "waiting" and meta["labels_due"] == "unknown"
     assert meta["labels"].startswith("labels not in yet")
 
@@ -302,7 +243,7 @@ def test_checking_an_old_day_keeps_newer_reports_and_prunes_by_the_wall_clock(wa
     assert result.success
     assert newer[0].exists()
     assert not expired.exists() and not newer[1].exists()
-    report = Path(_metadata(result, "drift")["report_path"])
+    report = Path(materialization_metadata(result, MODEL, "drift")["report_path"])
     assert report == folder / f"{DAY}.html" and report.exists()  # written now: kept for the run that links it
 
 

@@ -19,7 +19,7 @@ from resources.build import build_resources
 from resources.source import SyntheticSource
 from resources.source.declarations import load_raw_tables
 from tests.chain import scalar
-from tests.conftest import point_stores_at
+from tests.stores import point_stores_at
 
 DAY = date(2026, 3, 1)
 

@@ -15,7 +15,7 @@ import pytest
 
 from resources.registry import CHAMPION, ModelRegistry
 from tests.chain import run_days, scalar
-from tests.conftest import TEST_ROWS_PER_DAY, point_stores_at
+from tests.stores import TEST_ROWS_PER_DAY, point_stores_at
 
 pytestmark = pytest.mark.slow
 

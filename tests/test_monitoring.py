@@ -13,10 +13,10 @@ import dagster as dg
 import pytest
 
 from resources.registry import CHAMPION, ModelRegistry
-from resources.source.synthetic import DRIFTED_COLUMNS
+from resources.source.synthetic_draws import DRIFTED_COLUMNS
 from tests.chain import run_days, scalar
-from tests.conftest import point_stores_at
 from tests.sensor_helpers import Webhook, tick
+from tests.stores import point_stores_at
 
 pytestmark = pytest.mark.slow
 

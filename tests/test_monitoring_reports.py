@@ -1,9 +1,10 @@
 """Where a checked day's Evidently report goes and how the UIs reach it, through the drift and quality assets on
 real Evidently, DuckDB and MLflow (a SQLite store under tmp_path; a version registered on a run of its own).
 
-Each test is standalone: its own warehouse, report folder and MLflow store (a copy of an empty store made once per
-session: creating one runs MLflow's migrations). Served days of a small synthetic model: ``STABLE_DAY`` is like the
-days before it, on ``DRIFTED_DAY`` incomes double; the drift reference is the trailing served days.
+Each test is standalone: its own warehouse, report folder and MLflow store (a copy of the empty store made once per
+session, ``empty_mlflow_db`` of tests/ml_lab.py: creating one runs MLflow's migrations). Served days of a small
+synthetic model: ``STABLE_DAY`` is like the days before it, on ``DRIFTED_DAY`` incomes double; the drift reference
+is the trailing served days.
 """
 
 from __future__ import annotations
@@ -21,6 +22,14 @@ from assets.ml.spec import ModelSpec
 from resources.registry import ModelRegistry, VersionInfo
 from resources.reports import MonitoringReports, mlflow_ui_url
 from resources.warehouse import DuckDBWarehouse
+from tests.monitoring_lab import (
+    check_evaluations,
+    mart_keys,
+    materialization_metadata,
+    run_monitoring,
+    served_predictions,
+    synthetic_spec,
+)
 
 MODEL = "report_risk"
 SCORING_MART, TRAINING_MART = "fct_report_features", "fct_report_labeled"
@@ -28,27 +37,13 @@ FIRST_DAY = date(2025, 3, 1)
 STABLE_DAY, DRIFTED_DAY = date(2025, 3, 6), date(2025, 3, 7)
 ROWS_PER_DAY = 1000
 BASE_URL = "http://127.0.0.1:8090"
-PARTITIONS = dg.DailyPartitionsDefinition(start_date="2025-01-01", end_date="2026-01-01")
-MARTS = {SCORING_MART: dg.AssetKey(["marts", SCORING_MART]), TRAINING_MART: dg.AssetKey(["marts", TRAINING_MART])}
+MARTS = mart_keys(SCORING_MART, TRAINING_MART)
 
 
 def make_spec() -> ModelSpec:
-    return ModelSpec.model_validate(
-        {
-            "name": MODEL,
-            "training_mart": TRAINING_MART,
-            "scoring_mart": SCORING_MART,
-            "entity_id": "row_id",
-            "timestamp": "applied_on",
-            "label_date": "labeled_on",
-            "target": "defaulted",
-            "features": {"numeric": ["income"], "categorical": ["channel"]},
-            "estimator": {"class": "sklearn.linear_model.LogisticRegression"},
-            "promotion": {"min_primary": 0.5},
-            "decision_bands": [{"name": "low", "below": 0.2}, {"name": "high"}],
-            "monitoring": {"sample_rows": 2000, "reference_rows": 3000, "reference": {"trailing_days": 3}},
-        }
-    )
+    features = {"numeric": ["income"], "categorical": ["channel"]}
+    monitoring = {"sample_rows": 2000, "reference_rows": 3000, "reference": {"trailing_days": 3}}
+    return synthetic_spec(MODEL, SCORING_MART, TRAINING_MART, features, monitoring)
 
 
 def day_rows(day: date) -> pd.DataFrame:
@@ -66,13 +61,6 @@ def day_rows(day: date) -> pd.DataFrame:
             "defaulted": rng.random(ROWS_PER_DAY) < score,
         }
     )
-
-
-@pytest.fixture(scope="session")
-def empty_mlflow_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    db = tmp_path_factory.mktemp("mlflow_template") / "mlflow.db"
-    ModelRegistry(tracking_uri=f"sqlite:///{db}").client().search_registered_models()
-    return db
 
 
 @pytest.fixture
@@ -107,18 +95,7 @@ def warehouse(tmp_path: Path, version: VersionInfo) -> DuckDBWarehouse:
     warehouse.replace_window(
         f"marts.{SCORING_MART}", "applied_on", FIRST_DAY, end, [frame.drop(columns=["score", "defaulted"])]
     )
-    predictions = pd.DataFrame(
-        {
-            "row_id": frame["row_id"],
-            "applied_on": frame["applied_on"],
-            "score": frame["score"],
-            "decision": np.where(frame["score"] < 0.2, "low", "high"),
-            "model_name": MODEL,
-            "model_version": version.version,
-            "dagster_run_id": "test",
-            "scored_at": pd.Timestamp("2025-03-08"),
-        }
-    )
+    predictions = served_predictions(frame, MODEL, version.version, scored_at="2025-03-08")
     warehouse.replace_window(
         f"predictions.{MODEL}", "applied_on", FIRST_DAY, end, [predictions], prediction_columns(make_spec())
     )
@@ -133,24 +110,9 @@ def reports(tmp_path: Path) -> MonitoringReports:
 
 
 def _materialize(asset: str, day: date, warehouse, registry, reports) -> dg.ExecuteInProcessResult:
-    from assets.monitoring.daily import build_drift_asset, build_quality_asset
-
-    build = build_drift_asset if asset == "drift" else build_quality_asset
-    return dg.materialize(
-        [build(make_spec(), MARTS, PARTITIONS)],
-        resources={"warehouse": warehouse, "registry": registry, "reports": reports},
-        partition_key=day.isoformat(),
-        raise_on_error=False,
+    return run_monitoring(
+        asset, make_spec(), MARTS, day, {"warehouse": warehouse, "registry": registry, "reports": reports}
     )
-
-
-def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
-    [materialization] = result.asset_materializations_for_node(f"{MODEL}__{asset}")
-    return {k: v.value for k, v in materialization.metadata.items()}
-
-
-def _checks(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
-    return {c.check_name: c for c in result.get_asset_check_evaluations()}
 
 
 def _artifact_page(registry: ModelRegistry, version: VersionInfo, artifact: str) -> str:
@@ -167,7 +129,7 @@ def test_a_checked_days_report_is_an_artifact_of_the_serving_versions_run(
 ):
     result = _materialize("drift", STABLE_DAY, warehouse, registry, reports)
     assert result.success
-    meta = _metadata(result, "drift")
+    meta = materialization_metadata(result, MODEL, "drift")
     assert meta["status"] == "checked" and meta["day"] == STABLE_DAY.isoformat()
     assert meta["model_version"] == version.version
 
@@ -183,7 +145,7 @@ def test_a_checked_days_report_is_an_artifact_of_the_serving_versions_run(
     assert meta["report_served"] == f"{BASE_URL}/{MODEL}/drift/{STABLE_DAY}.html"
     assert _download(registry, version, artifact, tmp_path / "download").read_bytes() == local.read_bytes()
     # Every check links it too, with the day it judged.
-    for check in _checks(result).values():
+    for check in check_evaluations(result).values():
         assert check.passed, check.description
         assert check.metadata["report"].value == meta["report"]
         assert check.metadata["day"].value == STABLE_DAY.isoformat()
@@ -196,8 +158,8 @@ def test_a_checked_days_report_is_an_artifact_of_the_serving_versions_run(
 def test_a_failed_drift_check_names_the_day_and_links_the_report(warehouse, registry, reports, version):
     result = _materialize("drift", DRIFTED_DAY, warehouse, registry, reports)
     assert result.success  # a failed check is not a failed run
-    meta = _metadata(result, "drift")
-    check = _checks(result)["data_drift"]
+    meta = materialization_metadata(result, MODEL, "drift")
+    check = check_evaluations(result)["data_drift"]
     assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
     assert "income" in check.description
     assert DRIFTED_DAY.isoformat() in check.description
@@ -211,7 +173,7 @@ def test_a_failed_drift_check_names_the_day_and_links_the_report(warehouse, regi
 
 def test_the_report_names_the_model_version_day_and_reference(tmp_path, warehouse, registry, reports, version):
     result = _materialize("drift", DRIFTED_DAY, warehouse, registry, reports)
-    meta = _metadata(result, "drift")
+    meta = materialization_metadata(result, MODEL, "drift")
     title = f"Drift of {MODEL} version {version.version} on {DRIFTED_DAY}"
     artifact = f"monitoring/drift/{DRIFTED_DAY}_{MODEL}_v{version.version}.html"
     for page in (Path(meta["report_path"]), _download(registry, version, artifact, tmp_path / "download")):
@@ -234,13 +196,13 @@ def test_the_report_names_the_model_version_day_and_reference(tmp_path, warehous
 def test_the_quality_report_is_logged_and_named_alike(tmp_path, warehouse, registry, reports, version):
     result = _materialize("quality", STABLE_DAY, warehouse, registry, reports)
     assert result.success
-    meta = _metadata(result, "quality")
+    meta = materialization_metadata(result, MODEL, "quality")
     assert meta["status"] == "checked"
     artifact = f"monitoring/quality/{STABLE_DAY}_{MODEL}_v{version.version}.html"
     assert meta["report"] == _artifact_page(registry, version, artifact)
     html = _download(registry, version, artifact, tmp_path / "download").read_text(encoding="utf-8")
     assert f"<title>Quality of {MODEL} version {version.version} on {STABLE_DAY}</title>" in html
-    for check in _checks(result).values():
+    for check in check_evaluations(result).values():
         assert STABLE_DAY.isoformat() in check.description and meta["report"] in check.description
 
 
@@ -248,7 +210,7 @@ def test_without_a_base_url_no_file_link_is_made(warehouse, registry, tmp_path, 
     """A browser will not open a file:// link from the Dagster UI: without a served folder the only link is
     MLflow's, and the local path is metadata of its own."""
     reports = MonitoringReports(directory=str(tmp_path / "unserved"))
-    meta = _metadata(_materialize("drift", STABLE_DAY, warehouse, registry, reports), "drift")
+    meta = materialization_metadata(_materialize("drift", STABLE_DAY, warehouse, registry, reports), MODEL, "drift")
     assert meta["report"].startswith("http://127.0.0.1:5000/#/experiments/")
     assert "report_served" not in meta
     assert Path(meta["report_path"]).is_file()
@@ -260,7 +222,7 @@ def test_bootstrap_prints_not_checked_as_not_checked(warehouse, registry, report
 
     warehouse.query(f"DELETE FROM marts.{TRAINING_MART} WHERE applied_on >= DATE '{STABLE_DAY}'")
     waiting = _materialize("quality", STABLE_DAY, warehouse, registry, reports)
-    assert waiting.success and _metadata(waiting, "quality")["status"] == "waiting"
+    assert waiting.success and materialization_metadata(waiting, MODEL, "quality")["status"] == "waiting"
     line = check_statuses(waiting.get_asset_check_evaluations())
     assert "all checks passed" not in line
     assert line.startswith("auc_drop not checked (labels due on") and "calibration not checked (" in line

@@ -11,8 +11,8 @@ import pytest
 
 from resources.settings import PROJECT_ROOT
 from tests.chain import run_days
-from tests.conftest import TEST_ROWS_PER_DAY, point_stores_at
 from tests.postgres_server import postgres_bin, running_postgres
+from tests.stores import TEST_ROWS_PER_DAY, point_stores_at
 
 pytestmark = [
     pytest.mark.slow,

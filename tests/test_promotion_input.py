@@ -1,7 +1,9 @@
 """What a person types into promote_<model> and rollback_<model>, on a real MLflow store (SQLite under tmp_path)
 and a real warehouse: an unknown version, an empty requested_by, a forced promotion without a reason are refused
 with a message that says why (and are not retried); an accepted one materializes <model>/champion and leaves an
-audit row naming its actor; a step retried after a server error completes its move instead of making it twice.
+audit row naming its actor; a step retried after a server error completes its move instead of making it twice. MLflow
+shows the present in a fixed set of registered-model tags (who serves, since when, by whom, why); the history is the
+warehouse's audit table.
 
 Each test builds its own state (tests/ml_lab.py): the labeled mart is written straight into the warehouse (the
 train job needs no more: training set -> model -> gate -> champion), and versions are trained and registered by
@@ -11,25 +13,24 @@ the real ``train_<model>`` job, as in test_model_lifecycle.py. Training twice on
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import pytest
 
-from assets.ml.champion import REQUESTED_BY_TAG, VERSION_TAG
-from assets.ml.promotion import AUDIT_TABLE
+from assets.ml.alias_audit import alias_moves
+from assets.ml.champion_assets import REQUESTED_BY_TAG, VERSION_TAG
+from assets.ml.promotion import (
+    AUDIT_TABLE,
+    CHAMPION_BY_TAG,
+    CHAMPION_SINCE_TAG,
+    CHAMPION_UNTIL_TAG,
+    CHAMPION_VERSION_TAG,
+    CHAMPION_WHY_TAG,
+    HISTORY_TAG,
+)
 from resources.registry import CHALLENGER, CHAMPION, ModelRegistry, ModelVersionNotFound, RegistryError
-from tests.ml_lab import MODEL, Lab, champion_metadata, make_empty_mlflow_db, refusal
-
-
-@pytest.fixture(scope="session")
-def empty_mlflow_db(tmp_path_factory):
-    return make_empty_mlflow_db(tmp_path_factory)
-
-
-@pytest.fixture
-def lab(tmp_path, monkeypatch, empty_mlflow_db) -> Lab:
-    return Lab(tmp_path, monkeypatch, empty_mlflow_db)
-
+from tests.ml_lab import MODEL, champion_metadata, refusal
 
 # --- refusals ------------------------------------------------------------------------------------------------------
 
@@ -127,11 +128,10 @@ def test_promote_and_rollback_materialize_the_champion_and_the_audit_names_the_a
     ]
     assert audit["reason"].tolist() == ["incident drill", "rollback: drill over"]
     assert audit["dagster_run_id"].tolist() == [forced.run_id, back.run_id]
-    recorded = [r for r in lab.registry.audit_trail(MODEL) if r["action"] in ("promote", "rollback")]
-    assert [(r["actor"], r["dagster_run_id"]) for r in recorded] == [
-        ("ana@example.com", forced.run_id),
-        ("bo", back.run_id),
-    ]
+    # MLflow shows the present in plain words: the registered model's tags say who put version 1 back, and why.
+    state = lab.registry.client().get_registered_model(MODEL).tags
+    assert (state[CHAMPION_VERSION_TAG], state[CHAMPION_BY_TAG]) == ("1", "bo")
+    assert state[CHAMPION_WHY_TAG] == f"rolled back from version {refused_by_gate}: drill over"
 
 
 # --- retries --------------------------------------------------------------------------------------------------------
@@ -176,8 +176,58 @@ def test_a_step_retried_after_a_warehouse_error_moves_the_alias_once(lab, monkey
         ["rollback", 3, 2, "ana"],
         ["promote", 2, 3, "bo"],
     ]
-    recorded = [(r["action"], r["to_version"]) for r in lab.registry.audit_trail(MODEL) if r["action"] != "train"]
-    assert recorded == [("gate", 1), ("promote", 2), ("promote", 3), ("rollback", 2), ("promote", 3)]
+    assert alias_moves(lab.warehouse, MODEL, CHAMPION) == [
+        ("gate", 1),
+        ("promote", 2),
+        ("promote", 3),
+        ("rollback", 2),
+        ("promote", 3),
+    ]
+    state = lab.registry.client().get_registered_model(MODEL).tags
+    assert (state[CHAMPION_VERSION_TAG], state[CHAMPION_BY_TAG]) == ("3", "bo")
+
+
+# --- what MLflow shows ----------------------------------------------------------------------------------------------
+
+
+def test_the_registered_model_keeps_a_fixed_set_of_tags_and_each_version_its_own_facts(lab):
+    """Two promotions and a rollback: the registered model's tags say who serves now, since when, by whom and why,
+    in the same few keys as after the first move (no pile of records); the history is the warehouse's."""
+    assert lab.train() == 1  # the gate makes it champion
+    client = lab.registry.client()
+    first_keys = set(client.get_registered_model(MODEL).tags)
+    assert first_keys == {
+        CHAMPION_VERSION_TAG,
+        CHAMPION_SINCE_TAG,
+        CHAMPION_BY_TAG,
+        CHAMPION_WHY_TAG,
+        HISTORY_TAG,
+    }
+    # A store written by an earlier release: one JSON record per move on the registered model, cleared on the next.
+    client.set_registered_model_tag(MODEL, "audit.champion.20260101T000000123456Z", '{"action": "gate"}')
+    for version, person in ((2, "ana"), (3, "bo")):
+        assert lab.train(retrain=True) == version  # a tie: waits as challenger
+        assert lab.promote(version=version, requested_by=person, reason=f"release {version}").success
+    assert lab.rollback(requested_by="cy", reason="bad release").success
+    assert lab.champion() == 2
+
+    state = client.get_registered_model(MODEL).tags
+    assert set(state) == first_keys, "the registered model's tags must not grow with every move"
+    assert all(len(value) < 200 and not value.startswith("{") for value in state.values()), state  # words, not JSON
+    assert state[CHAMPION_VERSION_TAG] == "2" and state[CHAMPION_BY_TAG] == "cy"
+    assert state[CHAMPION_WHY_TAG] == "rolled back from version 3: bad release"
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC", state[CHAMPION_SINCE_TAG])
+    assert AUDIT_TABLE in state[HISTORY_TAG]
+
+    # Per-version facts live on the versions: when each became champion, by whom and why, and when it stopped.
+    tags = {v: lab.registry.version(MODEL, v).tags for v in (1, 2, 3)}
+    assert (tags[2][CHAMPION_BY_TAG], tags[2][CHAMPION_WHY_TAG]) == ("cy", state[CHAMPION_WHY_TAG])
+    assert tags[2][CHAMPION_SINCE_TAG] == state[CHAMPION_SINCE_TAG] and CHAMPION_UNTIL_TAG not in tags[2]
+    assert tags[3][CHAMPION_BY_TAG] == "bo" and tags[3][CHAMPION_UNTIL_TAG] == state[CHAMPION_SINCE_TAG]
+    assert tags[3][CHAMPION_WHY_TAG] == "promoted (was version 2): release 3"
+    assert tags[1][CHAMPION_BY_TAG] == "gate" and CHAMPION_UNTIL_TAG in tags[1]
+    # The whole history, in the warehouse.
+    assert alias_moves(lab.warehouse, MODEL, CHAMPION) == [("gate", 1), ("promote", 2), ("promote", 3), ("rollback", 2)]
 
 
 # --- the registry's errors ------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -32,8 +32,8 @@ from resources.settings import Settings
 from resources.source import SyntheticSource
 from resources.source.declarations import DeclarationError, load_raw_tables
 from resources.source.schema import LANDING, RawTable
-from tests.conftest import point_stores_at
 from tests.sensor_helpers import Webhook
+from tests.stores import point_stores_at
 
 DAY = date(2026, 3, 1)  # the day stored before each bad file arrives
 LATER = DAY + timedelta(days=1)  # a good day ingested after the rejection
@@ -121,15 +121,6 @@ def applications(day: date, rows: int = ROWS) -> pd.DataFrame:
 def outcomes(day: date) -> pd.DataFrame:
     source = SyntheticSource(rows_per_day=ROWS, label_delay_days=LABEL_DELAY_DAYS)
     return pd.concat(source.outcomes(day), ignore_index=True)
-
-
-@pytest.fixture
-def webhook() -> Iterator[Webhook]:
-    hook = Webhook()
-    hook.thread.start()
-    yield hook
-    hook.server.shutdown()
-    hook.server.server_close()
 
 
 @pytest.fixture

@@ -9,102 +9,25 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
 
-from assets.ml.spec import ModelSpec, load_spec
 from jobs.sensors import build_sensors
 from resources.alerts import AlertDeliveryError, AlertsResource, build_payload
-from resources.settings import MODEL_SPECS_DIR, Settings
-from tests.sensor_helpers import Webhook, tick
-
-RETRAIN_COOLDOWN_ENV = "NIGHTJAR_RETRAIN_COOLDOWN_HOURS"
-PREDICTIONS_DUE_HOUR_ENV = "NIGHTJAR_PREDICTIONS_DUE_HOUR"
-DAILY = dg.DailyPartitionsDefinition(start_date="2026-01-01")
-
-
-# --- a real webhook ------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def webhook() -> Iterator[Webhook]:
-    hook = Webhook()
-    hook.thread.start()
-    yield hook
-    hook.server.shutdown()
-    hook.server.server_close()
-
-
-@pytest.fixture
-def dagster_instance(tmp_path) -> Iterator[dg.DagsterInstance]:
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    with dg.DagsterInstance.local_temp(str(home)) as instance:
-        yield instance
-
-
-class FakeClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def sensor_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
-    """Sensor settings at their defaults (UTC, due at 06:00, 24 h cool-down) unless a test sets them."""
-    for name in (RETRAIN_COOLDOWN_ENV, PREDICTIONS_DUE_HOUR_ENV):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NIGHTJAR_TIMEZONE", "UTC")
-    yield monkeypatch
-
-
-# --- throwaway models, jobs and assets -----------------------------------------------------------------------------
-
-
-def demo_spec(name: str = "demo_model") -> ModelSpec:
-    return load_spec(MODEL_SPECS_DIR / "loan_default.yaml").model_copy(update={"name": name})
-
-
-@dg.op
-def _noop() -> None:
-    pass
-
-
-def training_job(name: str) -> dg.JobDefinition:
-    @dg.job(name=f"train_{name}")
-    def train() -> None:
-        _noop()
-
-    return train
-
-
-def sensors_for(names: list[str], clock: FakeClock) -> dict[str, dg.SensorDefinition]:
-    specs = [demo_spec(n) for n in names]
-    built = build_sensors(specs, {n: training_job(n) for n in names}, Settings.from_env(), clock=clock)
-    return {s.name: s for s in built}
-
-
-def checked_asset(
-    path: list[str],
-    check_name: str,
-    severity: dg.AssetCheckSeverity,
-    passed: bool = False,
-    description: str = "columns drifted: credit_score",
-) -> dg.AssetsDefinition:
-    """A daily asset with one check that reports ``passed`` at ``severity``."""
-    key = dg.AssetKey(path)
-
-    @dg.asset(key=key, partitions_def=DAILY, check_specs=[dg.AssetCheckSpec(check_name, asset=key)])
-    def _asset():
-        yield dg.MaterializeResult()
-        yield dg.AssetCheckResult(check_name=check_name, passed=passed, severity=severity, description=description)
-
-    return _asset
+from resources.settings import Settings
+from tests.sensor_helpers import (
+    DAILY,
+    PREDICTIONS_DUE_HOUR_ENV,
+    RETRAIN_COOLDOWN_ENV,
+    FakeClock,
+    checked_asset,
+    demo_spec,
+    failed_run,
+    sensors_for,
+    tick,
+)
 
 
 def materialize(instance: dg.DagsterInstance, asset: dg.AssetsDefinition, day: str) -> None:
@@ -146,16 +69,7 @@ def test_settings_from_environment_are_validated(sensor_env):
 
 
 def test_failed_run_alerts_with_job_run_step_and_error(sensor_env, webhook, dagster_instance):
-    @dg.op
-    def explode() -> None:
-        raise ValueError("disk full")
-
-    @dg.job
-    def fragile() -> None:
-        explode()
-
-    result = fragile.execute_in_process(instance=dagster_instance, raise_on_error=False)
-    assert not result.success
+    result = failed_run(dagster_instance)
     sensor = sensors_for(["demo_model"], FakeClock(START))["alert_on_run_failure"]
     context = dg.build_run_status_sensor_context(
         sensor_name=sensor.name,

@@ -12,15 +12,8 @@ import pytest
 from resources.source import RawSources, SyntheticSource
 from resources.source.declarations import load_raw_tables
 from resources.source.schema import PANDAS_DTYPES, RawTable
-from resources.source.synthetic import (
-    APPLICATION_COLUMNS,
-    CHUNK_ROWS,
-    DRIFTED_COLUMNS,
-    OUTCOME_COLUMNS,
-    STABLE_COLUMNS,
-    TABLES,
-    default_probability,
-)
+from resources.source.synthetic import APPLICATION_COLUMNS, CHUNK_ROWS, OUTCOME_COLUMNS, TABLES
+from resources.source.synthetic_draws import DRIFTED_COLUMNS, STABLE_COLUMNS, default_probability
 
 DAY = date(2026, 3, 1)
 DRIFT_DAY = date(2026, 4, 1)

@@ -1,7 +1,14 @@
-"""Training the shipped loan spec on generated data, and logging / registering it in a real MLflow (SQLite in tmp)."""
+"""Training the shipped loan spec on the labeled mart as dbt builds it, and logging / registering it in a real MLflow
+(SQLite in tmp).
+
+dbt owns the derived features the model trains on (loan-to-income, the monthly installment, installment-to-income):
+the mart comes from a real ``dbt build`` of generated days (tests/dbt_marts.py), and dbt's ``unit_tests:`` on
+``int_applications_featurized`` pin the formula's zero-rate and null branches (run here as CI runs them).
+"""
 
 from __future__ import annotations
 
+import json
 import warnings
 from datetime import date, timedelta
 from pathlib import Path
@@ -12,37 +19,25 @@ import pytest
 import yaml
 
 from assets.ml.evaluation import features, score
-from assets.ml.mlflow_logging import DIGEST_CHARS, REFERENCE_PATH, SCORE_COLUMN, load_reference, log_and_register
+from assets.ml.mlflow_logging import DIGEST_CHARS, load_reference, log_and_register
+from assets.ml.run_artifacts import REFERENCE_PATH, SCORE_COLUMN
 from assets.ml.spec import ModelSpec, load_spec
 from assets.ml.training import train
 from resources.registry import ModelRegistry
-from resources.source.synthetic import SyntheticSource
+from tests.chain import dbt_cli, run_days
+from tests.dbt_marts import FIRST_DAY, MART_DAYS, ROWS_PER_DAY, labeled_applications
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC_PATH = REPO / "model_specs" / "loan_default.yaml"
-DAYS, ROWS_PER_DAY, LABEL_DELAY = 40, 300, 30
-FIRST_DAY = date(2024, 1, 1)
+DAYS = MART_DAYS
 TAGS = {"dagster_run_id": "run-1234", "dagster_asset_key": "loan_default_risk/model_version", "code_version": "t1"}
-
-
-def labeled_mart(days: int = DAYS, rows_per_day: int = ROWS_PER_DAY) -> pd.DataFrame:
-    """What fct_labeled_applications holds: applications joined to their outcomes, plus the derived features."""
-    source = SyntheticSource(rows_per_day=rows_per_day, seed=7, label_delay_days=LABEL_DELAY)
-    applications, outcomes = [], []
-    for offset in range(days):
-        day = FIRST_DAY + timedelta(days=offset)
-        applications.extend(source.applications(day))
-        outcomes.extend(source.outcomes(day + timedelta(days=LABEL_DELAY)))
-    frame = pd.concat(applications, ignore_index=True).merge(
-        pd.concat(outcomes, ignore_index=True).drop(columns=["application_date"]), on="application_id"
-    )
-    frame["defaulted"] = frame["defaulted"].astype("int64")  # stg_outcomes casts the boolean to integer
-    frame["loan_to_income"] = frame["loan_amount"] / frame["annual_income"]
-    monthly_rate = frame["interest_rate"] / 100.0 / 12.0
-    annuity = monthly_rate / (1 - (1 + monthly_rate) ** -frame["term_months"])
-    frame["monthly_installment"] = frame["loan_amount"] * annuity
-    frame["installment_to_income"] = frame["monthly_installment"] * 12 / frame["annual_income"]
-    return frame
+FEATURIZED = "int_applications_featurized"  # the dbt model that computes the derived features
+# Its unit tests: the textbook annuity, a 0% rate (principal / term), and missing or zero inputs (nulls, no errors).
+FEATURE_UNIT_TESTS = {
+    "test_int_applications_featurized_derived_features",
+    "test_int_applications_featurized_zero_rate_repays_principal_over_term",
+    "test_int_applications_featurized_missing_inputs_give_nulls",
+}
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +47,7 @@ def spec() -> ModelSpec:
 
 @pytest.fixture(scope="module")
 def mart() -> pd.DataFrame:
-    return labeled_mart()
+    return labeled_applications(DAYS)
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +93,32 @@ def test_training_is_deterministic_whatever_the_row_order(trained, spec, mart):
 def test_training_refuses_a_mart_missing_a_feature(spec, mart):
     with pytest.raises(ValueError, match=r"fct_labeled_applications.*'credit_score'"):
         train(spec, mart.drop(columns=["credit_score"]))
+
+
+def test_the_mart_carries_dbts_derived_features(mart, spec):
+    """What training reads is dbt's output: the derived features are there, computed for every generated row."""
+    derived = ["loan_to_income", "monthly_installment", "installment_to_income"]
+    assert set(spec.features.all) >= {"loan_to_income", "installment_to_income"}  # the model trains on them
+    assert mart[derived].notna().all().all()  # the generator leaves no income, amount, term or rate missing
+    assert len(mart) == DAYS * ROWS_PER_DAY and mart["application_id"].is_unique
+
+
+@pytest.mark.slow  # an ingest run (raw day + dbt build) and a dbt invocation
+def test_dbts_unit_tests_of_the_derived_features_pass(defs, nightjar_env, tmp_path):
+    """`dbt test --select test_type:unit`, as CI runs it: every unit test of the project passes, those of the feature
+    formulas among them. (Unit tests read their inputs' column types from the warehouse: one day is built first.)"""
+    from jobs.dbt_full_tests import read_test_outcomes
+
+    day = date(2026, 1, 1)
+    assert run_days(defs, "ingest", day, day).success
+    target = tmp_path / "dbt_target"
+    done = dbt_cli(["test", "--select", "test_type:unit"], target, nightjar_env)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    manifest = json.loads((target / "manifest.json").read_text())
+    outcomes = read_test_outcomes(json.loads((target / "run_results.json").read_text()), manifest)
+    assert {o.unique_id for o in outcomes} == set(manifest["unit_tests"])
+    assert [o.describe() for o in outcomes if o.status != "pass"] == []
+    assert {o.name for o in outcomes if o.tested == FEATURIZED} == FEATURE_UNIT_TESTS
 
 
 # --- MLflow -----------------------------------------------------------------------------------------------------

@@ -15,15 +15,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from assets.ml.spec import ModelSpec, load_spec
 from assets.transform.translator import check_description
-from jobs.sensors import build_sensors
-from resources.settings import MODEL_SPECS_DIR, PROJECT_ROOT, Settings, stores_under
-from tests.conftest import point_stores_at
-from tests.sensor_helpers import Webhook, tick
+from resources.settings import PROJECT_ROOT, stores_under
+from tests.sensor_helpers import FakeClock, checked_asset, failed_run, sensors_for, tick
+from tests.stores import point_stores_at
 
 DBT_GROUPS = {"staging", "intermediate", "marts"}
-DAILY = dg.DailyPartitionsDefinition(start_date="2026-01-01")
 
 
 @pytest.fixture(scope="module")
@@ -186,56 +183,8 @@ def test_partitioned_jobs_say_how_to_launch_them(ui_defs):
 # --- sensor ticks ---------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def webhook() -> Iterator[Webhook]:
-    hook = Webhook()
-    hook.thread.start()
-    yield hook
-    hook.server.shutdown()
-    hook.server.server_close()
-
-
-@pytest.fixture
-def dagster_instance(tmp_path, monkeypatch) -> Iterator[dg.DagsterInstance]:
-    monkeypatch.setenv("NIGHTJAR_TIMEZONE", "UTC")
-    for name in ("NIGHTJAR_RETRAIN_COOLDOWN_HOURS", "NIGHTJAR_PREDICTIONS_DUE_HOUR"):
-        monkeypatch.delenv(name, raising=False)
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    with dg.DagsterInstance.local_temp(str(home)) as instance:
-        yield instance
-
-
-def _spec(name: str) -> ModelSpec:
-    return load_spec(MODEL_SPECS_DIR / "loan_default.yaml").model_copy(update={"name": name})
-
-
-def _sensors(now: datetime) -> dict[str, dg.SensorDefinition]:
-    @dg.op
-    def noop() -> None:
-        pass
-
-    @dg.job(name="train_demo_model")
-    def train() -> None:
-        noop()
-
-    built = build_sensors([_spec("demo_model")], {"demo_model": train}, Settings.from_env(), clock=lambda: now)
-    return {s.name: s for s in built}
-
-
-def _checked_asset(path: list[str], check_name: str, severity: dg.AssetCheckSeverity) -> dg.AssetsDefinition:
-    key = dg.AssetKey(path)
-
-    @dg.asset(key=key, partitions_def=DAILY, check_specs=[dg.AssetCheckSpec(check_name, asset=key)])
-    def _asset():
-        yield dg.MaterializeResult()
-        yield dg.AssetCheckResult(check_name=check_name, passed=False, severity=severity, description="bad")
-
-    return _asset
-
-
 def test_a_checks_sensor_tick_that_alerted_says_so(webhook, dagster_instance):
-    sensor = _sensors(datetime.now(UTC))["monitoring_checks_sensor"]
+    sensor = sensors_for(["demo_model"], FakeClock(datetime.now(UTC)))["monitoring_checks_sensor"]
     alerts = webhook.alerts()
     _, cursor = tick(sensor, dagster_instance, alerts, None)
 
@@ -247,7 +196,7 @@ def test_a_checks_sensor_tick_that_alerted_says_so(webhook, dagster_instance):
     result, cursor = tick(sensor, dagster_instance, alerts, cursor)
     assert result.skip_reason.skip_message == "1 finished run(s), no failed check: nothing alerted"
 
-    orders = _checked_asset(["orders"], "row_count", dg.AssetCheckSeverity.ERROR)
+    orders = checked_asset(["orders"], "row_count", dg.AssetCheckSeverity.ERROR)
     assert dg.materialize([orders], instance=dagster_instance, partition_key="2026-03-09").success
     result, cursor = tick(sensor, dagster_instance, alerts, cursor)
     assert len(webhook.posts) == 1 and not result.run_requests
@@ -256,14 +205,16 @@ def test_a_checks_sensor_tick_that_alerted_says_so(webhook, dagster_instance):
     )
 
     # A tick that also requested a training run shows that run (Dagster allows no skip text beside it).
-    drift = _checked_asset(["demo_model", "drift"], "data_drift", dg.AssetCheckSeverity.ERROR)
+    drift = checked_asset(["demo_model", "drift"], "data_drift", dg.AssetCheckSeverity.ERROR)
     assert dg.materialize([drift], instance=dagster_instance, partition_key="2026-03-09").success
     result, _ = tick(sensor, dagster_instance, alerts, cursor)
     assert [r.job_name for r in result.run_requests] == ["train_demo_model"] and result.skip_reason is None
 
 
 def test_a_missing_predictions_tick_that_alerted_says_so(webhook, dagster_instance):
-    sensor = _sensors(datetime(2026, 3, 10, 7, 0, tzinfo=UTC))["missing_predictions_sensor"]
+    sensor = sensors_for(["demo_model"], FakeClock(datetime(2026, 3, 10, 7, 0, tzinfo=UTC)))[
+        "missing_predictions_sensor"
+    ]
     result, cursor = tick(sensor, dagster_instance, webhook.alerts(), None)
     assert result.skip_reason.skip_message == "alerted: predictions for 2026-03-09 missing: demo_model"
     result, _ = tick(sensor, dagster_instance, webhook.alerts(), cursor)
@@ -272,19 +223,11 @@ def test_a_missing_predictions_tick_that_alerted_says_so(webhook, dagster_instan
 
 def test_a_run_failure_tick_that_alerted_acts_on_the_run(webhook, dagster_instance):
     """Dagster's run-status convention: the tick is a success naming the failed run, not a skip."""
-    sensor = _sensors(datetime.now(UTC))["alert_on_run_failure"]
+    sensor = sensors_for(["demo_model"], FakeClock(datetime.now(UTC)))["alert_on_run_failure"]
     resources = {"alerts": webhook.alerts()}
     first = sensor.evaluate_tick(dg.build_sensor_context(instance=dagster_instance, resources=resources))
 
-    @dg.op
-    def explode() -> None:
-        raise ValueError("disk full")
-
-    @dg.job
-    def fragile() -> None:
-        explode()
-
-    failed = fragile.execute_in_process(instance=dagster_instance, raise_on_error=False)
+    failed = failed_run(dagster_instance)
     data = sensor.evaluate_tick(
         dg.build_sensor_context(instance=dagster_instance, cursor=first.cursor, resources=resources)
     )

@@ -26,9 +26,11 @@ import pytest
 from resources.settings import PROJECT_ROOT
 from resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
 from tests.chain import RANGE_END, RANGE_START, scalar
-from tests.conftest import TEST_ROWS_PER_DAY
+from tests.run_launch import launch_job, slot_holders
+from tests.stores import TEST_ROWS_PER_DAY
 
 CLAIMERS, CYCLES = 4, 20
+MULTIPROCESS = {"NIGHTJAR_EXECUTOR": "multiprocess"}  # as the UI launches a backfill in a deployment
 
 # One claimer process: CYCLES times, claim the warehouse slot (polling), hold it briefly, free it; print the
 # intervals during which it certainly held the slot. All start claiming on one "go" line, once all are ready.
@@ -79,7 +81,7 @@ def test_pool_claims_are_exclusive_across_processes(instance):
     assert len(intervals) == CLAIMERS * CYCLES
     overlaps = [(a, b) for a, b in combinations(sorted(intervals), 2) if a[2] != b[2] and a[0] < b[1] and b[0] < a[1]]
     assert overlaps == [], f"{len(overlaps)} overlapping holds of the one warehouse slot, e.g. {overlaps[:2]}"
-    assert storage.get_concurrency_info(WAREHOUSE_POOL).claimed_slots == []
+    assert slot_holders(instance, WAREHOUSE_POOL) == []
 
 
 def test_preparing_a_fresh_home_from_several_processes_at_once(nightjar_env):
@@ -168,30 +170,6 @@ def test_duckdb_open_gives_up_naming_the_file(tmp_path):
         holder.communicate("release\n", timeout=120)
 
 
-def _launch(tags: dict[str, str], log: Path) -> subprocess.Popen:
-    dagster = Path(sys.executable).parent / "dagster"
-    env = dict(os.environ, NIGHTJAR_EXECUTOR="multiprocess")
-    return subprocess.Popen(
-        [
-            str(dagster),
-            "job",
-            "execute",
-            "-f",
-            "definitions.py",
-            "-d",
-            str(PROJECT_ROOT),
-            "-j",
-            "ingest",
-            "--tags",
-            json.dumps(tags),
-        ],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-    )
-
-
 def _step_intervals(instance: dg.DagsterInstance, run_id: str) -> list[tuple[float, float, str]]:
     """(start, end, run/step) of every step of the run, from its STEP_START and STEP_SUCCESS/FAILURE events."""
     starts, ends = {}, {}
@@ -212,8 +190,12 @@ def test_overlapping_multiprocess_backfills_do_not_hit_the_duckdb_lock(nightjar_
     # Every step of `ingest` is a warehouse step; if one ever is not, the overlap check below must filter.
     assert {n.definition.pool for n in defs.resolve_job_def("ingest").graph.nodes} == {WAREHOUSE_POOL}
     assert instance.get_runs() == []
-    first = _launch({RANGE_START: "2026-01-01", RANGE_END: "2026-01-04"}, tmp_path / "run1.log")
-    second = _launch({RANGE_START: "2026-01-03", RANGE_END: "2026-01-06"}, tmp_path / "run2.log")
+    first = launch_job(
+        "ingest", {RANGE_START: "2026-01-01", RANGE_END: "2026-01-04"}, tmp_path / "run1.log", env=MULTIPROCESS
+    )
+    second = launch_job(
+        "ingest", {RANGE_START: "2026-01-03", RANGE_END: "2026-01-06"}, tmp_path / "run2.log", env=MULTIPROCESS
+    )
     codes = [first.wait(timeout=1200), second.wait(timeout=1200)]
     logs = (tmp_path / "run1.log").read_text() + (tmp_path / "run2.log").read_text()
 
@@ -224,7 +206,7 @@ def test_overlapping_multiprocess_backfills_do_not_hit_the_duckdb_lock(nightjar_
     intervals = [i for run in runs for i in _step_intervals(instance, run.run_id)]
     overlaps = [(a, b) for a, b in combinations(sorted(intervals), 2) if a[0] < b[1] and b[0] < a[1]]
     assert overlaps == [], f"warehouse steps overlapped: {overlaps}"
-    assert instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).claimed_slots == []
+    assert slot_holders(instance, WAREHOUSE_POOL) == []
     days = 6
     assert scalar(nightjar_env, "SELECT count(*) FROM raw.applications") == days * TEST_ROWS_PER_DAY
     assert scalar(nightjar_env, "SELECT count(*) FROM marts.fct_application_features") == days * TEST_ROWS_PER_DAY

@@ -84,7 +84,7 @@ def score(model: Any, frame: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
     """Probabilities of class 1 from a fitted scikit-learn pipeline or an MLflow pyfunc model.
 
     The model's own input columns are used when it records them (see :func:`inputs_of`), else the spec's. A pyfunc
-    model logged by :mod:`assets.ml.mlflow_logging` predicts ``predict_proba``: an (n, 2) array.
+    model logged by :mod:`assets.ml.mlflow_model` predicts ``predict_proba``: an (n, 2) array.
     """
     inputs = inputs_of(model)
     X = features(frame, spec) if inputs is None else model_input(frame, *inputs, spec.name)
@@ -180,9 +180,6 @@ def decide(p, bands: DecisionBands) -> np.ndarray:
     # side="right": a score equal to a bound counts as not below it.
     index = np.searchsorted(np.asarray(bands.bounds, dtype="float64"), p, side="right")
     return np.asarray(bands.names, dtype=object)[index]
-
-
-decision_band = decide  # the earlier name, still used by bench/model.py
 
 
 def permutation_importance(

@@ -2,7 +2,8 @@
 
 The gate only observes: it says whether a version may serve (the floor, the tolerance, the guardrails) and whether
 it beats the champion by enough to replace it without a person (``promotion.min_improvement``). Moving the
-``champion`` alias is the ``<model>/champion`` asset's job (:mod:`assets.ml.champion`).
+``champion`` alias is the ``<model>/champion`` asset's job (:mod:`assets.ml.champion_assets`, which decides with
+:mod:`assets.ml.champion`); the check that runs the gate is :mod:`assets.ml.gate_checks`.
 
 Every comparison of a challenger with the champion goes through :func:`improvement`.
 """

@@ -1,4 +1,4 @@
-"""Batch inference for one model spec: each day of the scoring mart, scored by the registry's champion.
+"""Batch inference for one model spec: a window of the scoring mart, scored by the registry's champion.
 
 The champion is resolved once per run to a version number, so a run never mixes versions even if the alias
 moves while it runs, and a hand-set alias in the MLflow UI is what the next run uses. Rows stream through in
@@ -6,23 +6,22 @@ bounded chunks: read, score, write. Each score gets the name of its decision ban
 rows of the spec's ``review_band`` also land in a review queue table for people to look at (the table is written
 either way, empty when the spec names no review band, so readers find it and a re-run clears rows an earlier
 review band put there). A challenger, when there is one, scores the same rows in shadow (stored apart, never used
-for decisions).
+for decisions). The daily asset that calls this is :mod:`assets.ml.inference_assets`.
+
+pandas is imported inside the functions: this module is imported when definitions load.
 """
 
-# No `from __future__ import annotations` here: Dagster reads the asset function's annotations (context, config,
-# resources) as real types. pandas is imported inside the functions: this module is imported when definitions load.
+from __future__ import annotations
+
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-import dagster as dg
-
-from assets.ml.spec import ModelSpec, SpecError
-from assets.partitions import single_run, window_dates
+from assets.ml.spec import ModelSpec, check_mart_columns
 from resources.failures import DataFailure, not_retried
-from resources.registry import CHALLENGER, CHAMPION, SERVER_RETRY_POLICY, ModelRegistry, VersionInfo
+from resources.registry import CHALLENGER, CHAMPION, ModelRegistry, VersionInfo
 from resources.source.schema import Column
-from resources.warehouse import WAREHOUSE_POOL, NotInWarehouse, Warehouse
+from resources.warehouse import Warehouse
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,11 +51,6 @@ def review_queue_where(spec: ModelSpec) -> str:
 
 class NoChampionError(DataFailure):
     """The registry has no champion to score with: never retried (a version must be trained or promoted first)."""
-
-
-class PredictionsConfig(dg.Config):
-    rescore: bool = False
-    """Replace predictions of days that another version already scored (their recorded decisions are lost)."""
 
 
 def prediction_columns(spec: ModelSpec) -> list[Column]:
@@ -94,9 +88,9 @@ def score_chunks(
     spec: ModelSpec,
     model,
     version: VersionInfo,
-    chunks: "Iterator[pd.DataFrame]",
+    chunks: Iterator[pd.DataFrame],
     run_id: str,
-) -> "Iterator[pd.DataFrame]":
+) -> Iterator[pd.DataFrame]:
     """Prediction rows for each chunk of scoring rows: id, day, score, decision band and provenance.
 
     Rows the model cannot score (a feature column missing, a value that is not a number, a NaN score) fail as a
@@ -134,89 +128,65 @@ def _agreement(warehouse: Warehouse, spec: ModelSpec, start: date, end: date) ->
     return float(frame["agreement"].iloc[0])
 
 
-def build_predictions_asset(
-    spec: ModelSpec, mart_keys: dict[str, dg.AssetKey], kind: str, partitions: dg.PartitionsDefinition
-) -> dg.AssetsDefinition:
-    # The serving decision, not the newest trained version: lineage reads model -> champion -> predictions.
-    champion_key = dg.AssetKey([spec.name, "champion"])
+def score_window(
+    warehouse: Warehouse,
+    registry: ModelRegistry,
+    spec: ModelSpec,
+    start: date,
+    end: date,
+    *,
+    rescore: bool,
+    run_id: str,
+) -> tuple[dict[str, Any], str]:
+    """Score [start, end) of the scoring mart with the champion (and the challenger in shadow) and write the
+    predictions and the review queue; (the materialization's metadata, a one-line summary)."""
+    champion = registry.by_alias(spec.name, CHAMPION)
+    if champion is None:
+        raise NoChampionError(
+            description=f"model '{spec.name}' has no '{CHAMPION}' version in the registry "
+            f"({registry.tracking_uri}): run the train_{spec.name} job, or promote a version with promote_{spec.name}."
+        )
+    _check_not_scored_by_another_version(warehouse, spec, start, end, champion.version, rescore)
+    mart = f"marts.{spec.scoring_mart}"
 
-    @dg.asset(
-        key=[spec.name, "predictions"],
-        deps=[mart_keys[spec.scoring_mart], champion_key],
-        partitions_def=partitions,
-        backfill_policy=single_run,
-        pool=WAREHOUSE_POOL,
-        retry_policy=SERVER_RETRY_POLICY,  # when MLflow or the warehouse server does not answer
-        group_name="inference",
-        kinds={"python", "mlflow", kind},
-        owners=[spec.owner],
-        description=f"Each {spec.entity_id} of the day in {spec.scoring_mart}, scored by models:/{spec.name}@champion, "
-        "with its decision band and the model version that scored it.",
-        metadata={"dagster/table_name": predictions_table(spec)},
+    def scored(version: VersionInfo) -> Iterator[pd.DataFrame]:
+        rows = warehouse.iter_window(mart, spec.timestamp, start, end, chunk_rows=SCORE_CHUNK_ROWS)
+        return score_chunks(spec, registry.load(version), version, _with_columns(rows), run_id)
+
+    def _with_columns(chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for chunk in chunks:
+            check_mart_columns(spec, set(chunk.columns), spec.scoring_mart, f"model spec '{spec.name}'")
+            yield chunk
+
+    columns = prediction_columns(spec)
+    written = warehouse.replace_window(predictions_table(spec), spec.timestamp, start, end, scored(champion), columns)
+    in_review = warehouse.replace_window_from(
+        review_queue_table(spec),
+        spec.timestamp,
+        start,
+        end,
+        predictions_table(spec),
+        where=review_queue_where(spec),
     )
-    def predictions(
-        context: dg.AssetExecutionContext, config: PredictionsConfig, warehouse: Warehouse, registry: ModelRegistry
-    ):
-        # A mart without a column the spec needs, or a mart not built yet, fails the same way on every retry.
-        with not_retried(SpecError, NotInWarehouse):
-            return _score_window(context, config, warehouse, registry)
-
-    def _score_window(
-        context: dg.AssetExecutionContext, config: PredictionsConfig, warehouse: Warehouse, registry: ModelRegistry
-    ) -> dg.MaterializeResult:
-        start, end = window_dates(context)
-        champion = registry.by_alias(spec.name, CHAMPION)
-        if champion is None:
-            raise NoChampionError(
-                description=f"model '{spec.name}' has no '{CHAMPION}' version in the registry "
-                f"({registry.tracking_uri}): run the train_{spec.name} job, or promote a version with promote_{spec.name}."
-            )
-        _check_not_scored_by_another_version(warehouse, spec, start, end, champion.version, config.rescore)
-        mart = f"marts.{spec.scoring_mart}"
-
-        def scored(version: VersionInfo) -> "Iterator[pd.DataFrame]":
-            rows = warehouse.iter_window(mart, spec.timestamp, start, end, chunk_rows=SCORE_CHUNK_ROWS)
-            return score_chunks(spec, registry.load(version), version, _with_columns(rows), context.run.run_id)
-
-        def _with_columns(chunks: "Iterator[pd.DataFrame]") -> "Iterator[pd.DataFrame]":
-            for chunk in chunks:
-                spec.check_columns(set(chunk.columns), spec.scoring_mart, f"model spec '{spec.name}'")
-                yield chunk
-
-        columns = prediction_columns(spec)
-        written = warehouse.replace_window(
-            predictions_table(spec), spec.timestamp, start, end, scored(champion), columns
-        )
-        in_review = warehouse.replace_window_from(
-            review_queue_table(spec),
-            spec.timestamp,
-            start,
-            end,
-            predictions_table(spec),
-            where=review_queue_where(spec),
-        )
-        decisions = warehouse.query(
-            f"SELECT decision, count(*) AS n FROM {predictions_table(spec)} WHERE {spec.timestamp} >= DATE "
-            f"'{start.isoformat()}' AND {spec.timestamp} < DATE '{end.isoformat()}' GROUP BY decision"
-        )
-        counts = {str(row.decision): int(row.n) for row in decisions.itertuples()}
-        metadata: dict[str, object] = {
-            "dagster/row_count": written,
-            "model_version": champion.version,
-            "model_uri": champion.uri,
-            "review_queue_rows": in_review,
-            # Every band of the spec, in its order, zero included: the decision mix plots as one series per band.
-            **{f"decisions_{name}": counts.get(name, 0) for name in spec.decision_bands.names},
-        }
-        challenger = registry.by_alias(spec.name, CHALLENGER)
-        if challenger is not None and challenger.version != champion.version:
-            warehouse.replace_window(shadow_table(spec), spec.timestamp, start, end, scored(challenger), columns)
-            metadata["shadow_version"] = challenger.version
-            metadata["champion_challenger_agreement"] = _agreement(warehouse, spec, start, end)
-        else:
-            # No challenger now: clear the window so a re-run leaves no shadow rows of an earlier challenger.
-            warehouse.replace_window(shadow_table(spec), spec.timestamp, start, end, [], columns)
-        context.log.info(f"scored {written} rows of {mart} {start}..{end} with {champion.uri}")
-        return dg.MaterializeResult(metadata=metadata)
-
-    return predictions
+    decisions = warehouse.query(
+        f"SELECT decision, count(*) AS n FROM {predictions_table(spec)} WHERE {spec.timestamp} >= DATE "
+        f"'{start.isoformat()}' AND {spec.timestamp} < DATE '{end.isoformat()}' GROUP BY decision"
+    )
+    counts = {str(row.decision): int(row.n) for row in decisions.itertuples()}
+    metadata: dict[str, Any] = {
+        "dagster/row_count": written,
+        "model_version": champion.version,
+        "model_uri": champion.uri,
+        "review_queue_rows": in_review,
+        # Every band of the spec, in its order, zero included: the decision mix plots as one series per band.
+        **{f"decisions_{name}": counts.get(name, 0) for name in spec.decision_bands.names},
+    }
+    challenger = registry.by_alias(spec.name, CHALLENGER)
+    if challenger is not None and challenger.version != champion.version:
+        warehouse.replace_window(shadow_table(spec), spec.timestamp, start, end, scored(challenger), columns)
+        metadata["shadow_version"] = challenger.version
+        metadata["champion_challenger_agreement"] = _agreement(warehouse, spec, start, end)
+    else:
+        # No challenger now: clear the window so a re-run leaves no shadow rows of an earlier challenger.
+        warehouse.replace_window(shadow_table(spec), spec.timestamp, start, end, [], columns)
+    return metadata, f"scored {written} rows of {mart} {start}..{end} with {champion.uri}"

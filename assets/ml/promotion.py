@@ -2,28 +2,38 @@
 
 Training (``challenger``) and the ``<model>/champion`` asset (``champion``: by itself after the gate, or for a person
 through the promotion and rollback jobs) all move aliases through :func:`move_alias`, so every change of which
-version serves leaves the same record: as tags on the registered model in MLflow and as a row in the append-only
-``audit.model_alias_changes`` table of the warehouse.
+version serves leaves the same record: a row in the append-only ``audit.model_alias_changes`` table of the
+warehouse, the history (who, when, why, from which version, the metrics behind it). MLflow shows the present:
+the registered model's tags say which version is champion, since when, by whom and why, in a fixed set of keys
+(:func:`champion_state_tags`, overwritten on every move), and each version's tags say when it became (and stopped
+being) champion.
 
 The steps that move aliases retry when a server (MLflow, the warehouse) does not answer, so a move may be
-attempted again after it was half done: :func:`move_alias` completes a move its own run already recorded instead
-of recording it twice. A move the rules forbid raises :class:`PromotionRefused`, a ``dagster.Failure`` that is
-never retried: asking again gets the same answer.
+attempted again after it was half done: :func:`move_alias` sets the alias and tags again (the same state) and adds
+the audit row only if its run has not already. A move the rules forbid raises :class:`PromotionRefused`, a
+``dagster.Failure`` that is never retried: asking again gets the same answer.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
 
+from assets.ml.alias_audit import AUDIT_TABLE, alias_moves, append_audit_row, audit_row_exists
 from resources.registry import CHAMPION, ModelRegistry
 from resources.warehouse import Warehouse
 
-AUDIT_TABLE = "audit.model_alias_changes"
+# The registered model's tags: the champion now, in plain words, and where the history is. Always these keys.
+CHAMPION_VERSION_TAG = "champion.version"
+CHAMPION_SINCE_TAG = "champion.since"  # "2026-03-01 12:00:03 UTC"
+CHAMPION_BY_TAG = "champion.by"  # who made it champion (a person, or "gate")
+CHAMPION_WHY_TAG = "champion.why"  # e.g. "rolled back from version 3: bad release"
+HISTORY_TAG = "alias_history"
+HISTORY = f"every alias move (who, when, why, metrics): warehouse table {AUDIT_TABLE}"
+CHAMPION_UNTIL_TAG = "champion.until"  # on a version: when it stopped being champion
 # What the gate (the champion_challenger_gate check) records on the version it judged.
 GATE_PASSED_TAG = "gate.passed"  # "true": it may serve (floor, tolerance, guardrails)
 GATE_REASON_TAG = "gate.reason"
@@ -61,7 +71,7 @@ def require_reason(reason: str, what: str, why_needed: str) -> str:
     return written
 
 
-MAX_REASON_CHARS = 1000  # MLflow tag values are bounded; a record must stay whole to be read back
+MAX_REASON_CHARS = 1000  # a reason is kept whole in the audit row, the run tag and MLflow tags (bounded values)
 
 
 @dataclass(frozen=True)
@@ -94,61 +104,51 @@ class AliasChange:
 
 
 def move_alias(registry: ModelRegistry, warehouse: Warehouse, change: AliasChange) -> dict[str, Any]:
-    """Point the alias at the new version and record who moved it, when, why, and the metrics behind it.
+    """Point the alias at the new version, show the new state in MLflow (:func:`champion_state_tags` on the
+    registered model for the champion, ``<alias>.*`` tags on the versions), and append the move to the audit table.
 
-    Safe to call again from a retried step of the same Dagster run: if the registry already holds this run's
-    record of this very move, the alias is set again and the warehouse row added only if it is missing.
+    Safe to call again from a retried step of the same Dagster run: the alias and tags are set again (the same
+    state), and the audit row is appended only if this run has not appended it already.
     """
-    earlier = recorded_move(registry, change)
-    if earlier is not None:
-        registry.move_alias(change.model_name, change.alias, change.to_version, earlier, audit=False)
-        if not _audit_row_exists(warehouse, earlier):
-            _append_audit_row(warehouse, earlier)
-        return earlier
     record = change.as_record()
-    registry.move_alias(change.model_name, change.alias, change.to_version, record)
-    _append_audit_row(warehouse, record)
+    name, since = change.model_name, _in_utc(record["changed_at"])
+    version_tags = {f"{change.alias}.since": since}
+    model_tags: dict[str, str] = {}
+    if change.alias == CHAMPION:
+        model_tags = champion_state_tags(record)
+        version_tags.update({CHAMPION_BY_TAG: record["actor"], CHAMPION_WHY_TAG: model_tags[CHAMPION_WHY_TAG]})
+    registry.move_alias(name, change.alias, change.to_version, model_tags=model_tags, version_tags=version_tags)
+    if change.alias == CHAMPION:
+        registry.delete_version_tags(name, change.to_version, [CHAMPION_UNTIL_TAG])  # it serves again
+        if change.from_version is not None and change.from_version != change.to_version:
+            registry.set_version_tags(name, change.from_version, {CHAMPION_UNTIL_TAG: since})
+    if not audit_row_exists(warehouse, record):
+        append_audit_row(warehouse, record)
     return record
 
 
-def recorded_move(registry: ModelRegistry, change: AliasChange) -> dict[str, Any] | None:
-    """The registry's record of ``change`` made earlier in the same Dagster run (a retried step), if any."""
-    if not change.dagster_run_id:
-        return None
-    for record in reversed(registry.audit_trail(change.model_name)):
-        if (
-            record.get("dagster_run_id") == change.dagster_run_id
-            and record.get("alias") == change.alias
-            and record.get("action") == change.action
-            and record.get("to_version") == change.to_version
-        ):
-            return record
-    return None
+def _in_utc(iso: str) -> str:
+    return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _append_audit_row(warehouse: Warehouse, record: dict[str, Any]) -> None:
-    import pandas as pd
-
-    # Stored as naive UTC: a tz-aware value would be converted to the server's local time by DuckDB.
-    changed_at = pd.Timestamp(record["changed_at"]).tz_convert("UTC").tz_localize(None)
-    row = dict(record, metrics=json.dumps(record["metrics"], default=str), changed_at=changed_at)
-    row["from_version"] = -1 if record["from_version"] is None else record["from_version"]  # -1: there was none
-    warehouse.append(AUDIT_TABLE, pd.DataFrame([row]))
-
-
-def _sql_text(value: Any) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
-
-
-def _audit_row_exists(warehouse: Warehouse, record: dict[str, Any]) -> bool:
-    if not warehouse.table_exists(AUDIT_TABLE):
-        return False
-    found = warehouse.query(
-        f"SELECT count(*) AS n FROM {AUDIT_TABLE} WHERE dagster_run_id = {_sql_text(record['dagster_run_id'])} "
-        f"AND model_name = {_sql_text(record['model_name'])} AND alias = {_sql_text(record['alias'])} "
-        f"AND action = {_sql_text(record['action'])} AND to_version = {int(record['to_version'])}"
-    )
-    return int(found["n"].iloc[0]) > 0
+def champion_state_tags(record: dict[str, Any]) -> dict[str, str]:
+    """The registered model's tags after a champion move (:meth:`AliasChange.as_record`): which version serves,
+    since when, by whom and why, in plain words, and where the history is. Always the same keys."""
+    was = "none" if record["from_version"] is None else f"version {record['from_version']}"
+    reason = record["reason"]
+    if record["action"] == "rollback":
+        why = f"rolled back from {was}: {reason.removeprefix('rollback: ')}"
+    else:
+        by_whom = "by the gate " if record["action"] == "gate" else ""
+        forced = ", forced past the gate" if record["forced"] else ""
+        why = f"promoted {by_whom}(was {was}{forced}): {reason}"
+    return {
+        CHAMPION_VERSION_TAG: str(record["to_version"]),
+        CHAMPION_SINCE_TAG: _in_utc(record["changed_at"]),
+        CHAMPION_BY_TAG: record["actor"],
+        CHAMPION_WHY_TAG: why,
+        HISTORY_TAG: HISTORY,
+    }
 
 
 def gate_verdict(registry: ModelRegistry, name: str, version: int) -> tuple[bool | None, str]:
@@ -178,8 +178,8 @@ def check_promotion_allowed(registry: ModelRegistry, name: str, version: int, fo
         )
 
 
-def previous_champion(registry: ModelRegistry, name: str) -> tuple[int, int]:
-    """(current, previous) champion versions, from the audit trail.
+def previous_champion(registry: ModelRegistry, warehouse: Warehouse, name: str) -> tuple[int, int]:
+    """(current, previous) champion versions, from the audit table.
 
     The recorded champions form a stack: a promotion (by the gate or a person) pushes its version, a rollback
     pops one. Rolling back twice after 1 -> 2 -> 3 goes to 2, then 1; never back to the version just left.
@@ -189,14 +189,12 @@ def previous_champion(registry: ModelRegistry, name: str) -> tuple[int, int]:
     if current is None:
         raise PromotionRefused(f"'{name}' has no champion: there is nothing to roll back")
     stack: list[int] = []
-    for record in registry.audit_trail(name):
-        if record.get("alias") != CHAMPION:
-            continue
-        if record.get("action") == "rollback":
+    for action, to_version in alias_moves(warehouse, name, CHAMPION):
+        if action == "rollback":
             if stack:
                 stack.pop()
-        elif not stack or stack[-1] != record["to_version"]:
-            stack.append(int(record["to_version"]))
+        elif not stack or stack[-1] != to_version:
+            stack.append(to_version)
     if stack and stack[-1] != current.version:
         return current.version, stack[-1]
     if len(stack) < 2:

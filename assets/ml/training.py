@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from assets.ml.evaluation import features, labels, metrics, score
+from assets.ml.spec import check_mart_columns
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -176,7 +177,7 @@ def content_hash(frame: pd.DataFrame, spec: ModelSpec) -> str:
 
 def train(spec: ModelSpec, frame: pd.DataFrame, *, threads: int | None = TRAINING_THREADS) -> TrainedModel:
     """Split, fit ``build_pipeline(spec)`` on the older days and evaluate it on the holdout days."""
-    spec.check_columns(set(frame.columns), spec.training_mart, source=f"model spec '{spec.name}'")
+    check_mart_columns(spec, set(frame.columns), spec.training_mart, source=f"model spec '{spec.name}'")
     train_rows, holdout_rows = time_split(frame, spec)
     pipeline = build_pipeline(spec)
     with limited_threads(threads):

@@ -1,110 +1,69 @@
-"""Training assets for one model spec: the training set, the model version it trains, and the gate that judges
-that version (a check that only observes; ``<model>/champion``, in :mod:`assets.ml.champion`, decides what serves).
+"""Training assets for one model spec: the training set, the model version it trains, and the gate check that
+judges that version (:mod:`assets.ml.gate_checks`; it only observes). ``<model>/champion``
+(:mod:`assets.ml.champion_assets`) decides what serves.
 
-No churn: a version is registered only when there is something new to learn. The model asset fingerprints what it
-would learn from (the training set's content hash and the spec's learning fields) and, when the champion or the
-waiting challenger was trained on exactly that, registers nothing and says so. A retraining launched by the
-monitoring sensor (run tag :data:`RETRAIN_REASON_TAG`) also needs labels the champion never saw: the training set
-refuses to build without them, naming the champion's last label day and when the next labels are due.
+Wiring only: what the training set holds is :mod:`assets.ml.training_set`, how a version is trained
+:mod:`assets.ml.training`, logged :mod:`assets.ml.mlflow_logging`, and fingerprinted :mod:`assets.ml.provenance`.
+No churn: when the champion or the waiting challenger was trained on exactly what this run would learn from, the
+model asset registers nothing and says so. A retraining launched by the monitoring sensor (run tag
+:data:`RETRAIN_REASON_TAG`) also needs labels the champion never saw.
 """
 
 # No `from __future__ import annotations` here: Dagster reads the asset function's annotations (context, config,
 # resources) as real types. pandas is imported inside the functions: this module is imported when definitions load.
-import hashlib
-import json
-from datetime import date, timedelta
-from typing import TYPE_CHECKING
-
 import dagster as dg
+from pydantic import Field
 
+from assets.ml.gate_checks import build_gate_check
 from assets.ml.promotion import AliasChange, move_alias
+from assets.ml.provenance import (
+    FINGERPRINT_TAG,
+    LABEL_FIRST_DAY_TAG,
+    LABEL_LAST_DAY_TAG,
+    dagster_run_url,
+    git_commit,
+    training_fingerprint,
+    version_trained_on,
+)
 from assets.ml.spec import ModelSpec, SpecError
-from resources.failures import DataFailure, not_retried
-from resources.registry import CHALLENGER, CHAMPION, SERVER_RETRY_POLICY, ModelRegistry, VersionInfo
+from assets.ml.training_set import label_days, read_training_set, training_table, write_training_set
+from resources.failures import not_retried
+from resources.registry import CHALLENGER, CHAMPION, SERVER_RETRY_POLICY, ModelRegistry
+from resources.settings import DEFAULT_DAGSTER_URL
 from resources.warehouse import WAREHOUSE_POOL, NotInWarehouse, Warehouse
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-MARTS_SCHEMA = "marts"
-ALL_TIME = (date(1900, 1, 1), date(9999, 12, 31))
 
 RETRAIN_REASON_TAG = "nightjar/retrain_reason"
 """Run tag the monitoring checks sensor sets on the training runs it launches (the failed check that asked)."""
-# Tags on every registered version (and its MLflow run), written by the model asset.
-FINGERPRINT_TAG = "training.fingerprint"  # sha256 of the training set's content hash and the spec's learning fields
-LABEL_FIRST_DAY_TAG = "training.label_first_day"  # the oldest label date (spec.label_date) the version learned from
-LABEL_LAST_DAY_TAG = "training.label_last_day"  # the newest
-# The spec fields that change what a model learns; promotion, decision bands and monitoring do not.
-LEARNING_FIELDS = frozenset(
-    {"training_mart", "entity_id", "timestamp", "label_date", "target", "features", "estimator", "evaluation"}
-)
 
 
+# Config descriptions are Field(description=...): the launchpad shows those, not attribute docstrings.
 class TrainingSetConfig(dg.Config):
-    as_of: str | None = None
-    """Train as of this day (YYYY-MM-DD): only labels known by then (label date <= as_of), as a model trained
-    that day would have seen them. Empty means now: every label in the mart."""
-
-
-def training_table(spec: ModelSpec) -> str:
-    return f"ml.{spec.name}_training_set"
-
-
-def _training_window(warehouse: Warehouse, spec: ModelSpec, as_of: str | None) -> tuple[date, date]:
-    """[start, end) on the spec's timestamp: the newest ``window_days`` days with labels, up to ``as_of``."""
-    import pandas as pd
-
-    mart = f"{MARTS_SCHEMA}.{spec.training_mart}"
-    if as_of:
-        last = date.fromisoformat(as_of)
-    else:
-        newest = warehouse.query(f"SELECT max({spec.timestamp}) AS d FROM {mart}")["d"].iloc[0]
-        if pd.isna(newest):
-            raise DataFailure(f"{mart} has no labeled rows yet: materialize more history (labels arrive late)")
-        last = pd.Timestamp(newest).date()
-    return last - timedelta(days=spec.evaluation.window_days - 1), last + timedelta(days=1)
-
-
-def read_training_set(warehouse: Warehouse, spec: ModelSpec) -> "pd.DataFrame":
-    return warehouse.read_window(training_table(spec), spec.timestamp, *ALL_TIME)
+    as_of: str | None = Field(
+        default=None,
+        description="Train as of this day (YYYY-MM-DD): only labels known by then (label date <= as_of), as a model "
+        "trained that day would have seen them. Empty means now: every label in the mart.",
+    )
 
 
 class ModelConfig(dg.Config):
-    retrain_unchanged: bool = False
-    """Register a new version even when the champion (or the waiting challenger) was trained on this very
-    training set with these spec settings: e.g. after upgrading scikit-learn. Otherwise nothing new is learned."""
-
-
-def label_days(frame: "pd.DataFrame", spec: ModelSpec) -> "tuple[date, date]":
-    """(first, last) label date (``spec.label_date``) of the rows."""
-    import pandas as pd
-
-    labelled = pd.to_datetime(frame[spec.label_date])
-    return labelled.min().date(), labelled.max().date()
-
-
-def training_fingerprint(frame: "pd.DataFrame", spec: ModelSpec) -> str:
-    """What a version learns from, as one sha256: the training set's content hash (rows sorted by timestamp, then
-    entity id, so the order they were read in does not matter; see :func:`assets.ml.training.content_hash`, which
-    also makes the ``data_hash`` tag) and the spec's :data:`LEARNING_FIELDS` (features, estimator, window...)."""
-    from assets.ml.training import content_hash
-
-    ordered = frame.sort_values([spec.timestamp, spec.entity_id], kind="mergesort")
-    learning = spec.model_dump(mode="json", by_alias=True, include=set(LEARNING_FIELDS))
-    payload = json.dumps({"data_hash": content_hash(ordered, spec), "spec": learning}, sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()
-
-
-def _tagged_day(version: VersionInfo | None, tag: str) -> date | None:
-    value = version.tags.get(tag) if version is not None else None
-    return date.fromisoformat(value) if value else None
+    retrain_unchanged: bool = Field(
+        default=False,
+        description="Register a new version even when the champion (or the waiting challenger) was trained on this "
+        "very training set with these spec settings: e.g. after upgrading scikit-learn. Otherwise nothing new is "
+        "learned.",
+    )
 
 
 def build_training_assets(
-    spec: ModelSpec, spec_source: str, mart_keys: dict[str, dg.AssetKey], kind: str, code_version: str | None
-):
-    """The training set asset, the model asset and its gate check for ``spec``."""
+    spec: ModelSpec,
+    spec_source: str,
+    mart_keys: dict[str, dg.AssetKey],
+    kind: str,
+    code_version: str | None,
+    dagster_url: str = DEFAULT_DAGSTER_URL,
+) -> tuple[list[dg.AssetsDefinition], list[dg.AssetChecksDefinition]]:
+    """The training set asset, the model asset and its gate check for ``spec``. ``dagster_url``: where the Dagster UI
+    answers, for the link from each MLflow training run to the Dagster run that made it."""
     training_set_key = dg.AssetKey([spec.name, "training_set"])
     model_key = dg.AssetKey([spec.name, "model"])
 
@@ -122,74 +81,29 @@ def build_training_assets(
     )
     def training_set(
         context: dg.AssetExecutionContext, config: TrainingSetConfig, warehouse: Warehouse, registry: ModelRegistry
-    ):
+    ) -> dg.MaterializeResult:
         # A mart without a column the spec needs, or not built yet, fails the same way on every retry.
         with not_retried(SpecError, NotInWarehouse):
-            return _write_training_set(context, config, warehouse, registry)
-
-    def _write_training_set(
-        context: dg.AssetExecutionContext, config: TrainingSetConfig, warehouse: Warehouse, registry: ModelRegistry
-    ) -> dg.MaterializeResult:
-        import pandas as pd
-
-        start, end = _training_window(warehouse, spec, config.as_of)
-        frame = warehouse.read_window(f"{MARTS_SCHEMA}.{spec.training_mart}", spec.timestamp, start, end)
-        if config.as_of and not frame.empty:
-            spec.check_columns(set(frame.columns), spec.training_mart, spec_source)
-            frame = frame[pd.to_datetime(frame[spec.label_date]) <= pd.Timestamp(config.as_of)]
-        if frame.empty:
-            raise DataFailure(f"{spec.training_mart} has no rows between {start} and {end}")
-        spec.check_columns(set(frame.columns), spec.training_mart, spec_source)
-        first_label, last_label = label_days(frame, spec)
-        labels = _labels_against_champion(context, registry, frame, last_label)
-        rows = warehouse.replace_window(training_table(spec), spec.timestamp, *ALL_TIME, [frame])
+            written = write_training_set(
+                warehouse, registry, spec, spec_source, config.as_of, context.run.tags.get(RETRAIN_REASON_TAG)
+            )
         context.log.info(
-            f"{spec.name}: training set of {rows} rows, labels {first_label}..{last_label}; {labels['used']}"
+            f"{spec.name}: training set of {written.rows} rows, labels {written.first_label}..{written.last_label}; "
+            f"{written.labels_used}"
         )
         return dg.MaterializeResult(
             metadata={
-                "dagster/row_count": rows,
-                "window_start": start.isoformat(),
-                "window_end_exclusive": end.isoformat(),
-                "label_first_day": first_label.isoformat(),
-                "label_last_day": last_label.isoformat(),
-                "labels_used": labels["used"],
-                "labels_newer_than_champion": labels["newer"],
-                "positive_rate": float(frame[spec.target].mean()),
+                "dagster/row_count": written.rows,
+                "window_start": written.start.isoformat(),
+                "window_end_exclusive": written.end.isoformat(),
+                "label_first_day": written.first_label.isoformat(),
+                "label_last_day": written.last_label.isoformat(),
+                "labels_used": written.labels_used,
+                "labels_newer_than_champion": written.labels_newer,
+                "positive_rate": written.positive_rate,
                 "table": training_table(spec),
             }
         )
-
-    def _labels_against_champion(
-        context: dg.AssetExecutionContext, registry: ModelRegistry, frame: "pd.DataFrame", last_label: date
-    ) -> dict:
-        """How many of the rows were labeled after the champion's last label day; refuses (DataFailure) a retraining
-        the monitoring sensor launched when there are none: the champion already learned from every label."""
-        import pandas as pd
-
-        champion = registry.by_alias(spec.name, CHAMPION)
-        seen = _tagged_day(champion, LABEL_LAST_DAY_TAG)
-        if champion is None or seen is None:
-            known = (
-                "no champion yet" if champion is None else f"champion version {champion.version} records no label days"
-            )
-            return {"used": f"every label is new ({known})", "newer": len(frame)}
-        newer = int((pd.to_datetime(frame[spec.label_date]).dt.date > seen).sum())
-        trigger = context.run.tags.get(RETRAIN_REASON_TAG)
-        if trigger and newer == 0:
-            raise DataFailure(
-                f"retraining of '{spec.name}' (launched by the failed check {trigger}) refused: no labels newer than "
-                f"the champion's (version {champion.version}, last label day {seen}); next labels due on "
-                f"{seen + timedelta(days=1)}. The newest label in {spec.training_mart} is from {last_label}: retrain "
-                "once later labels are ingested.",
-                metadata={
-                    "champion_version": champion.version,
-                    "champion_label_last_day": seen.isoformat(),
-                    "label_last_day": last_label.isoformat(),
-                },
-            )
-        used = f"{newer} of {len(frame)} rows labeled after champion version {champion.version}'s last label day {seen}"
-        return {"used": used, "newer": newer}
 
     @dg.asset(
         key=model_key,
@@ -215,9 +129,9 @@ def build_training_assets(
             fingerprint = training_fingerprint(frame, spec)
             first_label, last_label = label_days(frame, spec)
         if not config.retrain_unchanged:
-            unchanged = _unchanged(context, registry, fingerprint)
+            unchanged = version_trained_on(registry, spec, fingerprint)
             if unchanged is not None:
-                return unchanged
+                return _nothing_new(context, fingerprint, *unchanged)
         with not_retried(ValueError, KeyError):
             trained = train(spec, frame)
         logged = log_and_register(
@@ -227,7 +141,7 @@ def build_training_assets(
             tags={
                 "dagster_run_id": context.run.run_id,
                 "dagster_asset_key": model_key.to_user_string(),
-                "code_version": code_version or _git_commit(),
+                "code_version": code_version or git_commit(),
                 "spec_source": spec_source,
                 FINGERPRINT_TAG: fingerprint,
                 LABEL_FIRST_DAY_TAG: first_label.isoformat(),
@@ -239,6 +153,10 @@ def build_training_assets(
                 "last_day": str(frame[spec.timestamp].max().date()),
                 "rows": len(frame),
             },
+            description_lines=[
+                f"Dagster run: [{context.run.run_id}]({dagster_run_url(dagster_url, context.run.run_id)}) "
+                f"(job `{context.run.job_name}`, asset `{model_key.to_user_string()}`)"
+            ],
         )
         previous = registry.by_alias(spec.name, CHALLENGER)
         move_alias(
@@ -263,6 +181,7 @@ def build_training_assets(
                 "new_version": True,
                 "model_uri": logged.model_uri,
                 "mlflow_run_id": logged.run_id,
+                "mlflow_run_name": logged.run_name,
                 "mlflow_run": registry.ui_link(logged.run_id, logged.experiment_id),
                 "training_fingerprint": fingerprint,
                 "label_last_day": last_label.isoformat(),
@@ -271,99 +190,22 @@ def build_training_assets(
             data_version=dg.DataVersion(str(logged.version)),
         )
 
-    def _unchanged(
-        context: dg.AssetExecutionContext, registry: ModelRegistry, fingerprint: str
-    ) -> dg.MaterializeResult | None:
-        """The result saying nothing new was learned, when the champion or the challenger was trained on exactly
-        what this run would train on; None otherwise."""
-        for alias in (CHAMPION, CHALLENGER):
-            version = registry.by_alias(spec.name, alias)
-            if version is None or version.tags.get(FINGERPRINT_TAG) != fingerprint:
-                continue
-            waiting = "" if alias == CHAMPION else " (waiting as challenger)"
-            message = f"same data as {alias} version {version.version}{waiting}: nothing new to learn"
-            context.log.info(
-                f"{spec.name}: {message}; no version registered (config retrain_unchanged: true registers one anyway)"
-            )
-            return dg.MaterializeResult(
-                metadata={
-                    "model_version": version.version,
-                    "new_version": False,
-                    "unchanged": message,
-                    "training_fingerprint": fingerprint,
-                    "label_last_day": version.tags.get(LABEL_LAST_DAY_TAG, ""),
-                },
-                data_version=dg.DataVersion(str(version.version)),
-            )
-        return None
-
-    @dg.asset_check(
-        asset=model_key,
-        name="champion_challenger_gate",
-        blocking=True,
-        retry_policy=SERVER_RETRY_POLICY,  # when MLflow or the warehouse server does not answer
-        description="Observes only: the newest version must clear the spec's floor on the primary metric and not "
-        "trail the champion beyond the tolerance (primary metric and guardrails) on the same recent labeled "
-        "holdout; it also says whether it beats the champion by more than min_improvement. The verdict is "
-        f"recorded on the version (gate.* tags); it never moves an alias. Blocking: a failed gate stops "
-        f"{spec.name}/champion in the same run, so the champion stays.",
-    )
-    def gate(context: dg.AssetCheckExecutionContext, warehouse: Warehouse, registry: ModelRegistry):
-        from assets.ml.gate import evaluate_gate
-
-        version = _version_to_judge(context, registry)
-        if version is None:
-            return dg.AssetCheckResult(passed=False, description=f"'{spec.name}' has no registered version to judge")
-        champion = registry.by_alias(spec.name, CHAMPION)
-        if champion is not None and champion.version == version.version:
-            return dg.AssetCheckResult(
-                passed=True,
-                description=f"version {version.version} is the champion: nothing to judge",
-                metadata={"version": version.version, "champion_version": champion.version},
-            )
-        # Holdout rows the versions cannot be judged on fail the same way on every retry; a registry error
-        # (a dagster.Failure) passes unchanged and is retried only if the server may answer later.
-        with not_retried(NotInWarehouse, ValueError, KeyError):
-            verdict = evaluate_gate(spec, registry, read_training_set(warehouse, spec), version, champion)
-        registry.set_version_tags(spec.name, version.version, verdict.tags())
-        return dg.AssetCheckResult(
-            passed=verdict.passed,
-            severity=dg.AssetCheckSeverity.ERROR,
-            description=verdict.reason,
+    def _nothing_new(context: dg.AssetExecutionContext, fingerprint: str, alias: str, version) -> dg.MaterializeResult:
+        """The result saying nothing new was learned: ``version`` (``alias``) was trained on exactly this."""
+        waiting = "" if alias == CHAMPION else " (waiting as challenger)"
+        message = f"same data as {alias} version {version.version}{waiting}: nothing new to learn"
+        context.log.info(
+            f"{spec.name}: {message}; no version registered (config retrain_unchanged: true registers one anyway)"
+        )
+        return dg.MaterializeResult(
             metadata={
-                "version": version.version,
-                "champion_version": champion.version if champion else -1,
-                "beats_champion": verdict.beats_champion,
-                **({} if verdict.gain is None else {"improvement": verdict.gain}),
-                "min_improvement": spec.promotion.min_improvement,
-                "policy": spec.promotion.policy,
-                **{f"challenger_{k}": float(v) for k, v in verdict.challenger_metrics.items()},
-                **{f"champion_{k}": float(v) for k, v in verdict.champion_metrics.items()},
+                "model_version": version.version,
+                "new_version": False,
+                "unchanged": message,
+                "training_fingerprint": fingerprint,
+                "label_last_day": version.tags.get(LABEL_LAST_DAY_TAG, ""),
             },
+            data_version=dg.DataVersion(str(version.version)),
         )
 
-    def _version_to_judge(context: dg.AssetCheckExecutionContext, registry: ModelRegistry) -> VersionInfo | None:
-        """The version the model asset last materialized (in a training run: the one it just trained, or the one
-        it found unchanged); the newest registered version when this instance has no materialization of it."""
-        event = context.instance.get_latest_materialization_event(model_key)
-        if event is not None and "model_version" in event.asset_materialization.metadata:
-            return registry.version(spec.name, event.asset_materialization.metadata["model_version"].value)
-        versions = registry.versions(spec.name)
-        return registry.version(spec.name, max(versions)) if versions else None
-
-    return [training_set, model], [gate]
-
-
-def _git_commit() -> str:
-    """The git commit of the code that trained, when no code version is configured (a deployed image sets one)."""
-    import subprocess
-
-    from resources.settings import PROJECT_ROOT
-
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(PROJECT_ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-    return out.stdout.strip() or "unknown"
+    return [training_set, model], [build_gate_check(spec, model_key)]

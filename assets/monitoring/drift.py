@@ -2,7 +2,8 @@
 
 ``run_drift`` is the check the platform runs: one Evidently report (DataDriftPreset over the features plus a
 ValueDrift of the model's score) on frames the caller has already sampled, so the cost stays flat as partitions grow.
-``drift_numpy`` computes the same statistics with numpy/scipy; the benchmark uses it and it cross-checks Evidently.
+A numpy/scipy re-implementation of the default statistics (tests/numpy_drift.py) cross-checks Evidently in the tests
+and is the drift bench's plain baseline.
 
 Methods are forced rather than left to Evidently's choice, which depends on the row count (KS / chi-square at 1000
 reference rows or fewer, distances above). By default numeric columns use the Wasserstein distance normed by the
@@ -12,8 +13,8 @@ the spec may choose other Evidently methods per column type or per column, and t
 threshold, a p-value below it); the result records the method and threshold each column was judged by. The score
 is always compared with the Wasserstein distance, graded by the spec's ``score_drift`` thresholds.
 
-evidently and scipy are imported inside the functions: this module is imported when Dagster loads definitions, and
-``import evidently`` alone takes about 3.5 s.
+evidently is imported inside ``run_drift``: ``import evidently`` alone takes about 3.5 s, which ``severity`` and the
+other readers of this module do not need.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ def run_drift(
     from evidently.metrics import ValueDrift
     from evidently.presets import DataDriftPreset
 
-    features = _features(numeric, categorical, score_column)
+    features = checked_features(numeric, categorical, score_column)
     score_reference_rows = int(np.isfinite(reference[score_column].to_numpy(dtype=float, na_value=np.nan)).sum())
     compare_score = score_reference_rows > 0
     columns = [*features, score_column] if compare_score else features
@@ -202,72 +203,6 @@ def _from_snapshot(
     )
 
 
-def drift_numpy(
-    reference: pd.DataFrame,
-    current: pd.DataFrame,
-    numeric: Sequence[str],
-    categorical: Sequence[str],
-    score_column: str,
-    column_threshold: float,
-    *,
-    partition_rows: int | None = None,
-) -> DriftResult:
-    """The statistics of ``run_drift`` with its default methods (Wasserstein / Jensen-Shannon, one threshold),
-    computed the way Evidently computes them, with numpy/scipy only."""
-    features = _features(numeric, categorical, score_column)
-    scores = {c: wasserstein_normed(reference[c], current[c]) for c in numeric}
-    scores |= {c: jensen_shannon(reference[c], current[c]) for c in categorical}
-    scores = {c: scores[c] for c in features}
-    drifted = [c for c in features if scores[c] >= column_threshold]
-    return DriftResult(
-        column_scores=scores,
-        column_methods={c: NUMERIC_METHOD if c in numeric else CATEGORICAL_METHOD for c in features},
-        column_threshold=column_threshold,
-        drifted_columns=drifted,
-        drift_share=len(drifted) / len(features),
-        score_drift=wasserstein_normed(reference[score_column], current[score_column]),
-        score_method=NUMERIC_METHOD,
-        rows_current=len(current) if partition_rows is None else partition_rows,
-        rows_reference=len(reference),
-        sample_rows=len(current),
-        column_thresholds={c: column_threshold for c in features},
-        score_reference_rows=int(np.isfinite(reference[score_column].to_numpy(dtype=float, na_value=np.nan)).sum()),
-    )
-
-
-def wasserstein_normed(reference: pd.Series, current: pd.Series) -> float:
-    """Wasserstein distance divided by the reference's population std (floored at 0.001), non-finite values dropped.
-
-    As evidently.legacy.calculations.stattests.wasserstein_distance_norm.
-    """
-    from scipy.stats import wasserstein_distance
-
-    ref = _finite(reference)
-    cur = _finite(current)
-    norm = max(float(np.std(ref)), 0.001)
-    return float(wasserstein_distance(ref, cur) / norm)
-
-
-def jensen_shannon(reference: pd.Series, current: pd.Series) -> float:
-    """Jensen-Shannon distance (natural log) between the category frequencies, missing values dropped.
-
-    As evidently.legacy.calculations.stattests.jensenshannon for a categorical column: frequencies over the union of
-    the categories seen in either frame, no smoothing of empty categories.
-    """
-    from scipy.spatial.distance import jensenshannon
-
-    ref = _present(reference)
-    cur = _present(current)
-    ref_counts = ref.value_counts(sort=False)
-    cur_counts = cur.value_counts(sort=False)
-    ref_counts = ref_counts[ref_counts > 0]  # a Categorical dtype also counts unused categories
-    cur_counts = cur_counts[cur_counts > 0]
-    keys = ref_counts.index.union(cur_counts.index, sort=False)
-    ref_share = ref_counts.reindex(keys, fill_value=0).to_numpy(dtype=float) / len(ref)
-    cur_share = cur_counts.reindex(keys, fill_value=0).to_numpy(dtype=float) / len(cur)
-    return float(jensenshannon(ref_share, cur_share))
-
-
 def severity(value: float, thresholds: Thresholds) -> Severity:
     """ "error" at or above ``thresholds.error``, "warn" at or above ``thresholds.warn``, else "ok"."""
     if math.isnan(value):
@@ -279,25 +214,11 @@ def severity(value: float, thresholds: Thresholds) -> Severity:
     return "ok"
 
 
-def _features(numeric: Sequence[str], categorical: Sequence[str], score_column: str) -> list[str]:
+def checked_features(numeric: Sequence[str], categorical: Sequence[str], score_column: str) -> list[str]:
+    """The features to compare, numeric then categorical: at least one, and never the score column."""
     features = [*numeric, *categorical]
     if not features:
         raise ValueError("drift needs at least one numeric or categorical column")
     if score_column in features:
         raise ValueError(f"score column '{score_column}' must not also be a feature")
     return features
-
-
-def _finite(series: pd.Series) -> np.ndarray:
-    values = series.to_numpy(dtype=float, na_value=np.nan)
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        raise ValueError(f"column '{series.name}' has no finite values to compare")
-    return values
-
-
-def _present(series: pd.Series) -> pd.Series:
-    values = series.dropna()
-    if values.empty:
-        raise ValueError(f"column '{series.name}' has no values to compare")
-    return values

@@ -2,7 +2,7 @@
 are due.
 
 ``training`` is the serving version's reference sample, logged with it at training (see
-``assets.ml.mlflow_logging.reference_sample``). ``trailing_days`` and ``same_weekday`` are served days: the scoring
+``assets.ml.run_artifacts.reference_sample``). ``trailing_days`` and ``same_weekday`` are served days: the scoring
 mart's rows of days that have predictions, with the score they got. They are read here, in one query, sampled in
 the warehouse (a fixed hash of the entity id, the same share of every day) so the cost stays flat whatever the
 number of days.

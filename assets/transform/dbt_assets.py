@@ -5,14 +5,13 @@ marts rebuild exactly those days, and a backfill of a range is a single dbt invo
 """
 
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
-from dagster_dbt import DbtProject, asset_utils, dbt_assets
+from dagster_dbt import DbtProject, dbt_assets
 
 from assets.partitions import single_run, window_dates
+from assets.transform.dbt_selection import manifest_select_all
 from assets.transform.translator import NightjarDbtTranslator
 from resources.dbt import NightjarDbtCli
 from resources.warehouse import WAREHOUSE_POOL
@@ -21,38 +20,6 @@ from resources.warehouse import WAREHOUSE_POOL
 def partition_vars(context: dg.AssetExecutionContext) -> dict[str, str]:
     start, end = window_dates(context)
     return {"min_date": start.isoformat(), "max_date": end.isoformat()}
-
-
-def _is_select_all(select: str, exclude: str, selector: str) -> bool:
-    return select in ("", "fqn:*") and not exclude and not selector
-
-
-@contextmanager
-def manifest_select_all() -> Iterator[None]:
-    """While building ``@dbt_assets``: the default selection (everything) is read from the manifest.
-
-    Whenever dbt-core is installed, dagster-dbt evaluates every selection with dbt-core's selection engine, even
-    select-everything, and importing that engine (``dbt.graph``, networkx) is about 0.3 s of every definitions load.
-    For select-everything the answer is every node of the manifest: what dagster-dbt itself answers when dbt-core
-    is not installed (dbt tests are nodes, so they still become checks; unit tests and sources never become
-    assets). Any other selection goes to dbt-core as before. ``tests/test_dbt_selection.py`` checks that both give
-    the same assets and checks; a dagster-dbt without ``asset_utils.select_unique_ids`` is left alone.
-    """
-    original = getattr(asset_utils, "select_unique_ids", None)
-    if original is None:
-        yield
-        return
-
-    def select_unique_ids(select, exclude, selector, project, manifest_json):
-        if _is_select_all(select, exclude, selector):
-            return set(manifest_json["nodes"])
-        return original(select=select, exclude=exclude, selector=selector, project=project, manifest_json=manifest_json)
-
-    asset_utils.select_unique_ids = select_unique_ids
-    try:
-        yield
-    finally:
-        asset_utils.select_unique_ids = original
 
 
 def build_dbt_assets(

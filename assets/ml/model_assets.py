@@ -1,5 +1,5 @@
-"""The ML factory: every model spec becomes the same set of assets and checks (training, the serving decision,
-scoring, monitoring).
+"""The ML factory: every model spec becomes the same set of assets and checks (training, the gate, the serving
+decision, scoring, monitoring).
 
 Adding a model is adding a spec under model_specs/ (and usually a dbt mart); no code changes.
 """
@@ -11,12 +11,12 @@ from dataclasses import dataclass
 import dagster as dg
 from dagster_dbt import get_asset_key_for_model
 
-from assets.ml.champion import build_champion_asset
-from assets.ml.inference import build_predictions_asset
-from assets.ml.spec import ModelSpec, SpecError, load_specs
+from assets.ml.champion_assets import build_champion_asset
+from assets.ml.inference_assets import build_predictions_asset
+from assets.ml.spec import ModelSpec, SpecError, check_documented_columns, load_specs
 from assets.ml.training_assets import build_training_assets
-from assets.monitoring.daily import build_drift_asset, build_quality_asset
-from resources.manifest import load_manifest, model_columns
+from assets.monitoring.drift_assets import build_drift_asset
+from assets.monitoring.quality_assets import build_quality_asset
 from resources.settings import Settings
 
 
@@ -37,15 +37,6 @@ def _mart_keys(spec: ModelSpec, source: str, dbt_assets: list[dg.AssetsDefinitio
     return keys
 
 
-def _check_mart_columns(spec: ModelSpec, source: str, settings: Settings) -> None:
-    """At load, not at run: every column the spec names must be one its marts document in their dbt YAML."""
-    manifest = load_manifest(settings.manifest_path)
-    for mart in dict.fromkeys((spec.training_mart, spec.scoring_mart)):
-        columns = model_columns(manifest, mart)
-        if columns is not None:
-            spec.check_columns(columns, mart, source)
-
-
 def build_model_assets(
     dbt_assets: list[dg.AssetsDefinition], partitions: dg.PartitionsDefinition, settings: Settings
 ) -> list[ModelAssets]:
@@ -53,8 +44,10 @@ def build_model_assets(
     kind = settings.warehouse_kind
     for source, spec in load_specs(settings.model_specs_dir).items():
         mart_keys = _mart_keys(spec, source, dbt_assets)
-        _check_mart_columns(spec, source, settings)
-        training, checks = build_training_assets(spec, source, mart_keys, kind, settings.code_version)
+        check_documented_columns(spec, source, settings.manifest_path)
+        training, checks = build_training_assets(
+            spec, source, mart_keys, kind, settings.code_version, settings.dagster_url
+        )
         predictions = build_predictions_asset(spec, mart_keys, kind, partitions)
         monitoring = [build_drift_asset(spec, mart_keys, partitions), build_quality_asset(spec, mart_keys, partitions)]
         champion = build_champion_asset(spec)

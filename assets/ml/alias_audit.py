@@ -1,0 +1,54 @@
+"""The history of alias moves: the append-only warehouse table ``audit.model_alias_changes``, one row per move
+(model, alias, action, from and to version, actor, reason, forced, metrics, Dagster run, when).
+
+MLflow keeps no history of aliases, and the registered model's tags keep only the present
+(:mod:`assets.ml.promotion`): this table is where "who made which version champion, when and why" is answered, and
+where a rollback finds the champion before the current one. pandas is imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from resources.warehouse import Warehouse
+
+AUDIT_TABLE = "audit.model_alias_changes"
+
+
+def _sql_text(value: Any) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def append_audit_row(warehouse: Warehouse, record: dict[str, Any]) -> None:
+    """Append one move (:meth:`assets.ml.promotion.AliasChange.as_record`)."""
+    import pandas as pd
+
+    # Stored as naive UTC: a tz-aware value would be converted to the server's local time by DuckDB.
+    changed_at = pd.Timestamp(record["changed_at"]).tz_convert("UTC").tz_localize(None)
+    row = dict(record, metrics=json.dumps(record["metrics"], default=str), changed_at=changed_at)
+    row["from_version"] = -1 if record["from_version"] is None else record["from_version"]  # -1: there was none
+    warehouse.append(AUDIT_TABLE, pd.DataFrame([row]))
+
+
+def audit_row_exists(warehouse: Warehouse, record: dict[str, Any]) -> bool:
+    """Whether the same Dagster run already recorded this very move (a retried step)."""
+    if not record["dagster_run_id"] or not warehouse.table_exists(AUDIT_TABLE):
+        return False
+    found = warehouse.query(
+        f"SELECT count(*) AS n FROM {AUDIT_TABLE} WHERE dagster_run_id = {_sql_text(record['dagster_run_id'])} "
+        f"AND model_name = {_sql_text(record['model_name'])} AND alias = {_sql_text(record['alias'])} "
+        f"AND action = {_sql_text(record['action'])} AND to_version = {int(record['to_version'])}"
+    )
+    return int(found["n"].iloc[0]) > 0
+
+
+def alias_moves(warehouse: Warehouse, name: str, alias: str) -> list[tuple[str, int]]:
+    """(action, to_version) of every recorded move of ``alias`` of model ``name``, oldest first."""
+    if not warehouse.table_exists(AUDIT_TABLE):
+        return []
+    rows = warehouse.query(
+        f"SELECT action, to_version FROM {AUDIT_TABLE} WHERE model_name = {_sql_text(name)} "
+        f"AND alias = {_sql_text(alias)} ORDER BY changed_at"
+    )
+    return [(str(row.action), int(row.to_version)) for row in rows.itertuples()]

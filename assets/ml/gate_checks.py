@@ -1,0 +1,76 @@
+"""The champion/challenger gate of one model spec, as a blocking asset check on ``<model>/model``.
+
+The check only observes: it judges the newest version (:func:`assets.ml.gate.evaluate_gate`) and records the
+verdict on the version (``gate.*`` tags); it never moves an alias. Being blocking, a failed gate stops
+``<model>/champion`` (:mod:`assets.ml.champion_assets`) in the same run, so the champion stays.
+"""
+
+# No `from __future__ import annotations` here: Dagster reads the check function's annotations (context,
+# resources) as real types.
+import dagster as dg
+
+from assets.ml.spec import ModelSpec
+from assets.ml.training_set import read_training_set
+from resources.failures import not_retried
+from resources.registry import CHAMPION, SERVER_RETRY_POLICY, ModelRegistry, VersionInfo
+from resources.warehouse import NotInWarehouse, Warehouse
+
+GATE_CHECK_NAME = "champion_challenger_gate"
+
+
+def build_gate_check(spec: ModelSpec, model_key: dg.AssetKey) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=model_key,
+        name=GATE_CHECK_NAME,
+        blocking=True,
+        retry_policy=SERVER_RETRY_POLICY,  # when MLflow or the warehouse server does not answer
+        description="Observes only: the newest version must clear the spec's floor on the primary metric and not "
+        "trail the champion beyond the tolerance (primary metric and guardrails) on the same recent labeled "
+        "holdout; it also says whether it beats the champion by more than min_improvement. The verdict is "
+        f"recorded on the version (gate.* tags); it never moves an alias. Blocking: a failed gate stops "
+        f"{spec.name}/champion in the same run, so the champion stays.",
+    )
+    def gate(context: dg.AssetCheckExecutionContext, warehouse: Warehouse, registry: ModelRegistry):
+        from assets.ml.gate import evaluate_gate
+
+        version = _version_to_judge(context, registry)
+        if version is None:
+            return dg.AssetCheckResult(passed=False, description=f"'{spec.name}' has no registered version to judge")
+        champion = registry.by_alias(spec.name, CHAMPION)
+        if champion is not None and champion.version == version.version:
+            return dg.AssetCheckResult(
+                passed=True,
+                description=f"version {version.version} is the champion: nothing to judge",
+                metadata={"version": version.version, "champion_version": champion.version},
+            )
+        # Holdout rows the versions cannot be judged on fail the same way on every retry; a registry error
+        # (a dagster.Failure) passes unchanged and is retried only if the server may answer later.
+        with not_retried(NotInWarehouse, ValueError, KeyError):
+            verdict = evaluate_gate(spec, registry, read_training_set(warehouse, spec), version, champion)
+        registry.set_version_tags(spec.name, version.version, verdict.tags())
+        return dg.AssetCheckResult(
+            passed=verdict.passed,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=verdict.reason,
+            metadata={
+                "version": version.version,
+                "champion_version": champion.version if champion else -1,
+                "beats_champion": verdict.beats_champion,
+                **({} if verdict.gain is None else {"improvement": verdict.gain}),
+                "min_improvement": spec.promotion.min_improvement,
+                "policy": spec.promotion.policy,
+                **{f"challenger_{k}": float(v) for k, v in verdict.challenger_metrics.items()},
+                **{f"champion_{k}": float(v) for k, v in verdict.champion_metrics.items()},
+            },
+        )
+
+    def _version_to_judge(context: dg.AssetCheckExecutionContext, registry: ModelRegistry) -> VersionInfo | None:
+        """The version the model asset last materialized (in a training run: the one it just trained, or the one
+        it found unchanged); the newest registered version when this instance has no materialization of it."""
+        event = context.instance.get_latest_materialization_event(model_key)
+        if event is not None and "model_version" in event.asset_materialization.metadata:
+            return registry.version(spec.name, event.asset_materialization.metadata["model_version"].value)
+        versions = registry.versions(spec.name)
+        return registry.version(spec.name, max(versions)) if versions else None
+
+    return gate

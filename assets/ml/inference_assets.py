@@ -1,0 +1,57 @@
+"""The daily predictions asset of one model spec, ``<model>/predictions``: each day of the scoring mart, scored by
+the registry's champion (:func:`assets.ml.inference.score_window`)."""
+
+# No `from __future__ import annotations` here: Dagster reads the asset function's annotations (context, config,
+# resources) as real types.
+import dagster as dg
+from pydantic import Field
+
+from assets.ml.inference import predictions_table, score_window
+from assets.ml.spec import ModelSpec, SpecError
+from assets.partitions import single_run, window_dates
+from resources.failures import not_retried
+from resources.registry import SERVER_RETRY_POLICY, ModelRegistry
+from resources.warehouse import WAREHOUSE_POOL, NotInWarehouse, Warehouse
+
+
+class PredictionsConfig(dg.Config):
+    rescore: bool = Field(
+        default=False,
+        description="Replace predictions of days that another version already scored (their recorded decisions are "
+        "lost).",
+    )
+
+
+def build_predictions_asset(
+    spec: ModelSpec, mart_keys: dict[str, dg.AssetKey], kind: str, partitions: dg.PartitionsDefinition
+) -> dg.AssetsDefinition:
+    # The serving decision, not the newest trained version: lineage reads model -> champion -> predictions.
+    champion_key = dg.AssetKey([spec.name, "champion"])
+
+    @dg.asset(
+        key=[spec.name, "predictions"],
+        deps=[mart_keys[spec.scoring_mart], champion_key],
+        partitions_def=partitions,
+        backfill_policy=single_run,
+        pool=WAREHOUSE_POOL,
+        retry_policy=SERVER_RETRY_POLICY,  # when MLflow or the warehouse server does not answer
+        group_name="inference",
+        kinds={"python", "mlflow", kind},
+        owners=[spec.owner],
+        description=f"Each {spec.entity_id} of the day in {spec.scoring_mart}, scored by models:/{spec.name}@champion, "
+        "with its decision band and the model version that scored it.",
+        metadata={"dagster/table_name": predictions_table(spec)},
+    )
+    def predictions(
+        context: dg.AssetExecutionContext, config: PredictionsConfig, warehouse: Warehouse, registry: ModelRegistry
+    ) -> dg.MaterializeResult:
+        start, end = window_dates(context)
+        # A mart without a column the spec needs, or a mart not built yet, fails the same way on every retry.
+        with not_retried(SpecError, NotInWarehouse):
+            metadata, summary = score_window(
+                warehouse, registry, spec, start, end, rescore=config.rescore, run_id=context.run.run_id
+            )
+        context.log.info(summary)
+        return dg.MaterializeResult(metadata=metadata)
+
+    return predictions

@@ -1,0 +1,69 @@
+"""The fitted pipeline as MLflow stores it: an sklearn model whose pyfunc ``predict`` is ``predict_proba``, saved
+with skops (only the types it needs trusted) and pinned requirements.
+
+mlflow and skops are imported inside the functions: this module is imported when Dagster loads its definitions.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import version as installed_version
+from typing import TYPE_CHECKING, Any
+
+from assets.ml.evaluation import features
+
+if TYPE_CHECKING:
+    from assets.ml.spec import ModelSpec
+    from assets.ml.training import TrainedModel
+
+MODEL_NAME = "model"  # the logged model's name inside the run
+# Requirements written with the model. Explicit pins skip MLflow's requirement inference, which re-loads the model
+# in a subprocess and costs seconds per log; skops is needed to read the default (skops) serialization.
+PINNED_PACKAGES = ("mlflow", "scikit-learn", "skops", "numpy", "scipy", "pandas")
+# skops refuses to load types it was not told to trust. Types from these packages are trusted when the fitted
+# pipeline needs them (numpy.dtype, HistGradientBoosting's TreePredictor, tree.Tree, ...); anything else stops
+# the logging with its name, so a new dependency is a decision rather than an accident.
+TRUSTED_TYPE_PREFIXES = ("sklearn.", "numpy.", "scipy.")
+
+
+def pip_requirements() -> list[str]:
+    return [f"{package}=={installed_version(package)}" for package in PINNED_PACKAGES]
+
+
+def skops_trusted_types(pipeline: Any) -> list[str]:
+    """The types skops must be told to trust to load ``pipeline``, limited to TRUSTED_TYPE_PREFIXES."""
+    import skops.io
+
+    untrusted = skops.io.get_untrusted_types(data=skops.io.dumps(pipeline))
+    foreign = [t for t in untrusted if not t.startswith(TRUSTED_TYPE_PREFIXES)]
+    if foreign:
+        raise ValueError(
+            f"the fitted pipeline needs types from outside {TRUSTED_TYPE_PREFIXES} to be trusted by skops: "
+            f"{foreign}; add their package to TRUSTED_TYPE_PREFIXES in {__name__} if it is safe to load"
+        )
+    return sorted(untrusted)
+
+
+def log_model(spec: ModelSpec, trained: TrainedModel) -> Any:
+    """Log the pipeline so that pyfunc ``predict`` returns ``predict_proba``: an (n, 2) float array."""
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+    from mlflow.types.schema import ColSpec, Schema
+
+    example = features(trained.train.head(5), spec)
+    signature = infer_signature(example, trained.pipeline.predict_proba(example))
+    # Every input optional: a batch where a column is entirely null must still be accepted (and imputed).
+    signature.inputs = Schema([ColSpec(c.type, c.name, required=False) for c in signature.inputs.inputs])
+    return mlflow.sklearn.log_model(
+        trained.pipeline,
+        name=MODEL_NAME,
+        signature=signature,
+        input_example=example,
+        pip_requirements=pip_requirements(),
+        pyfunc_predict_fn="predict_proba",
+        skops_trusted_types=skops_trusted_types(trained.pipeline),
+        metadata={
+            "spec_name": spec.name,
+            "predict_output": f"(n, 2) float array from predict_proba; column 1 is P({spec.target} = 1)",
+            "input": "rows prepared by assets.ml.evaluation.features (numeric float64, categorical object/NaN)",
+        },
+    )

@@ -1,0 +1,78 @@
+"""What a training run keeps besides the model: the evaluation plots and tables a person reads, the spec, and the
+reference sample monitoring compares scored days against (read back by
+:func:`assets.ml.mlflow_logging.load_reference`).
+
+matplotlib and scikit-learn are imported inside the functions that use them (:mod:`assets.ml.plots`,
+:mod:`assets.ml.evaluation`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from assets.ml import plots
+from assets.ml.evaluation import calibration_by_decile, features, labels, permutation_importance, segment_metrics
+
+if TYPE_CHECKING:
+    from assets.ml.spec import ModelSpec
+    from assets.ml.training import TrainedModel
+
+REFERENCE_PATH = "reference/reference.parquet"
+SCORE_COLUMN = "score"
+IMPORTANCE_ROWS = 2000  # holdout rows for permutation importance: cost is rows x features x repeats predictions
+
+
+def reference_sample(spec: ModelSpec, trained: TrainedModel, seed: int = 0) -> pd.DataFrame:
+    """Up to ``monitoring.reference_rows`` holdout rows: features, the model's score, the target.
+
+    The holdout, not the fitted rows: scores on rows the model was fitted on are over-confident (on small data the
+    in-sample ROC AUC was 0.93 against 0.76 on the holdout), so score drift against them would fire on every
+    healthy day. The holdout is the newest labeled window, scored out of sample, as production days will be.
+    Sampled with a fixed seed and kept in time order, so the same training data gives the same reference.
+    """
+    rows = trained.holdout
+    scores = pd.Series(trained.holdout_scores, index=rows.index)
+    if len(rows) > spec.monitoring.reference_rows:
+        rows = rows.sample(n=spec.monitoring.reference_rows, random_state=seed).sort_index()
+    reference = features(rows, spec).reset_index(drop=True)
+    reference[SCORE_COLUMN] = scores.loc[rows.index].to_numpy()
+    reference[spec.target] = labels(rows, spec)
+    return reference
+
+
+def write_artifacts(directory: Path, spec: ModelSpec, trained: TrainedModel, reference: pd.DataFrame) -> None:
+    """Plots, tables and the reference sample, laid out as they appear in the run's artifacts."""
+    y = labels(trained.holdout, spec)
+    p = trained.holdout_scores
+    window = trained.holdout_window
+    caption = f"{spec.name}, holdout {window['first_day']}..{window['last_day']} ({window['rows']} rows)"
+
+    deciles = calibration_by_decile(y, p)
+    importance = permutation_importance(trained.pipeline, trained.holdout, spec, max_rows=IMPORTANCE_ROWS)
+    (directory / "evaluation").mkdir(parents=True)
+    deciles.to_csv(directory / "evaluation" / "calibration_by_decile.csv", index=False)
+    segment_metrics(trained.holdout, y, p, spec.evaluation.segments).to_csv(
+        directory / "evaluation" / "segment_metrics.csv", index=False
+    )
+    importance.to_csv(directory / "evaluation" / "feature_importance.csv", index=False)
+    (directory / "evaluation" / "metrics.json").write_text(json.dumps(trained.metrics, indent=2, sort_keys=True))
+
+    plots.save(plots.roc_figure(y, p, f"ROC curve\n{caption}"), directory / "plots" / "roc_curve.png")
+    plots.save(
+        plots.calibration_figure(deciles, f"Calibration by score decile\n{caption}"),
+        directory / "plots" / "calibration.png",
+    )
+    plots.save(
+        plots.importance_figure(importance, f"Permutation importance (up to {IMPORTANCE_ROWS} rows)\n{caption}"),
+        directory / "plots" / "feature_importance.png",
+    )
+
+    (directory / "reference").mkdir()
+    reference.to_parquet(directory / REFERENCE_PATH, index=False)
+    (directory / "spec").mkdir()
+    spec_json = spec.model_dump(mode="json", by_alias=True)
+    (directory / "spec" / "model_spec.json").write_text(json.dumps(spec_json, indent=2))

@@ -1,0 +1,41 @@
+"""Model specs: one YAML file per model under model_specs/, validated on load.
+
+A spec says what to learn from (a dbt mart), what to score (another mart), the features, the estimator, how the
+model is evaluated and promoted, how scores become decisions, and the monitoring thresholds. The ML factory
+(:mod:`assets.ml.model_assets`) turns each spec into the same assets, checks and jobs, so adding a model is adding a
+spec, not writing code. Every error names the spec file and the field that is wrong.
+
+One module per part: the shared building blocks (``fields``), the learning sections (``sections``), the decision
+bands, the monitoring section, the spec that holds them (``model_spec``), reading YAML (``loading``) and the marts'
+columns (``mart_columns``). Import the names from here.
+"""
+
+from assets.ml.spec.decision_bands import DecisionBand, DecisionBands
+from assets.ml.spec.fields import LOWER_IS_BETTER, METRICS, SpecError
+from assets.ml.spec.loading import load_spec, load_specs
+from assets.ml.spec.mart_columns import check_documented_columns, check_mart_columns
+from assets.ml.spec.model_spec import ModelSpec
+from assets.ml.spec.monitoring import DRIFT_METHODS, DriftReference, Monitoring, Thresholds, drift_methods_for
+from assets.ml.spec.sections import Estimator, Evaluation, Features, Promotion
+
+__all__ = [
+    "DRIFT_METHODS",
+    "LOWER_IS_BETTER",
+    "METRICS",
+    "DecisionBand",
+    "DecisionBands",
+    "DriftReference",
+    "Estimator",
+    "Evaluation",
+    "Features",
+    "ModelSpec",
+    "Monitoring",
+    "Promotion",
+    "SpecError",
+    "Thresholds",
+    "check_documented_columns",
+    "check_mart_columns",
+    "drift_methods_for",
+    "load_spec",
+    "load_specs",
+]

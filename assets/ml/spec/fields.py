@@ -1,0 +1,37 @@
+"""What every section of a model spec shares: strict models, plain identifiers, names, metrics, the error type."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, ConfigDict
+
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+# Column and mart names are written into SQL: plain identifiers only.
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+LOWER_IS_BETTER = {"log_loss", "brier"}
+METRICS = {"roc_auc", "pr_auc", "log_loss", "brier"}
+
+
+class SpecError(ValueError):
+    """A model spec that cannot be used; the message names the file and the field."""
+
+
+class StrictModel(BaseModel):
+    """A spec section: an unknown key is an error (a typo must not be ignored), and a loaded spec never changes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def identifier(value: str) -> str:
+    if not IDENTIFIER.match(value):
+        raise ValueError(f"'{value}' is not a plain column or model name (letters, digits, underscores)")
+    return value
+
+
+def snake_case_name(value: str) -> str:
+    """``value`` if it is a lower_snake_case name starting with a letter (model and decision band names)."""
+    if not NAME_PATTERN.match(value):
+        raise ValueError(f"'{value}' must be lower_snake_case (letters, digits, underscores), starting with a letter")
+    return value

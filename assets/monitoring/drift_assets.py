@@ -1,0 +1,221 @@
+"""The drift asset of one model spec: Evidently data drift of the features and drift of the score, each scored day
+against the reference the spec's ``monitoring.reference`` names.
+
+By default that is the reference of the version that scored the day (logged with that version at training), so
+monitoring any past day is reproducible; or served days before it (``trailing_days``, ``same_weekday``), read from
+the warehouse. The spec also chooses the checked columns, Evidently's method per column type or column, and
+thresholds per column. Results become asset checks (WARN / ERROR from the spec's thresholds), numeric metadata that
+Dagster plots over days, a row in a warehouse table, metrics on the version's MLflow run (one step per day), and an
+HTML report a person can open: titled with the model, version, day and reference it covers, kept in the reports
+folder and logged as an artifact of the version's MLflow run, linked from the materialization and from every check
+(with the day it judged).
+
+A check with nothing to judge passes as not checked (assets/monitoring/check_results.py): both checks when no day
+was served before the day for a served-days reference (the materialization says ``status: no_reference``), score
+drift when no reference row was scored by the serving version.
+"""
+
+# No `from __future__ import annotations` here: Dagster reads the asset function's annotations (context, resources)
+# as real types. pandas is imported inside the functions: this module is imported when definitions load.
+import math
+from datetime import timedelta
+
+import dagster as dg
+
+from assets.ml.spec import ModelSpec
+from assets.monitoring.check_names import DATA_DRIFT, DRIFT_ASSET, SCORE_DRIFT
+from assets.monitoring.check_results import graded_check, not_checked, report_links
+from assets.monitoring.scored_day import (
+    DATA_ERRORS,
+    MONITORING_ASSET,
+    log_to_mlflow,
+    partition_day,
+    read_scored_day,
+    serving_version,
+)
+from resources.failures import not_retried
+from resources.registry import ModelRegistry
+from resources.reports import MonitoringReports
+from resources.warehouse import Warehouse
+
+
+def _column_table(result) -> str:
+    """Markdown: each checked column's method, threshold, score and verdict (drifted first)."""
+    lines = ["| column | method | threshold | score | drifted |", "|---|---|---|---|---|"]
+    order = sorted(result.column_scores, key=lambda c: c not in result.drifted_columns)
+    for column in order:
+        lines.append(
+            f"| {column} | {result.column_methods[column]} | {result.column_thresholds[column]:g} | "
+            f"{result.column_scores[column]:.4f} | {'yes' if column in result.drifted_columns else 'no'} |"
+        )
+    return "\n".join(lines)
+
+
+def build_drift_asset(
+    spec: ModelSpec, mart_keys: dict[str, dg.AssetKey], partitions: dg.PartitionsDefinition
+) -> dg.AssetsDefinition:
+    key = dg.AssetKey([spec.name, DRIFT_ASSET])
+    thresholds = spec.monitoring
+
+    @dg.asset(
+        key=key,
+        deps=[dg.AssetKey([spec.name, "predictions"]), mart_keys[spec.scoring_mart]],
+        owners=[spec.owner],
+        partitions_def=partitions,
+        **MONITORING_ASSET,
+        description=f"Evidently data drift of {spec.name}'s features and score drift, each scored day against "
+        f"{thresholds.reference.describe()} (a deterministic sample keeps the cost flat).",
+        check_specs=[
+            dg.AssetCheckSpec(DATA_DRIFT, asset=key, description="Share of features drifted from the reference"),
+            dg.AssetCheckSpec(SCORE_DRIFT, asset=key, description="Drift of the model's score from the reference"),
+        ],
+    )
+    def drift(
+        context: dg.AssetExecutionContext, warehouse: Warehouse, registry: ModelRegistry, reports: MonitoringReports
+    ):
+        import pandas as pd
+
+        from assets.ml.mlflow_logging import load_reference
+        from assets.monitoring.drift import run_drift
+        from assets.monitoring.reference import served_days, served_reference
+        from assets.monitoring.report_page import ReportAbout
+        from assets.monitoring.sampling import deterministic_sample
+
+        day = partition_day(context)
+        numeric, categorical = thresholds.checked(spec.features)
+        checked = [*numeric, *categorical]
+        rule = thresholds.reference
+        served = None
+        with not_retried(*DATA_ERRORS), warehouse.session():
+            predictions = read_scored_day(warehouse, spec, day)
+            rows = warehouse.read_window(f"marts.{spec.scoring_mart}", spec.timestamp, day, day + timedelta(days=1))
+            current = rows.merge(predictions[[spec.entity_id, "score"]], on=spec.entity_id, how="inner")
+            sample = deterministic_sample(current, thresholds.sample_rows, spec.entity_id)
+            serving = serving_version(predictions)
+            if rule.kind != "training":
+                days = served_days(warehouse, spec, day)
+                served = served_reference(warehouse, spec, days, serving, checked) if days else None
+        version = registry.version(spec.name, serving)
+        if rule.kind == "training":
+            reference = load_reference(registry, version.run_id)
+            described = f"training: version {version.version}'s reference sample, {len(reference)} rows"
+            reference_days = None
+        elif served is None:
+            reason = f"no served day before {day} for the reference ({rule.describe()}): nothing to compare with yet"
+            context.log.warning(f"{spec.name} drift of {day}: {reason}; not checked")
+            yield dg.MaterializeResult(
+                metadata={
+                    "status": "no_reference",
+                    "reason": reason,
+                    "reference": rule.describe(),
+                    "model_version": version.version,
+                    "rows": len(current),
+                }
+            )
+            yield not_checked(DATA_DRIFT, reason, day)
+            yield not_checked(SCORE_DRIFT, reason, day)
+            return
+        else:
+            reference = served.frame
+            described = served.describe(spec)
+            reference_days = len(served.days)
+        report = reports.path(spec.name, "drift", day)
+        about = ReportAbout(
+            f"Drift of {spec.name} version {version.version} on {day}",
+            {
+                "model": spec.name,
+                "version": str(version.version),
+                "day": day.isoformat(),
+                "reference": described,
+                "rows": f"{len(current)} scored, {len(sample)} compared",
+                "checked columns": ", ".join(checked),
+            },
+        )
+        with not_retried(*DATA_ERRORS):
+            result = run_drift(
+                reference,
+                sample,
+                numeric,
+                categorical,
+                "score",
+                thresholds.column_drift_threshold,
+                report,
+                partition_rows=len(current),
+                num_method=thresholds.num_method,
+                cat_method=thresholds.cat_method,
+                column_methods=thresholds.column_methods,
+                column_thresholds=thresholds.column_thresholds,
+                score_threshold=thresholds.score_drift.warn,
+                about=about,
+            )
+        reports.prune(spec.name, "drift")  # by the wall clock's today, never by the day checked
+        score_compared = not math.isnan(result.score_drift)
+        log_to_mlflow(
+            registry, version.run_id, day, {"drift_share": result.drift_share, "score_drift": result.score_drift}
+        )
+        links = report_links(reports, reports.log_to_mlflow(registry, version, "drift", day, report), report)
+        warehouse.replace_window(
+            f"monitoring.{spec.name}_drift",
+            "day",
+            day,
+            day + timedelta(days=1),
+            [
+                pd.DataFrame(
+                    {
+                        "day": pd.Timestamp(day),
+                        "model_version": version.version,
+                        "column_name": list(result.column_scores),
+                        "score": list(result.column_scores.values()),
+                        "drifted": [c in result.drifted_columns for c in result.column_scores],
+                        "method": [result.column_methods[c] for c in result.column_scores],
+                        "threshold": [result.column_thresholds[c] for c in result.column_scores],
+                        "reference": rule.kind,
+                    }
+                )
+            ],
+        )
+        drifted = ", ".join(result.drifted_columns) or "none"
+        excluded = [c for c in spec.features.all if c not in checked]
+        score_note = (
+            f"score drift {result.score_drift:.3f} (Wasserstein, normed by the reference's spread) against {described}"
+            if score_compared
+            else f"score drift not compared: no reference row was scored by version {version.version} ({described})"
+        )
+        yield dg.MaterializeResult(
+            metadata={
+                "status": "checked",
+                "day": day.isoformat(),
+                "drift_share": result.drift_share,
+                **({"score_drift": result.score_drift} if score_compared else {"score_drift_status": score_note}),
+                "drifted_columns": drifted,
+                "model_version": version.version,
+                "rows": len(current),
+                "sample_rows": result.sample_rows,
+                "reference": described,
+                "reference_rows": result.rows_reference,
+                **({"reference_days": reference_days} if reference_days is not None else {}),
+                **({"reference_versions": ", ".join(map(str, served.versions))} if served is not None else {}),
+                "checked_columns": len(checked),
+                "excluded_columns": ", ".join(excluded) or "none",
+                "column_methods": dg.MetadataValue.json(result.column_methods),
+                "column_thresholds": dg.MetadataValue.json(result.column_thresholds),
+                "columns": dg.MetadataValue.md(_column_table(result)),
+                **links,
+                **{f"drift_{column}": score for column, score in result.column_scores.items()},
+            }
+        )
+        yield graded_check(
+            DATA_DRIFT,
+            result.drift_share,
+            thresholds.drift_share,
+            f"{len(result.drifted_columns)} of {len(result.column_scores)} features drifted: {drifted} "
+            f"(against {described})",
+            day,
+            links,
+        )
+        if score_compared:
+            yield graded_check(SCORE_DRIFT, result.score_drift, thresholds.score_drift, score_note, day, links)
+        else:
+            yield not_checked(SCORE_DRIFT, score_note.removeprefix("score drift not compared: "), day, links)
+
+    return drift

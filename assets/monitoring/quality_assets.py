@@ -1,0 +1,174 @@
+"""The quality asset of one model spec: the realised quality of a scored day's predictions once the day's labels
+have arrived, against the serving version's validation metrics.
+
+Results become asset checks (WARN / ERROR from the spec's thresholds), numeric metadata that Dagster plots over days,
+a row in a warehouse table, metrics on the version's MLflow run (one step per day), and an HTML report a person can
+open: titled with the model, version and day it covers, kept in the reports folder and logged as an artifact of the
+version's MLflow run, linked from the materialization and from every check (with the day it judged).
+
+A day whose labels are not in yet is not failed: the materialization says ``status: waiting`` and when they are due,
+and both checks pass as not checked (assets/monitoring/check_results.py).
+"""
+
+# No `from __future__ import annotations` here: Dagster reads the asset function's annotations (context, resources)
+# as real types. pandas is imported inside the functions: this module is imported when definitions load.
+from datetime import timedelta
+
+import dagster as dg
+
+from assets.ml.spec import ModelSpec
+from assets.monitoring.check_names import AUC_DROP, CALIBRATION, QUALITY_ASSET
+from assets.monitoring.check_results import graded_check, not_checked, report_links
+from assets.monitoring.scored_day import (
+    DATA_ERRORS,
+    MONITORING_ASSET,
+    log_to_mlflow,
+    partition_day,
+    read_scored_day,
+    serving_version,
+)
+from resources.failures import not_retried
+from resources.registry import ModelRegistry
+from resources.reports import MonitoringReports
+from resources.warehouse import Warehouse
+
+
+def build_quality_asset(
+    spec: ModelSpec, mart_keys: dict[str, dg.AssetKey], partitions: dg.PartitionsDefinition
+) -> dg.AssetsDefinition:
+    key = dg.AssetKey([spec.name, QUALITY_ASSET])
+    thresholds = spec.monitoring
+
+    @dg.asset(
+        key=key,
+        deps=[dg.AssetKey([spec.name, "predictions"]), mart_keys[spec.training_mart]],
+        owners=[spec.owner],
+        partitions_def=partitions,
+        **MONITORING_ASSET,
+        description=f"Realised quality of {spec.name}'s predictions for a scored day once its labels have "
+        f"arrived in {spec.training_mart}, against the serving version's validation metrics. Before they have, the "
+        "day materializes with status 'waiting' and the date they are due; its checks pass as not checked.",
+        check_specs=[
+            dg.AssetCheckSpec(AUC_DROP, asset=key, description="Validation ROC AUC minus the day's realised ROC AUC"),
+            dg.AssetCheckSpec(
+                CALIBRATION, asset=key, description="|observed positive rate - mean predicted rate| of the day"
+            ),
+        ],
+    )
+    def quality(
+        context: dg.AssetExecutionContext, warehouse: Warehouse, registry: ModelRegistry, reports: MonitoringReports
+    ):
+        import pandas as pd
+
+        from assets.monitoring.quality import run_quality
+        from assets.monitoring.reference import labels_due
+        from assets.monitoring.report_page import ReportAbout
+
+        day = partition_day(context)
+        due = None
+        with not_retried(*DATA_ERRORS), warehouse.session():
+            predictions = read_scored_day(warehouse, spec, day)
+            labels = warehouse.read_window(f"marts.{spec.training_mart}", spec.timestamp, day, day + timedelta(days=1))
+            if labels.empty:
+                due = labels_due(warehouse, spec, day)
+            else:
+                labeled = predictions[[spec.entity_id, "score"]].merge(
+                    labels[[spec.entity_id, spec.target]], on=spec.entity_id, how="inner"
+                )
+        if due is not None:
+            # Not a failure: labels arrive later. The checks pass as "not checked" (nothing alerts).
+            status = due.status()
+            context.log.info(f"{spec.name} quality of {day}: {status} in {spec.training_mart}; not checked")
+            yield dg.MaterializeResult(
+                metadata={
+                    "status": "waiting",
+                    "labels": status,
+                    "labels_due": due.due.isoformat() if due.due else "unknown",
+                    **({"label_lag_days": due.lag_days} if due.lag_days is not None else {}),
+                    "labels_overdue": due.overdue,
+                    "model_version": serving_version(predictions),
+                    "predictions": len(predictions),
+                }
+            )
+            reason = f"{status} in {spec.training_mart}"
+            yield not_checked(AUC_DROP, reason, day)
+            yield not_checked(CALIBRATION, reason, day)
+            return
+        version = registry.version(spec.name, serving_version(predictions))
+        report = reports.path(spec.name, "quality", day)
+        validation_auc = float(version.tags.get("metric.roc_auc", "nan"))
+        about = ReportAbout(
+            f"Quality of {spec.name} version {version.version} on {day}",
+            {
+                "model": spec.name,
+                "version": str(version.version),
+                "day": day.isoformat(),
+                "labels": f"{len(labeled)} labeled rows of {len(predictions)} scored, from {spec.training_mart}",
+                "validation ROC AUC": f"{validation_auc:.4f}",
+            },
+        )
+        with not_retried(*DATA_ERRORS):
+            result = run_quality(labeled, spec.target, "score", report, about=about)
+        reports.prune(spec.name, "quality")  # by the wall clock's today, never by the day checked
+        auc_drop = validation_auc - result.roc_auc
+        figures = {
+            "roc_auc": result.roc_auc,
+            "brier": result.brier,
+            "log_loss": result.log_loss,
+            "positive_rate": result.positive_rate,
+            "predicted_rate": result.predicted_rate,
+            "calibration_gap": result.calibration_gap,
+            "auc_drop": auc_drop,
+        }
+        log_to_mlflow(registry, version.run_id, day, figures)
+        links = report_links(reports, reports.log_to_mlflow(registry, version, "quality", day, report), report)
+        warehouse.replace_window(
+            f"monitoring.{spec.name}_quality",
+            "day",
+            day,
+            day + timedelta(days=1),
+            [
+                pd.DataFrame(
+                    [
+                        {
+                            "day": pd.Timestamp(day),
+                            "model_version": version.version,
+                            "rows": result.rows,
+                            "validation_roc_auc": validation_auc,
+                            **figures,
+                        }
+                    ]
+                )
+            ],
+        )
+        yield dg.MaterializeResult(
+            metadata={
+                "status": "checked",
+                "day": day.isoformat(),
+                **{k: float(v) for k, v in figures.items()},
+                "validation_roc_auc": validation_auc,
+                "labeled_rows": result.rows,
+                "label_coverage": result.rows / len(predictions),
+                "model_version": version.version,
+                "calibration_by_decile": dg.MetadataValue.md(result.calibration.to_markdown(index=False)),
+                **links,
+            }
+        )
+        yield graded_check(
+            AUC_DROP,
+            auc_drop,
+            thresholds.auc_drop,
+            f"ROC AUC {result.roc_auc:.3f} on {result.rows} labeled rows vs {validation_auc:.3f} at validation",
+            day,
+            links,
+        )
+        yield graded_check(
+            CALIBRATION,
+            result.calibration_gap,
+            thresholds.calibration_gap,
+            f"observed positive rate {result.positive_rate:.3f} vs mean predicted {result.predicted_rate:.3f}",
+            day,
+            links,
+        )
+
+    return quality
