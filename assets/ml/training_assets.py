@@ -27,6 +27,7 @@ from assets.ml.provenance import (
 )
 from assets.ml.spec import ModelSpec, SpecError
 from assets.ml.training_set import label_days, read_training_set, training_table, write_training_set
+from assets.step_cost import with_cost
 from resources.failures import not_retried
 from resources.registry import CHALLENGER, CHAMPION, SERVER_RETRY_POLICY, ModelRegistry
 from resources.settings import DEFAULT_DAGSTER_URL
@@ -79,6 +80,7 @@ def build_training_assets(
         f"{spec.evaluation.window_days} days of {spec.timestamp}, the last {spec.evaluation.holdout_days} held out. "
         "A retraining launched by a failed monitoring check needs labels the champion never saw.",
     )
+    @with_cost
     def training_set(
         context: dg.AssetExecutionContext, config: TrainingSetConfig, warehouse: Warehouse, registry: ModelRegistry
     ) -> dg.MaterializeResult:
@@ -117,6 +119,7 @@ def build_training_assets(
         "training set, evaluated on its holdout, logged to MLflow and made the challenger; none when the champion "
         "(or the waiting challenger) was trained on the same data with the same spec: nothing new to learn.",
     )
+    @with_cost
     def model(context: dg.AssetExecutionContext, config: ModelConfig, warehouse: Warehouse, registry: ModelRegistry):
         from assets.ml.mlflow_logging import log_and_register
         from assets.ml.training import train

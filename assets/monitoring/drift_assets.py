@@ -33,6 +33,7 @@ from assets.monitoring.scored_day import (
     read_scored_day,
     serving_version,
 )
+from assets.step_cost import with_cost
 from resources.failures import not_retried
 from resources.registry import ModelRegistry
 from resources.reports import MonitoringReports
@@ -70,6 +71,7 @@ def build_drift_asset(
             dg.AssetCheckSpec(SCORE_DRIFT, asset=key, description="Drift of the model's score from the reference"),
         ],
     )
+    @with_cost
     def drift(
         context: dg.AssetExecutionContext, warehouse: Warehouse, registry: ModelRegistry, reports: MonitoringReports
     ):

@@ -14,6 +14,7 @@ import dagster as dg
 
 from assets.partitions import single_run, window_days
 from assets.raw.wap import ingest_window
+from assets.step_cost import with_cost
 from resources.alerts import AlertsResource
 from resources.source import RawSources
 from resources.source.schema import Column, RawTable
@@ -55,6 +56,7 @@ def _raw_asset(table: RawTable, partitions: dg.PartitionsDefinition, warehouse_k
             )
         ],
     )
+    @with_cost
     def _ingest(
         context: dg.AssetExecutionContext, source: RawSources, warehouse: Warehouse, alerts: AlertsResource
     ) -> Iterator:
