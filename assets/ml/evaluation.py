@@ -88,6 +88,7 @@ def score(model: Any, frame: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
     """
     inputs = inputs_of(model)
     X = features(frame, spec) if inputs is None else model_input(frame, *inputs, spec.name)
+    model = _fitted(model) if inputs is not None else model
     proba = model.predict_proba(X) if hasattr(model, "predict_proba") else model.predict(X)
     proba = np.asarray(proba.to_numpy() if isinstance(proba, pd.DataFrame | pd.Series) else proba, dtype="float64")
     if proba.ndim == 2:
@@ -97,6 +98,19 @@ def score(model: Any, frame: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
     if proba.shape != (len(frame),):
         raise ValueError(f"model spec '{spec.name}': expected {len(frame)} scores, got shape {proba.shape}")
     return proba
+
+
+def _fitted(model: Any) -> Any:
+    """The fitted estimator inside an MLflow pyfunc model, when it has ``predict_proba``; else the model.
+
+    ``model_input`` has already shaped the frame to the model's logged schema (its columns, in order, with their
+    types), so going through pyfunc's ``predict`` would only check that schema again, column by column: a third of
+    the scoring time at 1,000,000 rows (``python -m bench.model``)."""
+    try:
+        raw = model.get_raw_model()
+    except (AttributeError, NotImplementedError):
+        return model
+    return raw if hasattr(raw, "predict_proba") else model
 
 
 def _two_classes(y: np.ndarray) -> bool:
