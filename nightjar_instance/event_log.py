@@ -30,7 +30,10 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
     """Dagster's SQLite event log; a batch of asset events is written in two transactions instead of four per event.
 
     Config: ``base_dir`` (optional; default ``$DAGSTER_HOME/history/runs``, where Dagster's default storage keeps
-    it, so switching an existing home to this class keeps its history).
+    it, so switching an existing home to this class keeps its history). The default comes from the environment
+    because a storage class is never told which home it belongs to: open a home as Dagster's processes do, with
+    ``DAGSTER_HOME`` pointing at it (``DagsterInstance.get()``); ``DagsterInstance.from_config(other_dir)`` with
+    another ``DAGSTER_HOME`` set would read that other home's events.
     """
 
     def __init__(self, base_dir: str, inst_data=None):

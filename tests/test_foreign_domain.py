@@ -107,7 +107,7 @@ def project_copy(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     return copy, python_files
 
 
-def test_a_domain_added_as_files_runs_the_whole_chain_beside_the_loans(project_copy, tmp_path: Path):
+def test_a_domain_added_as_files_runs_the_whole_chain_beside_the_loans(project_copy, tmp_path: Path, monkeypatch):
     project_copy, python_files = project_copy
     landing = tmp_path / "landing"
     _write_landing(landing)
@@ -169,7 +169,8 @@ def test_a_domain_added_as_files_runs_the_whole_chain_beside_the_loans(project_c
         assert decisions <= {"on_time", "check", "likely_late"} and decisions
         assert db.execute("SELECT count(*) FROM predictions.loan_default_risk").fetchone()[0] > 0  # the loans, beside
 
-    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+    monkeypatch.setenv("DAGSTER_HOME", env["DAGSTER_HOME"])  # the home is opened as Dagster's processes open it
+    with dg.DagsterInstance.get() as instance:
         drifted = instance.get_materialized_partitions(dg.AssetKey(["parcel_late", "drift"]))
         assert drifted == {(LAST - timedelta(days=1)).isoformat(), LAST.isoformat()}
         event = instance.get_latest_materialization_event(dg.AssetKey(["parcel_late", "drift"]))
