@@ -13,6 +13,10 @@ Setup, untimed: 20 days x 5,000 rows ingested with NIGHTJAR_LABEL_DELAY_DAYS=3, 
                  read into pandas (both untimed): only ``predict_proba`` is timed
     breakdown    the asset's parts, timed one by one in a fresh process by calling the functions it calls
                  (registry.by_alias / load, warehouse.iter_window, evaluation.score, warehouse.replace_window, ...)
+    reasons      the same rows in memory, chunk by chunk as the asset scores them (assets.ml.scorer.decide_rows:
+                 pyfunc score + decision band), without and with the spec's reason codes (the champion's method:
+                 occlusion for HistGradientBoosting, linear for a linear model), in alternating order per chunk;
+                 the ratio "scoring with reason codes / scoring alone" (issue goal: within 1.3x at 1,000,000 rows)
 (b) training on the 20-day history (the second run of the training job, so the MLflow store already exists)
     nightjar     the ``<model>/model`` step (read the training set, train, log_and_register, move the alias)
     plain        build_pipeline(spec).fit on the same training rows + ``mlflow.sklearn.log_model(pipeline,
@@ -323,6 +327,69 @@ def child_score_breakdown(day: str, out: str) -> None:
     write_result(out, {**child_peaks(), "rows": rows, "written": written, "chunks": len(chunks), "phases": phases})
 
 
+def child_score_reasons(day: str, out: str) -> None:
+    """Scoring alone vs scoring with reason codes, on the same chunks in memory, as the predictions asset does it."""
+    import warnings
+
+    warnings.simplefilter("ignore")
+    import duckdb
+
+    from assets.ml.inference import SCORE_CHUNK_ROWS
+    from assets.ml.scorer import decide_rows, make_scorer
+    from assets.ml.spec import ReasonCodes
+
+    spec = _spec()
+    spec = spec.model_copy(update={"reason_codes": ReasonCodes(**{**spec.reason_codes.model_dump(), "enabled": True})})
+    settings, _, registry = _settings_and_registry()
+    champion = registry.by_alias(spec.name, "champion")
+    model = registry.load(champion)
+    plain = make_scorer(spec, "champion", champion, model, reasons=False)
+    explained = make_scorer(spec, "champion", champion, model, reasons=True)
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        frame = con.execute(
+            f"SELECT * FROM marts.{spec.scoring_mart} WHERE {spec.timestamp} = ? ORDER BY 1", [date.fromisoformat(day)]
+        ).fetch_df()
+    seconds = {"alone": 0.0, "with_reasons": 0.0}
+    for index, start in enumerate(range(0, len(frame), SCORE_CHUNK_ROWS)):
+        chunk = frame.iloc[start : start + SCORE_CHUNK_ROWS]
+        order = [("alone", plain), ("with_reasons", explained)]
+        for name, scorer in order if index % 2 == 0 else order[::-1]:  # a busy neighbour slows both alike
+            started = time.time()
+            decide_rows(spec, scorer, chunk)
+            seconds[name] += time.time() - started
+    write_result(
+        out,
+        {
+            **child_peaks(),
+            "rows": len(frame),
+            "method": explained.explainer.method,
+            "reason_rows": explained.reason_rows,
+            "reason_s": explained.reason_seconds,
+            "alone_s": seconds["alone"],
+            "with_reasons_s": seconds["with_reasons"],
+        },
+    )
+
+
+def report_reasons(reasons: Measured) -> None:
+    r = reasons.result
+    print_table(
+        ["scoring " + f"{r['rows']:,} rows in memory (pyfunc score + band)", "seconds", "rows/s"],
+        [
+            ["scoring alone", fmt(r["alone_s"]), fmt(r["rows"] / r["alone_s"], ",.0f")],
+            [f"scoring with reason codes ({r['method']})", fmt(r["with_reasons_s"]), ""],
+            [f"  of which reason codes, {r['reason_rows']:,} rows outside the lowest band", fmt(r["reason_s"]), ""],
+        ],
+        title="-- reason codes: the cost on top of scoring (same chunks, alternating order) --",
+    )
+    report_ratio(
+        f"scoring {r['rows']:,} rows with reason codes ({r['method']}) / scoring alone",
+        r["with_reasons_s"] / r["alone_s"],
+        "<= 1.3",
+        note=f"{r['reason_rows'] / max(r['rows'], 1):.0%} of rows outside the lowest band",
+    )
+
+
 def child_load_probe(suppress: bool, out: str) -> None:
     """A fresh process resolving and loading the champion as registry.load does, with or without MLflow's check of
     the model's pip requirements against the installed packages (``suppress_warnings``)."""
@@ -512,6 +579,7 @@ def main() -> None:
         "score-breakdown": lambda: child_score_breakdown(args.day, args.out),
         "train-breakdown": lambda: child_train_breakdown(args.out),
         "load-probe": lambda: child_load_probe(args.suppress, args.out),
+        "score-reasons": lambda: child_score_reasons(args.day, args.out),
         "train-plain": lambda: child_train_plain(args.tracking_uri, args.artifact_root, args.out),
     }
     if args.child:
@@ -572,11 +640,13 @@ def run(args, root: Path) -> None:
         scores.append(child("dagster", big, "--job", "nightly", "--asset", f"{spec_name}/predictions", "--day", day))
         raws.append(child("score-raw", big, "--day", day))
     breakdown = child("score-breakdown", big, "--day", day)
+    reasons = child("score-reasons", big, "--day", day)
 
     probes = [child("load-probe", big), child("load-probe", big, "--suppress")]
     print(f"[measured; {machine_load()}]\n", flush=True)
 
     report_scoring(args.rows, spec_name, scores, raws, breakdown)
+    report_reasons(reasons)
     report_load(probes)
     report_training(spec_name, train, train_breakdown, train_plain)
 

@@ -35,6 +35,7 @@ WEAK = {
     "features": {"numeric": ["age"], "categorical": ["state", "channel"]},
     "evaluation": {"segments": ["state"]},
     "promotion": {"min_primary": 0.3},
+    "fairness": {"max_approval_rate_gap": None},  # it decides by state: that gap is reported, not limited
 }
 
 

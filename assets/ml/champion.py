@@ -10,7 +10,8 @@ The request's ``action`` says who decides:
 - ``promote`` (the ``promote_<model>`` job): a person makes ``version`` champion; a version the gate refused, or
   never judged, needs ``force: true`` and a ``reason``.
 - ``rollback`` (the ``rollback_<model>`` job): a person puts the previous champion back (again: the one before it;
-  never the version just left).
+  never the version just left). It also clears the ``challenger`` alias, which ends a canary at once
+  (:mod:`assets.ml.canary`): after a rollback nothing but the restored champion decides.
 
 The gate itself (the ``champion_challenger_gate`` check on ``<model>/model``) only observes and records its verdict
 on the version; this module reads that verdict.

@@ -101,6 +101,19 @@ def _plan(context: dg.AssetExecutionContext, decision: Decision) -> None:
     )
 
 
+def _clear_challenger(registry: ModelRegistry, name: str, decision: Decision) -> str | None:
+    """After a move, the ``challenger`` alias goes when it points at the new champion, and after a rollback
+    whatever it points at: a rollback ends the canary at once (no challenger, no slice for it on the next scoring),
+    and a version waits as challenger again only when training registers one. What was cleared, or None."""
+    challenger = registry.by_alias(name, CHALLENGER)
+    if challenger is None or (decision.action != "rollback" and challenger.version != decision.serving):
+        return None
+    registry.remove_alias(name, CHALLENGER)
+    if decision.action != "rollback":
+        return None  # the challenger became champion: nothing to tell
+    return f"challenger version {challenger.version} lost its alias: a rollback ends the canary and the shadow"
+
+
 def build_champion_asset(spec: ModelSpec) -> dg.AssetsDefinition:
     name = spec.name
     model_key = dg.AssetKey([name, "model"])
@@ -147,10 +160,8 @@ def build_champion_asset(spec: ModelSpec) -> dg.AssetsDefinition:
                     dagster_run_id=context.run.run_id,
                 ),
             )
-            challenger = registry.by_alias(name, CHALLENGER)
-            if challenger is not None and challenger.version == decision.serving:
-                registry.remove_alias(name, CHALLENGER)
-        context.log.info(decision.summary(name))
+        cleared = _clear_challenger(registry, name, decision) if decision.moves else None
+        context.log.info(decision.summary(name) + (f"; {cleared}" if cleared else ""))
         metrics = version_metrics(registry, name, decision.serving)
         return dg.MaterializeResult(
             metadata={
@@ -165,6 +176,7 @@ def build_champion_asset(spec: ModelSpec) -> dg.AssetsDefinition:
                 "model_uri": f"models:/{name}/{decision.serving}",
                 # What a person promoting or rolling back needs to see: the versions there are, and the gate's word.
                 "versions": dg.MetadataValue.md(versions_table(spec, registry.all_versions(name))),
+                **({"challenger_cleared": cleared} if cleared else {}),
                 **{f"holdout_{k}": float(v) for k, v in metrics.items()},
             },
             # The version is what downstream depends on: a decision that keeps the champion changes nothing for

@@ -1,7 +1,9 @@
 """The champion/challenger gate: both versions scored on the same recent labeled holdout, judged by the spec.
 
 The gate only observes: it says whether a version may serve (the floor, the tolerance, the guardrails) and whether
-it beats the champion by enough to replace it without a person (``promotion.min_improvement``). Moving the
+it beats the champion by enough to replace it without a person (``promotion.min_improvement``). A spec with a
+``fairness`` section also has the version's gaps between segments measured on the holdout (:mod:`assets.ml.fairness`):
+a gap above its limit refuses the version, the first one too. Moving the
 ``champion`` alias is the ``<model>/champion`` asset's job (:mod:`assets.ml.champion_assets`, which decides with
 :mod:`assets.ml.champion`); the check that runs the gate is :mod:`assets.ml.gate_checks`.
 
@@ -11,9 +13,10 @@ Every comparison of a challenger with the champion goes through :func:`improveme
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from assets.ml.fairness import GAP_TAGS
 from assets.ml.promotion import (
     GATE_BEATS_TAG,
     GATE_CHAMPION_TAG,
@@ -24,8 +27,10 @@ from assets.ml.promotion import (
 from assets.ml.spec import LOWER_IS_BETTER, METRICS, ModelSpec
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
+    from assets.ml.fairness import FairnessResult
     from resources.registry import ModelRegistry, VersionInfo
 
 # Metrics are compared after rounding to this many decimals: 0.785 against 0.79 is a gap of exactly 0.005, not
@@ -57,6 +62,7 @@ class GateVerdict:
     champion_version: int | None = None  # the champion it was compared with; None: there was none
     gain: float | None = None  # improvement() on the primary metric; None without a champion
     beats_champion: bool = False  # passed, and gain > min_improvement (or no champion): may replace it by itself
+    fairness: FairnessResult | None = None  # its gaps between segments on the holdout; None: the spec has no limits
 
     def tags(self) -> dict[str, str]:
         """What the gate records on the version it judged (read back by the champion asset and promotions)."""
@@ -66,6 +72,7 @@ class GateVerdict:
             GATE_CHAMPION_TAG: "none" if self.champion_version is None else str(self.champion_version),
             GATE_IMPROVEMENT_TAG: "none" if self.gain is None else repr(self.gain),
             GATE_BEATS_TAG: str(self.beats_champion).lower(),
+            **({} if self.fairness is None else {GAP_TAGS[m]: repr(self.fairness.largest(m)) for m in GAP_TAGS}),
         }
 
 
@@ -126,11 +133,33 @@ def judge(
     return GateVerdict(True, reason, challenger, champion, champion_version, gain, beats_champion=beats)
 
 
-def _holdout_metrics(spec: ModelSpec, registry: ModelRegistry, version: VersionInfo, holdout: pd.DataFrame):
+def with_fairness(verdict: GateVerdict, fairness: FairnessResult) -> GateVerdict:
+    """``verdict`` with the version's fairness: refused (and not beating anyone) when a gap is above its limit,
+    whatever the metrics said; a version without a champion is held to the same limits."""
+    refusal = fairness.refusal()
+    if refusal is None:
+        reason = f"{verdict.reason}; fairness gaps within limits" if verdict.passed else verdict.reason
+        return replace(verdict, reason=reason, fairness=fairness)
+    # The refusal first: the champion asset and the versions table show the start of the reason.
+    reason = f"{refusal}; on the metrics alone: {verdict.reason}" if verdict.passed else f"{verdict.reason}; {refusal}"
+    return replace(verdict, passed=False, reason=reason, beats_champion=False, fairness=fairness)
+
+
+def holdout_fairness(spec: ModelSpec, holdout: pd.DataFrame, probabilities: np.ndarray) -> FairnessResult:
+    """The version's gaps on the holdout: its decisions are the spec's bands applied to its scores."""
+    from assets.ml.evaluation import decide
+    from assets.ml.fairness import measure
+
+    decisions = decide(probabilities, spec.decision_bands)
+    return measure(holdout, spec.fairness, decisions, holdout[spec.target].to_numpy(), probabilities)
+
+
+def _holdout_scores(spec: ModelSpec, registry: ModelRegistry, version: VersionInfo, holdout: pd.DataFrame):
+    """(metrics, scores) of ``version`` on the holdout."""
     from assets.ml.evaluation import metrics, score
 
     probabilities = score(registry.load(version), holdout, spec)
-    return {k: float(v) for k, v in metrics(holdout[spec.target].to_numpy(), probabilities).items()}
+    return {k: float(v) for k, v in metrics(holdout[spec.target].to_numpy(), probabilities).items()}, probabilities
 
 
 def evaluate_gate(
@@ -143,8 +172,12 @@ def evaluate_gate(
     from assets.ml.training import time_split
 
     _, holdout = time_split(training_frame, spec)
-    challenger_metrics = _holdout_metrics(spec, registry, challenger, holdout)
+    challenger_metrics, probabilities = _holdout_scores(spec, registry, challenger, holdout)
     if champion is None or champion.version == challenger.version:
-        return judge(spec, challenger_metrics, None)
-    champion_metrics = _holdout_metrics(spec, registry, champion, holdout)
-    return judge(spec, challenger_metrics, champion_metrics, champion.version)
+        verdict = judge(spec, challenger_metrics, None)
+    else:
+        champion_metrics, _ = _holdout_scores(spec, registry, champion, holdout)
+        verdict = judge(spec, challenger_metrics, champion_metrics, champion.version)
+    if spec.fairness is None:
+        return verdict
+    return with_fairness(verdict, holdout_fairness(spec, holdout, probabilities))

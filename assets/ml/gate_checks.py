@@ -3,10 +3,15 @@
 The check only observes: it judges the newest version (:func:`assets.ml.gate.evaluate_gate`) and records the
 verdict on the version (``gate.*`` tags); it never moves an alias. Being blocking, a failed gate stops
 ``<model>/champion`` (:mod:`assets.ml.champion_assets`) in the same run, so the champion stays.
+
+With a ``fairness`` section in the spec, the check's metadata also carries the version's gaps between segments, and
+its segments are appended to the warehouse table :func:`gate_fairness_table` (one set of rows per judgement).
 """
 
 # No `from __future__ import annotations` here: Dagster reads the check function's annotations (context,
 # resources) as real types.
+from typing import TYPE_CHECKING
+
 import dagster as dg
 
 from assets.ml.spec import ModelSpec
@@ -15,7 +20,44 @@ from resources.failures import not_retried
 from resources.registry import CHAMPION, SERVER_RETRY_POLICY, ModelRegistry, VersionInfo
 from resources.warehouse import NotInWarehouse, Warehouse
 
+if TYPE_CHECKING:
+    from assets.ml.gate import GateVerdict
+
 GATE_CHECK_NAME = "champion_challenger_gate"
+
+
+def gate_fairness_table(spec: ModelSpec) -> str:
+    return f"ml.{spec.name}_gate_fairness"
+
+
+def _description(spec: ModelSpec) -> str:
+    text = (
+        "Observes only: the newest version must clear the spec's floor on the primary metric and not trail the "
+        "champion beyond the tolerance (primary metric and guardrails) on the same recent labeled holdout; it also "
+        "says whether it beats the champion by more than min_improvement. The verdict is recorded on the version "
+        f"(gate.* tags); it never moves an alias. Blocking: a failed gate stops {spec.name}/champion in the same "
+        "run, so the champion stays."
+    )
+    if spec.fairness is not None:
+        text += (
+            " It also refuses a version (the first one too) whose gap between segments in approval rate or ROC AUC "
+            f"is above the spec's fairness limits; the segments go to {gate_fairness_table(spec)}."
+        )
+    return text
+
+
+def _record_fairness(spec: ModelSpec, warehouse: Warehouse, verdict: "GateVerdict", version: int, run_id: str) -> None:
+    """Appended, not replaced: every judgement of a version stays, with the run that made it."""
+    import pandas as pd
+
+    rows = verdict.fairness.segments.assign(
+        model_version=version,
+        champion_version=verdict.champion_version if verdict.champion_version is not None else -1,
+        passed=verdict.passed,
+        judged_at=pd.Timestamp.now(tz="UTC").tz_localize(None),
+        dagster_run_id=run_id,
+    )
+    warehouse.append(gate_fairness_table(spec), rows)
 
 
 def build_gate_check(spec: ModelSpec, model_key: dg.AssetKey) -> dg.AssetChecksDefinition:
@@ -24,11 +66,7 @@ def build_gate_check(spec: ModelSpec, model_key: dg.AssetKey) -> dg.AssetChecksD
         name=GATE_CHECK_NAME,
         blocking=True,
         retry_policy=SERVER_RETRY_POLICY,  # when MLflow or the warehouse server does not answer
-        description="Observes only: the newest version must clear the spec's floor on the primary metric and not "
-        "trail the champion beyond the tolerance (primary metric and guardrails) on the same recent labeled "
-        "holdout; it also says whether it beats the champion by more than min_improvement. The verdict is "
-        f"recorded on the version (gate.* tags); it never moves an alias. Blocking: a failed gate stops "
-        f"{spec.name}/champion in the same run, so the champion stays.",
+        description=_description(spec),
     )
     def gate(context: dg.AssetCheckExecutionContext, warehouse: Warehouse, registry: ModelRegistry):
         from assets.ml.gate import evaluate_gate
@@ -48,6 +86,8 @@ def build_gate_check(spec: ModelSpec, model_key: dg.AssetKey) -> dg.AssetChecksD
         with not_retried(NotInWarehouse, ValueError, KeyError):
             verdict = evaluate_gate(spec, registry, read_training_set(warehouse, spec), version, champion)
         registry.set_version_tags(spec.name, version.version, verdict.tags())
+        if verdict.fairness is not None:
+            _record_fairness(spec, warehouse, verdict, version.version, context.run.run_id)
         return dg.AssetCheckResult(
             passed=verdict.passed,
             severity=dg.AssetCheckSeverity.ERROR,
@@ -61,6 +101,7 @@ def build_gate_check(spec: ModelSpec, model_key: dg.AssetKey) -> dg.AssetChecksD
                 "policy": spec.promotion.policy,
                 **{f"challenger_{k}": float(v) for k, v in verdict.challenger_metrics.items()},
                 **{f"champion_{k}": float(v) for k, v in verdict.champion_metrics.items()},
+                **(verdict.fairness.metadata() if verdict.fairness is not None else {}),
             },
         )
 

@@ -8,18 +8,27 @@ either way, empty when the spec names no review band, so readers find it and a r
 review band put there). A challenger, when there is one, scores the same rows in shadow (stored apart, never used
 for decisions). The daily asset that calls this is :mod:`assets.ml.inference_assets`.
 
+With the spec's ``canary`` on, the challenger also decides a stable slice of entities (:mod:`assets.ml.canary`):
+each row's ``decided_by`` says which role decided it and ``model_version`` which version (the version whose score
+and decision the row holds). Rows outside the lowest (approve) band carry their ``reasons`` (the spec's
+``reason_codes``, :mod:`assets.ml.reasons`), computed with the model that decided them. The rows themselves are
+computed in :mod:`assets.ml.scorer`.
+
 pandas is imported inside the functions: this module is imported when definitions load.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from assets.ml.canary import DECIDED_BY_COLUMN, CanaryPlan, plan_canary, slice_metadata
+from assets.ml.reasons import REASONS_COLUMN, REFERENCE
+from assets.ml.scorer import SHADOW, Scorer, make_scorer, reasons_off, score_chunks
 from assets.ml.spec import ModelSpec, check_mart_columns
-from resources.failures import DataFailure, not_retried
-from resources.registry import CHALLENGER, CHAMPION, ModelRegistry, VersionInfo
+from resources.failures import DataFailure
+from resources.registry import CHALLENGER, CHAMPION, ModelRegistry
 from resources.source.schema import Column
 from resources.warehouse import Warehouse
 
@@ -54,67 +63,43 @@ class NoChampionError(DataFailure):
 
 
 def prediction_columns(spec: ModelSpec) -> list[Column]:
-    """Declared up front, so the table (and the review queue copied from it) exists even if a day is empty."""
+    """Declared up front, so the table (and the review queue copied from it) exists even if a day is empty; a table
+    made before a column was declared gets it added (NULL in its earlier rows)."""
     return [
         Column(spec.entity_id, "VARCHAR"),
         Column(spec.timestamp, "DATE"),
         Column("score", "DOUBLE"),
         Column("decision", "VARCHAR"),
         Column("model_name", "VARCHAR"),
-        Column("model_version", "BIGINT"),
+        Column("model_version", "BIGINT"),  # the version whose score and decision the row holds
         Column("dagster_run_id", "VARCHAR"),
         Column("scored_at", "TIMESTAMP"),
+        Column(DECIDED_BY_COLUMN, "VARCHAR"),  # champion | challenger (the canary); shadow table: shadow
+        Column(REASONS_COLUMN, "VARCHAR"),  # "f1, f2, f3": what pushed the score up; NULL in the lowest band
     ]
 
 
 def _check_not_scored_by_another_version(
-    warehouse: Warehouse, spec: ModelSpec, start: date, end: date, version: int, rescore: bool
+    warehouse: Warehouse, spec: ModelSpec, start: date, end: date, champion: int, canary: int | None, rescore: bool
 ) -> None:
+    """Refuse to replace decisions another version made: rows the champion decided must be of ``champion``, rows
+    the canary decided of the ``canary`` version taking the slice now (None: no canary now)."""
     if rescore or not warehouse.table_exists(predictions_table(spec)):
         return
+    warehouse.ensure_table(predictions_table(spec), prediction_columns(spec))  # a table from before decided_by
+    same = f"(coalesce({DECIDED_BY_COLUMN}, '{CHAMPION}') = '{CHAMPION}' AND model_version = {int(champion)})"
+    if canary is not None:
+        same += f" OR ({DECIDED_BY_COLUMN} = '{CHALLENGER}' AND model_version = {int(canary)})"
     others = warehouse.query(
         f"SELECT DISTINCT model_version FROM {predictions_table(spec)} WHERE {spec.timestamp} >= DATE "
-        f"'{start.isoformat()}' AND {spec.timestamp} < DATE '{end.isoformat()}' AND model_version <> {int(version)}"
+        f"'{start.isoformat()}' AND {spec.timestamp} < DATE '{end.isoformat()}' AND NOT ({same})"
     )
     if not others.empty:
+        now = f"version {champion}" + ("" if canary is None else f" (the canary: version {canary})")
         raise DataFailure(
             description=f"{start}..{end} of '{spec.name}' was already scored by version(s) "
-            f"{sorted(int(v) for v in others['model_version'])}, and the champion is now version {version}. "
+            f"{sorted(int(v) for v in others['model_version'])}, and the champion is now {now}. "
             "Those decisions were acted on: launch with config `rescore: true` to replace them."
-        )
-
-
-def score_chunks(
-    spec: ModelSpec,
-    model,
-    version: VersionInfo,
-    chunks: Iterator[pd.DataFrame],
-    run_id: str,
-) -> Iterator[pd.DataFrame]:
-    """Prediction rows for each chunk of scoring rows: id, day, score, decision band and provenance.
-
-    Rows the model cannot score (a feature column missing, a value that is not a number, a NaN score) fail as a
-    :class:`DataFailure`: scoring them again gives the same answer."""
-    import pandas as pd
-
-    from assets.ml.evaluation import decide, score
-
-    scored_at = pd.Timestamp(datetime.now(UTC).replace(tzinfo=None))
-    for chunk in chunks:
-        with not_retried(ValueError, KeyError):
-            probabilities = score(model, chunk, spec)
-            decisions = decide(probabilities, spec.decision_bands)
-        yield pd.DataFrame(
-            {
-                spec.entity_id: chunk[spec.entity_id].to_numpy(),
-                spec.timestamp: pd.to_datetime(chunk[spec.timestamp]).to_numpy(),
-                "score": probabilities.astype("float64"),
-                "decision": decisions,
-                "model_name": spec.name,
-                "model_version": version.version,
-                "dagster_run_id": run_id,
-                "scored_at": scored_at,
-            }
         )
 
 
@@ -128,6 +113,20 @@ def _agreement(warehouse: Warehouse, spec: ModelSpec, start: date, end: date) ->
     return float(frame["agreement"].iloc[0])
 
 
+def _reason_metadata(spec: ModelSpec, scorers: list[Scorer]) -> dict[str, Any]:
+    """Which method wrote the reason codes, against what, and what they cost (rows, seconds)."""
+    explained = [s for s in scorers if s.explainer is not None]
+    if not explained:
+        return {"reason_codes": reasons_off(spec, "occlusion") or reasons_off(spec, None) or "off"}
+    methods = ", ".join(f"{s.role} version {s.version.version}: {s.explainer.method}" for s in explained)
+    return {
+        "reason_codes": f"top {spec.reason_codes.top} features outside band '{spec.decision_bands.names[0]}' "
+        f"({methods}), against the reference: {REFERENCE}",
+        "reason_code_rows": sum(s.reason_rows for s in explained),
+        "reason_code_seconds": round(sum(s.reason_seconds for s in explained), 3),
+    }
+
+
 def score_window(
     warehouse: Warehouse,
     registry: ModelRegistry,
@@ -138,38 +137,49 @@ def score_window(
     rescore: bool,
     run_id: str,
 ) -> tuple[dict[str, Any], str]:
-    """Score [start, end) of the scoring mart with the champion (and the challenger in shadow) and write the
-    predictions and the review queue; (the materialization's metadata, a one-line summary)."""
+    """Score [start, end) of the scoring mart with the champion (the canary slice with the challenger, and every
+    row with the challenger in shadow) and write the predictions and the review queue; (the materialization's
+    metadata, a one-line summary)."""
     champion = registry.by_alias(spec.name, CHAMPION)
     if champion is None:
         raise NoChampionError(
             description=f"model '{spec.name}' has no '{CHAMPION}' version in the registry "
             f"({registry.tracking_uri}): run the train_{spec.name} job, or promote a version with promote_{spec.name}."
         )
-    _check_not_scored_by_another_version(warehouse, spec, start, end, champion.version, rescore)
+    challenger = registry.by_alias(spec.name, CHALLENGER)  # resolved once too: the canary and the shadow agree
+    plan: CanaryPlan = plan_canary(spec, registry, champion, challenger)
+    canary_version = plan.challenger.version if plan.on else None
+    _check_not_scored_by_another_version(warehouse, spec, start, end, champion.version, canary_version, rescore)
     mart = f"marts.{spec.scoring_mart}"
 
-    def scored(version: VersionInfo) -> Iterator[pd.DataFrame]:
-        rows = warehouse.iter_window(mart, spec.timestamp, start, end, chunk_rows=SCORE_CHUNK_ROWS)
-        return score_chunks(spec, registry.load(version), version, _with_columns(rows), run_id)
-
-    def _with_columns(chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        for chunk in chunks:
+    def rows() -> Iterator[pd.DataFrame]:
+        for chunk in warehouse.iter_window(mart, spec.timestamp, start, end, chunk_rows=SCORE_CHUNK_ROWS):
             check_mart_columns(spec, set(chunk.columns), spec.scoring_mart, f"model spec '{spec.name}'")
             yield chunk
 
+    deciding = make_scorer(spec, CHAMPION, champion, registry.load(champion), reasons=True)
+    scorers = [deciding]
+    canary = None
+    if plan.on:
+        scorers.append(make_scorer(spec, CHALLENGER, plan.challenger, registry.load(plan.challenger), reasons=True))
+        canary = (plan.share, scorers[-1])
     columns = prediction_columns(spec)
-    written = warehouse.replace_window(predictions_table(spec), spec.timestamp, start, end, scored(champion), columns)
+    table = predictions_table(spec)
+    written = warehouse.replace_window(
+        table, spec.timestamp, start, end, score_chunks(spec, deciding, rows(), run_id, canary), columns
+    )
+    warehouse.ensure_table(review_queue_table(spec), columns)  # a queue from before a column was declared
     in_review = warehouse.replace_window_from(
         review_queue_table(spec),
         spec.timestamp,
         start,
         end,
-        predictions_table(spec),
+        table,
         where=review_queue_where(spec),
+        columns=[c.name for c in columns],
     )
     decisions = warehouse.query(
-        f"SELECT decision, count(*) AS n FROM {predictions_table(spec)} WHERE {spec.timestamp} >= DATE "
+        f"SELECT decision, count(*) AS n FROM {table} WHERE {spec.timestamp} >= DATE "
         f"'{start.isoformat()}' AND {spec.timestamp} < DATE '{end.isoformat()}' GROUP BY decision"
     )
     counts = {str(row.decision): int(row.n) for row in decisions.itertuples()}
@@ -180,10 +190,15 @@ def score_window(
         "review_queue_rows": in_review,
         # Every band of the spec, in its order, zero included: the decision mix plots as one series per band.
         **{f"decisions_{name}": counts.get(name, 0) for name in spec.decision_bands.names},
+        "canary": plan.why,
+        "canary_version": canary_version if canary_version is not None else -1,
+        **(slice_metadata(warehouse, table, spec, start, end) if plan.on else {}),
+        **_reason_metadata(spec, scorers),
     }
-    challenger = registry.by_alias(spec.name, CHALLENGER)
     if challenger is not None and challenger.version != champion.version:
-        warehouse.replace_window(shadow_table(spec), spec.timestamp, start, end, scored(challenger), columns)
+        shadow = Scorer(SHADOW, challenger, scorers[-1].model if plan.on else registry.load(challenger))
+        rows_scored = score_chunks(spec, shadow, rows(), run_id)
+        warehouse.replace_window(shadow_table(spec), spec.timestamp, start, end, rows_scored, columns)
         metadata["shadow_version"] = challenger.version
         metadata["champion_challenger_agreement"] = _agreement(warehouse, spec, start, end)
     else:

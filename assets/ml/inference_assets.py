@@ -39,7 +39,8 @@ def build_predictions_asset(
         kinds={"python", "mlflow", kind},
         owners=[spec.owner],
         description=f"Each {spec.entity_id} of the day in {spec.scoring_mart}, scored by models:/{spec.name}@champion, "
-        "with its decision band and the model version that scored it.",
+        "with its decision band, the role (champion, or challenger in the canary slice) and model version that "
+        "decided it, and the reasons (top features) of every decision outside the lowest band.",
         metadata={"dagster/table_name": predictions_table(spec)},
     )
     def predictions(

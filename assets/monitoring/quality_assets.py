@@ -6,16 +6,22 @@ a row in a warehouse table, metrics on the version's MLflow run (one step per da
 open: titled with the model, version and day it covers, kept in the reports folder and logged as an artifact of the
 version's MLflow run, linked from the materialization and from every check (with the day it judged).
 
+With a ``fairness`` section in the spec, the day's labeled rows are also measured across its segments
+(:mod:`assets.ml.fairness`: approval rate of the decisions made, ROC AUC, the largest gaps): the gaps go to the
+metadata and MLflow, each segment's rates to the warehouse table :func:`fairness_table`.
+
 A day whose labels are not in yet is not failed: the materialization says ``status: waiting`` and when they are due,
 and both checks pass as not checked (assets/monitoring/check_results.py).
 """
 
 # No `from __future__ import annotations` here: Dagster reads the asset function's annotations (context, resources)
 # as real types. pandas is imported inside the functions: this module is imported when definitions load.
-from datetime import timedelta
+from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
+from assets.ml.canary import DECIDED_BY_COLUMN, slice_quality
 from assets.ml.spec import ModelSpec
 from assets.monitoring.check_names import AUC_DROP, CALIBRATION, QUALITY_ASSET
 from assets.monitoring.check_results import graded_check, not_checked, report_links
@@ -27,10 +33,20 @@ from assets.monitoring.scored_day import (
     read_scored_day,
     serving_version,
 )
+from assets.step_cost import with_cost
 from resources.failures import not_retried
-from resources.registry import ModelRegistry
+from resources.registry import CHALLENGER, ModelRegistry
 from resources.reports import MonitoringReports
 from resources.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from assets.ml.fairness import FairnessResult
+
+
+def fairness_table(spec: ModelSpec) -> str:
+    return f"monitoring.{spec.name}_fairness"
 
 
 def build_quality_asset(
@@ -47,7 +63,13 @@ def build_quality_asset(
         **MONITORING_ASSET,
         description=f"Realised quality of {spec.name}'s predictions for a scored day once its labels have "
         f"arrived in {spec.training_mart}, against the serving version's validation metrics. Before they have, the "
-        "day materializes with status 'waiting' and the date they are due; its checks pass as not checked.",
+        "day materializes with status 'waiting' and the date they are due; its checks pass as not checked."
+        + (
+            ""
+            if spec.fairness is None
+            else f" Also the day's gaps between segments ({', '.join(spec.fairness.columns)}) in approval rate and "
+            f"ROC AUC, against the spec's fairness limits; each segment's rates go to {fairness_table(spec)}."
+        ),
         check_specs=[
             dg.AssetCheckSpec(AUC_DROP, asset=key, description="Validation ROC AUC minus the day's realised ROC AUC"),
             dg.AssetCheckSpec(
@@ -55,6 +77,7 @@ def build_quality_asset(
             ),
         ],
     )
+    @with_cost
     def quality(
         context: dg.AssetExecutionContext, warehouse: Warehouse, registry: ModelRegistry, reports: MonitoringReports
     ):
@@ -72,8 +95,10 @@ def build_quality_asset(
             if labels.empty:
                 due = labels_due(warehouse, spec, day)
             else:
-                labeled = predictions[[spec.entity_id, "score"]].merge(
-                    labels[[spec.entity_id, spec.target]], on=spec.entity_id, how="inner"
+                segments = spec.fairness.columns if spec.fairness is not None else []
+                roles = [DECIDED_BY_COLUMN] if DECIDED_BY_COLUMN in predictions else []
+                labeled = predictions[[spec.entity_id, "score", "decision", *roles]].merge(
+                    labels[[spec.entity_id, spec.target, *segments]], on=spec.entity_id, how="inner"
                 )
         if due is not None:
             # Not a failure: labels arrive later. The checks pass as "not checked" (nothing alerts).
@@ -107,6 +132,11 @@ def build_quality_asset(
                 "validation ROC AUC": f"{validation_auc:.4f}",
             },
         )
+        # A canary day: each slice's realised quality side by side; the champion is judged on its own rows.
+        by_role = slice_quality(labeled, spec.target) if DECIDED_BY_COLUMN in labeled else {}
+        fairness_rows = labeled
+        if CHALLENGER in by_role:
+            labeled = labeled[labeled[DECIDED_BY_COLUMN] != CHALLENGER]
         with not_retried(*DATA_ERRORS):
             result = run_quality(labeled, spec.target, "score", report, about=about)
         reports.prune(spec.name, "quality")  # by the wall clock's today, never by the day checked
@@ -120,7 +150,11 @@ def build_quality_asset(
             "calibration_gap": result.calibration_gap,
             "auc_drop": auc_drop,
         }
-        log_to_mlflow(registry, version.run_id, day, figures)
+        fairness = None
+        if spec.fairness is not None:
+            with not_retried(*DATA_ERRORS):
+                fairness = _day_fairness(warehouse, spec, day, version.version, fairness_rows)
+        log_to_mlflow(registry, version.run_id, day, {**figures, **(fairness.figures() if fairness else {})})
         links = report_links(reports, reports.log_to_mlflow(registry, version, "quality", day, report), report)
         warehouse.replace_window(
             f"monitoring.{spec.name}_quality",
@@ -151,6 +185,8 @@ def build_quality_asset(
                 "label_coverage": result.rows / len(predictions),
                 "model_version": version.version,
                 "calibration_by_decile": dg.MetadataValue.md(result.calibration.to_markdown(index=False)),
+                **(fairness.metadata() if fairness is not None else {}),
+                **(_canary_metadata(by_role) if CHALLENGER in by_role else {}),
                 **links,
             }
         )
@@ -172,3 +208,30 @@ def build_quality_asset(
         )
 
     return quality
+
+
+def _day_fairness(
+    warehouse: Warehouse, spec: ModelSpec, day: date, version: int, labeled: "pd.DataFrame"
+) -> "FairnessResult":
+    """The day's gaps between segments, on its labeled rows and the decisions made; each segment's rates replace
+    the day's rows of :func:`fairness_table`."""
+    import pandas as pd
+
+    from assets.ml.fairness import measure
+
+    result = measure(labeled, spec.fairness, labeled["decision"], labeled[spec.target], labeled["score"])
+    rows = result.segments.assign(day=pd.Timestamp(day), model_version=version)
+    warehouse.replace_window(fairness_table(spec), "day", day, day + timedelta(days=1), [rows])
+    return result
+
+
+def _canary_metadata(by_role: dict[str, dict[str, float]]) -> dict:
+    """Realised quality of the champion's and the canary's slices of the day (labels in)."""
+    import pandas as pd
+
+    table = pd.DataFrame(by_role).T.rename_axis("decided_by").reset_index()
+    return {
+        "canary_quality": dg.MetadataValue.md(table.to_markdown(index=False, floatfmt=".4f")),
+        "canary_roc_auc": float(by_role[CHALLENGER]["roc_auc"]),
+        "canary_rows": int(by_role[CHALLENGER]["rows"]),
+    }

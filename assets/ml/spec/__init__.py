@@ -11,26 +11,32 @@ columns (``mart_columns``). Import the names from here.
 """
 
 from assets.ml.spec.decision_bands import DecisionBand, DecisionBands
+from assets.ml.spec.fairness import Fairness, Segment
 from assets.ml.spec.fields import LOWER_IS_BETTER, METRICS, SpecError
 from assets.ml.spec.loading import load_spec, load_specs
 from assets.ml.spec.mart_columns import check_documented_columns, check_mart_columns
 from assets.ml.spec.model_spec import ModelSpec
 from assets.ml.spec.monitoring import DRIFT_METHODS, DriftReference, Monitoring, Thresholds, drift_methods_for
 from assets.ml.spec.sections import Estimator, Evaluation, Features, Promotion
+from assets.ml.spec.serving import Canary, ReasonCodes
 
 __all__ = [
     "DRIFT_METHODS",
     "LOWER_IS_BETTER",
     "METRICS",
+    "Canary",
     "DecisionBand",
     "DecisionBands",
     "DriftReference",
     "Estimator",
     "Evaluation",
+    "Fairness",
     "Features",
     "ModelSpec",
     "Monitoring",
     "Promotion",
+    "ReasonCodes",
+    "Segment",
     "SpecError",
     "Thresholds",
     "check_documented_columns",

@@ -5,9 +5,11 @@ from __future__ import annotations
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from assets.ml.spec.decision_bands import DecisionBands
+from assets.ml.spec.fairness import FairnessSection
 from assets.ml.spec.fields import StrictModel, identifier, snake_case_name
 from assets.ml.spec.monitoring import Monitoring
 from assets.ml.spec.sections import Estimator, Evaluation, Features, Promotion
+from assets.ml.spec.serving import Canary, ReasonCodes
 
 
 class ModelSpec(StrictModel):
@@ -29,6 +31,9 @@ class ModelSpec(StrictModel):
         None, description="The band whose rows also go to the review queue table; none: the queue stays empty"
     )
     monitoring: Monitoring = Monitoring()
+    canary: Canary = Canary()
+    reason_codes: ReasonCodes = ReasonCodes()
+    fairness: FairnessSection = Field(None, description="Segment gaps the gate refuses; none: not measured")
 
     @field_validator("training_mart", "scoring_mart", "entity_id", "timestamp", "label_date", "target")
     @classmethod

@@ -1,0 +1,158 @@
+"""Reason codes: for a scored row, the features that pushed its score up the most (the spec's ``reason_codes``).
+
+Both methods measure a row against one reference applicant, read from the fitted pipeline itself (no training data
+is needed at scoring): the training median of each numeric feature and the most frequent category of each
+categorical one (the statistics of the pipeline's imputers, :func:`assets.ml.training.build_pipeline`).
+
+- ``linear`` (a linear estimator, e.g. LogisticRegression): exact. In the transformed space the log-odds are
+  ``coef . z + b``, so ``logit(row) - logit(reference) = sum_j coef_j * (z_j - z_ref_j)``; the terms of one feature
+  (its one-hot columns) are summed back to it. One matrix product per batch.
+- ``occlusion`` (any other estimator, e.g. HistGradientBoosting): each feature in turn is set to its reference value
+  and the row is scored again; the drop in score is that feature's push. One extra prediction per feature, so it
+  is computed only for the rows outside the lowest (approve) band, in vectorized batches.
+
+A row names at most ``top`` features, strongest first, and only features that pushed its score up (a positive
+attribution); a row nothing pushed up says :data:`NONE_ABOVE_REFERENCE`.
+
+numpy and pandas are imported inside the functions: this module is imported when definitions load.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from assets.ml.spec import ReasonCodes, SpecError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+REASONS_COLUMN = "reasons"
+NONE_ABOVE_REFERENCE = "(none above the reference)"
+REFERENCE = "training median of each numeric feature, most frequent category of each categorical feature"
+
+
+def raw_pipeline(model: Any) -> Any:
+    """The fitted scikit-learn pipeline behind an MLflow pyfunc model (or the pipeline itself)."""
+    return model.get_raw_model() if hasattr(model, "get_raw_model") else model
+
+
+@dataclass
+class ReasonExplainer:
+    """Reason codes of one fitted pipeline: ``explain(X, scores)`` on rows prepared by
+    :func:`assets.ml.evaluation.model_input` with ``features`` = numeric + categorical, in that order."""
+
+    method: str  # "linear" or "occlusion"
+    pipeline: Any
+    features: list[str]
+    reference: dict[str, Any]  # feature -> its reference value, in the raw (untransformed) space
+    top: int
+    # linear only: z @ weights - offset is the per-feature attribution (weights: transformed columns x features)
+    weights: np.ndarray | None = field(default=None, repr=False)
+    offset: np.ndarray | None = field(default=None, repr=False)
+
+    def attributions(self, X: pd.DataFrame, scores: np.ndarray) -> np.ndarray:
+        """(rows, features): how much each feature pushed each row's score above the reference's."""
+        import numpy as np
+
+        if self.method == "linear":
+            transformed = np.asarray(self.pipeline.named_steps["preprocess"].transform(X), dtype="float64")
+            return transformed @ self.weights - self.offset
+        out = np.empty((len(X), len(self.features)), dtype="float64")
+        for j, feature in enumerate(self.features):
+            occluded = X.copy()
+            occluded[feature] = self.reference[feature]
+            out[:, j] = scores - self.pipeline.predict_proba(occluded)[:, 1]
+        return out
+
+    def explain(self, X: pd.DataFrame, scores: np.ndarray) -> np.ndarray:
+        """Each row's reason codes, e.g. ``"debt_to_income, credit_score, loan_amount"`` (an object array)."""
+        return top_reasons(self.attributions(X, scores), self.features, self.top)
+
+
+def top_reasons(attributions: np.ndarray, names: list[str], top: int) -> np.ndarray:
+    """Per row, the names of the ``top`` largest positive attributions, strongest first, joined by ", "."""
+    import numpy as np
+
+    n = attributions.shape[0]
+    if n == 0:
+        return np.empty(0, dtype=object)
+    top = min(top, attributions.shape[1])
+    order = np.argsort(-attributions, axis=1, kind="stable")[:, :top]
+    strongest = np.take_along_axis(attributions, order, axis=1)
+    labels = np.asarray(names, dtype=object)[order]
+    labels[~(strongest > 0)] = ""
+    joined = labels[:, 0].copy()
+    for k in range(1, top):
+        nxt = labels[:, k]
+        joined = np.where(nxt != "", joined + ", " + nxt, joined)
+    joined[joined == ""] = NONE_ABOVE_REFERENCE
+    return joined
+
+
+def _imputer_statistics(preprocess: Any, part: str) -> list[Any]:
+    transformer = preprocess.named_transformers_.get(part)
+    if transformer is None or transformer == "drop":
+        return []
+    imputer = getattr(transformer, "named_steps", {}).get("impute")
+    if imputer is None or not hasattr(imputer, "statistics_"):
+        raise SpecError(
+            f"reason_codes: the pipeline's '{part}' transformer has no fitted 'impute' step to take the reference from"
+        )
+    return list(imputer.statistics_)
+
+
+def _output_owners(preprocess: Any, features: list[str]) -> list[int]:
+    """For each transformed column, the index in ``features`` of the feature it comes from."""
+    owners: list[int] = []
+    for name, transformer, columns in preprocess.transformers_:
+        width = preprocess.output_indices_[name].stop - preprocess.output_indices_[name].start
+        if width == 0:
+            continue
+        encoder = getattr(transformer, "named_steps", {}).get("onehot")
+        widths = [len(c) for c in encoder.categories_] if encoder is not None else [1] * len(columns)
+        if sum(widths) != width or encoder is not None and getattr(encoder, "drop_idx_", None) is not None:
+            raise SpecError(
+                f"reason_codes.method linear: cannot map the {width} output columns of transformer '{name}' back to "
+                f"its features {list(columns)}"
+            )
+        for column, w in zip(columns, widths, strict=True):
+            owners += [features.index(column)] * w
+    return owners
+
+
+def explainer_for(model: Any, numeric: list[str], categorical: list[str], codes: ReasonCodes) -> ReasonExplainer:
+    """The explainer of a fitted model (pyfunc or pipeline) trained on ``numeric`` + ``categorical``."""
+    import numpy as np
+    import pandas as pd
+
+    pipeline = raw_pipeline(model)
+    steps = getattr(pipeline, "named_steps", {})
+    preprocess, estimator = steps.get("preprocess"), steps.get("model")
+    if preprocess is None or estimator is None:
+        raise SpecError("reason_codes: the model is not a pipeline of a 'preprocess' and a 'model' step")
+    features = [*numeric, *categorical]
+    values = _imputer_statistics(preprocess, "numeric") + _imputer_statistics(preprocess, "categorical")
+    reference = dict(zip(features, values, strict=True))
+    coef = np.asarray(getattr(estimator, "coef_", np.empty((0, 0))), dtype="float64")
+    linear = coef.ndim == 2 and coef.shape[0] == 1
+    method = codes.method if codes.method != "auto" else ("linear" if linear else "occlusion")
+    if method == "occlusion":
+        return ReasonExplainer("occlusion", pipeline, features, reference, codes.top)
+    if not linear:
+        raise SpecError(
+            f"reason_codes.method linear: estimator {type(estimator).__name__} has no single row of coef_; "
+            "use method occlusion (or auto)"
+        )
+    owners = _output_owners(preprocess, features)
+    if len(owners) != coef.shape[1]:
+        raise SpecError(f"reason_codes.method linear: {len(owners)} transformed columns but {coef.shape[1]} coef_")
+    membership = np.zeros((len(owners), len(features)))
+    membership[np.arange(len(owners)), owners] = 1.0
+    weights = coef[0][:, None] * membership
+    reference_row = pd.DataFrame({f: [reference[f]] for f in features})
+    reference_row[numeric] = reference_row[numeric].astype("float64")
+    reference_row[categorical] = reference_row[categorical].astype(object)
+    offset = np.asarray(preprocess.transform(reference_row), dtype="float64")[0] @ weights
+    return ReasonExplainer("linear", pipeline, features, reference, codes.top, weights, offset)
