@@ -47,12 +47,12 @@ class Cost:
 
     def metadata(self, rows: int | None = None) -> dict[str, dg.MetadataValue]:
         values = {
-            "wall_seconds": dg.MetadataValue.float(round(self.wall_seconds, 3)),
-            "cpu_seconds": dg.MetadataValue.float(round(self.cpu_seconds, 3)),
-            "peak_memory_mb": dg.MetadataValue.float(round(self.peak_memory_mb, 1)),
+            "wall_seconds": dg.MetadataValue.float(float(round(self.wall_seconds, 3))),
+            "cpu_seconds": dg.MetadataValue.float(float(round(self.cpu_seconds, 3))),
+            "peak_memory_mb": dg.MetadataValue.float(float(round(self.peak_memory_mb, 1))),
         }
         if rows is not None and self.wall_seconds > 0:
-            values["rows_per_second"] = dg.MetadataValue.float(round(rows / self.wall_seconds, 1))
+            values["rows_per_second"] = dg.MetadataValue.float(float(round(rows / self.wall_seconds, 1)))
         return values
 
 

@@ -97,6 +97,7 @@ class Settings:
     dbt_state_dir: Path  # dbt's partial-parse state, kept between runs
     dbt_project_dir: Path = DBT_PROJECT_DIR
     dagster_url: str = DEFAULT_DAGSTER_URL  # where the Dagster UI answers, for links to runs (e.g. from MLflow)
+    cpu_hour_price: float | None = None  # price of one CPU-hour, for the cost of scoring and spec budgets
 
     @property
     def manifest_path(self) -> Path:
@@ -169,6 +170,7 @@ class Settings:
             dbt_state_dir=Path(_env("NIGHTJAR_DBT_STATE_DIR", str(data_dir / "dbt_state"))),
             dbt_project_dir=Path(_env("NIGHTJAR_DBT_PROJECT_DIR", str(DBT_PROJECT_DIR))),
             dagster_url=_env("NIGHTJAR_DAGSTER_URL", DEFAULT_DAGSTER_URL).rstrip("/"),
+            cpu_hour_price=_env_float("NIGHTJAR_CPU_HOUR_PRICE", 0.0) or None,
         )
 
 

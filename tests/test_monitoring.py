@@ -42,14 +42,18 @@ def scenario(tmp_path_factory):
         from definitions import build_definitions
 
         defs = build_definitions(settings)
-        assert run_days(defs, "ingest", *HISTORY).success
+        instance = dg.DagsterInstance.get()  # one history: scoring finds when each day's raw data was published
+        assert run_days(defs, "ingest", *HISTORY, instance=instance).success
         trained = defs.resolve_job_def(f"train_{MODEL}").execute_in_process(
-            run_config={"ops": {f"{MODEL}__training_set": {"config": {"as_of": TRAINED_AS_OF}}}}
+            run_config={"ops": {f"{MODEL}__training_set": {"config": {"as_of": TRAINED_AS_OF}}}}, instance=instance
         )
         assert trained.success
         predictions = dg.AssetKey([MODEL, "predictions"])
-        assert run_days(defs, "nightly", STABLE_DAY, CONCEPT_DRIFT_START, asset_selection=[predictions]).success
-        yield {"settings": settings, "defs": defs}
+        scored = run_days(
+            defs, "nightly", STABLE_DAY, CONCEPT_DRIFT_START, asset_selection=[predictions], instance=instance
+        )
+        assert scored.success
+        yield {"settings": settings, "defs": defs, "scored": scored}
 
 
 def _monitor(defs, asset: str, day: date) -> dg.ExecuteInProcessResult:
@@ -69,6 +73,13 @@ def test_a_stable_day_passes_every_drift_check_and_is_plotted(scenario):
     assert checks["data_drift"].passed and checks["score_drift"].passed, {k: c.description for k, c in checks.items()}
     meta = result.asset_materializations_for_node(f"{MODEL}__drift")[0].metadata
     assert meta["drift_share"].value == 0.0
+    # The chain's end-to-end latency (raw published -> scores written) of the days scored so far, and its cost.
+    assert 0 < meta["latency_p50_seconds"].value <= meta["latency_p95_seconds"].value
+    assert meta["latency_days"].value == 1  # the scenario scored three days; one is on or before STABLE_DAY
+    assert meta["cpu_seconds"].value > 0 and meta["wall_seconds"].value > 0
+    scored = scenario["scored"].asset_materializations_for_node(f"{MODEL}__predictions")[0].metadata
+    assert scored["latency_seconds"].value > 0 and "raw/applications" in scored["data_in"].value
+    assert scored["cpu_seconds_per_1000_predictions"].value > 0
     assert meta["sample_rows"].value == ROWS_PER_DAY
     assert isinstance(meta["drift_credit_score"].value, float)  # numeric: Dagster plots it over days
     report = Path(meta["report_path"].value)

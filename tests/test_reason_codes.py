@@ -16,7 +16,7 @@ from assets.ml.evaluation import features
 from assets.ml.reasons import NONE_ABOVE_REFERENCE, explainer_for, top_reasons
 from assets.ml.spec import ReasonCodes, load_spec
 from tests.ml_lab import MODEL, Lab
-from tests.test_canary import DAY, metadata, predictions, score_day, write_scoring_day
+from tests.scoring_lab import DAY, metadata, predictions, score_day, write_scoring_day
 
 MOVED = "delinquencies_2y"  # the synthetic source's default risk rises with it
 FAST_BOOSTING = {  # the shipped spec's estimator, fewer iterations

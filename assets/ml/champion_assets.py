@@ -24,6 +24,7 @@ from pydantic import Field
 from assets.ml.champion import Decision, decide, validated_actor, version_metrics, versions_table
 from assets.ml.promotion import MAX_REASON_CHARS, AliasChange, move_alias
 from assets.ml.spec import ModelSpec
+from assets.step_cost import with_cost
 from resources.registry import CHALLENGER, CHAMPION, SERVER_RETRY_POLICY, ModelRegistry
 from resources.warehouse import WAREHOUSE_POOL, Warehouse
 
@@ -134,6 +135,7 @@ def build_champion_asset(spec: ModelSpec) -> dg.AssetsDefinition:
         f"({spec.promotion.policy}) allows; promote / rollback (promote_{name}, rollback_{name}) are a person's "
         "decision. Every alias move is audited.",
     )
+    @with_cost
     def champion(
         context: dg.AssetExecutionContext, config: ChampionConfig, registry: ModelRegistry, warehouse: Warehouse
     ) -> dg.MaterializeResult:

@@ -7,8 +7,11 @@ import dagster as dg
 from pydantic import Field
 
 from assets.ml.inference import predictions_table, score_window
+from assets.ml.serving_cost import record_latency, scoring_cost
 from assets.ml.spec import ModelSpec, SpecError
-from assets.partitions import single_run, window_dates
+from assets.partitions import single_run, window_dates, window_days
+from assets.step_cost import ROW_COUNT, Clock, cost_so_far
+from resources.alerts import AlertsResource
 from resources.failures import not_retried
 from resources.registry import SERVER_RETRY_POLICY, ModelRegistry
 from resources.warehouse import WAREHOUSE_POOL, NotInWarehouse, Warehouse
@@ -23,7 +26,12 @@ class PredictionsConfig(dg.Config):
 
 
 def build_predictions_asset(
-    spec: ModelSpec, mart_keys: dict[str, dg.AssetKey], kind: str, partitions: dg.PartitionsDefinition
+    spec: ModelSpec,
+    mart_keys: dict[str, dg.AssetKey],
+    kind: str,
+    partitions: dg.PartitionsDefinition,
+    raw_keys: list[dg.AssetKey] | None = None,
+    cpu_hour_price: float | None = None,
 ) -> dg.AssetsDefinition:
     # The serving decision, not the newest trained version: lineage reads model -> champion -> predictions.
     champion_key = dg.AssetKey([spec.name, "champion"])
@@ -44,8 +52,13 @@ def build_predictions_asset(
         metadata={"dagster/table_name": predictions_table(spec)},
     )
     def predictions(
-        context: dg.AssetExecutionContext, config: PredictionsConfig, warehouse: Warehouse, registry: ModelRegistry
+        context: dg.AssetExecutionContext,
+        config: PredictionsConfig,
+        warehouse: Warehouse,
+        registry: ModelRegistry,
+        alerts: AlertsResource,
     ) -> dg.MaterializeResult:
+        clock = Clock.start()
         start, end = window_dates(context)
         # A mart without a column the spec needs, or a mart not built yet, fails the same way on every retry.
         with not_retried(SpecError, NotInWarehouse):
@@ -53,6 +66,13 @@ def build_predictions_asset(
                 warehouse, registry, spec, start, end, rescore=config.rescore, run_id=context.run.run_id
             )
         context.log.info(summary)
-        return dg.MaterializeResult(metadata=metadata)
+        rows = int(getattr(metadata.get(ROW_COUNT), "value", metadata.get(ROW_COUNT)) or 0)
+        cost, over_budget = scoring_cost(cost_so_far(clock), rows, cpu_hour_price, spec, (end - start).days)
+        if over_budget:
+            alerts.send(
+                title=f"{spec.name}: scoring over budget", severity="warning", text=over_budget, log=context.log
+            )
+        latency = record_latency(context, warehouse, spec, window_days(context), raw_keys or [])
+        return dg.MaterializeResult(metadata={**metadata, **cost, **latency})
 
     return predictions

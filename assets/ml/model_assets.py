@@ -48,8 +48,23 @@ def build_model_assets(
         training, checks = build_training_assets(
             spec, source, mart_keys, kind, settings.code_version, settings.dagster_url
         )
-        predictions = build_predictions_asset(spec, mart_keys, kind, partitions)
+        raw = sources_upstream_of(dbt_assets, mart_keys[spec.scoring_mart])
+        predictions = build_predictions_asset(spec, mart_keys, kind, partitions, raw, settings.cpu_hour_price)
         monitoring = [build_drift_asset(spec, mart_keys, partitions), build_quality_asset(spec, mart_keys, partitions)]
         champion = build_champion_asset(spec)
         built.append(ModelAssets(spec=spec, assets=[*training, champion, predictions, *monitoring], checks=checks))
     return built
+
+
+def sources_upstream_of(dbt_assets: list[dg.AssetsDefinition], key: dg.AssetKey) -> list[dg.AssetKey]:
+    """The assets outside dbt (the raw tables) that ``key`` is built from, through any number of dbt models: when
+    they were published is when the day's data came in (the chain's latency)."""
+    parents = {spec.key: [dep.asset_key for dep in spec.deps] for a in dbt_assets for spec in a.specs}
+    seen, sources, todo = {key}, set(), [key]
+    while todo:
+        for parent in parents.get(todo.pop(), []):
+            if parent in seen:
+                continue
+            seen.add(parent)
+            (todo.append(parent) if parent in parents else sources.add(parent))
+    return sorted(sources, key=lambda k: k.to_user_string())

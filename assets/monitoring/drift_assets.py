@@ -22,6 +22,7 @@ from datetime import timedelta
 
 import dagster as dg
 
+from assets.ml.serving_cost import latency_percentiles
 from assets.ml.spec import ModelSpec
 from assets.monitoring.check_names import DATA_DRIFT, DRIFT_ASSET, SCORE_DRIFT
 from assets.monitoring.check_results import graded_check, not_checked, report_links
@@ -90,6 +91,7 @@ def build_drift_asset(
         served = None
         with not_retried(*DATA_ERRORS), warehouse.session():
             predictions = read_scored_day(warehouse, spec, day)
+            latency = latency_percentiles(warehouse, spec, day)  # the chain's data in -> scores out, last 30 days
             rows = warehouse.read_window(f"marts.{spec.scoring_mart}", spec.timestamp, day, day + timedelta(days=1))
             current = rows.merge(predictions[[spec.entity_id, "score"]], on=spec.entity_id, how="inner")
             sample = deterministic_sample(current, thresholds.sample_rows, spec.entity_id)
@@ -188,6 +190,7 @@ def build_drift_asset(
                 "status": "checked",
                 "day": day.isoformat(),
                 "drift_share": result.drift_share,
+                **latency,
                 **({"score_drift": result.score_drift} if score_compared else {"score_drift_status": score_note}),
                 "drifted_columns": drifted,
                 "model_version": version.version,

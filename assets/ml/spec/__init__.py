@@ -18,13 +18,14 @@ from assets.ml.spec.mart_columns import check_documented_columns, check_mart_col
 from assets.ml.spec.model_spec import ModelSpec
 from assets.ml.spec.monitoring import DRIFT_METHODS, DriftReference, Monitoring, Thresholds, drift_methods_for
 from assets.ml.spec.sections import Estimator, Evaluation, Features, Promotion
-from assets.ml.spec.serving import Canary, ReasonCodes
+from assets.ml.spec.serving import Canary, Cost, ReasonCodes
 
 __all__ = [
     "DRIFT_METHODS",
     "LOWER_IS_BETTER",
     "METRICS",
     "Canary",
+    "Cost",
     "DecisionBand",
     "DecisionBands",
     "DriftReference",

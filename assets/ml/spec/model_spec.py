@@ -9,7 +9,7 @@ from assets.ml.spec.fairness import FairnessSection
 from assets.ml.spec.fields import StrictModel, identifier, snake_case_name
 from assets.ml.spec.monitoring import Monitoring
 from assets.ml.spec.sections import Estimator, Evaluation, Features, Promotion
-from assets.ml.spec.serving import Canary, ReasonCodes
+from assets.ml.spec.serving import Canary, Cost, ReasonCodes
 
 
 class ModelSpec(StrictModel):
@@ -33,6 +33,7 @@ class ModelSpec(StrictModel):
     monitoring: Monitoring = Monitoring()
     canary: Canary = Canary()
     reason_codes: ReasonCodes = ReasonCodes()
+    cost: Cost = Cost()
     fairness: FairnessSection = Field(None, description="Segment gaps the gate refuses; none: not measured")
 
     @field_validator("training_mart", "scoring_mart", "entity_id", "timestamp", "label_date", "target")

@@ -44,3 +44,12 @@ class ReasonCodes(StrictModel):
     method: Literal["auto", "linear", "occlusion"] = Field(
         "auto", description="auto: linear for a linear estimator (coef_), occlusion for any other"
     )
+
+
+class Cost(StrictModel):
+    """``cost: {budget_per_day: 2.0}``: the scoring of one day may cost at most this much (CPU seconds x the
+    configured price per CPU-hour, ``NIGHTJAR_CPU_HOUR_PRICE``); a day above it alerts. Unset: no budget."""
+
+    budget_per_day: float | None = Field(
+        None, gt=0, description="Most a day's scoring may cost, in the currency of NIGHTJAR_CPU_HOUR_PRICE"
+    )
