@@ -344,7 +344,9 @@ def main() -> None:
                 peer,
                 mp,
             )
-            report_ratio(f"nightly chain {rows:,} rows/day, nightjar / peer", totals["nightjar"] / totals["peer"])
+            report_ratio(
+                f"nightly chain {rows:,} rows/day, nightjar / peer", totals["nightjar"] / totals["peer"], "<= 1.2"
+            )
             if mp:
                 report_ratio(
                     f"nightly chain {rows:,} rows/day, nightjar multiprocess (prod path) / peer",

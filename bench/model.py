@@ -715,13 +715,23 @@ def report_scoring(
         title=f"== (a) scoring throughput, {written:,} rows in one day (median of {len(scores)} fresh processes "
         f"per side{every(steps)}{every(predicts)}) ==",
     )
-    without = f"{written / per_row_s / raw_rate:.2f}" if per_row_s else "- (day too small to tell)"
-    report_ratio(
-        f"scoring {written:,} rows, nightjar rows/s / raw predict_proba rows/s",
-        nj_rate / raw_rate,
-        ">= 0.9",
-        note=f"without the fixed start {without}",
-    )
+    # The goal is on throughput once started (read, score, write per row); the fixed start (imports, resolving and
+    # loading the champion) is reported beside it, and the whole step's ratio in the note.
+    whole = f"whole step incl. the fixed start: {nj_rate / raw_rate:.2f}"
+    if per_row_s:
+        report_ratio(
+            f"scoring {written:,} rows once started, nightjar rows/s / raw predict_proba rows/s",
+            written / per_row_s / raw_rate,
+            ">= 0.95",
+            note=f"fixed start {fixed:.1f} s; {whole}",
+        )
+    else:
+        report_ratio(
+            f"scoring {written:,} rows, nightjar rows/s / raw predict_proba rows/s (day too small to separate the "
+            "fixed start)",
+            nj_rate / raw_rate,
+            note=f"fixed start {fixed:.1f} s; goal (>= 0.95 once started) judged at 1,000,000 rows",
+        )
     print(
         f"Whole scoring process peak {score.peak_mb():.0f} MB "
         f"(ru_maxrss {score.result['self_maxrss_mb']:.0f} MB), raw process peak {raw.peak_mb():.0f} MB. Stored scores "
