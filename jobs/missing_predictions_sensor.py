@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import date, timedelta
 
 import dagster as dg
 
@@ -17,8 +17,14 @@ ALERTED_DAYS_KEPT = 7  # how long the predictions sensor remembers what it alert
 
 
 def build_missing_predictions_sensor(
-    specs: Sequence[ModelSpec], due_hour: int, timezone_name: str, clock: Clock = utc_now
+    specs: Sequence[ModelSpec],
+    due_hour: int,
+    timezone_name: str,
+    clock: Clock = utc_now,
+    last_partition: date | None = None,
 ) -> dg.SensorDefinition:
+    """``last_partition``: the partitions' last day when they end before yesterday (NIGHTJAR_END_DATE, a past
+    window): a day after it has no partition, so nothing is missing."""
     local_zone = zone(timezone_name)
 
     @dg.sensor(
@@ -34,7 +40,10 @@ def build_missing_predictions_sensor(
         local_now = clock().astimezone(local_zone)
         if local_now.hour < due_hour:
             return dg.SkipReason(f"before the due hour {due_hour:02d}:00 {timezone_name}")
-        day = (local_now.date() - timedelta(days=1)).isoformat()
+        yesterday = local_now.date() - timedelta(days=1)
+        if last_partition is not None and yesterday > last_partition:
+            return dg.SkipReason(f"the partitions end on {last_partition} (NIGHTJAR_END_DATE): no day is due")
+        day = yesterday.isoformat()
         alerted = _parse_alerted(context.cursor)
         done = set(alerted.get(day, []))
         missing = [s.name for s in specs if s.name not in done and not _has_partition(context.instance, s.name, day)]

@@ -45,7 +45,9 @@ def build_sensors(
     return [
         build_run_failure_sensor(),
         build_monitoring_checks_sensor(jobs_by_model, timedelta(hours=settings.retrain_cooldown_hours), clock),
-        build_missing_predictions_sensor(specs, settings.predictions_due_hour, settings.timezone, clock),
+        build_missing_predictions_sensor(
+            specs, settings.predictions_due_hour, settings.timezone, clock, last_partition=settings.end_date
+        ),
     ]
 
 

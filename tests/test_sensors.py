@@ -358,3 +358,13 @@ def test_without_webhook_alerts_are_logged(caplog):
     assert record.levelno == logging.WARNING and record.getMessage() == "Check failed: score drift 0.12"
     with pytest.raises(ValueError, match="severity 'info'"):
         AlertsResource().send("t", "info", "x")
+
+
+def test_no_predictions_are_due_after_the_partitions_end(sensor_env, webhook, dagster_instance):
+    """A deployment over a past window (NIGHTJAR_END_DATE): yesterday has no partition, so nothing is missing."""
+    sensor_env.setenv("NIGHTJAR_END_DATE", "2026-03-01")
+    clock = FakeClock(datetime(2026, 3, 10, 7, 0, tzinfo=UTC))
+    sensor = sensors_for(["demo_model"], clock)["missing_predictions_sensor"]
+    result, _ = tick(sensor, dagster_instance, webhook.alerts(), None)
+    assert isinstance(result, dg.SkipReason) and "the partitions end on 2026-03-01" in result.skip_message
+    assert webhook.posts == []
