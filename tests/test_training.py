@@ -285,6 +285,7 @@ def test_a_version_is_scored_on_its_own_features_after_the_spec_changes(logged, 
     raw = yaml.safe_load(SPEC_PATH.read_text())
     raw["features"] = {"numeric": ["credit_score", "debt_to_income"], "categorical": ["state"]}
     raw["evaluation"]["segments"] = ["state"]
+    raw["fairness"]["segments"] = ["state"]  # segments are features: age is no longer one
     narrower = ModelSpec.model_validate(raw)
     registry.client()
     model = mlflow.pyfunc.load_model(f"models:/{spec.name}/1")
