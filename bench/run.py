@@ -2,7 +2,8 @@
 ratio next to its goal.
 
     python -m bench.run            chain (2,000 and 1,000,000 rows/day), history (10 / 100 / 365 days, with the
-                                   365-day backfill), data_half, model (1,000,000 rows), drift_bench (10k-1M rows)
+                                   365-day backfill), data_half, model (1,000,000 rows), drift_bench (10k-1M rows),
+                                   load (the definitions against import dagster, dagster_dbt)
     python -m bench.run --quick    small sizes only: chain at 2,000 rows, history 10 / 30 days (30-day backfill), ...
     python -m bench.run --update-readme   also rewrite the results table in bench/README.md
 """
@@ -30,6 +31,7 @@ FULL = [
     ["bench.data_half", "--rows", "2000", "1000000", "--multiprocess-rows", "2000"],
     ["bench.model", "--rows", "1000000", "--repeat", "3"],
     ["bench.drift_bench", "--rows", "10000", "100000", "1000000"],
+    ["bench.load", "--repeat", "7"],
 ]
 QUICK = [
     ["bench.chain", "--rows", "2000", "--multiprocess-rows", "2000"],
@@ -37,6 +39,7 @@ QUICK = [
     ["bench.data_half", "--rows", "2000", "--multiprocess-rows", "0"],
     ["bench.model", "--rows", "20000"],
     ["bench.drift_bench", "--rows", "10000"],
+    ["bench.load", "--repeat", "5"],
 ]
 README = PROJECT_ROOT / "bench" / "README.md"
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
