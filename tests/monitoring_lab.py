@@ -80,3 +80,14 @@ def materialization_metadata(result: dg.ExecuteInProcessResult, model: str, asse
 
 def check_evaluations(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
     return {c.check_name: c for c in result.get_asset_check_evaluations()}
+
+
+def register_bare_version(registry, model: str, roc_auc: float = 0.7):
+    """Version 1 of ``model``, registered on a run of its own (as training leaves one), validated at ``roc_auc``."""
+    client = registry.client()
+    run = client.create_run(registry.experiment_id(model))
+    client.set_terminated(run.info.run_id)
+    client.create_registered_model(model)
+    client.create_model_version(model, source=f"{run.info.artifact_uri}/model", run_id=run.info.run_id)
+    registry.set_version_tags(model, 1, {"metric.roc_auc": roc_auc})
+    return registry.version(model, 1)

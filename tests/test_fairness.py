@@ -24,7 +24,14 @@ from resources.reports import MonitoringReports
 from resources.settings import MODEL_SPECS_DIR
 from resources.warehouse import DuckDBWarehouse
 from tests.ml_lab import CHAMPION_STEP, MODEL, WEAK, gate_evaluation
-from tests.monitoring_lab import LOW_BAND_BELOW, mart_keys, materialization_metadata, run_monitoring, served_predictions
+from tests.monitoring_lab import (
+    LOW_BAND_BELOW,
+    mart_keys,
+    materialization_metadata,
+    register_bare_version,
+    run_monitoring,
+    served_predictions,
+)
 
 # --- the section, checked when the spec loads ------------------------------------------------------------------------
 
@@ -213,13 +220,7 @@ def served_version(tmp_path: Path, empty_mlflow_db: Path) -> tuple[ModelRegistry
     registry = ModelRegistry(
         tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", artifact_root=(tmp_path / "mlartifacts").as_uri()
     )
-    client = registry.client()
-    run = client.create_run(registry.experiment_id(SYNTHETIC))
-    client.set_terminated(run.info.run_id)
-    client.create_registered_model(SYNTHETIC)
-    client.create_model_version(SYNTHETIC, source=f"{run.info.artifact_uri}/model", run_id=run.info.run_id)
-    registry.set_version_tags(SYNTHETIC, 1, {"metric.roc_auc": 0.7})
-    return registry, registry.version(SYNTHETIC, 1)
+    return registry, register_bare_version(registry, SYNTHETIC)
 
 
 def test_a_labeled_days_quality_reports_the_gaps_and_stores_each_segment(tmp_path, served_version):

@@ -26,6 +26,7 @@ from tests.monitoring_lab import (
     check_evaluations,
     mart_keys,
     materialization_metadata,
+    register_bare_version,
     run_monitoring,
     served_predictions,
     synthetic_spec,
@@ -74,13 +75,7 @@ def registry(tmp_path: Path, empty_mlflow_db: Path) -> ModelRegistry:
 @pytest.fixture
 def version(registry: ModelRegistry) -> VersionInfo:
     """Version 1 of MODEL, registered on a run of its own (as training leaves one), validated at ROC AUC 0.7."""
-    client = registry.client()
-    run = client.create_run(registry.experiment_id(MODEL))
-    client.set_terminated(run.info.run_id)
-    client.create_registered_model(MODEL)
-    client.create_model_version(MODEL, source=f"{run.info.artifact_uri}/model", run_id=run.info.run_id)
-    registry.set_version_tags(MODEL, 1, {"metric.roc_auc": 0.7})
-    return registry.version(MODEL, 1)
+    return register_bare_version(registry, MODEL)
 
 
 @pytest.fixture

@@ -28,8 +28,8 @@ from assets.monitoring.check_names import DATA_DRIFT, DRIFT_ASSET, SCORE_DRIFT
 from assets.monitoring.check_results import graded_check, not_checked, report_links
 from assets.monitoring.scored_day import (
     DATA_ERRORS,
-    MONITORING_ASSET,
     log_to_mlflow,
+    monitoring_asset_args,
     partition_day,
     read_scored_day,
     serving_version,
@@ -61,10 +61,7 @@ def build_drift_asset(
 
     @dg.asset(
         key=key,
-        deps=[dg.AssetKey([spec.name, "predictions"]), mart_keys[spec.scoring_mart]],
-        owners=[spec.owner],
-        partitions_def=partitions,
-        **MONITORING_ASSET,
+        **monitoring_asset_args(spec, mart_keys[spec.scoring_mart], partitions),
         description=f"Evidently data drift of {spec.name}'s features and score drift, each scored day against "
         f"{thresholds.reference.describe()} (a deterministic sample keeps the cost flat).",
         check_specs=[

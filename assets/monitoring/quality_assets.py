@@ -27,8 +27,8 @@ from assets.monitoring.check_names import AUC_DROP, CALIBRATION, QUALITY_ASSET
 from assets.monitoring.check_results import graded_check, not_checked, report_links
 from assets.monitoring.scored_day import (
     DATA_ERRORS,
-    MONITORING_ASSET,
     log_to_mlflow,
+    monitoring_asset_args,
     partition_day,
     read_scored_day,
     serving_version,
@@ -57,10 +57,7 @@ def build_quality_asset(
 
     @dg.asset(
         key=key,
-        deps=[dg.AssetKey([spec.name, "predictions"]), mart_keys[spec.training_mart]],
-        owners=[spec.owner],
-        partitions_def=partitions,
-        **MONITORING_ASSET,
+        **monitoring_asset_args(spec, mart_keys[spec.training_mart], partitions),
         description=f"Realised quality of {spec.name}'s predictions for a scored day once its labels have "
         f"arrived in {spec.training_mart}, against the serving version's validation metrics. Before they have, the "
         "day materializes with status 'waiting' and the date they are due; its checks pass as not checked."

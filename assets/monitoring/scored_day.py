@@ -29,6 +29,19 @@ MONITORING_ASSET = dict(
     kinds={"evidently", "python"},
     retry_policy=SERVER_RETRY_POLICY,
 )
+
+
+def monitoring_asset_args(spec: ModelSpec, mart_key: dg.AssetKey, partitions: dg.PartitionsDefinition) -> dict:
+    """What every monitoring asset of ``spec`` declares: downstream of the day's predictions and of the mart it
+    compares them with, its owner, the daily partitions and :data:`MONITORING_ASSET`."""
+    return dict(
+        deps=[dg.AssetKey([spec.name, "predictions"]), mart_key],
+        owners=[spec.owner],
+        partitions_def=partitions,
+        **MONITORING_ASSET,
+    )
+
+
 # Errors of the day's rows: reading a table that is not there, and what the drift and quality computations raise.
 DATA_ERRORS = (NotInWarehouse, ValueError, KeyError)
 

@@ -97,31 +97,45 @@ def _key_problems(
             f"key ({shown}), rule unique within the day: {count_rows(int(row['rows_']))} share "
             f"{int(row['keys'])} key(s), e.g. {tuple(example.tolist())!r}"
         )
-    joined = " AND ".join(f'staged."{k}" = other."{k}"' for k in table.key)
+    repeats = f"key ({shown}), rule unique across days: {{}} repeat a key"
     # A key staged for an earlier day of this window: the later day repeats it, as if the days came one by one.
-    earlier = warehouse.query(
-        f"SELECT staged.{day_of} AS day_, count(*) AS n, min(other.{day_of}) AS other_day FROM {staging} AS staged "
-        f"JOIN {staging} AS other ON {joined} AND other.{day_of} < staged.{day_of} "
-        f"WHERE staged.{among} AND other.{among} GROUP BY staged.{day_of}"
-    )
-    for _, row in earlier.iterrows():
-        problems.setdefault(as_day(row["day_"]), []).append(
-            f"key ({shown}), rule unique across days: {count_rows(int(row['n']))} repeat a key staged for an "
-            f"earlier day of this run ({str(row['other_day'])[:10]})"
+    earlier = f"other.{day_of} < staged.{day_of} AND other.{among}"
+    for day, rows, other_day in _repeated_keys(warehouse, table, staging, day_of, among, staging, earlier):
+        problems.setdefault(day, []).append(
+            f"{repeats.format(count_rows(rows))} staged for an earlier day of this run ({other_day})"
         )
     if warehouse.table_exists(table.qualified):
-        stored_day = f'stored."{table.partition_column}"'
-        stored = warehouse.query(
-            f"SELECT staged.{day_of} AS day_, count(*) AS n, min({stored_day}) AS other_day FROM {staging} AS staged "
-            f"JOIN {table.qualified} AS stored ON {joined.replace('other.', 'stored.')} "
-            f"WHERE staged.{among} AND {stored_day} <> staged.{day_of} GROUP BY staged.{day_of}"
-        )
-        for _, row in stored.iterrows():
-            problems.setdefault(as_day(row["day_"]), []).append(
-                f"key ({shown}), rule unique across days: {count_rows(int(row['n']))} repeat a key already "
-                f"stored for another day (e.g. {str(row['other_day'])[:10]}) in {table.qualified}"
+        stored_day = f'other."{table.partition_column}"'
+        elsewhere = f"{stored_day} <> staged.{day_of}"
+        for day, rows, other_day in _repeated_keys(
+            warehouse, table, staging, day_of, among, table.qualified, elsewhere, stored_day
+        ):
+            problems.setdefault(day, []).append(
+                f"{repeats.format(count_rows(rows))} already stored for another day (e.g. {other_day}) in "
+                f"{table.qualified}"
             )
     return problems
+
+
+def _repeated_keys(
+    warehouse: Warehouse,
+    table: RawTable,
+    staging: str,
+    day_of: str,
+    among: str,
+    other: str,
+    condition: str,
+    other_day: str | None = None,
+) -> list[tuple[date, int, str]]:
+    """(staged day, rows, one other day) for each staged day of ``among`` whose keys are also in ``other`` (the
+    staging table itself, or the stored table) on rows meeting ``condition``; ``other_day``: their day column."""
+    joined = " AND ".join(f'staged."{k}" = other."{k}"' for k in table.key)
+    found = warehouse.query(
+        f"SELECT staged.{day_of} AS day_, count(*) AS n, min({other_day or f'other.{day_of}'}) AS other_day "
+        f"FROM {staging} AS staged JOIN {other} AS other ON {joined} AND {condition} "
+        f"WHERE staged.{among} GROUP BY staged.{day_of}"
+    )
+    return [(as_day(row["day_"]), int(row["n"]), str(row["other_day"])[:10]) for _, row in found.iterrows()]
 
 
 def _among(day_of: str, days: Sequence[date]) -> str:
