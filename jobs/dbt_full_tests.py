@@ -17,7 +17,7 @@ from typing import Any
 import dagster as dg
 
 from resources.dbt import NightjarDbtCli
-from resources.warehouse import WAREHOUSE_POOL
+from resources.warehouse import WAREHOUSE_POOL, Warehouse
 
 DBT_FULL_TESTS_JOB_NAME = "dbt_full_tests"
 DEFAULT_DBT_FULL_TESTS_CRON = "0 5 * * 0"  # Sundays 05:00, after the nightly run (02:30) and training (Mon 04:00)
@@ -85,11 +85,12 @@ def failure_message(outcomes: list[DbtTestOutcome]) -> str:
 
 @dg.op(
     name="dbt_test_all_history",
-    pool=WAREHOUSE_POOL,  # dbt opens the DuckDB warehouse read-write: one writer process at a time
+    pool=WAREHOUSE_POOL,  # load only: the writer lock keeps DuckDB's one writer (resources/warehouse/writer_lock.py)
     out=dg.Out(dg.Nothing),  # a verdict with metadata, no value to store
     description="`dbt test` over all history (no window vars); fails naming every failing test.",
 )
-def dbt_test_all_history(context: dg.OpExecutionContext, dbt: NightjarDbtCli) -> None:
+def dbt_test_all_history(context: dg.OpExecutionContext, dbt: NightjarDbtCli, warehouse: Warehouse) -> None:
+    # `warehouse` is not called: requiring it makes this op hold the warehouse's writer lock while dbt runs.
     with tempfile.TemporaryDirectory(prefix="nightjar-dbt-full-tests-") as target:
         # No window vars: min_date / max_date keep their all-history defaults (only the warehouse path is passed).
         invocation = dbt.cli_in_window(["test"], None, Path(target), raise_on_error=False).wait()

@@ -1,9 +1,10 @@
 """The sensor that heals crashed runs while the daemon runs (`make dev`, servers).
 
-A run whose process was killed (kill -9, out of memory, a reboot) stays STARTED and keeps its `warehouse` pool
-slot, so every later run waits for ever. Dagster's run monitoring cannot see that with the DefaultRunLauncher,
-so this sensor asks `resources.instance.reap_dead_runs` every minute: runs whose processes are all gone are
-marked failed (the run-failure alert then reports them) and their slots freed. It never requests runs.
+A run whose process was killed (kill -9, out of memory, a reboot) stays STARTED in Dagster's records. It blocks
+nothing (the warehouse's writer lock dies with it), and the next warehouse step of any run marks it failed; while
+the daemon runs, this sensor does so within a minute, even when no run follows. Dagster's run monitoring cannot
+see it with the DefaultRunLauncher. Runs whose process is gone are marked failed (the run-failure alert then
+reports them); the sensor never requests runs.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from resources.instance import reap_dead_runs
     name="run_reaper_sensor",
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Marks failed the runs whose process died (kill -9, out of memory) and frees the concurrency-pool "
-    "slots they held, so later runs do not wait for ever.",
+    description="Marks failed the runs whose process died (kill -9, out of memory): Dagster's run monitoring "
+    "cannot tell with the default run launcher.",
 )
 def run_reaper_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
     reaped = reap_dead_runs(context.instance, log=context.log)
-    return dg.SkipReason(f"marked failed and freed: {', '.join(reaped)}" if reaped else "no dead runs")
+    return dg.SkipReason(f"marked failed: {', '.join(reaped)}" if reaped else "no dead runs")

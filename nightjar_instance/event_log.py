@@ -22,6 +22,8 @@ import dagster as dg
 # Dagster's documented module path for configuring its SQLite event log in dagster.yaml.
 from dagster._core.storage.event_log import SqliteEventLogStorage
 
+from nightjar_instance.storage import creation_lock, dagster_home
+
 BATCH_SIZE_ENV = "DAGSTER_EVENT_BATCH_SIZE"
 DEFAULT_BATCH_SIZE = "1000"
 
@@ -40,7 +42,8 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         # Dagster reads the variable at every event, in the process that stores it (run worker, webserver, daemon):
         # every process that opens this storage batches. A value set by the user wins (0 turns batching off).
         os.environ.setdefault(BATCH_SIZE_ENV, DEFAULT_BATCH_SIZE)
-        super().__init__(base_dir, inst_data=inst_data)
+        with creation_lock(base_dir):  # a fresh home's index database, made by one process (storage.py)
+            super().__init__(base_dir, inst_data=inst_data)
 
     @classmethod
     def config_type(cls):
@@ -48,7 +51,7 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
 
     @classmethod
     def from_config_value(cls, inst_data, config_value):
-        base_dir = config_value.get("base_dir") or os.path.join(_dagster_home(), "history", "runs")
+        base_dir = config_value.get("base_dir") or os.path.join(dagster_home(), "history", "runs")
         return cls(base_dir, inst_data=inst_data)
 
     def store_event_batch(self, events: Sequence) -> None:
@@ -86,12 +89,3 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         for event in events:  # anything else a batch may hold (Dagster batches asset events only)
             if not (event.is_dagster_event and event.dagster_event_type in ASSET_EVENTS):
                 self.store_event(event)
-
-
-def _dagster_home() -> str:
-    home = os.environ.get("DAGSTER_HOME")
-    if not home:
-        raise dg.DagsterInvariantViolationError(
-            "BatchedSqliteEventLogStorage: no base_dir in dagster.yaml's event_log_storage and DAGSTER_HOME is not set"
-        )
-    return os.path.abspath(os.path.expanduser(home))

@@ -29,7 +29,10 @@ def build_warehouse(settings: Settings) -> Warehouse:
 
 def open_warehouse(settings: Settings) -> Warehouse:
     """The warehouse for scripts and tests, outside a Dagster run: its EnvVar fields resolved now."""
-    return build_warehouse(settings).process_config_and_initialize()
+    # Outside a run the warehouse takes no writer lock (Warehouse.yield_for_execution): its set-up holds nothing
+    # that would outlive this block.
+    with build_warehouse(settings).process_config_and_initialize_cm() as warehouse:
+        return warehouse
 
 
 def build_resources(settings: Settings) -> dict[str, Any]:

@@ -1,142 +1,112 @@
-"""The Dagster instance made ready before runs, and healed after crashed ones.
+"""The Dagster instance made ready before runs, and its record of crashed runs set right.
 
-``prepare_instance()`` (``python -m resources.instance``, run by ``make setup`` and ``make run``, and by the tests'
-``instance`` fixture) does what no run should race to do:
+Nothing here guards correctness: the warehouse's exclusive writer is an OS lock that dies with its holder
+(``resources.warehouse.writer_lock``), and the storage's first-time creation is serialised by the storage classes
+themselves (``nightjar_instance.storage``). A run killed with ``kill -9`` therefore blocks nothing; what it leaves
+is a record that says STARTED for ever. ``reap_dead_runs`` sets that record right:
 
-- creates the storage under ``DAGSTER_HOME`` once: two runs creating a fresh SQLite home at the same moment crash
-  one with ``table secondary_indexes already exists`` (the run storage's first-time set-up has no retry);
-- applies the pool limits (``concurrency.pools.default_limit``) to our pools, which Dagster otherwise does
-  lazily inside the first step that claims a slot;
-- installs the claim guard below on SQLite storage;
-- reaps runs whose process died (below), so ``make run`` heals a crash left by an earlier one.
+- a run is dead once the process that started it (the pid on its RUN_START event, read through the public
+  ``fetch_run_status_changes``) is gone; a pid reused by a process that started later does not count as alive;
+- it is then marked failed (or canceled, if it was canceling) with a message saying why, so the UI, the
+  run-failure alert and run-level tag limits (the daemon's queue) see it ended.
 
-**Claim guard.** Dagster claims a pool slot by selecting a free slot row and then updating it by id. On Postgres
-the select takes a row lock (``FOR UPDATE SKIP LOCKED``); SQLite has no row locks and ignores it, so two
-processes claiming at the same moment both "claim" the one slot (measured: 2 and 4 of 4 simultaneous claimers
-on a one-slot pool). That, not the configuration, is why the ``warehouse`` pool let two runs into DuckDB at
-once. The guard is a trigger that refuses to overwrite a slot another step holds; the update then changes no
-row, which Dagster already reads as "blocked, retry later". Writes to one SQLite file are serialised, so the
-check and the write are atomic.
-
-**Reaper.** A run killed with ``kill -9`` stays STARTED and keeps its slots; later runs wait for ever. The
-daemon's run monitoring cannot tell: the DefaultRunLauncher has no worker health check
-(``RunLauncher.supports_check_run_worker_health`` is False; Dagster's docs: crash detection "only works when
-using a run launcher other than the DefaultRunLauncher"), and runs from ``dagster job execute`` or
-``execute_in_process`` have no launcher at all. Every Dagster event records the pid of the process that wrote
-it, so the run worker is the pid on the run's RUN_START event (step processes: on their STEP_START events).
-``reap_dead_runs`` marks a run failed once none of those processes is alive (a pid reused by a process that
-started later does not count as alive), and frees its slots and queued claims.
+It runs the next time anything touches the instance: at the start of every warehouse step of any run (however
+started: ``dagster job execute``, ``execute_in_process``, the UI, a schedule; ``assets/warehouse_step.py``), in the
+``run_reaper_sensor`` under the daemon, and in ``python -m resources.instance`` (``make setup``).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
 
-from resources.warehouse import WAREHOUSE_POOL
-
 LOG = logging.getLogger("nightjar.instance")
 
-POOLS: tuple[str, ...] = (WAREHOUSE_POOL,)
-
 IN_PROGRESS = (dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING)
-FINISHED = (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
-
-# Refuses to overwrite a slot that another step holds (see the module docstring); freeing (NULL) and Dagster's
-# own bookkeeping updates (``deleted``) pass.
-_CLAIM_GUARD = """
-CREATE TRIGGER IF NOT EXISTS nightjar_one_claim_per_slot
-BEFORE UPDATE OF run_id, step_key ON concurrency_slots
-WHEN OLD.step_key IS NOT NULL AND NEW.step_key IS NOT NULL
-     AND (NEW.run_id IS NOT OLD.run_id OR NEW.step_key IS NOT OLD.step_key)
-BEGIN SELECT RAISE(IGNORE); END
-"""
 
 
-def prepare_instance(
-    instance: dg.DagsterInstance | None = None, pools: Sequence[str] = POOLS, log: logging.Logger = LOG
-) -> list[str]:
-    """Create (or open) the instance's storage, apply the pool limits, guard SQLite claims and reap dead runs.
+def prepare_instance(instance: dg.DagsterInstance | None = None, log: logging.Logger = LOG) -> list[str]:
+    """Create (or open) the instance's storage and set right the runs a crash left in progress.
 
-    Opens ``DagsterInstance.get()`` (``DAGSTER_HOME``) unless given an instance; safe to run again and from two
-    processes at once (they take turns on a lock of the home's dagster.yaml). Returns the reaped run ids.
+    Opens ``DagsterInstance.get()`` (``DAGSTER_HOME``) unless given an instance. Safe to run again and from several
+    processes at once. Returns the ids of the runs it marked finished.
     """
     if instance is None:
         with _home_lock(), dg.DagsterInstance.get() as opened:
-            return prepare_instance(opened, pools, log)
-    storage = instance.event_log_storage
+            return prepare_instance(opened, log)
     instance.get_run_records(limit=1)  # all three storages exist from here on
-    if storage.supports_global_concurrency_limits:
-        for pool in pools:
-            storage.initialize_concurrency_limit_to_default(pool)
-    guarded = _guard_sqlite_claims(instance)
     reaped = reap_dead_runs(instance, log=log)
-    limits = {limit.name: limit.limit for limit in storage.get_pool_limits()}
-    log.info(
-        "Dagster instance ready: pool limits %s, SQLite claim guard %s, reaped runs %s",
-        limits,
-        "on" if guarded else "not needed",
-        reaped or "none",
-    )
+    log.info("Dagster instance ready; runs found dead and marked failed: %s", reaped or "none")
     return reaped
 
 
-def reap_dead_runs(instance: dg.DagsterInstance, same_host: bool | None = None, log: logging.Logger = LOG) -> list[str]:
-    """Fail in-progress runs whose processes are all gone and free their pool slots; free the slots that
-    finished runs still hold. Returns the ids of the runs marked failed (or canceled, if they were canceling).
+def reap_dead_runs(
+    instance: dg.DagsterInstance, same_host: bool | None = None, log: logging.Logger | None = None
+) -> list[str]:
+    """Mark failed (or canceled) the in-progress runs whose process is gone. Returns their ids.
 
     ``same_host``: whether every run worker runs on this machine, in this pid namespace, so that a missing pid
     means a dead run. Default: only with SQLite storage, which cannot be shared across machines; with Postgres
-    (deploy) the daemon's ``run_monitoring.max_runtime_seconds`` is the backstop unless you pass True.
+    (deploy) the daemon's run monitoring (``max_runtime_seconds``) is the backstop unless you pass True.
     """
+    log = log or LOG
     if same_host is None:
-        same_host = "sqlite" in type(instance.run_storage).__module__
+        same_host = _sqlite(instance.run_storage)
+    if not same_host:
+        return []
     reaped = []
-    if same_host:
-        for record in instance.get_run_records(filters=dg.RunsFilter(statuses=list(IN_PROGRESS))):
-            if _run_alive(instance, record.dagster_run.run_id):
-                continue
-            # Read again after finding the process gone: a run that ended on its own just before has its final
-            # status stored by now (a process writes it before it exits), and must keep it.
-            run = instance.get_run_by_id(record.dagster_run.run_id)
-            if run is None or run.status not in IN_PROGRESS:
-                continue
-            held = _release(instance, run.run_id)
-            message = (
-                f"nightjar reaper: the process of this run is gone (killed or crashed) while it was "
-                f"{run.status.value}; marked it finished and freed its pool slots {held or '(none held)'}."
-            )
-            if run.status == dg.DagsterRunStatus.CANCELING:
-                instance.report_run_canceled(run, message)
-            else:
-                instance.report_run_failed(run, message)
-            log.warning("run %s (%s): %s", run.run_id, run.job_name, message)
-            reaped.append(run.run_id)
-    _free_slots_of_finished_runs(instance, log)
+    for record in instance.get_run_records(filters=dg.RunsFilter(statuses=list(IN_PROGRESS))):
+        started = _run_start(instance, record)
+        if started is None or _process_alive(started.dagster_event.pid, started.timestamp):
+            continue
+        # Read again after finding the process gone: a run that ended on its own just before has its final
+        # status stored by now (a process writes it before it exits), and must keep it.
+        run = instance.get_run_by_id(record.dagster_run.run_id)
+        if run is None or run.status not in IN_PROGRESS:
+            continue
+        message = (
+            f"nightjar: the process of this run (pid {started.dagster_event.pid}) is gone (killed or crashed) while "
+            f"it was {run.status.value}; marked it finished. Nothing it wrote was published half-way: re-run its "
+            "partitions."
+        )
+        # No public API marks a run failed without a run launcher's health check; register in ARCHITECTURE.md.
+        if run.status == dg.DagsterRunStatus.CANCELING:
+            instance.report_run_canceled(run, message)
+        else:
+            instance.report_run_failed(run, message)
+        log.warning(f"run {run.run_id} ({run.job_name}): {message}")
+        reaped.append(run.run_id)
     return reaped
 
 
-def _run_alive(instance: dg.DagsterInstance, run_id: str) -> bool:
-    """Whether the run worker, or any of its step processes, is still running. A run with no RUN_START event
-    yet (still starting) counts as alive: it holds no slot, and run monitoring's start timeout covers it."""
-    starts = instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_START)
-    if not starts:
-        return True
-    worker = starts[-1]
-    if _process_alive(worker.dagster_event.pid, worker.timestamp):
-        return True
-    steps = instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_START)
-    return any(
-        _process_alive(e.dagster_event.pid, e.timestamp)
-        for e in steps
-        if e.dagster_event.pid != worker.dagster_event.pid
+def _sqlite(storage: object) -> bool:
+    """Whether the run storage is SQLite (Dagster's class or a subclass of it, as nightjar_instance's)."""
+    return any("sqlite" in f"{cls.__module__}.{cls.__name__}".lower() for cls in type(storage).__mro__)
+
+
+def _run_start(instance: dg.DagsterInstance, record) -> dg.EventLogEntry | None:
+    """The run's RUN_START event (it carries the run worker's pid), found through the public run-status-change
+    query around the run's start time. None while the run is still starting (it holds nothing yet; run
+    monitoring's start timeout covers a run that never starts)."""
+    if record.start_time is None:
+        return None
+    found = instance.fetch_run_status_changes(
+        dg.RunStatusChangeRecordsFilter(
+            dg.DagsterEventType.RUN_START,
+            after_timestamp=record.start_time - 5.0,
+            before_timestamp=record.start_time + 5.0,
+        ),
+        limit=1000,
     )
+    for event_record in found.records:
+        if event_record.run_id == record.dagster_run.run_id:
+            return event_record.event_log_entry
+    return None
 
 
 def _process_alive(pid: int | None, seen_at: float) -> bool:
@@ -172,61 +142,6 @@ def _boot_time() -> float:
         if line.startswith("btime "):
             return float(line.split()[1])
     raise RuntimeError("no btime in /proc/stat")
-
-
-def _release(instance: dg.DagsterInstance, run_id: str) -> list[str]:
-    """Free the run's claimed slots and queued claims; returns the ``pool:step`` slots it held."""
-    storage = instance.event_log_storage
-    if not storage.supports_global_concurrency_limits:
-        return []
-    held = [
-        f"{key}:{slot.step_key}"
-        for key in storage.get_concurrency_keys()
-        for slot in storage.get_concurrency_info(key).claimed_slots
-        if slot.run_id == run_id
-    ]
-    storage.free_concurrency_slots_for_run(run_id)
-    return held
-
-
-def _free_slots_of_finished_runs(instance: dg.DagsterInstance, log: logging.Logger) -> None:
-    """What the daemon does with ``free_slots_after_run_end_seconds``, for setups without a daemon (``make run``,
-    tests): slots and queued claims of runs that ended (or were deleted) that long ago are freed."""
-    storage = instance.event_log_storage
-    if not storage.supports_global_concurrency_limits:
-        return
-    grace = instance.run_monitoring_settings.get("free_slots_after_run_end_seconds") or 0
-    run_ids = list(storage.get_concurrency_run_ids())
-    if not run_ids:
-        return
-    records = {r.dagster_run.run_id: r for r in instance.get_run_records(filters=dg.RunsFilter(run_ids=run_ids))}
-    for run_id in run_ids:
-        record = records.get(run_id)
-        if record is not None and (
-            record.dagster_run.status not in FINISHED or (record.end_time or 0) + grace > time.time()
-        ):
-            continue
-        held = _release(instance, run_id)
-        log.warning(
-            "run %s is %s but still held pool slots %s: freed them",
-            run_id,
-            record.dagster_run.status.value if record else "deleted",
-            held or "(queued claims only)",
-        )
-
-
-def _guard_sqlite_claims(instance: dg.DagsterInstance) -> bool:
-    """Install the claim guard in a SQLite event log's index database; other databases lock rows already."""
-    import sqlalchemy
-
-    index_connection = getattr(instance.event_log_storage, "index_connection", None)
-    if index_connection is None or not instance.event_log_storage.supports_global_concurrency_limits:
-        return False
-    with index_connection() as conn:
-        if conn.dialect.name != "sqlite":
-            return False
-        conn.execute(sqlalchemy.text(_CLAIM_GUARD))
-    return True
 
 
 @contextmanager

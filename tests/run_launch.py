@@ -1,5 +1,5 @@
 """Runs launched the way a deployment launches them: ``dagster job execute`` in a process of its own (a run a test
-can kill, or several that race), waited on by polling, and who holds a pool's slots meanwhile."""
+can kill, or several that race), waited on by polling."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-import dagster as dg
 import pytest
 
 from resources.settings import PROJECT_ROOT
@@ -21,13 +20,21 @@ Found = TypeVar("Found")
 
 
 def launch_job(
-    job: str, tags: dict[str, str], log: Path, *, env: dict[str, str] | None = None, own_group: bool = False
+    job: str,
+    tags: dict[str, str],
+    log: Path,
+    *,
+    env: dict[str, str] | None = None,
+    own_group: bool = False,
+    config: Path | None = None,
 ) -> subprocess.Popen:
     """``dagster job execute`` of ``job`` of the real Definitions with ``tags`` (e.g. a range of days), output to
     ``log``. ``env`` is added to this process's environment; ``own_group`` starts it in its own process group, so
-    that ``os.killpg`` takes its children (dbt) too."""
+    that ``os.killpg`` takes its children (dbt) too; ``config``: a run config YAML file."""
     dagster = Path(sys.executable).parent / "dagster"
     command = [str(dagster), "job", "execute", "-f", "definitions.py", "-d", str(PROJECT_ROOT), "-j", job]
+    if config is not None:
+        command += ["-c", str(config)]
     return subprocess.Popen(
         [*command, "--tags", json.dumps(tags)],
         cwd=PROJECT_ROOT,
@@ -51,8 +58,3 @@ def poll_run(
         time.sleep(0.5)
     pytest.fail(f"no {what} after {timeout} s:\n{log.read_text()[-4000:]}")
 
-
-def slot_holders(instance: dg.DagsterInstance, pool: str) -> list[tuple[str, str]]:
-    """(run id, step key) of every claimed slot of ``pool``."""
-    info = instance.event_log_storage.get_concurrency_info(pool)
-    return [(slot.run_id, slot.step_key) for slot in info.claimed_slots]

@@ -1,9 +1,11 @@
-"""A run killed with kill -9 while it holds the `warehouse` slot heals without a person.
+"""kill -9 anywhere in the chain, then the same command again: it finishes by itself, no daemon, nothing between.
 
-The kill leaves the run STARTED and its slot claimed, which blocks every later warehouse step for ever. The
-reaper (`resources.instance.reap_dead_runs`, run by the `run_reaper_sensor` under the daemon and by `make run`
-through `prepare_instance`) sees that the run's process is gone, fails the run and frees its slot; the next run
-completes and leaves the same tables as a clean run. Every wait polls the instance; nothing sleeps a fixed time.
+Each case starts a run with ``dagster job execute`` in a process group of its own, waits until the step of interest
+has started, kills the group with SIGKILL (dbt's subprocess included), and runs the very same command again. The
+killed run held the warehouse's writer lock, an OS lock the kernel freed with it, so the second run never waits
+for it; its first warehouse step marks the killed run failed (public run status in the UI). Where the kill lands
+inside the step does not matter: the assertions hold wherever it lands (and if the step ended before the kill, the
+re-run is simply a re-run).
 """
 
 from __future__ import annotations
@@ -13,78 +15,133 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import dagster as dg
 import pytest
+import yaml
 
-from jobs.run_reaper import run_reaper_sensor
-from resources.instance import _process_alive, prepare_instance, reap_dead_runs
-from resources.warehouse import WAREHOUSE_POOL
+from resources.instance import _process_alive, reap_dead_runs
 from tests.chain import RANGE_END, RANGE_START, scalar
-from tests.run_launch import launch_job, poll_run, slot_holders
+from tests.ml_lab import CHAMPION_STEP, MODEL, MODEL_STEP
+from tests.run_launch import launch_job, poll_run
 from tests.stores import TEST_ROWS_PER_DAY
 
 DAYS = {RANGE_START: "2026-01-01", RANGE_END: "2026-01-03"}
 
 
-@pytest.mark.slow
-def test_killed_run_is_reaped_and_the_next_run_completes(nightjar_env, instance, tmp_path):
-    crashed_log = tmp_path / "crashed.log"
-    crashed = launch_job("ingest", DAYS, crashed_log, own_group=True)
+@dataclass
+class Launch:
+    job: str
+    step: str  # the step to kill inside
+    tags: dict
+    config: dict | None = None
+
+
+def _kill_inside(launch: Launch, instance: dg.DagsterInstance, tmp_path: Path) -> str:
+    """Start ``launch``, kill its process group once ``launch.step`` has started; returns the killed run's id."""
+    log = tmp_path / "killed.log"
+    proc = launch_job(launch.job, launch.tags, log, own_group=True, config=_config_file(launch, tmp_path))
     try:
-        # The run holds the slot and its step has started: it is inside a warehouse step.
-        run_id, step_key = poll_run(
-            "claimed warehouse slot",
-            lambda: next(iter(slot_holders(instance, WAREHOUSE_POOL)), None),
-            crashed,
-            crashed_log,
-        )
+        run_id = poll_run("a run record", lambda: next(iter(r.run_id for r in instance.get_runs(limit=1)), None), proc, log)
         poll_run(
-            f"start of step {step_key}",
-            lambda: instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_START),
-            crashed,
-            crashed_log,
+            f"start of step {launch.step}",
+            lambda: [
+                e
+                for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_START)
+                if e.step_key == launch.step
+            ],
+            proc,
+            log,
         )
-        # Alive in another process: the reaper leaves it alone.
-        assert reap_dead_runs(instance) == []
-        assert slot_holders(instance, WAREHOUSE_POOL) == [(run_id, step_key)]
+        assert reap_dead_runs(instance) == []  # alive: left alone
     finally:
-        os.killpg(crashed.pid, signal.SIGKILL)
-        crashed.wait(timeout=120)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=120)
+    assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.STARTED  # what the kill leaves behind
+    return run_id
 
-    # What the issue saw: the run is still STARTED and still holds the slot every later warehouse step needs.
-    assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.STARTED
-    assert slot_holders(instance, WAREHOUSE_POOL) == [(run_id, step_key)]
 
-    # The heal, as the daemon runs it: one sensor evaluation.
-    result = run_reaper_sensor(dg.build_sensor_context(instance=instance))
-    assert run_id in result.skip_message
-    failed = instance.get_run_by_id(run_id)
-    assert failed.status == dg.DagsterRunStatus.FAILURE
-    assert slot_holders(instance, WAREHOUSE_POOL) == []
-    failure = instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE)[-1]
-    assert "process of this run is gone" in failure.message and step_key in failure.message
-    assert reap_dead_runs(instance) == []  # idempotent
-
-    rerun_log = tmp_path / "rerun.log"
-    rerun = launch_job("ingest", DAYS, rerun_log, own_group=True)
-    assert rerun.wait(timeout=1200) == 0, rerun_log.read_text()[-4000:]
+def _rerun(launch: Launch, instance: dg.DagsterInstance, killed: str, tmp_path: Path) -> None:
+    """The same command again: it must finish on its own, and leave the killed run marked failed."""
+    log = tmp_path / "rerun.log"
+    proc = launch_job(launch.job, launch.tags, log, own_group=True, config=_config_file(launch, tmp_path))
+    assert proc.wait(timeout=1800) == 0, log.read_text()[-4000:]
     latest = instance.get_runs(limit=1)[0]
-    assert latest.run_id != run_id and latest.status == dg.DagsterRunStatus.SUCCESS
+    assert latest.run_id != killed and latest.status == dg.DagsterRunStatus.SUCCESS
+    failed = instance.get_run_by_id(killed)
+    assert failed.status == dg.DagsterRunStatus.FAILURE
+    failure = instance.all_logs(killed, of_type=dg.DagsterEventType.RUN_FAILURE)[-1]
+    assert "process of this run" in failure.message and "is gone" in failure.message
+    assert "blocked by limit" not in log.read_text()
 
-    # The same tables as a clean run over these days: every row once.
-    rows = 3 * TEST_ROWS_PER_DAY
+
+def _config_file(launch: Launch, tmp_path: Path) -> Path | None:
+    if launch.config is None:
+        return None
+    path = tmp_path / "run_config.yaml"
+    path.write_text(yaml.safe_dump(launch.config))
+    return path
+
+
+def _assert_every_row_once(settings, days: int) -> None:
+    rows = days * TEST_ROWS_PER_DAY
     for table in ("raw.applications", "marts.fct_application_features"):
-        assert scalar(nightjar_env, f"SELECT count(*) FROM {table}") == rows, table
-        assert scalar(nightjar_env, f"SELECT count(DISTINCT application_id) FROM {table}") == rows, table
+        assert scalar(settings, f"SELECT count(*) FROM {table}") == rows, table
+        assert scalar(settings, f"SELECT count(DISTINCT application_id) FROM {table}") == rows, table
 
 
-def test_prepare_frees_slots_of_runs_that_no_longer_exist(instance):
-    storage = instance.event_log_storage
-    assert storage.claim_concurrency_slot(WAREHOUSE_POOL, "deleted-run", "raw__applications").is_claimed
-    prepare_instance(instance)
-    assert slot_holders(instance, WAREHOUSE_POOL) == []
-    assert storage.claim_concurrency_slot(WAREHOUSE_POOL, "next-run", "raw__applications").is_claimed
+@pytest.mark.slow
+@pytest.mark.parametrize("step", ["raw__applications", "nightjar_dbt_models"])
+def test_kill_in_ingest_then_the_same_command_finishes(step, nightjar_env, instance, tmp_path):
+    launch = Launch("ingest", step, DAYS)
+    killed = _kill_inside(launch, instance, tmp_path)
+    _rerun(launch, instance, killed, tmp_path)
+    _assert_every_row_once(nightjar_env, days=3)
+
+
+@pytest.mark.slow
+def test_kill_in_training_then_the_same_command_finishes(lab, tmp_path):
+    instance = dg.DagsterInstance.get()
+    launch = Launch(f"train_{MODEL}", MODEL_STEP, {})
+    killed = _kill_inside(launch, instance, tmp_path)
+    _rerun(launch, instance, killed, tmp_path)
+    from mlflow import MlflowClient
+
+    client = MlflowClient(lab.settings.mlflow_tracking_uri)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert runs and [r.info.run_id for r in runs if r.info.status == "RUNNING"] == []
+    assert lab.champion() is not None  # the re-run's version went through the gate
+
+
+@pytest.mark.slow
+def test_kill_in_scoring_then_the_same_command_finishes(lab, tmp_path):
+    lab.train()
+    assert lab.champion() is not None
+    instance = dg.DagsterInstance.get()
+    day = "2026-01-20"
+    launch = Launch("nightly", f"{MODEL}__predictions", {"dagster/partition": day})
+    killed = _kill_inside(launch, instance, tmp_path)
+    _rerun(launch, instance, killed, tmp_path)
+    predictions = lab.warehouse.query(
+        f"SELECT count(*) AS n, count(DISTINCT application_id) AS ids FROM predictions.{MODEL} "
+        f"WHERE CAST(application_date AS DATE) = DATE '{day}'"
+    ).iloc[0]
+    assert predictions["n"] == predictions["ids"] == TEST_ROWS_PER_DAY
+
+
+@pytest.mark.slow
+def test_kill_in_promotion_then_the_same_command_finishes(lab, tmp_path):
+    first = lab.train()
+    second = lab.train(retrain=True, promotion={"policy": "manual"})
+    assert lab.champion() == first and second != first
+    instance = dg.DagsterInstance.get()
+    config = {"ops": {CHAMPION_STEP: {"config": {"version": second, "requested_by": "kill test", "reason": "t"}}}}
+    launch = Launch(f"promote_{MODEL}", CHAMPION_STEP, {}, config=config)
+    killed = _kill_inside(launch, instance, tmp_path)
+    _rerun(launch, instance, killed, tmp_path)
+    assert lab.champion() == second
 
 
 def test_a_reused_pid_is_not_the_run_worker():
@@ -100,3 +157,11 @@ def test_a_reused_pid_is_not_the_run_worker():
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+
+def test_a_run_still_starting_is_not_reaped(instance):
+    """A run with no RUN_START yet (launched, not started) holds nothing: never marked failed on a guess."""
+    run = instance.create_run_for_job(dg.GraphDefinition("g").to_job())
+    assert reap_dead_runs(instance) == []
+    assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.NOT_STARTED

@@ -14,7 +14,7 @@ from assets.partitions import single_run, window_dates
 from assets.transform.dbt_selection import manifest_select_all
 from assets.transform.translator import NightjarDbtTranslator
 from resources.dbt import NightjarDbtCli
-from resources.warehouse import WAREHOUSE_POOL
+from resources.warehouse import WAREHOUSE_POOL, Warehouse
 
 
 def partition_vars(context: dg.AssetExecutionContext) -> dict[str, str]:
@@ -40,7 +40,9 @@ def _build_dbt_assets(
         backfill_policy=single_run,
         pool=WAREHOUSE_POOL,
     )
-    def nightjar_dbt_models(context: dg.AssetExecutionContext, dbt: NightjarDbtCli):
+    def nightjar_dbt_models(context: dg.AssetExecutionContext, dbt: NightjarDbtCli, warehouse: Warehouse):
+        # `warehouse` is not called here: requiring it makes this step hold the warehouse's exclusive writer while
+        # dbt's subprocess writes (Warehouse.yield_for_execution).
         # Each invocation's target folder (about 3 MB) would otherwise stay under dbt_project/target for ever;
         # dagster-dbt still copies the prepared partial-parse file into it.
         with tempfile.TemporaryDirectory(prefix="nightjar-dbt-") as target:

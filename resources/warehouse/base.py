@@ -268,3 +268,40 @@ class Warehouse(dg.ConfigurableResource):
         """Calls inside share one connection where opening one costs (DuckDB): a backfill's many small calls per
         day then pay the open once per step. Elsewhere a no-op."""
         yield self
+
+    @contextmanager
+    def writer(self, run_id: str | None = None, step: str | None = None, log: Any = None):
+        """Hold the warehouse's exclusive writer for the block, where the engine allows one writer process at a
+        time (DuckDB: an OS lock the kernel frees when its holder dies, see ``writer_lock``). A server engine
+        takes concurrent writers and locks per table inside each write: there, a no-op."""
+        yield {}
+
+    @contextmanager
+    def yield_for_execution(self, context: dg.InitResourceContext):
+        """Inside a run, the process that uses the warehouse holds its exclusive writer while it does: for the run
+        on the in-process executor, for the step on the multiprocess one (each step process sets up its own
+        resources); dbt's subprocess runs inside it. Sensors and schedules (no run) take nothing. First, runs a
+        crash left STARTED are marked failed (``resources.instance``): the next run is what notices them."""
+        run = context.dagster_run
+        if run is None:
+            with super().yield_for_execution(context) as resource:
+                yield resource
+            return
+        _mark_dead_runs(context)
+        with (
+            self.writer(run_id=run.run_id, step=f"job {run.job_name}", log=context.log),
+            super().yield_for_execution(context) as resource,
+        ):
+            yield resource
+
+
+def _mark_dead_runs(context: dg.InitResourceContext) -> None:
+    """Set right the runs a crash left in progress; never fails the run that found them."""
+    from resources.instance import reap_dead_runs
+
+    if context.instance is None:
+        return
+    try:
+        reap_dead_runs(context.instance, log=context.log)
+    except Exception as error:  # healing is bookkeeping: the run goes on
+        context.log.warning(f"could not check for runs left in progress by a crash: {error!r}")

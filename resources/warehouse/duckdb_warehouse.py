@@ -1,27 +1,29 @@
 """The DuckDB warehouse: a local file, the embedded default.
 
 DuckDB takes a file lock per process: connections are opened late and closed at the end of each call, never
-held across steps, and every asset that touches the warehouse runs in the ``warehouse`` concurrency pool.
+held across steps, and every step that writes the warehouse holds its exclusive writer lock (``writer``, an OS
+lock beside the file that the kernel frees when its holder dies) for the whole step, dbt's subprocess included.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, PrivateAttr
 
 from resources.warehouse.base import (
-    WAREHOUSE_POOL,
     NotInWarehouse,
     Warehouse,
     WarehouseFileMissing,
     _check_table,
     _quoted,
 )
+from resources.warehouse.writer_lock import exclusive_writer, lock_path_for
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -38,6 +40,13 @@ class DuckDBWarehouse(Warehouse):
         ge=0,
         description="How long opening the file waits, retrying with growing pauses, while another process holds "
         "DuckDB's single-writer lock; then it fails naming the file. 0 fails at once.",
+    )
+    writer_wait_seconds: float | None = Field(
+        default=None,
+        ge=0,
+        description="How long a warehouse step waits for another step's exclusive writer lock before failing with "
+        "the holder's name. None: as long as the holder lives (the lock dies with its process, so it is never "
+        "stale).",
     )
     _in_session: bool = PrivateAttr(default=False)
     _session: Any = PrivateAttr(default=None)  # the session's connection, once a call inside opened it
@@ -56,6 +65,19 @@ class DuckDBWarehouse(Warehouse):
             conn, self._session, self._in_session = self._session, None, False
             if conn is not None:
                 conn.close()
+
+    @contextmanager
+    def writer(self, run_id: str | None = None, step: str | None = None, log: Any = None):
+        """Hold the file's exclusive writer lock for the block (see ``writer_lock``). Once held, wait for DuckDB's
+        own file lock too: a process that held the writer lock and died may have left a child (dbt) still closing
+        the file; dbt's adapter, unlike ``_open_duckdb``, would fail at once on it."""
+        with exclusive_writer(
+            lock_path_for(self.path), run_id=run_id, step=step, wait_seconds=self.writer_wait_seconds, log=log
+        ) as holder:
+            db_path = Path(self.path)
+            if db_path.exists() and self._session is None:
+                _open_duckdb(db_path, self.lock_wait_seconds).close()
+            yield holder
 
     @contextmanager
     def _connect(self, must_exist: bool = False):
@@ -87,8 +109,8 @@ class DuckDBWarehouse(Warehouse):
             try:
                 yield conn
                 conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
+            except BaseException as error:
+                _roll_back(conn, self.path, error)
                 raise
 
     def _insert_chunk(self, cur, table: str, chunk: pd.DataFrame) -> None:
@@ -120,13 +142,35 @@ class DuckDBWarehouse(Warehouse):
         return f"duckdb:{self.path}"
 
 
+def _roll_back(conn, path: str, error: BaseException) -> None:
+    """Roll back after ``error``. DuckDB aborts the transaction itself on some errors (a full disk among them),
+    and then ROLLBACK fails with "cannot rollback - no transaction is active", which would hide the cause: that
+    failure is dropped so the original error propagates, with the file and the disk's state named."""
+    import duckdb
+
+    with suppress(duckdb.Error):
+        conn.execute("ROLLBACK")
+    _name_disk_full(error, path)
+
+
+def _name_disk_full(error: BaseException, path: str) -> None:
+    """Add the warehouse file and "no space left on device" to an error a full disk caused (DuckDB reports it as
+    an IO or fatal error whose text varies by version)."""
+    text = str(error).lower()
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC or "no space left" in text or "disk is full" in text:
+        error.add_note(
+            f"the warehouse {path}: no space left on device; free space there, then re-run (stored rows kept)"
+        )
+
+
 def _open_duckdb(db_path: Path, lock_wait_seconds: float):
     """Open ``db_path`` read-write, waiting out another process's lock with exponential backoff (0.1 s doubling
     to 5 s) for at most ``lock_wait_seconds``. The pool keeps warehouse steps apart; this covers what it cannot
     see: dbt or a notebook holding the file, a crashed run's step process still closing it."""
     import duckdb
 
-    deadline = time.monotonic() + lock_wait_seconds
+    started = time.monotonic()
+    deadline = started + lock_wait_seconds
     pause, attempts = 0.1, 0
     while True:
         attempts += 1
@@ -139,9 +183,9 @@ def _open_duckdb(db_path: Path, lock_wait_seconds: float):
             if remaining <= 0:
                 raise RuntimeError(
                     f"could not open warehouse {db_path}: another process holds its lock (waited "
-                    f"{lock_wait_seconds:.0f} s, {attempts} attempts). DuckDB allows one writer process per file; "
-                    f"warehouse steps run in the '{WAREHOUSE_POOL}' concurrency pool (dagster_home/dagster.yaml), "
-                    f"so look for another program with the file open. DuckDB said: {exc}"
+                    f"{time.monotonic() - started:.0f} s, {attempts} attempts). DuckDB allows one writer process per "
+                    f"file; nightjar's steps take turns on its writer lock ({lock_path_for(db_path).name}), so look "
+                    f"for another program with the file open (a notebook, a dbt or duckdb shell). DuckDB said: {exc}"
                 ) from exc
             if attempts == 1:
                 _LOG.warning(
