@@ -1,11 +1,12 @@
-"""Warehouse writers never collide on DuckDB's single-writer lock.
+"""Warehouse writers never collide on DuckDB's single-writer lock, and no crash leaves them blocked.
 
-- The one-slot `warehouse` pool holds across processes: Dagster's SQLite claim is a select-then-update with no row
-  lock, so simultaneous claimers could all get the one slot; the claim guard installed by
-  `resources.instance.prepare_instance` makes the claim atomic. Checked on hold intervals, whatever the timing.
-- Two overlapping backfill runs on the multiprocess executor, as the UI launches them, both succeed and their
-  warehouse steps never overlap in time (read from the event log, not inferred from timing).
-- Opening the DuckDB file waits out another process's lock with backoff and then fails naming the file.
+- The writer lock (``resources.warehouse.writer_lock``) is exclusive across processes: checked on the intervals
+  each process certainly held it, whatever the timing.
+- It dies with its holder: after ``kill -9`` of a holder the next writer gets it at once, no person, no daemon.
+- A waiter names the holder (run, pid, since) and the real time it waited.
+- Two first runs on a fresh Dagster home, with or without ``make setup`` first, both finish with a run record.
+- Two overlapping backfill runs on the multiprocess executor, as the UI launches them, both succeed.
+- Opening the DuckDB file waits out another program's lock with backoff and then fails naming the file.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -24,86 +26,144 @@ import dagster as dg
 import pytest
 
 from resources.settings import PROJECT_ROOT
-from resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
+from resources.warehouse import DuckDBWarehouse
+from resources.warehouse.writer_lock import WriterLockTimeout, exclusive_writer
 from tests.chain import RANGE_END, RANGE_START, scalar
-from tests.run_launch import launch_job, slot_holders
+from tests.run_launch import launch_job
 from tests.stores import TEST_ROWS_PER_DAY
 
-CLAIMERS, CYCLES = 4, 20
+WRITERS, CYCLES = 4, 20
 MULTIPROCESS = {"NIGHTJAR_EXECUTOR": "multiprocess"}  # as the UI launches a backfill in a deployment
 
-# One claimer process: CYCLES times, claim the warehouse slot (polling), hold it briefly, free it; print the
-# intervals during which it certainly held the slot. All start claiming on one "go" line, once all are ready.
-_CLAIMER = """
+# One writer process: CYCLES times, take the writer lock, hold it briefly, let go; print the intervals during which
+# it certainly held it. All start on one "go" line, once all are ready.
+_WRITER = """
 import json, sys, time
-import dagster as dg
-pool, run_id, cycles = sys.argv[1], sys.argv[2], int(sys.argv[3])
-storage = dg.DagsterInstance.get().event_log_storage
-storage.get_pool_limits()
+from pathlib import Path
+from resources.warehouse.writer_lock import exclusive_writer
+lock, name, cycles = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 held = []
 print("ready", flush=True)
 sys.stdin.readline()
 for cycle in range(cycles):
-    step = f"step-{cycle}"
-    while not storage.claim_concurrency_slot(pool, run_id, step).is_claimed:
-        time.sleep(0.005)
-    acquired = time.time()
-    time.sleep(0.01)
-    held.append((acquired, time.time(), run_id))
-    storage.free_concurrency_slot_for_step(run_id, step)
+    with exclusive_writer(lock, run_id=name, poll_seconds=0.005):
+        acquired = time.time()
+        time.sleep(0.01)
+        held.append((acquired, time.time(), name))
 print(json.dumps(held))
 """
 
+# Holds the lock as run "crashed-run" until killed.
+_HOLDER = """
+import sys, time
+from pathlib import Path
+from resources.warehouse.writer_lock import exclusive_writer
+with exclusive_writer(Path(sys.argv[1]), run_id="crashed-run", step="job ingest"):
+    print("held", flush=True)
+    time.sleep(3600)
+"""
 
-def test_pool_claims_are_exclusive_across_processes(instance):
-    storage = instance.event_log_storage
-    assert {p.name: p.limit for p in storage.get_pool_limits()} == {WAREHOUSE_POOL: 1}
-    claimers = [
-        subprocess.Popen(
-            [sys.executable, "-c", _CLAIMER, WAREHOUSE_POOL, f"claimer-{i}", str(CYCLES)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for i in range(CLAIMERS)
-    ]
-    for claimer in claimers:  # blocks until that claimer has loaded dagster and opened the instance
-        assert claimer.stdout.readline().strip() == "ready", claimer.communicate()[1][-3000:]
-    for claimer in claimers:
-        claimer.stdin.write("go\n")
-        claimer.stdin.flush()
+
+def _start(code: str, *args: str, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args], cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True, **kwargs
+    )
+
+
+def test_writer_lock_is_exclusive_across_processes(tmp_path):
+    lock = tmp_path / "w.duckdb.writer.lock"
+    writers = [_start(_WRITER, str(lock), f"writer-{i}", str(CYCLES), stdin=subprocess.PIPE) for i in range(WRITERS)]
+    for writer in writers:  # blocks until that writer has started
+        assert writer.stdout.readline().strip() == "ready"
+    for writer in writers:
+        writer.stdin.write("go\n")
+        writer.stdin.flush()
     intervals = []
-    for claimer in claimers:
-        out, err = claimer.communicate(timeout=600)
-        assert claimer.returncode == 0, err[-3000:]
+    for writer in writers:
+        out, _ = writer.communicate(timeout=600)
+        assert writer.returncode == 0
         intervals += [tuple(i) for i in json.loads(out)]
-    assert len(intervals) == CLAIMERS * CYCLES
+    assert len(intervals) == WRITERS * CYCLES
     overlaps = [(a, b) for a, b in combinations(sorted(intervals), 2) if a[2] != b[2] and a[0] < b[1] and b[0] < a[1]]
-    assert overlaps == [], f"{len(overlaps)} overlapping holds of the one warehouse slot, e.g. {overlaps[:2]}"
-    assert slot_holders(instance, WAREHOUSE_POOL) == []
+    assert overlaps == [], f"{len(overlaps)} overlapping holds of the writer lock, e.g. {overlaps[:2]}"
 
 
-def test_preparing_a_fresh_home_from_several_processes_at_once(nightjar_env):
-    # What `make setup` / `make run` do before any run; two of them at once must not race either.
+def test_writer_lock_dies_with_its_holder(tmp_path):
+    lock = tmp_path / "w.duckdb.writer.lock"
+    holder = _start(_HOLDER, str(lock), start_new_session=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with (
+            pytest.raises(WriterLockTimeout, match=r"run crashed-run \(job ingest\), pid \d+"),
+            exclusive_writer(lock, wait_seconds=0),
+        ):
+            pass
+    finally:
+        os.killpg(holder.pid, signal.SIGKILL)
+        holder.wait(timeout=120)
+    with exclusive_writer(lock, run_id="next-run", wait_seconds=0) as held:  # no wait at all: the kernel freed it
+        assert held["run_id"] == "next-run"
+
+
+def test_a_waiting_writer_says_for_whom_and_how_long(tmp_path, caplog):
+    lock = tmp_path / "w.duckdb.writer.lock"
+    holder = _start(_HOLDER, str(lock), start_new_session=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        with (
+            caplog.at_level(logging.INFO, logger="nightjar.warehouse"),
+            pytest.raises(WriterLockTimeout) as raised,
+            exclusive_writer(lock, wait_seconds=2),
+        ):
+            pass
+        waited = time.monotonic() - started
+    finally:
+        os.killpg(holder.pid, signal.SIGKILL)
+        holder.wait(timeout=120)
+    assert f"pid {holder.pid}" in str(raised.value) and "crashed-run" in str(raised.value)
+    reported = int(str(raised.value).split(" after ")[1].split(" s ")[0])
+    assert 2 <= reported <= waited + 1  # the real time waited, not the setting
+    assert any(
+        "waiting for the warehouse writer lock" in r.getMessage() and "crashed-run" in r.getMessage()
+        for r in caplog.records
+    )
+
+
+# One first run of a trivial asset on the (fresh) home in DAGSTER_HOME; all start on one "go" line.
+_FIRST_RUN = """
+import sys
+import dagster as dg
+
+@dg.asset
+def first_use():
+    return 1
+
+print("ready", flush=True)
+sys.stdin.readline()
+with dg.DagsterInstance.get() as instance:
+    assert dg.materialize([first_use], instance=instance).success
+"""
+
+
+@pytest.mark.parametrize("prepared", [False, True], ids=["without-setup", "after-setup"])
+def test_first_runs_on_a_fresh_home_at_once_all_finish_with_a_record(prepared, nightjar_env):
     home = Path(os.environ["DAGSTER_HOME"])
     assert not (home / "history").exists()
-    preparers = [
-        subprocess.Popen(
-            [sys.executable, "-m", "resources.instance"],
-            cwd=PROJECT_ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for _ in range(3)
-    ]
-    outputs = [p.communicate(timeout=600)[0] for p in preparers]
-    assert [p.returncode for p in preparers] == [0, 0, 0], outputs
+    if prepared:  # what `make setup` does; three preparers at once must not race either
+        preparers = [_start("from resources.instance import main; main()", stderr=subprocess.STDOUT) for _ in range(3)]
+        outputs = [p.communicate(timeout=600)[0] for p in preparers]
+        assert [p.returncode for p in preparers] == [0, 0, 0], outputs
+    runs = [_start(_FIRST_RUN, stdin=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(3)]
+    for run in runs:
+        assert run.stdout.readline().strip() == "ready"
+    for run in runs:
+        run.stdin.write("go\n")
+        run.stdin.flush()
+    outputs = [r.communicate(timeout=600)[0] for r in runs]
+    assert [r.returncode for r in runs] == [0, 0, 0], outputs
     with dg.DagsterInstance.get() as instance:
-        storage = instance.event_log_storage
-        assert {p.name: p.limit for p in storage.get_pool_limits()} == {WAREHOUSE_POOL: 1}
-        assert storage.get_concurrency_info(WAREHOUSE_POOL).slot_count == 1
+        assert [r.status for r in instance.get_runs()] == [dg.DagsterRunStatus.SUCCESS] * 3
 
 
 def _hold_lock(path: Path) -> subprocess.Popen:
@@ -170,25 +230,8 @@ def test_duckdb_open_gives_up_naming_the_file(tmp_path):
         holder.communicate("release\n", timeout=120)
 
 
-def _step_intervals(instance: dg.DagsterInstance, run_id: str) -> list[tuple[float, float, str]]:
-    """(start, end, run/step) of every step of the run, from its STEP_START and STEP_SUCCESS/FAILURE events."""
-    starts, ends = {}, {}
-    for entry in instance.all_logs(run_id):
-        event = entry.dagster_event
-        if event is None or event.step_key is None:
-            continue
-        if event.event_type == dg.DagsterEventType.STEP_START:
-            starts[event.step_key] = entry.timestamp
-        elif event.event_type in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE):
-            ends[event.step_key] = entry.timestamp
-    assert starts.keys() == ends.keys(), (starts, ends)
-    return [(starts[k], ends[k], f"{run_id}/{k}") for k in starts]
-
-
 @pytest.mark.slow
 def test_overlapping_multiprocess_backfills_do_not_hit_the_duckdb_lock(nightjar_env, instance, defs, tmp_path):
-    # Every step of `ingest` is a warehouse step; if one ever is not, the overlap check below must filter.
-    assert {n.definition.pool for n in defs.resolve_job_def("ingest").graph.nodes} == {WAREHOUSE_POOL}
     assert instance.get_runs() == []
     first = launch_job(
         "ingest", {RANGE_START: "2026-01-01", RANGE_END: "2026-01-04"}, tmp_path / "run1.log", env=MULTIPROCESS
@@ -203,10 +246,6 @@ def test_overlapping_multiprocess_backfills_do_not_hit_the_duckdb_lock(nightjar_
     assert codes == [0, 0], logs[-4000:]
     runs = instance.get_runs()
     assert [r.status for r in runs] == [dg.DagsterRunStatus.SUCCESS] * 2
-    intervals = [i for run in runs for i in _step_intervals(instance, run.run_id)]
-    overlaps = [(a, b) for a, b in combinations(sorted(intervals), 2) if a[0] < b[1] and b[0] < a[1]]
-    assert overlaps == [], f"warehouse steps overlapped: {overlaps}"
-    assert slot_holders(instance, WAREHOUSE_POOL) == []
     days = 6
     assert scalar(nightjar_env, "SELECT count(*) FROM raw.applications") == days * TEST_ROWS_PER_DAY
     assert scalar(nightjar_env, "SELECT count(*) FROM marts.fct_application_features") == days * TEST_ROWS_PER_DAY
