@@ -15,15 +15,19 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
 import pytest
 import yaml
 
+from resources.build import open_warehouse
 from resources.instance import _process_alive, reap_dead_runs
-from tests.chain import RANGE_END, RANGE_START, scalar
+from resources.warehouse.writer_lock import exclusive_writer, lock_path_for
+from tests.chain import RANGE_END, RANGE_START, run_days, scalar
 from tests.ml_lab import CHAMPION_STEP, MODEL, MODEL_STEP
 from tests.run_launch import launch_job, poll_run
 from tests.stores import TEST_ROWS_PER_DAY
@@ -39,28 +43,38 @@ class Launch:
     config: dict | None = None
 
 
-def _kill_inside(launch: Launch, instance: dg.DagsterInstance, tmp_path: Path) -> str:
-    """Start ``launch``, kill its process group once ``launch.step`` has started; returns the killed run's id."""
+def _kill_inside(launch: Launch, instance: dg.DagsterInstance, tmp_path: Path, lock: Path | None = None) -> str:
+    """Start ``launch``, kill its process group once ``launch.step`` has started; returns the killed run's id.
+
+    ``lock``: the warehouse writer lock, held by the test until the run waits for it, for a run too quick to be
+    caught otherwise: it is killed while taking the lock or just after, in the step (its only one)."""
     log = tmp_path / "killed.log"
+    held = exclusive_writer(lock, run_id="the test") if lock else nullcontext()
+    held.__enter__()
     proc = launch_job(launch.job, launch.tags, log, own_group=True, config=_config_file(launch, tmp_path))
     try:
-        run_id = poll_run("a run record", lambda: next(iter(r.run_id for r in instance.get_runs(limit=1)), None), proc, log)
-        poll_run(
-            f"start of step {launch.step}",
-            lambda: [
-                e
-                for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_START)
-                if e.step_key == launch.step
-            ],
-            proc,
-            log,
+        run_id = poll_run(
+            "a run record", lambda: next(iter(r.run_id for r in instance.get_runs(limit=1)), None), proc, log
         )
+        if lock is None:
+            poll_run(f"start of step {launch.step}", lambda: _step_started(instance, run_id, launch.step), proc, log)
+        else:
+            poll_run("a wait for the writer lock", lambda: _waiting_for_lock(instance, run_id), proc, log)
         assert reap_dead_runs(instance) == []  # alive: left alone
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
+        held.__exit__(None, None, None)
+        with suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=120)
-    assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.STARTED  # what the kill leaves behind
     return run_id
+
+
+def _step_started(instance: dg.DagsterInstance, run_id: str, step: str) -> list:
+    return [e for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_START) if e.step_key == step]
+
+
+def _waiting_for_lock(instance: dg.DagsterInstance, run_id: str) -> list:
+    return [e for e in instance.all_logs(run_id) if "waiting for the warehouse writer lock" in (e.user_message or "")]
 
 
 def _rerun(launch: Launch, instance: dg.DagsterInstance, killed: str, tmp_path: Path) -> None:
@@ -70,10 +84,11 @@ def _rerun(launch: Launch, instance: dg.DagsterInstance, killed: str, tmp_path: 
     assert proc.wait(timeout=1800) == 0, log.read_text()[-4000:]
     latest = instance.get_runs(limit=1)[0]
     assert latest.run_id != killed and latest.status == dg.DagsterRunStatus.SUCCESS
-    failed = instance.get_run_by_id(killed)
-    assert failed.status == dg.DagsterRunStatus.FAILURE
-    failure = instance.all_logs(killed, of_type=dg.DagsterEventType.RUN_FAILURE)[-1]
-    assert "process of this run" in failure.message and "is gone" in failure.message
+    killed_run = instance.get_run_by_id(killed)
+    if killed_run.status != dg.DagsterRunStatus.SUCCESS:  # the kill landed before the run's end (almost always)
+        assert killed_run.status == dg.DagsterRunStatus.FAILURE
+        failure = instance.all_logs(killed, of_type=dg.DagsterEventType.RUN_FAILURE)[-1]
+        assert "process of this run" in failure.message and "is gone" in failure.message
     assert "blocked by limit" not in log.read_text()
 
 
@@ -83,6 +98,10 @@ def _config_file(launch: Launch, tmp_path: Path) -> Path | None:
     path = tmp_path / "run_config.yaml"
     path.write_text(yaml.safe_dump(launch.config))
     return path
+
+
+def scalar_row(settings, sql: str) -> tuple:
+    return tuple(int(v) for v in open_warehouse(settings).query(sql).iloc[0])
 
 
 def _assert_every_row_once(settings, days: int) -> None:
@@ -116,19 +135,21 @@ def test_kill_in_training_then_the_same_command_finishes(lab, tmp_path):
 
 
 @pytest.mark.slow
-def test_kill_in_scoring_then_the_same_command_finishes(lab, tmp_path):
-    lab.train()
-    assert lab.champion() is not None
-    instance = dg.DagsterInstance.get()
-    day = "2026-01-20"
+def test_kill_in_scoring_then_the_same_command_finishes(nightjar_env, instance, defs, tmp_path):
+    # A champion trained on the real chain's marts (the shipped spec), then the nightly run of the next day.
+    run_days(defs, "ingest", date(2026, 1, 1), date(2026, 1, 30), instance)
+    trained = defs.resolve_job_def(f"train_{MODEL}").execute_in_process(instance=instance, raise_on_error=False)
+    assert trained.success
+    day = "2026-01-31"
     launch = Launch("nightly", f"{MODEL}__predictions", {"dagster/partition": day})
     killed = _kill_inside(launch, instance, tmp_path)
     _rerun(launch, instance, killed, tmp_path)
-    predictions = lab.warehouse.query(
-        f"SELECT count(*) AS n, count(DISTINCT application_id) AS ids FROM predictions.{MODEL} "
-        f"WHERE CAST(application_date AS DATE) = DATE '{day}'"
-    ).iloc[0]
-    assert predictions["n"] == predictions["ids"] == TEST_ROWS_PER_DAY
+    counts = scalar_row(
+        nightjar_env,
+        f"SELECT count(*), count(DISTINCT application_id) FROM predictions.{MODEL} "
+        f"WHERE CAST(application_date AS DATE) = DATE '{day}'",
+    )
+    assert counts == (TEST_ROWS_PER_DAY, TEST_ROWS_PER_DAY)
 
 
 @pytest.mark.slow
@@ -139,7 +160,7 @@ def test_kill_in_promotion_then_the_same_command_finishes(lab, tmp_path):
     instance = dg.DagsterInstance.get()
     config = {"ops": {CHAMPION_STEP: {"config": {"version": second, "requested_by": "kill test", "reason": "t"}}}}
     launch = Launch(f"promote_{MODEL}", CHAMPION_STEP, {}, config=config)
-    killed = _kill_inside(launch, instance, tmp_path)
+    killed = _kill_inside(launch, instance, tmp_path, lock=lock_path_for(lab.settings.warehouse_path))
     _rerun(launch, instance, killed, tmp_path)
     assert lab.champion() == second
 
@@ -157,7 +178,6 @@ def test_a_reused_pid_is_not_the_run_worker():
     finally:
         sleeper.kill()
         sleeper.wait()
-
 
 
 def test_a_run_still_starting_is_not_reaped(instance):

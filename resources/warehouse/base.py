@@ -282,7 +282,7 @@ class Warehouse(dg.ConfigurableResource):
         on the in-process executor, for the step on the multiprocess one (each step process sets up its own
         resources); dbt's subprocess runs inside it. Sensors and schedules (no run) take nothing. First, runs a
         crash left STARTED are marked failed (``resources.instance``): the next run is what notices them."""
-        run = context.dagster_run
+        run = context.run
         if run is None:
             with super().yield_for_execution(context) as resource:
                 yield resource
