@@ -66,13 +66,34 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         by_run: dict[str, list] = {}
         for event, insert in zip(batched, inserts, strict=True):
             by_run.setdefault(event.run_id, []).append(insert)
-        for run_id, run_inserts in by_run.items():
+        written: dict[str, list[int]] = {}
+        try:
+            for run_id, run_inserts in by_run.items():
+                ids = written.setdefault(run_id, [])
+                with self.run_connection(run_id) as conn:
+                    for insert in run_inserts:
+                        ids.append(conn.execute(insert).inserted_primary_key[0])
+            self._index_batch(batched, inserts)
+        except BaseException:
+            # Dagster answers a failed batch by storing each event again, one by one: take back the run-shard rows
+            # this batch committed, so that no event is stored twice.
+            self._take_back(written)
+            raise
+        for event in events:  # anything else a batch may hold (Dagster batches asset events only)
+            if not (event.is_dagster_event and event.dagster_event_type in ASSET_EVENTS):
+                self.store_event(event)
+
+    def _take_back(self, written: dict[str, list[int]]) -> None:
+        from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
+
+        for run_id, ids in written.items():
             with self.run_connection(run_id) as conn:
-                for insert in run_inserts:
-                    conn.execute(insert)
-        # What store_event does per asset event, for the whole batch in one index transaction. The asset's entry
-        # (its latest event of each kind) is a last-write-wins upsert: written once per asset and kind, with the
-        # last event of that kind, it ends as Dagster's event-by-event writes leave it.
+                conn.execute(SqlEventLogStorageTable.delete().where(SqlEventLogStorageTable.c.id.in_(ids)))
+
+    def _index_batch(self, batched: Sequence, inserts: Sequence) -> None:
+        """What store_event does per asset event, for the whole batch in one index transaction. The asset's entry
+        (its latest event of each kind) is a last-write-wins upsert: written once per asset and kind, with the last
+        event of that kind, it ends as Dagster's event-by-event writes leave it."""
         with self.index_transaction() as conn:
             event_ids = []
             for insert in inserts:
@@ -86,6 +107,3 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
                 last[(event.dagster_event.asset_key, event.dagster_event_type)] = i
             for i in sorted(last.values()):
                 self._store_asset_event(conn, batched[i], event_ids[i])
-        for event in events:  # anything else a batch may hold (Dagster batches asset events only)
-            if not (event.is_dagster_event and event.dagster_event_type in ASSET_EVENTS):
-                self.store_event(event)

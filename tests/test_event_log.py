@@ -108,3 +108,28 @@ def test_without_a_base_dir_or_dagster_home_the_error_says_what_to_set(monkeypat
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     with pytest.raises(dg.DagsterInvariantViolationError, match="DAGSTER_HOME is not set"):
         BatchedSqliteEventLogStorage.from_config_value(None, {})
+
+
+def test_a_batch_that_fails_half_way_is_stored_once_by_dagsters_fallback(tmp_path, monkeypatch):
+    """The run shard is written before the index; when the index write fails, Dagster stores each event of the
+    batch again, one by one: the batch's run-shard rows must be taken back first, or every event would be twice."""
+    monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE", raising=False)
+    index_batch = BatchedSqliteEventLogStorage._index_batch
+    failed = []
+
+    def fails_once(self, batched, inserts):
+        if not failed:
+            failed.append(len(batched))
+            raise RuntimeError("database is locked (the index write of a batch failed)")
+        index_batch(self, batched, inserts)
+
+    monkeypatch.setattr(BatchedSqliteEventLogStorage, "_index_batch", fails_once)
+    instance = _run_range(tmp_path / "home", repo_config=True, monkeypatch=monkeypatch)
+    assert failed and failed[0] >= 2
+    view = _what_a_user_reads(instance)
+    rows = view["daily_rows"]
+    assert rows["materializations"] == 20 + 17 and rows["planned"] == 20 + 17
+    for run in instance.get_runs():
+        events = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+        keys = [(e.dagster_event.asset_key, e.dagster_event.partition) for e in events]
+        assert len(keys) == len(set(keys)), "an event of the failed batch was stored twice in the run's shard"
