@@ -130,6 +130,8 @@ def test_a_batch_that_fails_half_way_is_stored_once_by_dagsters_fallback(tmp_pat
     rows = view["daily_rows"]
     assert rows["materializations"] == 20 + 17 and rows["planned"] == 20 + 17
     for run in instance.get_runs():
-        events = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
-        keys = [(e.dagster_event.asset_key, e.dagster_event.partition) for e in events]
+        events = [e for e in instance.all_logs(run.run_id) if e.is_dagster_event]
+        keys = [
+            (e.dagster_event_type, e.dagster_event.asset_key, e.dagster_event.partition, e.timestamp) for e in events
+        ]
         assert len(keys) == len(set(keys)), "an event of the failed batch was stored twice in the run's shard"
