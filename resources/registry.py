@@ -11,6 +11,12 @@ Every MLflow error leaves this resource as a :class:`RegistryError` (a ``dagster
 the model, the version or alias and what was being done. Whether a step's retry policy applies depends on the
 error: a server that is down, busy or timing out may answer on the next attempt (``allow_retries=True``); a
 version that does not exist or a request MLflow refuses will not change by asking again (``allow_retries=False``).
+
+No credential leaves this resource: its ``tracking_uri`` is the URI without user:password (the settings split them
+off, :func:`resources.settings.tracking_uri_from_env`), a URI given with them anyway is split again before MLflow
+sees it, and every URI in a message or link goes through :func:`resources.settings.redact_url`. Each client also
+bounds MLflow's own HTTP retries (:class:`resources.settings.MlflowHttpBudget`), so that a server that is down
+fails the attempt in seconds and the step's :data:`SERVER_RETRY_POLICY` decides what comes next.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from urllib.parse import urlsplit
 import dagster as dg
 from pydantic import Field
 
+from resources.settings import MlflowHttpBudget, export_mlflow_credentials, redact_url, split_credentials
+
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 
@@ -39,6 +47,8 @@ _LEGACY_AUDIT_TAG = re.compile(r"^audit\.[a-z_]+\.\d{8}T\d{6}\d*Z$")
 
 # For steps that talk to servers (MLflow tracking server, Postgres): retried after about 2, 6 and 14 s (each
 # +/- 2 s). Only failures worth retrying are: validation and data errors raise dg.Failure(allow_retries=False).
+# With MLflow's calls bounded by MlflowHttpBudget (at most 54 s a call by default), a step gives up on an MLflow
+# server that never answers after about 4 x 54 s + 22 s; the README (Configuration) states the budget.
 SERVER_RETRY_POLICY = dg.RetryPolicy(
     max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
@@ -64,7 +74,6 @@ _TRANSIENT_CODES = frozenset(
 _NOT_FOUND_CODES = frozenset({"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"})
 _MAX_LISTED_VERSIONS = 20
 _MAX_CAUSE_CHARS = 500
-_URL_USERINFO = re.compile(r"//[^/@\s]+@")
 
 
 class RegistryError(dg.Failure):
@@ -81,18 +90,18 @@ class ModelVersionNotFound(RegistryError):
 
 
 def safe_uri(uri: str) -> str:
-    """The tracking URI without what may hold a secret: for a server, its scheme, host and port only."""
+    """The tracking URI without what may hold a secret: for a server, its scheme, host and port only; any other URI
+    (a database's) without its user:password (:func:`resources.settings.redact_url`)."""
     parts = urlsplit(uri)
     if parts.scheme in ("http", "https", "databricks"):
         host = parts.hostname or ""
         return f"{parts.scheme}://{host}:{parts.port}" if parts.port else f"{parts.scheme}://{host}"
-    return uri
+    return redact_url(uri)
 
 
 def _cause(exc: Exception) -> str:
     """MLflow's message on one line, shortened, without credentials a URL in it may carry (``//user:pw@host``)."""
-    text = " ".join(str(getattr(exc, "message", None) or exc).split())
-    text = _URL_USERINFO.sub("//", text)
+    text = redact_url(" ".join(str(getattr(exc, "message", None) or exc).split()))
     return text if len(text) <= _MAX_CAUSE_CHARS else text[: _MAX_CAUSE_CHARS - 3] + "..."
 
 
@@ -110,11 +119,36 @@ class VersionInfo:
         return f"models:/{self.name}/{self.version}"
 
 
+@dataclass(frozen=True)
+class RunningRun:
+    """An MLflow run still marked RUNNING (:meth:`ModelRegistry.running_runs`)."""
+
+    run_id: str
+    name: str
+    tags: dict[str, str]
+    start_time: int | None  # milliseconds since the epoch
+
+
 class ModelRegistry(dg.ConfigurableResource):
     tracking_uri: str = Field(description="MLflow tracking URI (sqlite:///... locally, http(s)://... for a server)")
     artifact_root: str | None = Field(
         default=None, description="Where new experiments keep artifacts; None lets the tracking server decide"
     )
+
+    @property
+    def connect_uri(self) -> str:
+        """The URI MLflow is given: ``tracking_uri`` without a user:password, which (if one was there anyway) goes
+        to MLflow's credential variables instead (:func:`resources.settings.export_mlflow_credentials`). MLflow
+        prints the URI it was given ("View run ... at ..."), so it must hold no secret."""
+        uri, username, password = split_credentials(self.tracking_uri)
+        if username or password:
+            export_mlflow_credentials(username, password)
+        return uri
+
+    @property
+    def shown_uri(self) -> str:
+        """The tracking URI as messages and links show it: nothing in it that may be a secret."""
+        return redact_url(self.tracking_uri)
 
     def client(self):
         import mlflow
@@ -122,9 +156,11 @@ class ModelRegistry(dg.ConfigurableResource):
 
         # Download progress bars would land in every run's logs.
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-        mlflow.set_tracking_uri(self.tracking_uri)
-        mlflow.set_registry_uri(self.tracking_uri)
-        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+        MlflowHttpBudget.from_env().apply()  # one bounded wait per call; the step's retry policy does the rest
+        uri = self.connect_uri
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+        return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
     @contextmanager
     def _calling(self, what: str) -> Iterator[None]:
@@ -275,6 +311,28 @@ class ModelRegistry(dg.ConfigurableResource):
             self.client().delete_registered_model_alias(name, alias)
 
     def ui_link(self, run_id: str, experiment_id: str) -> str:
-        if self.tracking_uri.startswith(("http://", "https://")):
-            return f"{self.tracking_uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
-        return f"{self.tracking_uri} experiment {experiment_id} run {run_id}"
+        shown = self.shown_uri
+        if shown.startswith(("http://", "https://")):
+            return f"{shown.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+        return f"{shown} experiment {experiment_id} run {run_id}"
+
+    def running_runs(self, experiment: str) -> list[RunningRun]:
+        """The runs of experiment ``experiment`` that MLflow still shows as RUNNING; empty if there is no such
+        experiment."""
+        with self._calling(f"list the RUNNING runs of experiment '{experiment}'"):
+            client = self.client()
+            found = client.get_experiment_by_name(experiment)
+            if found is None:
+                return []
+            runs = client.search_runs(
+                [found.experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=1000
+            )
+        return [RunningRun(r.info.run_id, r.info.run_name or "", dict(r.data.tags), r.info.start_time) for r in runs]
+
+    def end_run(self, run_id: str, status: str, tags: dict[str, str]) -> None:
+        """End an MLflow run (``FAILED``, ``KILLED``...), tagged first with ``tags`` saying why."""
+        with self._calling(f"end MLflow run {run_id} as {status}"):
+            client = self.client()
+            for key, value in tags.items():
+                client.set_tag(run_id, key, value)
+            client.set_terminated(run_id, status=status)

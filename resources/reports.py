@@ -6,7 +6,8 @@ Each report is written twice: to the reports folder (``<directory>/<model>/<kind
 checks link the MLflow copy (the run's artifacts page in the MLflow UI) and, when the folder is served over HTTP
 (``base_url``), the file there. A link is computed when the day is checked, from the settings of that moment: links
 recorded earlier keep pointing where they pointed (the file keeps its path, so they work while something serves
-the folder under that URL).
+the folder under that URL). No link carries a user:password or a secret-looking query value
+(:func:`resources.settings.redact_url`): a page that needs a login asks for it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import dagster as dg
 from pydantic import Field
+
+from resources.settings import redact_url
 
 if TYPE_CHECKING:
     from resources.registry import ModelRegistry, VersionInfo
@@ -49,10 +52,8 @@ def mlflow_ui_url(tracking_uri: str, local_ui: str = LOCAL_MLFLOW_UI) -> str:
     """The MLflow UI's address: a tracking server's own (without any user:password in it), else ``local_ui``."""
     parts = urlsplit(tracking_uri)
     if parts.scheme in ("http", "https"):
-        host = parts.hostname or ""
-        netloc = f"{host}:{parts.port}" if parts.port else host
-        return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
-    return local_ui.rstrip("/")
+        return redact_url(urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", "")))
+    return redact_url(local_ui.rstrip("/"))
 
 
 class MonitoringReports(dg.ConfigurableResource):
@@ -78,7 +79,7 @@ class MonitoringReports(dg.ConfigurableResource):
         if not self.base_url:
             return None
         relative = path.relative_to(self.directory).as_posix()
-        return f"{self.base_url.rstrip('/')}/{quote(relative)}"
+        return redact_url(f"{self.base_url.rstrip('/')}/{quote(relative)}")
 
     @staticmethod
     def artifact(model: str, version: int, kind: str, day: date) -> str:

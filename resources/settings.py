@@ -6,16 +6,25 @@ factory takes the ``Settings`` it is given, so two Definitions with different se
 One switch, ``NIGHTJAR_ENV`` (``local`` or ``prod``), picks the dbt target and the resources; everything else
 is a plain environment variable with a default that works on a fresh clone with no servers. Secrets (database
 passwords, webhook URLs) are never read here: resources take them through ``dagster.EnvVar`` so they stay out
-of run config and the UI.
+of run config and the UI. The one exception is a user:password in ``MLFLOW_TRACKING_URI`` (``http://user:pw@host``):
+it is split off here (:func:`split_credentials`), so the settings, the registry resource and everything they show
+hold the URI without it, and handed to MLflow the way MLflow reads credentials (:func:`export_mlflow_credentials`).
+Any URL that is logged, tagged or recorded goes through :func:`redact_url` first.
+
+MLflow's own HTTP retries are bounded here too (:class:`MlflowHttpBudget`): MLflow's defaults spend about four
+minutes on one call to a server that is down, before the step's retry policy even starts.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import ClassVar
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 # The one place the repository root is derived; everything else is relative to it.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -24,6 +33,64 @@ MODEL_SPECS_DIR = PROJECT_ROOT / "model_specs"
 
 ENVIRONMENTS = ("local", "prod")
 DEFAULT_DAGSTER_URL = "http://127.0.0.1:3000"  # where `make dev` serves the UI
+
+
+# user[:password]@ right after a URL's scheme, anywhere in a text; the greedy run stops at the host's first "/", "?"
+# or "#", so a password holding an (unencoded) "@" is removed whole.
+_URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s]*@")
+# A query parameter whose name says it holds a secret (?token=..., &X-Amz-Signature=..., &password=...).
+_SECRET_QUERY = re.compile(
+    r"(?P<name>[?&][^=&#\s]*(?:password|passwd|pwd|token|secret|signature|credential|api[_-]?key)[^=&#\s]*=)"
+    r"[^&#\s]*",
+    re.IGNORECASE,
+)
+MLFLOW_USERNAME_VAR = "MLFLOW_TRACKING_USERNAME"
+MLFLOW_PASSWORD_VAR = "MLFLOW_TRACKING_PASSWORD"
+
+
+def redact_url(text: str) -> str:
+    """``text`` (a URL, or a message holding URLs) without what may be a secret: the ``user:password@`` of every
+    URL, and the values of query parameters named like secrets (``token``, ``password``, ``signature``...).
+    Everything else, the path included, stays, so a link still leads where it led. Every URL nightjar logs, tags
+    or records in metadata goes through here."""
+    text = _URL_USERINFO.sub(lambda m: m["scheme"], text)
+    return _SECRET_QUERY.sub(lambda m: m["name"] + "***", text)
+
+
+def split_credentials(uri: str) -> tuple[str, str | None, str | None]:
+    """``(uri without userinfo, username, password)`` for an ``http(s)://user:password@host`` URI (both unquoted:
+    ``%40`` is ``@``); other URIs come back whole with ``(None, None)``: a database URI needs its password to
+    connect, and MLflow takes credentials from the environment only for a tracking server."""
+    parts = urlsplit(uri)
+    if parts.scheme.lower() not in ("http", "https") or "@" not in parts.netloc:
+        return uri, None, None
+    userinfo, _, host = parts.netloc.rpartition("@")
+    username, has_password, password = userinfo.partition(":")
+    clean = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return clean, unquote(username) or None, unquote(password) if has_password else None
+
+
+def export_mlflow_credentials(username: str | None, password: str | None) -> list[str]:
+    """Hand credentials taken out of a tracking URI to MLflow, which reads them (for every request to a tracking
+    server, and for proxied artifacts) from ``MLFLOW_TRACKING_USERNAME`` / ``MLFLOW_TRACKING_PASSWORD`` or
+    ``~/.mlflow/credentials`` only: there is no public client argument for them. So they are set in this process's
+    environment, and only when the user put them in the URI; a variable the user already set wins, as it does in
+    MLflow. Child processes (Dagster's run and step workers) inherit them, and read the URI again anyway.
+    Returns the names of the variables set."""
+    exported = []
+    for name, value in ((MLFLOW_USERNAME_VAR, username), (MLFLOW_PASSWORD_VAR, password)):
+        if value and not os.environ.get(name):
+            os.environ[name] = value
+            exported.append(name)
+    return exported
+
+
+def tracking_uri_from_env(default: str) -> str:
+    """``MLFLOW_TRACKING_URI`` (or ``default``) without its credentials, which go to MLflow's credential variables
+    (:func:`export_mlflow_credentials`): the URI every resource holds and every page shows."""
+    clean, username, password = split_credentials(_env("MLFLOW_TRACKING_URI", default))
+    export_mlflow_credentials(username, password)
+    return clean
 
 
 def _env(name: str, default: str) -> str:
@@ -63,6 +130,78 @@ def _env_int(name: str, default: int, minimum: int = 0) -> int:
     return value
 
 
+# MLflow's own limits (mlflow.environment_variables): it refuses a request with more retries or a larger factor.
+_MLFLOW_MAX_RETRIES_LIMIT = 10
+_MLFLOW_MAX_BACKOFF_FACTOR_LIMIT = 120
+_URLLIB3_BACKOFF_MAX = 120  # urllib3 caps one backoff sleep at this many seconds
+
+
+@dataclass(frozen=True)
+class MlflowHttpBudget:
+    """How long one call to an MLflow tracking server may take before it fails, read from MLflow's own variables
+    (``MLFLOW_HTTP_REQUEST_*``) with nightjar's defaults instead of MLflow's. MLflow's (7 retries, backoff factor 2,
+    120 s timeout) spend about 4 minutes on a server that refuses connections, and about 20 on one that accepts them
+    and never answers, in every attempt of a step; the step's own retry policy (``SERVER_RETRY_POLICY``) then
+    multiplies that. These defaults give one call at most :meth:`worst_case_seconds` (54 s): 4 tries of at most
+    10 s each, with 0, 4 (+ up to 1) and 8 (+ up to 1) s between them; a refused connection fails in about 14 s.
+    A variable the user set is honoured (and checked here, so a bad value fails when definitions load)."""
+
+    max_retries: int = 3  # MLFLOW_HTTP_REQUEST_MAX_RETRIES
+    backoff_factor: int = 2  # MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR: the n-th retry (n >= 2) waits factor * 2**(n-1) s
+    backoff_jitter: float = 1.0  # MLFLOW_HTTP_REQUEST_BACKOFF_JITTER: up to this many seconds more, at random
+    timeout: int = 10  # MLFLOW_HTTP_REQUEST_TIMEOUT: seconds to connect, and to wait for each answer
+
+    VARIABLES: ClassVar[dict[str, str]] = {
+        "max_retries": "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+        "backoff_factor": "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
+        "backoff_jitter": "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER",
+        "timeout": "MLFLOW_HTTP_REQUEST_TIMEOUT",
+    }
+
+    @classmethod
+    def from_env(cls) -> "MlflowHttpBudget":
+        default = cls()
+        names = cls.VARIABLES
+        budget = cls(
+            max_retries=_env_int(names["max_retries"], default.max_retries),
+            backoff_factor=_env_int(names["backoff_factor"], default.backoff_factor),
+            backoff_jitter=_env_float(names["backoff_jitter"], default.backoff_jitter),
+            timeout=_env_int(names["timeout"], default.timeout, minimum=1),
+        )
+        if budget.max_retries > _MLFLOW_MAX_RETRIES_LIMIT:
+            raise ValueError(
+                f"environment variable {names['max_retries']}={budget.max_retries} must be at most "
+                f"{_MLFLOW_MAX_RETRIES_LIMIT} (MLflow's limit)"
+            )
+        if budget.backoff_factor > _MLFLOW_MAX_BACKOFF_FACTOR_LIMIT:
+            raise ValueError(
+                f"environment variable {names['backoff_factor']}={budget.backoff_factor} must be at most "
+                f"{_MLFLOW_MAX_BACKOFF_FACTOR_LIMIT} (MLflow's limit)"
+            )
+        return budget
+
+    def environment(self) -> dict[str, str]:
+        """The MLflow variables that carry this budget."""
+        return {name: str(getattr(self, attr)) for attr, name in self.VARIABLES.items()}
+
+    def apply(self) -> None:
+        """Put the budget where MLflow reads it: the process environment (MLflow reads these variables on every
+        request and has no client argument for them). Values the user set are the ones :meth:`from_env` read."""
+        os.environ.update(self.environment())
+
+    def backoff_seconds(self) -> float:
+        """The most one call sleeps between its tries (urllib3: no sleep before the first retry, then
+        ``factor * 2**(n-1)`` plus up to ``jitter``, each at most 120 s)."""
+        return sum(
+            min(_URLLIB3_BACKOFF_MAX, self.backoff_factor * 2 ** (n - 1) + self.backoff_jitter)
+            for n in range(2, self.max_retries + 1)
+        )
+
+    def worst_case_seconds(self) -> float:
+        """The most one call waits for a server that accepts connections and never answers: every try times out."""
+        return (self.max_retries + 1) * self.timeout + self.backoff_seconds()
+
+
 @dataclass(frozen=True)
 class Settings:
     env: str
@@ -98,6 +237,9 @@ class Settings:
     dbt_project_dir: Path = DBT_PROJECT_DIR
     dagster_url: str = DEFAULT_DAGSTER_URL  # where the Dagster UI answers, for links to runs (e.g. from MLflow)
     cpu_hour_price: float | None = None  # price of one CPU-hour, for the cost of scoring and spec budgets
+    # MLflow's own retries and timeout, checked when definitions load; each registry client applies them (the
+    # registry reads the same variables: resources.registry.ModelRegistry.client).
+    mlflow_http: MlflowHttpBudget = field(default_factory=MlflowHttpBudget)
 
     @property
     def manifest_path(self) -> Path:
@@ -135,7 +277,7 @@ class Settings:
                 f"environment variable NIGHTJAR_EXECUTOR={executor!r} must be 'in_process' or 'multiprocess'"
             )
         default_tracking_uri = f"sqlite:///{mlflow_dir / 'mlflow.db'}"
-        tracking_uri = _env("MLFLOW_TRACKING_URI", default_tracking_uri)
+        tracking_uri = tracking_uri_from_env(default_tracking_uri)  # without user:password (see the module doc)
         local_artifacts = (mlflow_dir / "artifacts").as_uri() if tracking_uri == default_tracking_uri else ""
         return cls(
             env=env,
@@ -158,7 +300,8 @@ class Settings:
             monitoring_cron=_env("NIGHTJAR_MONITORING_CRON", "0 6 * * *"),
             reports_dir=Path(_env("NIGHTJAR_REPORTS_DIR", str(data_dir / "reports"))),
             report_retention_days=_env_int("NIGHTJAR_REPORT_RETENTION_DAYS", 90, minimum=1),
-            reports_base_url=_env("NIGHTJAR_REPORTS_BASE_URL", "") or None,
+            # Links only: a user:password in them would be shown on the resource page and in every link.
+            reports_base_url=redact_url(_env("NIGHTJAR_REPORTS_BASE_URL", "")) or None,
             model_specs_dir=Path(_env("NIGHTJAR_MODEL_SPECS_DIR", str(MODEL_SPECS_DIR))),
             bootstrap_days=bootstrap_days,
             code_version=_env("NIGHTJAR_CODE_VERSION", "") or None,
@@ -169,8 +312,9 @@ class Settings:
             dbt_tests_cron=_env("NIGHTJAR_DBT_TESTS_CRON", "0 5 * * 0"),
             dbt_state_dir=Path(_env("NIGHTJAR_DBT_STATE_DIR", str(data_dir / "dbt_state"))),
             dbt_project_dir=Path(_env("NIGHTJAR_DBT_PROJECT_DIR", str(DBT_PROJECT_DIR))),
-            dagster_url=_env("NIGHTJAR_DAGSTER_URL", DEFAULT_DAGSTER_URL).rstrip("/"),
+            dagster_url=redact_url(_env("NIGHTJAR_DAGSTER_URL", DEFAULT_DAGSTER_URL)).rstrip("/"),
             cpu_hour_price=_env_float("NIGHTJAR_CPU_HOUR_PRICE", 0.0) or None,
+            mlflow_http=MlflowHttpBudget.from_env(),
         )
 
 

@@ -32,6 +32,7 @@ from assets.ml.promotion import (
     GATE_CHAMPION_TAG,
     GATE_PASSED_TAG,
     GATE_REASON_TAG,
+    GATE_RETIRED_TAG,
     PromotionRefused,
     check_promotion_allowed,
     gate_verdict,
@@ -216,6 +217,8 @@ def versions_table(spec: ModelSpec, versions: list[VersionInfo]) -> str:
         passed = info.tags.get(GATE_PASSED_TAG)
         verdict = {"true": "passed", "false": "failed"}.get(passed or "", "not judged")
         reason = info.tags.get(GATE_REASON_TAG, "")
+        if GATE_RETIRED_TAG in info.tags:  # left unjudged by a crashed training (assets.ml.recovery)
+            verdict, reason = "retired", reason.removeprefix("retired without a verdict: ")
         if passed is not None and reason:
             short = reason if len(reason) <= _GATE_WORDS else reason[: _GATE_WORDS - 3] + "..."
             verdict += ": " + short.replace("|", "/")

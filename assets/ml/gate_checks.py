@@ -6,6 +6,8 @@ verdict on the version (``gate.*`` tags); it never moves an alias. Being blockin
 
 With a ``fairness`` section in the spec, the check's metadata also carries the version's gaps between segments, and
 its segments are appended to the warehouse table :func:`gate_fairness_table` (one set of rows per judgement).
+Before judging, the check puts right what a crashed training left in MLflow (:mod:`assets.ml.recovery`): a version
+a later training took the ``challenger`` alias from before the gate judged it is retired here, in the same run.
 """
 
 # No `from __future__ import annotations` here: Dagster reads the check function's annotations (context,
@@ -70,8 +72,11 @@ def build_gate_check(spec: ModelSpec, model_key: dg.AssetKey) -> dg.AssetChecksD
     )
     def gate(context: dg.AssetCheckExecutionContext, warehouse: Warehouse, registry: ModelRegistry):
         from assets.ml.gate import evaluate_gate
+        from assets.ml.recovery import recover_in_step
 
         version = _version_to_judge(context, registry)
+        # What a crashed training left (assets.ml.recovery); the version about to be judged is left to the gate.
+        recover_in_step(context, registry, spec.name, keep=() if version is None else (version.version,))
         if version is None:
             return dg.AssetCheckResult(passed=False, description=f"'{spec.name}' has no registered version to judge")
         champion = registry.by_alias(spec.name, CHAMPION)

@@ -144,7 +144,7 @@ def score_window(
     if champion is None:
         raise NoChampionError(
             description=f"model '{spec.name}' has no '{CHAMPION}' version in the registry "
-            f"({registry.tracking_uri}): run the train_{spec.name} job, or promote a version with promote_{spec.name}."
+            f"({registry.shown_uri}): run the train_{spec.name} job, or promote a version with promote_{spec.name}."
         )
     challenger = registry.by_alias(spec.name, CHALLENGER)  # resolved once too: the canary and the shadow agree
     plan: CanaryPlan = plan_canary(spec, registry, champion, challenger)

@@ -206,6 +206,6 @@ def load_reference(registry: ModelRegistry, run_id: str) -> pd.DataFrame:
     registry.client()
     with tempfile.TemporaryDirectory(prefix="nightjar-reference-") as tmp:
         path = mlflow.artifacts.download_artifacts(
-            run_id=run_id, artifact_path=REFERENCE_PATH, dst_path=tmp, tracking_uri=registry.tracking_uri
+            run_id=run_id, artifact_path=REFERENCE_PATH, dst_path=tmp, tracking_uri=registry.connect_uri
         )
         return pd.read_parquet(path)

@@ -40,6 +40,9 @@ GATE_REASON_TAG = "gate.reason"
 GATE_CHAMPION_TAG = "gate.champion_version"  # the champion it was compared with ("none": there was none)
 GATE_IMPROVEMENT_TAG = "gate.improvement"  # primary metric, challenger minus champion, signed so that > 0 is better
 GATE_BEATS_TAG = "gate.beats_champion"  # "true": better than the champion by more than promotion.min_improvement
+# On a version a crashed training left unjudged, retired by assets.ml.recovery (gate.passed "false" too): when, by
+# which Dagster run.
+GATE_RETIRED_TAG = "gate.retired"
 
 
 class PromotionRefused(dg.Failure):

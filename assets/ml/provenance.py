@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from assets.ml.spec import ModelSpec
 from resources.registry import CHALLENGER, CHAMPION, ModelRegistry, VersionInfo
+from resources.settings import redact_url
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 FINGERPRINT_TAG = "training.fingerprint"  # sha256 of the training set's content hash and the spec's learning fields
 LABEL_FIRST_DAY_TAG = "training.label_first_day"  # the oldest label date (spec.label_date) the version learned from
 LABEL_LAST_DAY_TAG = "training.label_last_day"  # the newest
+DAGSTER_RUN_TAG = "dagster_run_id"  # the Dagster run that trained it (assets.ml.recovery reads it)
 # The spec fields that change what a model learns; promotion, decision bands and monitoring do not.
 LEARNING_FIELDS = frozenset(
     {"training_mart", "entity_id", "timestamp", "label_date", "target", "features", "estimator", "evaluation"}
@@ -57,8 +59,9 @@ def version_trained_on(registry: ModelRegistry, spec: ModelSpec, fingerprint: st
 
 
 def dagster_run_url(dagster_url: str, run_id: str) -> str:
-    """The Dagster UI's page of a run, under ``dagster_url`` (settings: ``NIGHTJAR_DAGSTER_URL``)."""
-    return f"{dagster_url.rstrip('/')}/runs/{run_id}"
+    """The Dagster UI's page of a run, under ``dagster_url`` (settings: ``NIGHTJAR_DAGSTER_URL``), without any
+    user:password the setting may hold: the link goes into MLflow run descriptions."""
+    return redact_url(f"{dagster_url.rstrip('/')}/runs/{run_id}")
 
 
 def git_commit() -> str:

@@ -6,7 +6,9 @@ Wiring only: what the training set holds is :mod:`assets.ml.training_set`, how a
 :mod:`assets.ml.training`, logged :mod:`assets.ml.mlflow_logging`, and fingerprinted :mod:`assets.ml.provenance`.
 No churn: when the champion or the waiting challenger was trained on exactly what this run would learn from, the
 model asset registers nothing and says so. A retraining launched by the monitoring sensor (run tag
-:data:`RETRAIN_REASON_TAG`) also needs labels the champion never saw.
+:data:`RETRAIN_REASON_TAG`) also needs labels the champion never saw. The model step first puts right what a crashed
+training left in MLflow (:mod:`assets.ml.recovery`: runs still RUNNING, versions without a verdict), logged in
+the run and listed in its metadata (``recovered``).
 """
 
 # No `from __future__ import annotations` here: Dagster reads the asset function's annotations (context, config,
@@ -17,6 +19,7 @@ from pydantic import Field
 from assets.ml.gate_checks import build_gate_check
 from assets.ml.promotion import AliasChange, move_alias
 from assets.ml.provenance import (
+    DAGSTER_RUN_TAG,
     FINGERPRINT_TAG,
     LABEL_FIRST_DAY_TAG,
     LABEL_LAST_DAY_TAG,
@@ -122,8 +125,11 @@ def build_training_assets(
     @with_cost
     def model(context: dg.AssetExecutionContext, config: ModelConfig, warehouse: Warehouse, registry: ModelRegistry):
         from assets.ml.mlflow_logging import log_and_register
+        from assets.ml.recovery import recover_in_step
         from assets.ml.training import train
 
+        # What a crashed training left: MLflow runs still RUNNING, versions without a verdict (assets.ml.recovery).
+        recovered = recover_in_step(context, registry, spec.name)
         with not_retried(NotInWarehouse):
             frame = read_training_set(warehouse, spec)
         # Rows that cannot make a model (TrainingDataError, SpecError) or that evaluation refuses (ValueError,
@@ -134,7 +140,7 @@ def build_training_assets(
         if not config.retrain_unchanged:
             unchanged = version_trained_on(registry, spec, fingerprint)
             if unchanged is not None:
-                return _nothing_new(context, fingerprint, *unchanged)
+                return _nothing_new(context, fingerprint, *unchanged, recovered.summary())
         with not_retried(ValueError, KeyError):
             trained = train(spec, frame)
         logged = log_and_register(
@@ -142,7 +148,7 @@ def build_training_assets(
             spec,
             trained,
             tags={
-                "dagster_run_id": context.run.run_id,
+                DAGSTER_RUN_TAG: context.run.run_id,
                 "dagster_asset_key": model_key.to_user_string(),
                 "code_version": code_version or git_commit(),
                 "spec_source": spec_source,
@@ -189,11 +195,14 @@ def build_training_assets(
                 "training_fingerprint": fingerprint,
                 "label_last_day": last_label.isoformat(),
                 **{f"holdout_{k}": float(v) for k, v in logged.metrics.items() if isinstance(v, (int, float))},
+                **({"recovered": recovered.summary()} if recovered.anything else {}),
             },
             data_version=dg.DataVersion(str(logged.version)),
         )
 
-    def _nothing_new(context: dg.AssetExecutionContext, fingerprint: str, alias: str, version) -> dg.MaterializeResult:
+    def _nothing_new(
+        context: dg.AssetExecutionContext, fingerprint: str, alias: str, version, recovered: str = ""
+    ) -> dg.MaterializeResult:
         """The result saying nothing new was learned: ``version`` (``alias``) was trained on exactly this."""
         waiting = "" if alias == CHAMPION else " (waiting as challenger)"
         message = f"same data as {alias} version {version.version}{waiting}: nothing new to learn"
@@ -207,6 +216,7 @@ def build_training_assets(
                 "unchanged": message,
                 "training_fingerprint": fingerprint,
                 "label_last_day": version.tags.get(LABEL_LAST_DAY_TAG, ""),
+                **({"recovered": recovered} if recovered else {}),
             },
             data_version=dg.DataVersion(str(version.version)),
         )
