@@ -2,7 +2,8 @@
 fails its partition with a message naming the file and column, and the day already stored is left as it was.
 
 The loan applications are declared with origin synthetic_loans; here they are read from the landing folder
-(<landing>/raw/applications/<day>.csv) by the raw-asset factory's asset for the same declaration."""
+(<landing>/raw/applications/<day>.csv) by the raw-asset factory's asset for the same declaration, with
+``complete_when: {quiet_seconds: 0}``: the test writes each file whole before it ingests it."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from assets.raw import build_raw_assets
 from resources.build import build_resources
 from resources.source import SyntheticSource
 from resources.source.declarations import load_raw_tables
+from resources.source.schema import CompleteWhen
 from tests.chain import scalar
 from tests.stores import point_stores_at
 
@@ -28,7 +30,11 @@ DAY = date(2026, 3, 1)
 def landing(tmp_path, monkeypatch):
     folder = tmp_path / "landing"
     settings = point_stores_at(tmp_path, monkeypatch, NIGHTJAR_LANDING_DIR=str(folder))
-    table = dataclasses.replace(load_raw_tables(settings.manifest_path)["raw.applications"], origin="landing")
+    table = dataclasses.replace(
+        load_raw_tables(settings.manifest_path)["raw.applications"],
+        origin="landing",
+        complete_when=CompleteWhen(quiet_seconds=0),
+    )
     assets = build_raw_assets([table], build_daily_partitions(settings), settings.warehouse_kind)
     resources = build_resources(settings)
     resources = {k: resources[k] for k in ("source", "warehouse", "alerts")}

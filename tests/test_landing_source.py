@@ -2,7 +2,8 @@
 rule and the count, and nothing of the day is published.
 
 The loan tables are declared with origin synthetic_loans; these tests read them from a landing folder instead
-(``dataclasses.replace(table, origin="landing")``). Conversion and row-shape problems are found while the file is
+(``dataclasses.replace(table, origin="landing")``), with ``complete_when: {quiet_seconds: 0}``: each test writes its
+files whole before it reads them (the completeness rules are tested in ``test_landing_completeness.py``). Conversion and row-shape problems are found while the file is
 read (``LandingFolder``), declared rules (nulls, keys, partition day, allowed values, ranges) by the SQL audit of
 the staged day (``ingest_day``): ``_refusal`` goes through both, as the raw assets do."""
 
@@ -20,7 +21,7 @@ from resources.settings import Settings
 from resources.source import RawSources, SourceDataError, SyntheticSource, build_source
 from resources.source.declarations import load_raw_tables
 from resources.source.landing import ROW_COLUMN, LandingFolder
-from resources.source.schema import LANDING, PANDAS_DTYPES, RawTable
+from resources.source.schema import LANDING, PANDAS_DTYPES, CompleteWhen, RawTable
 from resources.warehouse import DuckDBWarehouse
 
 DAY = date(2026, 3, 1)
@@ -30,7 +31,10 @@ OUTCOME_DAY = DAY + timedelta(days=30)
 @pytest.fixture(scope="module")
 def tables(dbt_manifest) -> dict[str, RawTable]:
     declared = load_raw_tables(dbt_manifest)
-    return {name: dataclasses.replace(declared[f"raw.{name}"], origin=LANDING) for name in ("applications", "outcomes")}
+    return {
+        name: dataclasses.replace(declared[f"raw.{name}"], origin=LANDING, complete_when=CompleteWhen(quiet_seconds=0))
+        for name in ("applications", "outcomes")
+    }
 
 
 @pytest.fixture(scope="module")

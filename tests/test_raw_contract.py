@@ -7,7 +7,9 @@ reads only the empty cell (and declared ``null_markers``) as NULL; ``missing_day
 file means; Parquet follows the same rules. Declaration errors name the YAML file, the table and the field.
 
 The loan tables are declared with origin synthetic_loans; here they are read from the landing folder
-(``dataclasses.replace(table, origin="landing")``), laid out as <landing>/raw/<table>/<day>.csv|.parquet.
+(``dataclasses.replace(table, origin="landing")``), laid out as <landing>/raw/<table>/<day>.csv|.parquet, with
+``complete_when: {quiet_seconds: 0}``: each test writes its files whole before it ingests them (when a file is
+complete is tested in ``test_landing_completeness.py``).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from resources.build import build_resources
 from resources.settings import Settings
 from resources.source import SyntheticSource
 from resources.source.declarations import DeclarationError, load_raw_tables
-from resources.source.schema import LANDING, RawTable
+from resources.source.schema import LANDING, CompleteWhen, RawTable
 from tests.sensor_helpers import Webhook
 from tests.stores import point_stores_at
 
@@ -128,7 +130,8 @@ def contract(tmp_path, monkeypatch, webhook) -> Contract:
     settings = point_stores_at(tmp_path, monkeypatch, NIGHTJAR_LANDING_DIR=str(tmp_path / "landing"))
     declared = load_raw_tables(settings.manifest_path)
     tables = {
-        name: dataclasses.replace(declared[f"raw.{name}"], origin=LANDING) for name in ("applications", "outcomes")
+        name: dataclasses.replace(declared[f"raw.{name}"], origin=LANDING, complete_when=CompleteWhen(quiet_seconds=0))
+        for name in ("applications", "outcomes")
     }
     built = build_resources(settings)
     resources = {"source": built["source"], "warehouse": built["warehouse"], "alerts": webhook.alerts()}

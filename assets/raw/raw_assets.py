@@ -63,9 +63,12 @@ def _raw_asset(table: RawTable, partitions: dg.PartitionsDefinition, warehouse_k
         days = window_days(context)
         with warehouse.session():
             results = ingest_window(table, days, source, warehouse, context.run.run_id)
+        not_arrived = [r for r in results if not r.arrived]
+        for result in not_arrived:
+            context.log.warning(f"{table.qualified} {result.day}: {result.problems}; stored rows kept")
         for result in results:
             day = result.day
-            if result.problems:
+            if result.problems and result.arrived:
                 context.log.error(f"{table.qualified} {day}: rejected, stored rows kept:\n{result.problems}")
                 alerts.send(
                     title=f"{table.label} {day}: data rejected",
@@ -87,7 +90,7 @@ def _raw_asset(table: RawTable, partitions: dg.PartitionsDefinition, warehouse_k
                 f"{sum(r.rows for r in published)} rows (per day: rows_by_day in the metadata); from "
                 f"{published[0].origin} to {published[-1].origin}"
             )
-        rejected = [r for r in results if r.problems]
+        rejected = [r for r in results if r.problems and r.arrived]
         rows_by_day = {r.day.isoformat(): r.rows for r in results if not r.problems}
         yield dg.AssetCheckResult(
             check_name=CONTRACT_CHECK,
@@ -97,6 +100,7 @@ def _raw_asset(table: RawTable, partitions: dg.PartitionsDefinition, warehouse_k
             metadata={
                 "days_published": len(rows_by_day),
                 "days_rejected": len(rejected),
+                "days_not_arrived": len(not_arrived),
                 "rejected": dg.MetadataValue.md(
                     "\n\n".join(f"**{r.day}** ({r.origin}):\n\n```\n{r.problems}\n```" for r in rejected) or "none"
                 ),
@@ -108,6 +112,8 @@ def _raw_asset(table: RawTable, partitions: dg.PartitionsDefinition, warehouse_k
                 "for them is unchanged.\n" + "\n".join(f"{r.day}: {r.problems}" for r in rejected),
                 allow_retries=False,
             )
+        if not_arrived:
+            _wait_for(table, not_arrived, len(days))
         last_day = days[-1]
         yield dg.MaterializeResult(
             metadata={
@@ -120,6 +126,31 @@ def _raw_asset(table: RawTable, partitions: dg.PartitionsDefinition, warehouse_k
         )
 
     return _ingest
+
+
+# How often a step asks again for files still within their quiet period before it gives up for this run.
+NOT_ARRIVED_RETRIES = 3
+
+
+def _wait_for(table: RawTable, not_arrived: list, days: int) -> None:
+    """Days whose file is not complete yet are no rejection: nothing was stored for them, the days that did arrive
+    were published, and the contract check passed. The step asks Dagster to run it again once a quiet period has
+    passed (a re-run replaces the window's days exactly); when the rule gives no time (a marker, a rename), or after
+    NOT_ARRIVED_RETRIES tries, the step ends failed saying "not yet arrived", so downstream steps do not run on a
+    window with missing days. Materializing the day again (or the UI's missing partitions) reads it then."""
+    message = f"{table.qualified}: {len(not_arrived)} of {days} day(s) not yet arrived (stored rows kept):\n" + (
+        "\n".join(f"{r.day}: {r.problems}" for r in not_arrived)
+    )
+    rule = table.complete_when
+    if NOT_ARRIVED_RETRIES and rule.rule == "quiet" and rule.quiet_seconds > 0:
+        raise dg.RetryRequested(max_retries=NOT_ARRIVED_RETRIES, seconds_to_wait=rule.quiet_seconds + 1) from (
+            NotArrived(message)
+        )
+    raise dg.Failure(description=message, allow_retries=False)
+
+
+class NotArrived(Exception):
+    """A window's file is not complete yet (see ``_wait_for``)."""
 
 
 def _column_schema(table: RawTable) -> dg.TableSchema:

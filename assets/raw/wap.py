@@ -5,6 +5,9 @@ for), the whole window is audited in one pass of SQL grouped by day (:mod:`asset
 pass replace the stored ones, consecutive days in one statement. So a backfill costs a few statements whatever its
 length, instead of a handful per day (``python -m bench.backfill``). A rejected day leaves what was stored for it
 untouched and is recorded in ``audit.rejected_files``; the other days of the window are published all the same.
+A day whose landing file is not complete yet (:class:`FileNotComplete`) has not arrived: nothing is published for
+it (not even an empty day) and what was stored is kept, like a rejected day, but it is no rejection and is not
+recorded as one; its result says so (``arrived=False``) and a later run reads the file once it is complete.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from resources.source import RawSources, SourceDataError
+from resources.source import FileNotComplete, RawSources, SourceDataError
 from resources.source.schema import Column, RawTable
 from resources.warehouse import Warehouse
 
@@ -28,7 +31,8 @@ class DayResult:
     day: date
     rows: int
     origin: str
-    problems: str | None = None  # why the day was rejected; None when it was published
+    problems: str | None = None  # why the day was rejected or skipped; None when it was published
+    arrived: bool = True  # False: its file is not complete yet, so the day was skipped (``problems`` says why)
 
 
 def ingest_day(table: RawTable, day: date, source: RawSources, warehouse: Warehouse, run_id: str) -> DayResult:
@@ -40,12 +44,13 @@ def ingest_window(
     table: RawTable, days: Sequence[date], source: RawSources, warehouse: Warehouse, run_id: str
 ) -> list[DayResult]:
     """Write, audit, publish ``days`` (ascending, consecutive) of ``table``; a rejected day is recorded and returned,
-    never raised."""
+    never raised; a day whose file is not complete yet is returned with ``arrived=False``, not recorded."""
     from assets.raw.audit import audit_staged
 
     staging = f"{STAGING_SCHEMA}.{table.schema}__{table.identifier}__{run_id.replace('-', '')[:12] or 'run'}"
     origins: dict[date, str] = {}
     refused: dict[date, str] = {}  # days whose read failed: the rows they staged before failing are ignored
+    not_arrived: set[date] = set()  # refused days whose file is not complete yet
     try:
         warehouse.drop_table(staging)
         warehouse.ensure_table(staging, _staged_columns(table))
@@ -54,7 +59,7 @@ def ingest_window(
             DAY_COLUMN,
             days[0],
             days[-1] + timedelta(days=1),
-            _staged_chunks(table, days, source, origins, refused),
+            _staged_chunks(table, days, source, origins, refused, not_arrived),
             _staged_columns(table),
         )
         audited = audit_staged(warehouse, table, staging, DAY_COLUMN, [d for d in days if d not in refused])
@@ -62,14 +67,14 @@ def ingest_window(
         for day in days:
             rows, problems = audited.get(day, (0, []))
             if day in refused:
-                results.append(DayResult(day, 0, origins.get(day, "?"), refused[day]))
+                results.append(DayResult(day, 0, origins.get(day, "?"), refused[day], day not in not_arrived))
             elif problems:
                 results.append(DayResult(day, 0, origins[day], f"{origins[day]}:\n  - " + "\n  - ".join(problems)))
             else:
                 results.append(DayResult(day, rows, origins[day]))
         _publish(warehouse, table, staging, [r.day for r in results if r.problems is None])
         for result in results:
-            if result.problems:
+            if result.problems and result.arrived:
                 _record_rejection(warehouse, table, result, run_id)
         return results
     finally:
@@ -77,10 +82,16 @@ def ingest_window(
 
 
 def _staged_chunks(
-    table: RawTable, days: Sequence[date], source: RawSources, origins: dict[date, str], refused: dict[date, str]
+    table: RawTable,
+    days: Sequence[date],
+    source: RawSources,
+    origins: dict[date, str],
+    refused: dict[date, str],
+    not_arrived: set[date],
 ) -> Iterator:
     """Every day's chunks with its day column, in one stream of inserts of about ``INSERT_ROWS`` rows (small days
-    together: one insert per day cost more than the rows); a day whose read fails is noted in ``refused``."""
+    together: one insert per day cost more than the rows); a day whose read fails is noted in ``refused``, and in
+    ``not_arrived`` too when its file is not complete yet."""
     pending: list = []
     pending_rows = 0
     for day in days:
@@ -103,6 +114,13 @@ def _staged_chunks(
                 if pending_rows >= INSERT_ROWS:
                     yield _concat(pending)
                     pending, pending_rows = [], 0
+        except FileNotComplete as error:
+            origins[day] = str(error.file or origins[day])
+            refused[day] = (
+                f"not yet arrived: {error}. Skipped: nothing of {day} is published and what was stored for it is "
+                "kept; a later run of this day reads the file once it is complete"
+            )
+            not_arrived.add(day)
         except SourceDataError as error:
             refused[day] = str(error)
     if pending:

@@ -1,5 +1,9 @@
 """Where raw rows come from: the one ``source`` resource reads any declared table for a day from its declared
-origin, the landing folder or a generator (the built-in synthetic loans), so both live side by side."""
+origin, the landing folder or a generator (the built-in synthetic loans), so both live side by side.
+
+A landing file is read only once it is complete by its table's ``complete_when`` (``resources.source.schema.
+CompleteWhen``); one that is there but not complete yet raises :class:`FileNotComplete`: the day has not arrived.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +25,18 @@ if TYPE_CHECKING:
 
     from resources.settings import Settings
 
-__all__ = ["RawSources", "SourceDataError", "SourceDay", "SyntheticSource", "build_source"]
+__all__ = ["FileNotComplete", "RawSources", "SourceDataError", "SourceDay", "SyntheticSource", "build_source"]
+
+
+class FileNotComplete(SourceDataError):
+    """A day's landing file is there but not complete yet (still being written, its marker missing, it changed
+    while it was read...): the day has not arrived yet. Not a broken contract: the stored day is kept, nothing is
+    published for it (not even an empty day), and a later run reads the file once it is complete. A
+    ``SourceDataError`` so that code unaware of it still refuses the day rather than publishing it."""
+
+    def __init__(self, message: str, file: Path | None = None) -> None:
+        super().__init__(message)
+        self.file = file
 
 
 @dataclass(frozen=True)
@@ -43,16 +58,19 @@ class RawSources(dg.ConfigurableResource):
     )
 
     def read(self, table: RawTable, day: date) -> SourceDay:
+        """The day's rows; raises :class:`FileNotComplete` (now, or from ``chunks`` once read) when a landing file
+        is not complete yet, :class:`SourceDataError` when the data breaks the declaration."""
         day = as_day(day)
         if table.origin == LANDING:
             from resources.source.landing import LandingFolder
 
             folder = LandingFolder(self.landing_dir)
-            file = folder.file_for(table, day)
-            if file is None:
+            found = folder.complete_file(table, day)  # raises FileNotComplete
+            if found is None:
                 expected = " or ".join(str(p) for p in folder.candidates(table, day))
                 return SourceDay(None, f"no file (expected {expected})")
-            return SourceDay(folder.read(table, day, file), str(file), file)
+            file, state = found
+            return SourceDay(folder.read(table, day, file, state), str(file), file)
         generator = self.generator(table.origin)
         return SourceDay(generator.read(table.name, day), f"generator {table.origin} ({generator.describe()})")
 

@@ -18,6 +18,8 @@ a column may not be null, and nightjar's own words where dbt has none::
                   missing_day: empty           # or error (default): may a day have no file?
                   null_markers: ["NA"]         # CSV cells read as NULL besides the empty cell; optional
                   file_name: "trips_{day}"     # landing file name without suffix; default "{day}"
+                  complete_when: marker        # when a landing file is complete: quiet (default, 60 s), marker,
+                                               # rename, {quiet_seconds: 0}, {marker: "{file}.ok"}; see CompleteWhen
             columns:
               - name: station_id
                 data_type: varchar
@@ -34,7 +36,16 @@ from pathlib import Path
 from typing import Any
 
 from resources.manifest import load_manifest
-from resources.source.schema import LANDING, NUMERIC_TYPES, Column, RawTable
+from resources.source.schema import (
+    LANDING,
+    MARKER,
+    NUMERIC_TYPES,
+    QUIET,
+    RENAME,
+    Column,
+    CompleteWhen,
+    RawTable,
+)
 
 # Generators shipped with nightjar, by the name a declaration's `origin` uses -> "module:class". Strings, so that
 # reading declarations imports nothing heavy.
@@ -49,6 +60,7 @@ _TABLE_FIELDS = {
     "missing_day",
     "null_markers",
     "file_name",
+    "complete_when",
     "owners",
 }
 _COLUMN_FIELDS = {"accepted_values", "min", "max"}
@@ -153,6 +165,7 @@ def _table(node: dict[str, Any], declared: Any, path: Path) -> RawTable:
     file_name = declared.get("file_name", "{day}")
     if not isinstance(file_name, str) or file_name.count("{day}") != 1 or "/" in file_name:
         raise fail("meta.nightjar.file_name", f"{file_name!r} must contain '{{day}}' once and no '/'")
+    complete_when = _complete_when(declared.get("complete_when"), origin, file_name, fail)
     owners = declared.get("owners", ["team:data-engineering"])
     return RawTable(
         source=node["source_name"],
@@ -167,10 +180,53 @@ def _table(node: dict[str, Any], declared: Any, path: Path) -> RawTable:
         missing_day=missing_day,
         null_markers=tuple(markers),
         file_name=file_name,
+        complete_when=complete_when,
         description=node.get("description") or "",
         declared_in=str(path),
         owners=tuple(owners),
     )
+
+
+def _complete_when(value: Any, origin: str, file_name: str, fail) -> CompleteWhen:
+    """``quiet`` | ``marker`` | ``rename`` | ``{quiet_seconds: <seconds>}`` | ``{marker: <name>}``; absent: quiet."""
+    field = "meta.nightjar.complete_when"
+    forms = (
+        f"must be {QUIET!r} (default: {CompleteWhen().quiet_seconds:g} s), {MARKER!r}, {RENAME!r}, "
+        "{quiet_seconds: <seconds, 0 or more>} or {marker: '<file name with {file} or {day}>'}"
+    )
+    if value is None:
+        return CompleteWhen()
+    if origin != LANDING:
+        raise fail(field, "needs origin 'landing' (generators have no files)")
+    if value in (QUIET, MARKER, RENAME):
+        return CompleteWhen(rule=value)
+    if not isinstance(value, dict) or len(value) != 1 or next(iter(value)) not in ("quiet_seconds", "marker"):
+        raise fail(field, f"{value!r} {forms}")
+    ((setting, given),) = value.items()
+    if setting == "quiet_seconds":
+        if isinstance(given, bool) or not isinstance(given, int | float) or not 0 <= given < float("inf"):
+            raise fail(f"{field}.quiet_seconds", f"{given!r} must be a number of seconds, 0 or more")
+        return CompleteWhen(rule=QUIET, quiet_seconds=given)
+    if not _marker_name_ok(given, file_name):
+        raise fail(
+            f"{field}.marker",
+            f"{given!r} must be a file name with '{{file}}' (the data file's name) or '{{day}}', no other "
+            "'{...}', no '/', and not the data file's own name",
+        )
+    return CompleteWhen(rule=MARKER, marker=given)
+
+
+def _marker_name_ok(name: Any, file_name: str) -> bool:
+    """A marker name names one file per day beside the data file, and never a data file itself."""
+    if not isinstance(name, str) or "/" in name or not ("{file}" in name or "{day}" in name):
+        return False
+    day = "2026-03-01"
+    data_files = [file_name.format(day=day) + suffix for suffix in (".csv", ".parquet")]
+    try:
+        resolved = {name.format(file=data_file, day=day) for data_file in data_files}
+    except (KeyError, IndexError, ValueError, AttributeError):
+        return False
+    return not resolved & {*data_files, "", ".", ".."}
 
 
 def _column(column: dict[str, Any], fail) -> Column:

@@ -25,6 +25,11 @@ NUMERIC_TYPES = ("DOUBLE", "INTEGER", "BIGINT")
 
 LANDING = "landing"  # origin: files dropped in the landing folder
 
+# When a landing file is complete (``complete_when``): see :class:`CompleteWhen`.
+QUIET, MARKER, RENAME = "quiet", "marker", "rename"
+DEFAULT_QUIET_SECONDS = 60
+DEFAULT_MARKER = "{file}.done"
+
 
 @dataclass(frozen=True)
 class Column:
@@ -35,6 +40,35 @@ class Column:
     min: float | None = None
     max: float | None = None
     description: str = ""
+
+
+@dataclass(frozen=True)
+class CompleteWhen:
+    """When a landing table's file for a day is complete, so it may be read (a declaration's ``complete_when``).
+
+    - ``quiet`` (default): its last modification is at least ``quiet_seconds`` old. A writer still appending keeps
+      moving the modification time, so a file being written is never read; 0 reads a file as soon as it is there
+      (for writers that move whole files in).
+    - ``marker``: a marker file next to it, named by ``marker`` (``{file}`` is the data file's name, ``{day}`` the
+      ISO day; default ``2026-03-01.csv.done``), exists and is not older than the file. The writer creates it last.
+    - ``rename``: the writer writes under another name and renames the file to its final name when it is whole
+      (an atomic rename), so the final name is complete as soon as it exists.
+
+    Whatever the rule, a file that changes while it is read was not complete, and a day whose file is missing but
+    an in-progress name of it is there (``*.tmp``, ``*.part``, ``.``-prefixed, ...) is not complete either.
+    """
+
+    rule: str = QUIET  # QUIET, MARKER or RENAME
+    quiet_seconds: float = DEFAULT_QUIET_SECONDS  # rule QUIET
+    marker: str = DEFAULT_MARKER  # rule MARKER
+
+    def describe(self) -> str:
+        """As a declaration says it, for messages."""
+        if self.rule == QUIET:
+            return f"complete_when: {{quiet_seconds: {self.quiet_seconds:g}}}"
+        if self.rule == MARKER:
+            return f"complete_when: {{marker: {self.marker!r}}}"
+        return f"complete_when: {self.rule}"
 
 
 @dataclass(frozen=True)
@@ -54,6 +88,7 @@ class RawTable:
     missing_day: str = "error"  # or "empty": a day without a file has no rows
     null_markers: tuple[str, ...] = ()  # CSV cells read as NULL besides the empty cell
     file_name: str = "{day}"  # landing file name without suffix; {day} is the ISO day
+    complete_when: CompleteWhen = CompleteWhen()  # when a landing file is complete and may be read
     description: str = ""
     declared_in: str = ""  # the YAML file, for error messages
     owners: tuple[str, ...] = field(default=("team:data-engineering",))
