@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 
-.PHONY: setup run dev mlflow-ui reports test bench clean-state
+.PHONY: setup run dev mlflow-ui reports test bench clean-state spark-up spark-down
 
 # The Dagster instance (DAGSTER_HOME) is created and its pool limits applied before any run: two runs racing
 # to create a fresh home crash one; it also reaps runs a crash left STARTED (resources/instance.py).
@@ -15,7 +15,7 @@ setup: $(VENV)/.installed dbt_project/target/manifest.json
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test,prod]"
+	$(BIN)/pip install --quiet -e ".[test,prod,spark]"
 	touch $@
 
 # The manifest is prepared ahead so that loading definitions never parses dbt.
@@ -50,6 +50,14 @@ mlflow-ui: setup
 # The drift and quality HTML reports alone, without the Dagster UI (`make dev` serves them too).
 reports:
 	mkdir -p "$(REPORTS_DIR)" && $(PYTHON) -m http.server $(REPORTS_PORT) -b 127.0.0.1 -d "$(REPORTS_DIR)"
+
+# A local Spark Connect server from the installed pyspark (Java 17: apt-get install openjdk-17-jre-headless), every
+# port on 127.0.0.1, its metastore and tables under $(NIGHTJAR_DATA_DIR)/spark; NIGHTJAR_SPARK_REMOTE sets the port.
+spark-up: $(VENV)/.installed
+	$(BIN)/python -m resources.spark_server start
+
+spark-down: $(VENV)/.installed
+	$(BIN)/python -m resources.spark_server stop
 
 test: setup
 	$(BIN)/ruff format --check .

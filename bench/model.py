@@ -421,6 +421,7 @@ def _time_log_and_register_phases() -> dict[str, float]:
     """Wrap the calls ``log_and_register`` makes, by phase, so that calling it fills the returned dict with seconds per
     phase; what is left of its total (start the run, client calls, descriptions) is reported as "other"."""
     import mlflow
+
     from assets.ml import mlflow_logging
 
     seconds: dict[str, float] = {}
@@ -455,9 +456,8 @@ def child_train_breakdown(out: str) -> None:
     warnings.simplefilter("ignore")
     marks = {}
     started = time.time()
-    import sklearn  # noqa: F401
-
     import mlflow  # noqa: F401
+    import sklearn  # noqa: F401
 
     marks["imports_s"] = time.time() - started
     from assets.ml.mlflow_logging import log_and_register
@@ -497,11 +497,10 @@ def child_train_plain(tracking_uri: str, artifact_root: str, out: str) -> None:
     warnings.simplefilter("ignore")
     marks = {}
     started = time.time()
+    import mlflow
     import mlflow.sklearn
     import sklearn  # noqa: F401
     import skops.io
-
-    import mlflow
 
     marks["imports_s"] = time.time() - started
     from assets.ml.evaluation import features, labels

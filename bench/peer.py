@@ -162,10 +162,9 @@ def score_and_drift(warehouse: str, spec_path: Path, day: date, reports: Path) -
     import yaml
 
     with phase("import mlflow"):
+        import mlflow
         import mlflow.artifacts
         import mlflow.pyfunc
-
-        import mlflow
         from mlflow import MlflowClient
     with phase("import evidently"):
         from evidently import DataDefinition, Dataset, Report

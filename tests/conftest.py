@@ -2,7 +2,8 @@
 into the repo. The dbt manifest is prepared once per session (as `make setup` does) if it is missing.
 
 Helpers the tests share live in modules of their own beside this file (stores.py, chain.py, dbt_marts.py,
-ml_lab.py, monitoring_lab.py, sensor_helpers.py, stand_in_registry.py, run_launch.py, postgres_server.py); test
+ml_lab.py, monitoring_lab.py, sensor_helpers.py, stand_in_registry.py, run_launch.py, postgres_server.py,
+spark_server.py); test
 files import them from there, never from this conftest. Fixtures defined in those modules are registered below."""
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ os.environ.setdefault("NIGHTJAR_START_DATE", "2026-01-01")
 os.environ.setdefault("NIGHTJAR_TIMEZONE", "UTC")
 
 # Fixtures every test may ask for by name, defined beside the helpers they wrap.
-pytest_plugins = ["tests.ml_lab", "tests.sensor_helpers"]
+pytest_plugins = ["tests.ml_lab", "tests.sensor_helpers", "tests.spark_server"]
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -57,4 +57,3 @@ def poll_run(
             pytest.fail(f"the run exited ({proc.returncode}) before {what}:\n{log.read_text()[-4000:]}")
         time.sleep(0.5)
     pytest.fail(f"no {what} after {timeout} s:\n{log.read_text()[-4000:]}")
-

@@ -1,7 +1,7 @@
 {{
     config(
         unique_key='application_id',
-        pre_hook="{{ clear_window('application_date') }}"
+        **window_mart_config('application_date')
     )
 }}
 

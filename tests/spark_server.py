@@ -1,0 +1,40 @@
+"""A real Spark Connect server for the Spark tests, started once per test module on a free 127.0.0.1 port, with
+its metastore and tables in a temp folder; stopped when the module ends. Skipped, saying why, where no Java is."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from resources.spark_server import LocalSparkServer
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def spark_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSparkServer]:
+    if shutil.which("java") is None:
+        pytest.skip("no Java on this machine: .ci/run installs Debian's openjdk-17-jre-headless")
+    server = LocalSparkServer(folder=tmp_path_factory.mktemp("spark"), port=_free_port(), cores=2)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def spark(spark_server: LocalSparkServer):
+    """A Spark Connect session on the module's server."""
+    from pyspark.sql import SparkSession
+
+    session = SparkSession.builder.remote(spark_server.remote).getOrCreate()
+    yield session
+    session.stop()
