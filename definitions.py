@@ -23,6 +23,7 @@ from resources.build import build_resources
 from resources.dbt import dbt_project
 from resources.settings import Settings
 from resources.source.declarations import load_raw_tables
+from resources.source.schema import LANDING
 
 # The multiprocess executor starts each step in a fresh process; with `forkserver`, one server process imports
 # Dagster, dagster-dbt and these definitions once and every step forks from it, instead of each step importing them
@@ -38,9 +39,11 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     kind = settings.warehouse_kind
     # The project first: under `dagster dev` it re-parses dbt, and the raw declarations are read from that manifest.
     dbt_models = build_dbt_assets(dbt_project(settings.dbt_project_dir, settings.dbt_target), partitions, kind)
-    raw_assets = build_raw_assets(load_raw_tables(settings.manifest_path).values(), partitions, kind)
+    raw_tables = load_raw_tables(settings.manifest_path).values()
+    raw_assets = build_raw_assets(raw_tables, partitions, kind)
     models = build_model_assets([dbt_models], partitions, settings)
-    jobs, nightly_schedule = build_nightly_jobs(settings)
+    landing_keys = [dg.AssetKey([t.source, t.name]) for t in raw_tables if t.origin == LANDING]
+    jobs, nightly_schedule = build_nightly_jobs(settings, landing_keys)
     dbt_tests_job, dbt_tests_schedule = build_dbt_full_tests_job(settings.dbt_tests_cron, settings.timezone)
     jobs.append(dbt_tests_job)
     schedules: list = [nightly_schedule, dbt_tests_schedule]

@@ -9,9 +9,12 @@ evaluates the schedule and launches its run request. No second, unpartitioned jo
 partitioned assets without a partition either, and an op that launched the real job would hide the run.
 """
 
+from collections.abc import Sequence
+from datetime import date, timedelta
+
 import dagster as dg
 
-from assets.partitions import day_before
+from assets.partitions import build_daily_partitions, day_before
 from resources.settings import Settings
 
 DATA_SELECTION = dg.AssetSelection.groups("raw", "staging", "intermediate", "marts")
@@ -25,8 +28,18 @@ PICK_A_DAY = (
 )
 
 
-def build_nightly_jobs(settings: Settings) -> tuple[list, dg.ScheduleDefinition]:
-    """``[nightly, ingest]`` and the nightly schedule."""
+# How many days before yesterday the schedule looks back for landing files that had not arrived (not complete yet,
+# or absent) when their day ran: each tick asks again for those days, so a late file lands without a person.
+LATE_ARRIVAL_DAYS = 7
+LATE_ARRIVAL_TAG = "nightjar/late_arrival"
+
+
+def build_nightly_jobs(
+    settings: Settings, landing_keys: Sequence[dg.AssetKey] = ()
+) -> tuple[list, dg.ScheduleDefinition]:
+    """``[nightly, ingest]`` and the nightly schedule. ``landing_keys``: the raw assets read from landing files,
+    whose missing days the schedule asks for again."""
+    partitions = build_daily_partitions(settings)
     ingest_job = dg.define_asset_job(
         name="ingest",
         selection=DATA_SELECTION,
@@ -50,8 +63,38 @@ def build_nightly_jobs(settings: Settings) -> tuple[list, dg.ScheduleDefinition]
         description="Every night: the last complete day (yesterday in the partitions' timezone) through raw, dbt "
         "and scoring. To run it now, unscheduled: Preview tick result (the latest tick), then Launch all.",
     )
-    def nightly_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    def nightly_schedule(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
         partition_key = day_before(context.scheduled_execution_time, settings.timezone)
-        return dg.RunRequest(run_key=partition_key, partition_key=partition_key)
+        late = late_days(context.instance, landing_keys, partitions, partition_key) if landing_keys else []
+        return [dg.RunRequest(run_key=partition_key, partition_key=partition_key)] + [
+            # A run key of its own per tick: the day's first run key is spent, and each tick may ask again.
+            dg.RunRequest(
+                run_key=f"{day} (late, asked {partition_key})", partition_key=day, tags={LATE_ARRIVAL_TAG: "true"}
+            )
+            for day in late
+        ]
 
     return [nightly_job, ingest_job], nightly_schedule
+
+
+def late_days(
+    instance: dg.DagsterInstance,
+    landing_keys: Sequence[dg.AssetKey],
+    partitions: dg.PartitionsDefinition,
+    yesterday: str,
+) -> list[str]:
+    """Days of the LATE_ARRIVAL_DAYS before ``yesterday`` for which a landing raw asset has no materialization (its
+    file had not arrived or was not complete when the day ran, or it was rejected and replaced since): the schedule
+    asks for them again. Days whose run is still in progress are left to it."""
+    last = date.fromisoformat(yesterday)
+    wanted = [(last - timedelta(days=n)).isoformat() for n in range(LATE_ARRIVAL_DAYS, 0, -1)]
+    days = [d for d in wanted if partitions.has_partition_key(d)]
+    late: set[str] = set()
+    for key in landing_keys:
+        status = instance.get_status_by_partition(key, days, partitions) or {}
+        late |= {
+            d
+            for d in days
+            if status.get(d) not in (dg.AssetPartitionStatus.MATERIALIZED, dg.AssetPartitionStatus.IN_PROGRESS)
+        }
+    return sorted(late)

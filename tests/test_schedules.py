@@ -26,3 +26,30 @@ def test_monitoring_schedule_checks_drift_of_yesterday_and_quality_once_labels_a
     requests = {tuple(r.asset_selection[0].path): r.partition_key for r in schedule.evaluate_tick(context).run_requests}
     labeled_day = f"2026-03-{9 - nightjar_env.label_delay_days:02d}"
     assert requests == {("loan_default_risk", "drift"): "2026-03-09", ("loan_default_risk", "quality"): labeled_day}
+
+
+def test_nightly_schedule_asks_again_for_recent_days_whose_landing_file_had_not_arrived(nightjar_env, instance):
+    """A landing file not complete (or absent) when its day ran leaves the raw partition unmaterialized; each tick
+    asks again for such days among the last week, with a run key of its own, until the file lands."""
+    from assets.partitions import build_daily_partitions
+    from jobs.nightly import LATE_ARRIVAL_TAG, build_nightly_jobs
+
+    key = dg.AssetKey(["raw", "trips"])
+    jobs, schedule = build_nightly_jobs(nightjar_env, [key])
+
+    @dg.asset(key=key, group_name="raw", partitions_def=build_daily_partitions(nightjar_env))
+    def trips() -> None: ...
+
+    repository = dg.Definitions(assets=[trips], jobs=jobs, schedules=[schedule]).get_repository_def()
+    for day in ("2026-03-02", "2026-03-03", "2026-03-05", "2026-03-06", "2026-03-07", "2026-03-08"):
+        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=key, partition=day))
+    context = dg.build_schedule_context(
+        instance=instance, scheduled_execution_time=datetime(2026, 3, 10, 2, 30, tzinfo=UTC), repository_def=repository
+    )
+    requests = schedule.evaluate_tick(context).run_requests
+    assert [r.partition_key for r in requests] == ["2026-03-09", "2026-03-04"]
+    late = requests[1]
+    assert late.tags[LATE_ARRIVAL_TAG] == "true" and late.run_key != "2026-03-04"
+
+    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=key, partition="2026-03-04"))
+    assert [r.partition_key for r in schedule.evaluate_tick(context).run_requests] == ["2026-03-09"]
