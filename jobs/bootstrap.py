@@ -27,7 +27,7 @@ from typing import TextIO
 
 import dagster as dg
 
-from resources.settings import Settings
+from resources.settings import Settings, redact_url
 
 # The runs' full logs are in the Dagster UI; the terminal gets warnings and this script's summary.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -185,7 +185,7 @@ def _report(settings, specs, reports: dict[str, dict[str, str]], out: TextIO) ->
         if warehouse.table_exists(table):
             rows = int(warehouse.query(f"SELECT count(*) AS n FROM {table}")["n"].iloc[0])
             print(f"    {table}: {rows} rows", file=out)
-    print(f"  MLflow: {settings.mlflow_tracking_uri}", file=out)
+    print(f"  MLflow: {redact_url(settings.mlflow_tracking_uri)}", file=out)
     for spec in specs:
         champion = registry.by_alias(spec.name, "champion")
         print(
