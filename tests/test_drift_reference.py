@@ -192,7 +192,7 @@ def test_a_served_days_reference_with_no_served_day_before_waits(warehouse, repo
     meta = materialization_metadata(result, MODEL, "drift")
     assert meta["status"] == "no_reference" and f"no served day before {first}" in meta["reason"]
     checks = check_evaluations(result)
-    assert set(checks) == {"data_drift", "score_drift"}
+    assert set(checks) == {"data_drift", "score_drift", "empty_inputs"}
     assert all(c.passed and c.description.startswith("not checked: no served day") for c in checks.values())
 
 
@@ -264,3 +264,24 @@ def test_prune_counts_from_today_not_from_the_day_checked(tmp_path):
     (folder / "notes.html").write_text("not a day")
     assert reports.prune(MODEL, "drift") == 1
     assert sorted(p.name for p in folder.iterdir()) == sorted([*(f"{d}.html" for d in kept), "notes.html"])
+
+
+def test_a_day_with_an_empty_feature_gets_a_verdict_naming_it(warehouse, reports):
+    """A day whose temperature is all NULL (its weather file declared missing_day: empty): Evidently cannot compare
+    an empty column. The drift asset still checks the other features and fails `empty_inputs` naming the column."""
+    day_frame = day_rows(DAY).drop(columns=["score"]).assign(temperature=np.nan)
+    warehouse.replace_window(f"marts.{SCORING_MART}", "applied_on", DAY, DAY + timedelta(days=1), [day_frame])
+    spec = make_spec(reference={"trailing_days": 7})
+    result = _materialize("drift", spec, warehouse, reports)
+    assert result.success
+    checks = check_evaluations(result)
+    empty = checks["empty_inputs"]
+    assert not empty.passed and empty.severity == dg.AssetCheckSeverity.WARN
+    assert "'temperature': no value in any of the day's" in empty.description
+    meta = materialization_metadata(result, MODEL, "drift")
+    assert meta["empty_columns"] == "temperature"
+    assert "temperature" not in meta["column_methods"] and {"income", "channel"} <= set(meta["column_methods"])
+    assert checks["data_drift"].description.startswith(f"{DAY}: ")  # judged on the features that have values
+    # An ordinary day: the check passes.
+    ordinary = _materialize("drift", spec, warehouse, reports, day=DAY - timedelta(days=1))
+    assert check_evaluations(ordinary)["empty_inputs"].passed

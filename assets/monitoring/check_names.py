@@ -7,6 +7,7 @@ QUALITY_ASSET = "quality"
 
 DATA_DRIFT = "data_drift"
 SCORE_DRIFT = "score_drift"
+EMPTY_INPUTS = "empty_inputs"  # a checked feature with no value on the day (or in the reference): not a drift
 AUC_DROP = "auc_drop"
 CALIBRATION = "calibration"
 

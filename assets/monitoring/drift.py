@@ -64,6 +64,9 @@ class DriftResult:
     sample_rows: int
     column_thresholds: dict[str, float] = field(default_factory=dict)  # the threshold each column was judged by
     score_reference_rows: int | None = None  # reference rows with a score; 0: score drift not compared (NaN)
+    # Features left out because they hold no value at all, in the day's rows or in the reference: column -> why.
+    # Evidently cannot compare an empty column ("An empty column ... was provided for drift calculation").
+    empty_columns: dict[str, str] = field(default_factory=dict)
 
 
 def run_drift(
@@ -97,7 +100,11 @@ def run_drift(
     from evidently.metrics import ValueDrift
     from evidently.presets import DataDriftPreset
 
-    features = checked_features(numeric, categorical, score_column)
+    checked_features(numeric, categorical, score_column)
+    empty = empty_columns(reference, current, [*numeric, *categorical])
+    numeric = [c for c in numeric if c not in empty]
+    categorical = [c for c in categorical if c not in empty]
+    features = [*numeric, *categorical]
     score_reference_rows = int(np.isfinite(reference[score_column].to_numpy(dtype=float, na_value=np.nan)).sum())
     compare_score = score_reference_rows > 0
     columns = [*features, score_column] if compare_score else features
@@ -107,18 +114,33 @@ def run_drift(
     )
     if score_threshold is None:
         score_threshold = column_threshold if column_threshold is not None else 0.1
-    metrics: list[Any] = [
-        DataDriftPreset(
-            columns=features,
-            num_method=num_method,
-            cat_method=cat_method,
-            per_column_method=dict(column_methods) if column_methods else None,
-            threshold=column_threshold,
-            per_column_threshold=dict(column_thresholds) if column_thresholds else None,
+    only = set(features)
+    metrics: list[Any] = []
+    if features:
+        metrics.append(
+            DataDriftPreset(
+                columns=features,
+                num_method=num_method,
+                cat_method=cat_method,
+                per_column_method={c: m for c, m in (column_methods or {}).items() if c in only} or None,
+                threshold=column_threshold,
+                per_column_threshold={c: t for c, t in (column_thresholds or {}).items() if c in only} or None,
+            )
         )
-    ]
     if compare_score:
         metrics.append(ValueDrift(column=score_column, method=NUMERIC_METHOD, threshold=score_threshold))
+    if not metrics:  # every feature empty and no scored reference: nothing Evidently could compare
+        return _from_snapshot(
+            {"metrics": [], "tests": []},
+            features=[],
+            score_column=None,
+            column_threshold=column_threshold,
+            rows_current=len(current) if partition_rows is None else partition_rows,
+            rows_reference=len(reference),
+            sample_rows=len(current),
+            score_reference_rows=score_reference_rows,
+            empty_columns=empty,
+        )
     report = Report(metrics, include_tests=True)  # the per-column verdicts are the ValueDrift tests
     snapshot = report.run(
         Dataset.from_pandas(current[columns], data_definition=definition),
@@ -136,7 +158,20 @@ def run_drift(
         rows_reference=len(reference),
         sample_rows=len(current),
         score_reference_rows=score_reference_rows,
+        empty_columns=empty,
     )
+
+
+def empty_columns(reference: pd.DataFrame, current: pd.DataFrame, features: Sequence[str]) -> dict[str, str]:
+    """The features with no value at all in the day's rows or in the reference, and why: they cannot be compared
+    (a day whose file for one table was declared ``missing_day: empty`` leaves its columns NULL after the join)."""
+    empty = {}
+    for column in features:
+        if len(current) and current[column].isna().all():
+            empty[column] = f"no value in any of the day's {len(current)} rows"
+        elif len(reference) and reference[column].isna().all():
+            empty[column] = f"no value in any of the reference's {len(reference)} rows"
+    return empty
 
 
 def _from_snapshot(
@@ -149,8 +184,10 @@ def _from_snapshot(
     rows_reference: int,
     sample_rows: int,
     score_reference_rows: int | None = None,
+    empty_columns: dict[str, str] | None = None,
 ) -> DriftResult:
-    """Read the results out of ``snapshot.dict()`` (``score_column`` None: the score was not compared).
+    """Read the results out of ``snapshot.dict()`` (``score_column`` None: the score was not compared; no
+    ``features``: no feature could be compared, the drift share is NaN).
 
     metrics[] with config.type ValueDrift: config.column, config.method, config.threshold, value (the score);
     tests[] whose metric_config.metric_id is that metric's id: status FAIL (drifted) or SUCCESS;
@@ -161,7 +198,7 @@ def _from_snapshot(
     # TestStatus is a str enum: it compares equal to "FAIL" / "SUCCESS".
     statuses = {t["metric_config"]["metric_id"]: t["status"] for t in data["tests"]}
     missing = [c for c in [*features, *([score_column] if score_column else [])] if c not in value_drift]
-    if missing or len(counts) != 1:
+    if missing or len(counts) != (1 if features else 0):
         raise RuntimeError(
             f"Evidently snapshot lacks ValueDrift for {missing} or has {len(counts)} DriftedColumnsCount metrics"
         )
@@ -182,7 +219,7 @@ def _from_snapshot(
         if status == "FAIL":
             drifted.append(column)
 
-    count = counts[0]["value"]
+    count = counts[0]["value"] if counts else {"count": 0, "share": math.nan}
     if int(count["count"]) != len(drifted):
         raise RuntimeError(
             f"Evidently disagrees with itself: DriftedColumnsCount {count['count']}, failed drift tests {len(drifted)}"
@@ -200,6 +237,7 @@ def _from_snapshot(
         sample_rows=sample_rows,
         column_thresholds=thresholds,
         score_reference_rows=score_reference_rows,
+        empty_columns=dict(empty_columns or {}),
     )
 
 

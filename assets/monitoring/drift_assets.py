@@ -24,7 +24,7 @@ import dagster as dg
 
 from assets.ml.serving_cost import latency_percentiles
 from assets.ml.spec import ModelSpec
-from assets.monitoring.check_names import DATA_DRIFT, DRIFT_ASSET, SCORE_DRIFT
+from assets.monitoring.check_names import DATA_DRIFT, DRIFT_ASSET, EMPTY_INPUTS, SCORE_DRIFT
 from assets.monitoring.check_results import graded_check, not_checked, report_links
 from assets.monitoring.scored_day import (
     DATA_ERRORS,
@@ -67,6 +67,12 @@ def build_drift_asset(
         check_specs=[
             dg.AssetCheckSpec(DATA_DRIFT, asset=key, description="Share of features drifted from the reference"),
             dg.AssetCheckSpec(SCORE_DRIFT, asset=key, description="Drift of the model's score from the reference"),
+            dg.AssetCheckSpec(
+                EMPTY_INPUTS,
+                asset=key,
+                description="Every checked feature has values on the day and in the reference (an empty one cannot "
+                "be compared, and the day's scores were made from imputed values)",
+            ),
         ],
     )
     @with_cost
@@ -115,6 +121,7 @@ def build_drift_asset(
             )
             yield not_checked(DATA_DRIFT, reason, day)
             yield not_checked(SCORE_DRIFT, reason, day)
+            yield not_checked(EMPTY_INPUTS, reason, day)
             return
         else:
             reference = served.frame
@@ -199,6 +206,7 @@ def build_drift_asset(
                 **({"reference_versions": ", ".join(map(str, served.versions))} if served is not None else {}),
                 "checked_columns": len(checked),
                 "excluded_columns": ", ".join(excluded) or "none",
+                "empty_columns": ", ".join(result.empty_columns) or "none",
                 "column_methods": dg.MetadataValue.json(result.column_methods),
                 "column_thresholds": dg.MetadataValue.json(result.column_thresholds),
                 "columns": dg.MetadataValue.md(_column_table(result)),
@@ -206,18 +214,40 @@ def build_drift_asset(
                 **{f"drift_{column}": score for column, score in result.column_scores.items()},
             }
         )
-        yield graded_check(
-            DATA_DRIFT,
-            result.drift_share,
-            thresholds.drift_share,
-            f"{len(result.drifted_columns)} of {len(result.column_scores)} features drifted: {drifted} "
-            f"(against {described})",
-            day,
-            links,
-        )
+        if result.column_scores:
+            yield graded_check(
+                DATA_DRIFT,
+                result.drift_share,
+                thresholds.drift_share,
+                f"{len(result.drifted_columns)} of {len(result.column_scores)} features drifted: {drifted} "
+                f"(against {described})",
+                day,
+                links,
+            )
+        else:
+            yield not_checked(DATA_DRIFT, "no checked feature has values to compare (see empty_inputs)", day, links)
+        yield empty_inputs_check(result.empty_columns, day, links)
         if score_compared:
             yield graded_check(SCORE_DRIFT, result.score_drift, thresholds.score_drift, score_note, day, links)
         else:
             yield not_checked(SCORE_DRIFT, score_note.removeprefix("score drift not compared: "), day, links)
 
     return drift
+
+
+def empty_inputs_check(empty: dict[str, str], day, links: dict) -> dg.AssetCheckResult:
+    """Failed (WARN) when a checked feature holds no value on the day or in the reference, naming each and why:
+    a finding about the inputs, not a drift, so it does not launch a retraining."""
+    described = "; ".join(f"'{column}': {why}" for column, why in empty.items())
+    return dg.AssetCheckResult(
+        check_name=EMPTY_INPUTS,
+        passed=not empty,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"{day}: "
+        + (
+            f"{len(empty)} checked feature(s) empty, not compared: {described}; the day's scores used imputed values"
+            if empty
+            else "every checked feature has values"
+        ),
+        metadata={"day": day.isoformat(), "empty_columns": len(empty), **links},
+    )
