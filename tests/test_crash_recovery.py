@@ -51,7 +51,7 @@ def _kill_inside(launch: Launch, instance: dg.DagsterInstance, tmp_path: Path, l
     log = tmp_path / "killed.log"
     held = exclusive_writer(lock, run_id="the test") if lock else nullcontext()
     held.__enter__()
-    # Events unbatched, so that the step's start is seen when it happens (a batch is written at the step's end).
+    # Events stored one at a time (Dagster's default; the repo's event log batches asset events): the test polls them.
     unbatched = {"DAGSTER_EVENT_BATCH_SIZE": "0"}
     config = _config_file(launch, tmp_path)
     proc = launch_job(launch.job, launch.tags, log, env=unbatched, own_group=True, config=config)
