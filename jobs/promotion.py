@@ -9,8 +9,8 @@ champion asset's latest materialization. The run gets tags saying who asked and 
 (``nightjar/requested_by``, ``nightjar/version``, ``nightjar/action``): the runs list answers who promoted what.
 
 An emergency rollback must not wait behind a backfill: both jobs carry a high ``dagster/priority``, which puts
-their runs ahead in the run queue and their step ahead of waiting steps for the ``warehouse`` pool's one slot (the
-step still waits for the step that holds it: DuckDB allows one writer, and the step appends the audit row).
+their runs ahead in the daemon's run queue. On DuckDB the step still waits for the run that holds the warehouse's
+writer lock (one writer; the step appends the audit row), which serves waiters in no set order.
 """
 
 import dagster as dg
@@ -19,7 +19,7 @@ from pydantic import Field
 from assets.ml.champion_assets import ChampionConfig, champion_key, champion_op_name
 from assets.ml.spec import ModelSpec
 
-# Above every other run (default 0): the queue and the warehouse pool's waiting steps are served by priority.
+# Above every other run (default 0): the daemon's run queue serves runs by priority.
 PROMOTION_PRIORITY = 10
 
 _REQUESTED_BY = "Who asks for this change (name or email), kept in the audit record. Must not be empty."
