@@ -27,6 +27,9 @@ def build_monitoring_job(spec: ModelSpec, settings: Settings) -> tuple[dg.JobDef
         description=f"Drift (and, once labels are in, quality) of {spec.name}'s scored days, with their checks.",
     )
 
+    label_delay = spec.monitoring.label_delay_days
+    label_delay = settings.label_delay_days if label_delay is None else label_delay
+
     @dg.schedule(
         name=f"{monitoring_job_name(spec)}_daily",
         job=job,
@@ -34,11 +37,11 @@ def build_monitoring_job(spec: ModelSpec, settings: Settings) -> tuple[dg.JobDef
         execution_timezone=settings.timezone,
         default_status=dg.DefaultScheduleStatus.STOPPED,
         description=f"Every day: drift of yesterday's {spec.name} scores, and quality of the day whose labels "
-        f"have just arrived ({settings.label_delay_days} days earlier).",
+        f"have just arrived ({label_delay} days earlier).",
     )
     def monitoring_schedule(context: dg.ScheduleEvaluationContext):
         yesterday = day_before(context.scheduled_execution_time, settings.timezone)
-        labeled_day = date.fromisoformat(yesterday) - timedelta(days=settings.label_delay_days)
+        labeled_day = date.fromisoformat(yesterday) - timedelta(days=label_delay)
         yield dg.RunRequest(run_key=f"drift-{yesterday}", partition_key=yesterday, asset_selection=[drift_key])
         if labeled_day >= settings.start_date:
             yield dg.RunRequest(

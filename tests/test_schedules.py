@@ -53,3 +53,28 @@ def test_nightly_schedule_asks_again_for_recent_days_whose_landing_file_had_not_
 
     instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=key, partition="2026-03-04"))
     assert [r.partition_key for r in schedule.evaluate_tick(context).run_requests] == ["2026-03-09"]
+
+
+def test_a_spec_sets_its_own_label_delay_for_the_quality_day(tmp_path, monkeypatch):
+    """The label delay is the model's: a spec's monitoring.label_delay_days wins over NIGHTJAR_LABEL_DELAY_DAYS."""
+    import yaml
+
+    from definitions import build_definitions
+    from resources.settings import MODEL_SPECS_DIR
+    from tests.stores import point_stores_at
+
+    raw = yaml.safe_load((MODEL_SPECS_DIR / "loan_default.yaml").read_text())
+    raw.setdefault("monitoring", {})["label_delay_days"] = 1
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "loan_default.yaml").write_text(yaml.safe_dump(raw))
+    settings = point_stores_at(tmp_path, monkeypatch, NIGHTJAR_MODEL_SPECS_DIR=str(specs))
+    assert settings.label_delay_days != 1
+    defs = build_definitions(settings)
+    schedule = defs.resolve_schedule_def("monitor_loan_default_risk_daily")
+    context = dg.build_schedule_context(
+        scheduled_execution_time=datetime(2026, 3, 10, 6, 0, tzinfo=UTC), repository_def=defs.get_repository_def()
+    )
+    requests = {tuple(r.asset_selection[0].path): r.partition_key for r in schedule.evaluate_tick(context).run_requests}
+    assert requests == {("loan_default_risk", "drift"): "2026-03-09", ("loan_default_risk", "quality"): "2026-03-08"}
+    assert "(1 days earlier)" in schedule.description

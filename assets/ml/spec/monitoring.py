@@ -153,6 +153,12 @@ class Monitoring(StrictModel):
     calibration_gap: Thresholds = Thresholds(warn=0.03, error=0.06)
     sample_rows: int = Field(20_000, ge=1000, description="Rows sampled per partition for drift (flat cost)")
     reference_rows: int = Field(20_000, ge=1000, description="Rows kept as the reference (training or served days)")
+    label_delay_days: int | None = Field(
+        None,
+        ge=0,
+        description="Days from a scored row to its known outcome, for this model: the monitoring schedule checks the "
+        "quality of the day this many days before yesterday. None: NIGHTJAR_LABEL_DELAY_DAYS",
+    )
 
     @field_validator("columns", "exclude")
     @classmethod
