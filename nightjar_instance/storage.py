@@ -62,9 +62,11 @@ def _base_dir(config_value: dict, *default: str) -> str:
     return config_value.get("base_dir") or os.path.join(dagster_home(), *default)
 
 
-class LockedSqliteRunStorage(SqliteRunStorage):
-    """Dagster's SQLite run storage; see the module docstring. Config: ``base_dir`` (default
-    ``$DAGSTER_HOME/history``)."""
+class _CreatedUnderLock:
+    """``from_config_value`` of Dagster's SQLite storage classes, holding :func:`creation_lock` while the storage
+    creates (or opens) its database. Config: ``base_dir`` (default ``$DAGSTER_HOME/<DEFAULT_DIR>``)."""
+
+    DEFAULT_DIR: tuple[str, ...] = ()
 
     @classmethod
     def config_type(cls):
@@ -72,21 +74,18 @@ class LockedSqliteRunStorage(SqliteRunStorage):
 
     @classmethod
     def from_config_value(cls, inst_data, config_value):
-        base_dir = _base_dir(config_value, "history")
+        base_dir = _base_dir(config_value, *cls.DEFAULT_DIR)
         with creation_lock(base_dir):
             return cls.from_local(base_dir, inst_data=inst_data)
 
 
-class LockedSqliteScheduleStorage(SqliteScheduleStorage):
-    """Dagster's SQLite schedule storage; see the module docstring. Config: ``base_dir`` (default
-    ``$DAGSTER_HOME/schedules``)."""
+class LockedSqliteRunStorage(_CreatedUnderLock, SqliteRunStorage):
+    """Dagster's SQLite run storage; see the module docstring."""
 
-    @classmethod
-    def config_type(cls):
-        return {"base_dir": dg.Field(dg.StringSource, is_required=False)}
+    DEFAULT_DIR = ("history",)
 
-    @classmethod
-    def from_config_value(cls, inst_data, config_value):
-        base_dir = _base_dir(config_value, "schedules")
-        with creation_lock(base_dir):
-            return cls.from_local(base_dir, inst_data=inst_data)
+
+class LockedSqliteScheduleStorage(_CreatedUnderLock, SqliteScheduleStorage):
+    """Dagster's SQLite schedule storage; see the module docstring."""
+
+    DEFAULT_DIR = ("schedules",)

@@ -3,18 +3,13 @@ server started here on 127.0.0.1, which stores artifacts itself (proxied), as a 
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from datetime import date
-from pathlib import Path
 
 import pytest
 
 from resources.registry import CHAMPION, ModelRegistry
 from tests.chain import run_days, scalar
+from tests.mlflow_server import running_mlflow_server
 from tests.stores import TEST_ROWS_PER_DAY, point_stores_at
 
 pytestmark = pytest.mark.slow
@@ -22,50 +17,11 @@ pytestmark = pytest.mark.slow
 MODEL = "loan_default_risk"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def tracking_server(tmp_path):
-    port = _free_port()
     artifacts = tmp_path / "server_artifacts"
-    server = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "mlflow"),
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--backend-store-uri",
-            f"sqlite:///{tmp_path / 'server.db'}",
-            "--artifacts-destination",
-            str(artifacts),
-            "--workers",
-            "1",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=(tmp_path / "server.log").open("w"),
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((tmp_path / "server.log").read_text()[-3000:]) from None
-                time.sleep(0.5)
+    with running_mlflow_server(tmp_path, artifacts, tmp_path / "server.log", timeout=90) as url:
         yield url, artifacts
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def test_training_and_scoring_against_a_tracking_server(tmp_path, monkeypatch, tracking_server):

@@ -9,11 +9,8 @@ home, the warehouse, the MLflow server's store, the run's output) for that passw
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -33,6 +30,7 @@ from resources.settings import (
     redact_url,
     split_credentials,
 )
+from tests.mlflow_server import running_mlflow_server
 from tests.stores import point_stores_at
 
 USER = "nightjar-bot"
@@ -183,53 +181,14 @@ def test_one_mlflow_call_waits_at_most_a_bounded_time_and_values_the_user_set_ar
 # The operator's check, end to end.
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def mlflow_server(tmp_path_factory) -> Iterator[tuple[str, Path]]:
     """An MLflow tracking server on 127.0.0.1 (SQLite store, artifacts proxied to a folder of its own): the URL and
     the folder holding everything it stores. Without an auth app, it ignores the basic-auth credentials it gets."""
     store = tmp_path_factory.mktemp("mlflow_server")
-    port = _free_port()
     log = store.parent / f"{store.name}.log"  # outside the store: it is grepped, the server's log is not ours
-    server = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "mlflow"),
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--backend-store-uri",
-            f"sqlite:///{store / 'server.db'}",
-            "--artifacts-destination",
-            str(store / "artifacts"),
-            "--workers",
-            "1",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("w"),
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(log.read_text()[-3000:]) from None
-                time.sleep(0.5)
+    with running_mlflow_server(store, store / "artifacts", log) as url:
         yield url, store
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def _files_holding(root: Path, secrets: tuple[str, ...]) -> list[str]:

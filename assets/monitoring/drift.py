@@ -129,18 +129,16 @@ def run_drift(
         )
     if compare_score:
         metrics.append(ValueDrift(column=score_column, method=NUMERIC_METHOD, threshold=score_threshold))
+    counts = {
+        "column_threshold": column_threshold,
+        "rows_current": len(current) if partition_rows is None else partition_rows,
+        "rows_reference": len(reference),
+        "sample_rows": len(current),
+        "score_reference_rows": score_reference_rows,
+        "empty_columns": empty,
+    }
     if not metrics:  # every feature empty and no scored reference: nothing Evidently could compare
-        return _from_snapshot(
-            {"metrics": [], "tests": []},
-            features=[],
-            score_column=None,
-            column_threshold=column_threshold,
-            rows_current=len(current) if partition_rows is None else partition_rows,
-            rows_reference=len(reference),
-            sample_rows=len(current),
-            score_reference_rows=score_reference_rows,
-            empty_columns=empty,
-        )
+        return _from_snapshot({"metrics": [], "tests": []}, features=[], score_column=None, **counts)
     report = Report(metrics, include_tests=True)  # the per-column verdicts are the ValueDrift tests
     snapshot = report.run(
         Dataset.from_pandas(current[columns], data_definition=definition),
@@ -150,15 +148,7 @@ def run_drift(
     if report_path is not None:
         save_html(snapshot, report_path, about)
     return _from_snapshot(
-        snapshot.dict(),
-        features=features,
-        score_column=score_column if compare_score else None,
-        column_threshold=column_threshold,
-        rows_current=len(current) if partition_rows is None else partition_rows,
-        rows_reference=len(reference),
-        sample_rows=len(current),
-        score_reference_rows=score_reference_rows,
-        empty_columns=empty,
+        snapshot.dict(), features=features, score_column=score_column if compare_score else None, **counts
     )
 
 
