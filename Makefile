@@ -25,9 +25,17 @@ dbt_project/target/manifest.json: $(VENV)/.installed $(shell find dbt_project -n
 run: setup
 	$(BIN)/python -m jobs.bootstrap
 
+# Where the UIs listen (127.0.0.1 only): `make dev DAGSTER_PORT=3100 MLFLOW_PORT=5100`. The links nightjar records
+# (MLflow run -> Dagster run, Dagster check -> MLflow report) follow unless NIGHTJAR_DAGSTER_URL /
+# NIGHTJAR_MLFLOW_UI_URL say otherwise (a shared host, a proxy).
+DAGSTER_PORT ?= 3000
+MLFLOW_PORT ?= 5000
+export NIGHTJAR_DAGSTER_URL ?= http://127.0.0.1:$(DAGSTER_PORT)
+export NIGHTJAR_MLFLOW_UI_URL ?= http://127.0.0.1:$(MLFLOW_PORT)
+
 # The reports folder, and where `make dev` and `make reports` serve it over HTTP.
 REPORTS_DIR = $(or $(NIGHTJAR_REPORTS_DIR),$(or $(NIGHTJAR_DATA_DIR),$(CURDIR)/data)/reports)
-REPORTS_PORT = 8090
+REPORTS_PORT ?= 8090
 REPORTS_URL = http://127.0.0.1:$(REPORTS_PORT)
 
 # The Dagster UI, and the reports folder served beside it (in the background, stopped when dagster dev exits).
@@ -41,11 +49,11 @@ dev: setup
 	sleep 0.5; \
 	if kill -0 $$server 2>/dev/null; then echo "reports: $(REPORTS_URL) (serving $(REPORTS_DIR))"; \
 	else echo "reports: not served from here (port $(REPORTS_PORT) taken? \`make reports\` may be serving them)"; fi; \
-	NIGHTJAR_REPORTS_BASE_URL="$${NIGHTJAR_REPORTS_BASE_URL:-$(REPORTS_URL)}" $(BIN)/dagster dev -h 127.0.0.1 -p 3000
+	NIGHTJAR_REPORTS_BASE_URL="$${NIGHTJAR_REPORTS_BASE_URL:-$(REPORTS_URL)}" $(BIN)/dagster dev -h 127.0.0.1 -p $(DAGSTER_PORT)
 
 # The MLflow UI: versions, their runs, and each run's monitoring reports (artifacts, monitoring/<kind>/).
 mlflow-ui: setup
-	$(BIN)/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow/mlflow.db}" -h 127.0.0.1 -p 5000
+	$(BIN)/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow/mlflow.db}" -h 127.0.0.1 -p $(MLFLOW_PORT)
 
 # The drift and quality HTML reports alone, without the Dagster UI (`make dev` serves them too).
 reports:

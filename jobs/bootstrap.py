@@ -205,7 +205,8 @@ def _report(settings, specs, reports: dict[str, dict[str, str]], out: TextIO) ->
         print(f"    file: {report['report_path']} (`make dev` serves the folder on http://127.0.0.1:8090)", file=out)
     print(f"  Dagster runs: {os.environ.get('DAGSTER_HOME')}", file=out)
     print(
-        "\nOpen the Dagster UI with `make dev` (http://127.0.0.1:3000); MLflow with `make mlflow-ui` (http://127.0.0.1:5000).",
+        f"\nOpen the Dagster UI with `make dev` ({settings.dagster_url}); MLflow with `make mlflow-ui` "
+        f"({settings.mlflow_ui_url}).",
         file=out,
     )
 

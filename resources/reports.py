@@ -23,13 +23,14 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import dagster as dg
 from pydantic import Field
 
-from resources.settings import redact_url
+from resources.settings import DEFAULT_MLFLOW_UI_URL, redact_url
 
 if TYPE_CHECKING:
     from resources.registry import ModelRegistry, VersionInfo
 
-# Where `make mlflow-ui` serves the MLflow UI for the local (SQLite) store. A tracking server is its own UI.
-LOCAL_MLFLOW_UI = "http://127.0.0.1:5000"
+# Where `make mlflow-ui` serves the MLflow UI for the local (SQLite) store by default (NIGHTJAR_MLFLOW_UI_URL sets
+# another). A tracking server is its own UI.
+LOCAL_MLFLOW_UI = DEFAULT_MLFLOW_UI_URL
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ MODEL_SPECS_DIR = PROJECT_ROOT / "model_specs"
 
 ENVIRONMENTS = ("local", "prod")
 DEFAULT_DAGSTER_URL = "http://127.0.0.1:3000"  # where `make dev` serves the UI
+DEFAULT_MLFLOW_UI_URL = "http://127.0.0.1:5000"  # where `make mlflow-ui` serves the MLflow UI of the local store
 
 
 # user[:password]@ right after a URL's scheme, anywhere in a text; the greedy run stops at the host's first "/", "?"
@@ -236,6 +237,7 @@ class Settings:
     dbt_state_dir: Path  # dbt's partial-parse state, kept between runs
     dbt_project_dir: Path = DBT_PROJECT_DIR
     dagster_url: str = DEFAULT_DAGSTER_URL  # where the Dagster UI answers, for links to runs (e.g. from MLflow)
+    mlflow_ui_url: str = DEFAULT_MLFLOW_UI_URL  # the MLflow UI of a local store (a tracking server is its own UI)
     cpu_hour_price: float | None = None  # price of one CPU-hour, for the cost of scoring and spec budgets
     # MLflow's own retries and timeout, checked when definitions load; each registry client applies them (the
     # registry reads the same variables: resources.registry.ModelRegistry.client).
@@ -313,6 +315,7 @@ class Settings:
             dbt_state_dir=Path(_env("NIGHTJAR_DBT_STATE_DIR", str(data_dir / "dbt_state"))),
             dbt_project_dir=Path(_env("NIGHTJAR_DBT_PROJECT_DIR", str(DBT_PROJECT_DIR))),
             dagster_url=redact_url(_env("NIGHTJAR_DAGSTER_URL", DEFAULT_DAGSTER_URL)).rstrip("/"),
+            mlflow_ui_url=redact_url(_env("NIGHTJAR_MLFLOW_UI_URL", DEFAULT_MLFLOW_UI_URL)).rstrip("/"),
             cpu_hour_price=_env_float("NIGHTJAR_CPU_HOUR_PRICE", 0.0) or None,
             mlflow_http=MlflowHttpBudget.from_env(),
         )

@@ -28,6 +28,8 @@ def point_stores_at(root: Path, monkeypatch: pytest.MonkeyPatch, **overrides: st
         "NIGHTJAR_CONCEPT_DRIFT_START",
         "NIGHTJAR_DBT_TARGET",
         "NIGHTJAR_MODEL_SPECS_DIR",
+        "NIGHTJAR_DAGSTER_URL",  # `make` exports the UIs' addresses from its port variables
+        "NIGHTJAR_MLFLOW_UI_URL",
     ):
         if name not in overrides:
             monkeypatch.delenv(name, raising=False)

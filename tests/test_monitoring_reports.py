@@ -232,3 +232,15 @@ def test_the_mlflow_ui_is_the_tracking_server_or_the_local_one():
     assert mlflow_ui_url("sqlite:///tmp/mlflow.db") == "http://127.0.0.1:5000"
     assert mlflow_ui_url("http://user:secret@mlflow.internal:5000/") == "http://mlflow.internal:5000"
     assert mlflow_ui_url("https://example.com/mlflow") == "https://example.com/mlflow"
+
+
+def test_the_mlflow_ui_of_a_local_store_follows_its_setting(tmp_path, monkeypatch):
+    """`make mlflow-ui MLFLOW_PORT=5100` serves the UI elsewhere; the report links recorded from then on follow
+    NIGHTJAR_MLFLOW_UI_URL (the Makefile sets it from the port) instead of a hard-wired :5000."""
+    from resources.build import build_resources
+    from tests.stores import point_stores_at
+
+    settings = point_stores_at(tmp_path, monkeypatch, NIGHTJAR_MLFLOW_UI_URL="http://127.0.0.1:5100/")
+    reports = build_resources(settings)["reports"]
+    assert reports.mlflow_ui == "http://127.0.0.1:5100"
+    assert mlflow_ui_url(settings.mlflow_tracking_uri, reports.mlflow_ui) == "http://127.0.0.1:5100"
