@@ -213,6 +213,17 @@ def test_html_report_is_written(same):
     assert "<html" in head
 
 
+def test_html_report_states_the_checks_drift_share_not_evidentlys(reference, tmp_path):
+    """The report's header says at which share of drifted features the dataset counts as drifted: the check's
+    warn threshold, not Evidently's default of 0.5, so report and check say the same."""
+    current = reference.sample(frac=1.0, random_state=1).reset_index(drop=True)
+    report = tmp_path / "drift.html"
+    run_drift(reference, current, NUMERIC, CATEGORICAL, SCORE, THRESHOLD, report, drift_share=0.15)
+    html = report.read_text(errors="replace")
+    assert "Dataset drift detection threshold is 0.15" in html
+    assert "Dataset drift detection threshold is 0.5" not in html
+
+
 def test_html_report_says_what_it_covers(reference, tmp_path):
     """Evidently's page is titled "Report" whatever it covers: the saved page names the model, version, day and
     reference (escaped as text), above Evidently's dashboard."""

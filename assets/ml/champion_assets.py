@@ -168,7 +168,8 @@ def build_champion_asset(spec: ModelSpec) -> dg.AssetsDefinition:
         return dg.MaterializeResult(
             metadata={
                 "champion_version": decision.serving,
-                "previous_version": -1 if decision.previous is None else decision.previous,
+                # No sentinel where a person reads: a first champion has no previous version, so no such entry.
+                **({} if decision.previous is None else {"previous_version": decision.previous}),
                 "decision": {"keep": "kept", "rollback": "rolled back"}.get(decision.action, "promoted"),
                 "action": config.action,
                 "reason": decision.reason,

@@ -99,7 +99,7 @@ def build_gate_check(spec: ModelSpec, model_key: dg.AssetKey) -> dg.AssetChecksD
             description=verdict.reason,
             metadata={
                 "version": version.version,
-                "champion_version": champion.version if champion else -1,
+                **({"champion_version": champion.version} if champion else {}),
                 "beats_champion": verdict.beats_champion,
                 **({} if verdict.gain is None else {"improvement": verdict.gain}),
                 "min_improvement": spec.promotion.min_improvement,

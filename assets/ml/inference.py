@@ -191,7 +191,7 @@ def score_window(
         # Every band of the spec, in its order, zero included: the decision mix plots as one series per band.
         **{f"decisions_{name}": counts.get(name, 0) for name in spec.decision_bands.names},
         "canary": plan.why,
-        "canary_version": canary_version if canary_version is not None else -1,
+        **({} if canary_version is None else {"canary_version": canary_version}),  # no -1 where a person reads
         **(slice_metadata(warehouse, table, spec, start, end) if plan.on else {}),
         **_reason_metadata(spec, scorers),
     }

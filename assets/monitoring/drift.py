@@ -85,6 +85,7 @@ def run_drift(
     column_thresholds: Mapping[str, float] | None = None,
     score_threshold: float | None = None,
     about: ReportAbout | None = None,
+    drift_share: float | None = None,
 ) -> DriftResult:
     """Evidently drift of the features and of the score in one report; the HTML goes to ``report_path`` if given,
     titled by ``about`` (what it covers: model, version, day, reference), which Evidently also keeps on the snapshot.
@@ -93,7 +94,9 @@ def run_drift(
     ``num_method`` / ``cat_method``: Evidently's method per column type; ``column_methods``: per column, over those.
     ``column_threshold``: every column's threshold (None: each method's default); ``column_thresholds``: per column,
     over it. ``score_threshold``: where the report marks the score drifted (default ``column_threshold``, else 0.1);
-    the caller grades ``score_drift`` itself. A reference whose score is all missing (e.g. served days scored by
+    the caller grades ``score_drift`` itself. ``drift_share``: the share of drifted features at which the report's
+    header calls the dataset drifted, so it says what the check says (Evidently's own default is 0.5). A reference
+    whose score is all missing (e.g. served days scored by
     another version) leaves the score uncompared: ``score_drift`` is NaN.
     """
     from evidently import DataDefinition, Dataset, Report
@@ -125,6 +128,7 @@ def run_drift(
                 per_column_method={c: m for c, m in (column_methods or {}).items() if c in only} or None,
                 threshold=column_threshold,
                 per_column_threshold={c: t for c, t in (column_thresholds or {}).items() if c in only} or None,
+                **({} if drift_share is None else {"drift_share": drift_share}),
             )
         )
     if compare_score:

@@ -155,6 +155,7 @@ def build_drift_asset(
                 column_thresholds=thresholds.column_thresholds,
                 score_threshold=thresholds.score_drift.warn,
                 about=about,
+                drift_share=thresholds.drift_share.warn,  # the report's header says what the check says
             )
         reports.prune(spec.name, "drift")  # by the wall clock's today, never by the day checked
         score_compared = not math.isnan(result.score_drift)
