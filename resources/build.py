@@ -50,6 +50,8 @@ def build_resources(settings: Settings) -> dict[str, Any]:
         if settings.alert_webhook_set
         else AlertsResource(),
         "registry": ModelRegistry(
-            tracking_uri=settings.mlflow_tracking_uri, artifact_root=settings.mlflow_artifact_root
+            tracking_uri=settings.mlflow_tracking_uri,
+            artifact_root=settings.mlflow_artifact_root,
+            ui_url=settings.mlflow_ui_url,
         ),
     }

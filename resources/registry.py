@@ -134,6 +134,11 @@ class ModelRegistry(dg.ConfigurableResource):
     artifact_root: str | None = Field(
         default=None, description="Where new experiments keep artifacts; None lets the tracking server decide"
     )
+    ui_url: str | None = Field(
+        default=None,
+        description="The MLflow UI of a local (non-HTTP) store, for links to runs (`make mlflow-ui` serves it); a "
+        "tracking server is its own UI",
+    )
 
     @property
     def connect_uri(self) -> str:
@@ -311,9 +316,12 @@ class ModelRegistry(dg.ConfigurableResource):
             self.client().delete_registered_model_alias(name, alias)
 
     def ui_link(self, run_id: str, experiment_id: str) -> str:
+        """The run's page in the MLflow UI: the tracking server's, or ``ui_url`` for a local store; without either,
+        where to find it in words."""
         shown = self.shown_uri
-        if shown.startswith(("http://", "https://")):
-            return f"{shown.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+        ui = shown if shown.startswith(("http://", "https://")) else redact_url(self.ui_url or "")
+        if ui:
+            return f"{ui.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
         return f"{shown} experiment {experiment_id} run {run_id}"
 
     def running_runs(self, experiment: str) -> list[RunningRun]:

@@ -244,3 +244,18 @@ def test_the_mlflow_ui_of_a_local_store_follows_its_setting(tmp_path, monkeypatc
     reports = build_resources(settings)["reports"]
     assert reports.mlflow_ui == "http://127.0.0.1:5100"
     assert mlflow_ui_url(settings.mlflow_tracking_uri, reports.mlflow_ui) == "http://127.0.0.1:5100"
+
+
+def test_the_model_links_its_mlflow_run_in_the_local_ui(tmp_path, monkeypatch):
+    """The model asset's `mlflow_run` is a link the Dagster UI opens: the tracking server's page, or the local
+    store's UI (NIGHTJAR_MLFLOW_UI_URL), never the store's file path as text."""
+    from resources.build import build_resources
+    from resources.registry import ModelRegistry
+    from tests.stores import point_stores_at
+
+    settings = point_stores_at(tmp_path, monkeypatch, NIGHTJAR_MLFLOW_UI_URL="http://127.0.0.1:5100")
+    registry = build_resources(settings)["registry"]
+    assert registry.ui_link("abc", "3") == "http://127.0.0.1:5100/#/experiments/3/runs/abc"
+    server = ModelRegistry(tracking_uri="http://mlflow.internal:5000", ui_url="http://127.0.0.1:5100")
+    assert server.ui_link("abc", "3") == "http://mlflow.internal:5000/#/experiments/3/runs/abc"
+    assert ModelRegistry(tracking_uri="sqlite:///m.db").ui_link("abc", "3") == "sqlite:///m.db experiment 3 run abc"

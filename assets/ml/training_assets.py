@@ -191,7 +191,7 @@ def build_training_assets(
                 "model_uri": logged.model_uri,
                 "mlflow_run_id": logged.run_id,
                 "mlflow_run_name": logged.run_name,
-                "mlflow_run": registry.ui_link(logged.run_id, logged.experiment_id),
+                "mlflow_run": _link(registry.ui_link(logged.run_id, logged.experiment_id)),
                 "training_fingerprint": fingerprint,
                 "label_last_day": last_label.isoformat(),
                 **{f"holdout_{k}": float(v) for k, v in logged.metrics.items() if isinstance(v, (int, float))},
@@ -222,3 +222,8 @@ def build_training_assets(
         )
 
     return [training_set, model], [build_gate_check(spec, model_key)]
+
+
+def _link(where: str) -> dg.MetadataValue:
+    """A URL as a link the UI opens; anything else (no UI known) as text."""
+    return dg.MetadataValue.url(where) if where.startswith(("http://", "https://")) else dg.MetadataValue.text(where)
