@@ -28,10 +28,6 @@ from resources.settings import DEFAULT_MLFLOW_UI_URL, redact_url
 if TYPE_CHECKING:
     from resources.registry import ModelRegistry, VersionInfo
 
-# Where `make mlflow-ui` serves the MLflow UI for the local (SQLite) store by default (NIGHTJAR_MLFLOW_UI_URL sets
-# another). A tracking server is its own UI.
-LOCAL_MLFLOW_UI = DEFAULT_MLFLOW_UI_URL
-
 
 @dataclass(frozen=True)
 class LoggedReport:
@@ -49,7 +45,7 @@ class LoggedReport:
         return f"runs:/{self.run_id}/{self.artifact}"
 
 
-def mlflow_ui_url(tracking_uri: str, local_ui: str = LOCAL_MLFLOW_UI) -> str:
+def mlflow_ui_url(tracking_uri: str, local_ui: str = DEFAULT_MLFLOW_UI_URL) -> str:
     """The MLflow UI's address: a tracking server's own (without any user:password in it), else ``local_ui``."""
     parts = urlsplit(tracking_uri)
     if parts.scheme in ("http", "https"):
@@ -65,7 +61,7 @@ class MonitoringReports(dg.ConfigurableResource):
     retention_days: int = 90
     base_url: str | None = None
     mlflow_ui: str = Field(
-        default=LOCAL_MLFLOW_UI,
+        default=DEFAULT_MLFLOW_UI_URL,
         description="MLflow UI address for a local (non-HTTP) tracking store; a tracking server is its own UI",
     )
 

@@ -4,25 +4,19 @@ its metastore and tables in a temp folder; stopped when the module ends. Skipped
 from __future__ import annotations
 
 import shutil
-import socket
 from collections.abc import Iterator
 
 import pytest
 
 from resources.spark_server import LocalSparkServer
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.mlflow_server import free_port
 
 
 @pytest.fixture(scope="module")
 def spark_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSparkServer]:
     if shutil.which("java") is None:
         pytest.skip("no Java on this machine: .ci/run installs Debian's openjdk-17-jre-headless")
-    server = LocalSparkServer(folder=tmp_path_factory.mktemp("spark"), port=_free_port(), cores=2)
+    server = LocalSparkServer(folder=tmp_path_factory.mktemp("spark"), port=free_port(), cores=2)
     server.start()
     try:
         yield server
