@@ -12,11 +12,14 @@ from resources.registry import ModelRegistry
 from resources.reports import MonitoringReports
 from resources.settings import Settings
 from resources.source import build_source
-from resources.warehouse import DuckDBWarehouse, PostgresWarehouse, Warehouse
+from resources.warehouse import DuckDBWarehouse, PostgresWarehouse, SparkWarehouse, Warehouse
 
 
 def build_warehouse(settings: Settings) -> Warehouse:
-    if settings.env == "prod":
+    """The engine ``NIGHTJAR_ENGINE`` names: DuckDB (local default), Postgres (prod default) or Spark."""
+    if settings.engine == "spark":
+        return SparkWarehouse(remote=settings.spark_remote)
+    if settings.engine == "postgres":
         return PostgresWarehouse(
             host=dg.EnvVar("NIGHTJAR_PG_HOST"),
             port=settings.pg_port,

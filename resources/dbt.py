@@ -45,6 +45,9 @@ class NightjarDbtCli(DbtCliResource):
 
     warehouse_path: str | None = Field(default=None, description="DuckDB file of the dev target (None: prod target)")
     state_dir: str | None = Field(default=None, description="Where dbt's partial-parse state is kept between runs")
+    spark_remote: str | None = Field(
+        default=None, description="The Spark Connect address dbt-spark's session method reads (SPARK_REMOTE)"
+    )
 
     @cached_property
     def _cli_version(self):
@@ -67,6 +70,8 @@ class NightjarDbtCli(DbtCliResource):
         environment and the saved parse state in ``target_path``; call :meth:`save_parse_state` when done."""
         self._restore_parse_state(target_path)
         window_env = {f"NIGHTJAR_DBT_{name.upper()}": value for name, value in (window or {}).items()}
+        if self.spark_remote:
+            window_env["SPARK_REMOTE"] = self.spark_remote
         with _ENVIRON_LOCK, _environ(window_env):
             return self.cli([*args, *self.vars_args()], target_path=target_path, **kwargs)
 
@@ -106,8 +111,9 @@ def dbt_resource(settings: Settings) -> NightjarDbtCli:
         profiles_dir=str(settings.dbt_project_dir),
         target=settings.dbt_target,
         dbt_executable=_dbt_executable(),
-        warehouse_path=str(settings.warehouse_path) if settings.env == "local" else None,
+        warehouse_path=str(settings.warehouse_path) if settings.engine == "duckdb" else None,
         state_dir=str(settings.dbt_state_dir),
+        spark_remote=settings.spark_remote if settings.engine == "spark" else None,
     )
 
 

@@ -32,6 +32,8 @@ DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 MODEL_SPECS_DIR = PROJECT_ROOT / "model_specs"
 
 ENVIRONMENTS = ("local", "prod")
+ENGINES = ("duckdb", "postgres", "spark")  # where warehouse data lives (NIGHTJAR_ENGINE)
+DEFAULT_SPARK_REMOTE = "sc://127.0.0.1:15002"
 DEFAULT_DAGSTER_URL = "http://127.0.0.1:3000"  # where `make dev` serves the UI
 DEFAULT_MLFLOW_UI_URL = "http://127.0.0.1:5000"  # where `make mlflow-ui` serves the MLflow UI of the local store
 
@@ -239,6 +241,8 @@ class Settings:
     dagster_url: str = DEFAULT_DAGSTER_URL  # where the Dagster UI answers, for links to runs (e.g. from MLflow)
     mlflow_ui_url: str = DEFAULT_MLFLOW_UI_URL  # the MLflow UI of a local store (a tracking server is its own UI)
     cpu_hour_price: float | None = None  # price of one CPU-hour, for the cost of scoring and spec budgets
+    engine: str = "duckdb"  # duckdb (local default), postgres (prod default) or spark
+    spark_remote: str = DEFAULT_SPARK_REMOTE  # the Spark Connect server of the spark engine
     # MLflow's own retries and timeout, checked when definitions load; each registry client applies them (the
     # registry reads the same variables: resources.registry.ModelRegistry.client).
     mlflow_http: MlflowHttpBudget = field(default_factory=MlflowHttpBudget)
@@ -251,7 +255,7 @@ class Settings:
     @property
     def warehouse_kind(self) -> str:
         """The kind tag the UI shows on warehouse assets."""
-        return "postgres" if self.env == "prod" else "duckdb"
+        return self.engine
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -278,13 +282,16 @@ class Settings:
             raise ValueError(
                 f"environment variable NIGHTJAR_EXECUTOR={executor!r} must be 'in_process' or 'multiprocess'"
             )
+        engine = _env("NIGHTJAR_ENGINE", "postgres" if env == "prod" else "duckdb")
+        if engine not in ENGINES:
+            raise ValueError(f"environment variable NIGHTJAR_ENGINE={engine!r} must be one of {ENGINES}")
         default_tracking_uri = f"sqlite:///{mlflow_dir / 'mlflow.db'}"
         tracking_uri = tracking_uri_from_env(default_tracking_uri)  # without user:password (see the module doc)
         local_artifacts = (mlflow_dir / "artifacts").as_uri() if tracking_uri == default_tracking_uri else ""
         return cls(
             env=env,
             warehouse_path=Path(_env("NIGHTJAR_WAREHOUSE_PATH", str(data_dir / "warehouse.duckdb"))),
-            dbt_target=_env("NIGHTJAR_DBT_TARGET", "prod" if env == "prod" else "dev"),
+            dbt_target=_env("NIGHTJAR_DBT_TARGET", {"duckdb": "dev", "postgres": "prod", "spark": "spark"}[engine]),
             mlflow_tracking_uri=tracking_uri,
             mlflow_artifact_root=_env("NIGHTJAR_MLFLOW_ARTIFACT_ROOT", local_artifacts) or None,
             landing_dir=Path(_env("NIGHTJAR_LANDING_DIR", str(data_dir / "landing"))),
@@ -318,6 +325,8 @@ class Settings:
             mlflow_ui_url=redact_url(_env("NIGHTJAR_MLFLOW_UI_URL", DEFAULT_MLFLOW_UI_URL)).rstrip("/"),
             cpu_hour_price=_env_float("NIGHTJAR_CPU_HOUR_PRICE", 0.0) or None,
             mlflow_http=MlflowHttpBudget.from_env(),
+            engine=engine,
+            spark_remote=_env("NIGHTJAR_SPARK_REMOTE", DEFAULT_SPARK_REMOTE),
         )
 
 

@@ -1,5 +1,7 @@
-"""The writes both warehouses share (resources/warehouse/base.py): on DuckDB always, and on a throwaway Postgres
-when its server binaries are installed (.ci/run installs them; the Postgres cases are skipped otherwise)."""
+"""The writes every warehouse shares (resources/warehouse/base.py): on DuckDB always, on a throwaway Postgres when
+its server binaries are installed, and on a real Spark Connect server when Java is (.ci/run installs both; those
+cases are skipped otherwise). The Spark server is started once for the module; each test starts from an empty
+catalog."""
 
 from __future__ import annotations
 
@@ -11,7 +13,14 @@ import pandas as pd
 import pytest
 
 from resources.source.schema import Column
-from resources.warehouse import DuckDBWarehouse, NotInWarehouse, PostgresWarehouse, Warehouse, WarehouseFileMissing
+from resources.warehouse import (
+    DuckDBWarehouse,
+    NotInWarehouse,
+    PostgresWarehouse,
+    SparkWarehouse,
+    Warehouse,
+    WarehouseFileMissing,
+)
 from tests.postgres_server import postgres_bin, running_postgres
 
 DAY = date(2026, 3, 1)
@@ -32,7 +41,7 @@ def _count(warehouse: Warehouse, table: str = TABLE) -> int:
 
 
 def _stored(warehouse: Warehouse, table: str = TABLE) -> list[tuple]:
-    frame = warehouse.query(f"SELECT id, CAST(day AS VARCHAR) AS day, amount FROM {table} ORDER BY day, id")
+    frame = warehouse.query(f"SELECT id, {warehouse.as_text('day')} AS day, amount FROM {table} ORDER BY day, id")
     return [(row.id, row.day, row.amount) for row in frame.itertuples()]
 
 
@@ -62,10 +71,22 @@ def _postgres_warehouse(server) -> PostgresWarehouse:
     )
 
 
-@pytest.fixture(params=["duckdb", "postgres"])
+def _spark_warehouse(server) -> SparkWarehouse:
+    """A warehouse on the module's server, its catalog emptied first: no test sees another's tables."""
+    warehouse = SparkWarehouse(remote=server.remote)
+    spark = warehouse.spark()
+    for (name,) in spark.sql("SHOW DATABASES").collect():
+        if name != "default":
+            spark.sql(f"DROP DATABASE {name} CASCADE")
+    return warehouse
+
+
+@pytest.fixture(params=["duckdb", "postgres", "spark"])
 def warehouse(request, tmp_path) -> Warehouse:
     if request.param == "duckdb":
         return DuckDBWarehouse(path=str(tmp_path / "w.duckdb"))
+    if request.param == "spark":
+        return _spark_warehouse(request.getfixturevalue("spark_server"))
     return _postgres_warehouse(request.getfixturevalue("postgres"))
 
 
@@ -156,10 +177,17 @@ def test_replace_window_from_copies_the_named_columns_of_the_window_once(warehou
     assert (
         warehouse.replace_window_from("review.events", "day", DAY, AFTER, "staging.events", columns=["day", "id"]) == 4
     )
-    assert list(warehouse.query("SELECT * FROM review.events").columns) == ["day", "id"]
+    assert warehouse.column_names("review.events") == _partition_last(warehouse, ["day", "id"])
     # All columns when none are named.
     assert warehouse.replace_window_from("review.all", "day", NEXT, AFTER, "staging.events") == 1
-    assert list(warehouse.query("SELECT * FROM review.all").columns) == ["_row", "id", "day", "amount", "flag"]
+    assert warehouse.column_names("review.all") == _partition_last(warehouse, ["_row", "id", "day", "amount", "flag"])
+
+
+def _partition_last(warehouse: Warehouse, columns: list[str], window_column: str = "day") -> list[str]:
+    """Spark stores a table in partitions of its window column, which it keeps as the last column."""
+    if not isinstance(warehouse, SparkWarehouse):
+        return columns
+    return [c for c in columns if c != window_column] + [window_column]
 
 
 # --- append, ensure_table, drop_table, reads ------------------------------------------------------------------------
@@ -183,14 +211,10 @@ def test_ensure_table_adds_the_declared_columns_a_table_lacks(warehouse):
     grown = [*COLUMNS, Column("code", "VARCHAR", nullable=False)]
     warehouse.ensure_table(TABLE, grown)
     warehouse.ensure_table(TABLE, grown)
-    types = warehouse.query(
-        "SELECT column_name AS c, lower(data_type) AS t FROM information_schema.columns "
-        "WHERE table_schema = 'raw' AND table_name = 'events' ORDER BY ordinal_position"
-    )
-    assert types["c"].tolist() == ["id", "day", "amount", "code"]
-    assert types["t"].tolist()[2] in ("double", "double precision")
+    assert warehouse.column_names(TABLE) == ["id", "day", "amount", "code"]
     assert _stored(warehouse)[0][:2] == ("a", "2026-03-01") and pd.isna(_stored(warehouse)[0][2])
     assert warehouse.replace_window(TABLE, "day", NEXT, AFTER, [_rows("b", day=NEXT).assign(code="k")], grown) == 1
+    assert str(warehouse.read_window(TABLE, "day", NEXT, AFTER)["amount"].dtype) == "float64"  # a DOUBLE column
 
 
 def test_reads_and_drops(warehouse):

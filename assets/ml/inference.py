@@ -19,21 +19,17 @@ pandas is imported inside the functions: this module is imported when definition
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import date
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, date, datetime
+from typing import Any
 
 from assets.ml.canary import DECIDED_BY_COLUMN, CanaryPlan, plan_canary, slice_metadata
 from assets.ml.reasons import REASONS_COLUMN, REFERENCE
-from assets.ml.scorer import SHADOW, Scorer, make_scorer, reasons_off, score_chunks
+from assets.ml.scorer import SHADOW, Scorer, ScoreRows, make_scorer, reasons_off
 from assets.ml.spec import ModelSpec, check_mart_columns
 from resources.failures import DataFailure
 from resources.registry import CHALLENGER, CHAMPION, ModelRegistry
 from resources.source.schema import Column
 from resources.warehouse import Warehouse
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 SCORE_CHUNK_ROWS = 200_000
 
@@ -86,7 +82,8 @@ def _check_not_scored_by_another_version(
     the canary decided of the ``canary`` version taking the slice now (None: no canary now)."""
     if rescore or not warehouse.table_exists(predictions_table(spec)):
         return
-    warehouse.ensure_table(predictions_table(spec), prediction_columns(spec))  # a table from before decided_by
+    # a table from before decided_by
+    warehouse.ensure_table(predictions_table(spec), prediction_columns(spec), spec.timestamp)
     same = f"(coalesce({DECIDED_BY_COLUMN}, '{CHAMPION}') = '{CHAMPION}' AND model_version = {int(champion)})"
     if canary is not None:
         same += f" OR ({DECIDED_BY_COLUMN} = '{CHALLENGER}' AND model_version = {int(canary)})"
@@ -113,18 +110,30 @@ def _agreement(warehouse: Warehouse, spec: ModelSpec, start: date, end: date) ->
     return float(frame["agreement"].iloc[0])
 
 
-def _reason_metadata(spec: ModelSpec, scorers: list[Scorer]) -> dict[str, Any]:
-    """Which method wrote the reason codes, against what, and what they cost (rows, seconds)."""
+def _reason_metadata(
+    warehouse: Warehouse, spec: ModelSpec, scorers: list[Scorer], start: date, end: date
+) -> dict[str, Any]:
+    """Which method wrote the reason codes, against what, and what they cost (rows, seconds). Where the scoring
+    ran in this process its scorers counted both; where it ran on the engine's executors (Spark) the rows are
+    counted in the table and the seconds, spent there, are not shown."""
     explained = [s for s in scorers if s.explainer is not None]
     if not explained:
         return {"reason_codes": reasons_off(spec, "occlusion") or reasons_off(spec, None) or "off"}
     methods = ", ".join(f"{s.role} version {s.version.version}: {s.explainer.method}" for s in explained)
-    return {
+    metadata: dict[str, Any] = {
         "reason_codes": f"top {spec.reason_codes.top} features outside band '{spec.decision_bands.names[0]}' "
         f"({methods}), against the reference: {REFERENCE}",
         "reason_code_rows": sum(s.reason_rows for s in explained),
-        "reason_code_seconds": round(sum(s.reason_seconds for s in explained), 3),
     }
+    if metadata["reason_code_rows"]:
+        metadata["reason_code_seconds"] = round(sum(s.reason_seconds for s in explained), 3)
+    else:
+        counted = warehouse.query(
+            f"SELECT count(*) AS n FROM {predictions_table(spec)} WHERE {REASONS_COLUMN} IS NOT NULL AND "
+            f"{spec.timestamp} >= DATE '{start.isoformat()}' AND {spec.timestamp} < DATE '{end.isoformat()}'"
+        )
+        metadata["reason_code_rows"] = int(counted["n"].iloc[0])
+    return metadata
 
 
 def score_window(
@@ -151,11 +160,15 @@ def score_window(
     canary_version = plan.challenger.version if plan.on else None
     _check_not_scored_by_another_version(warehouse, spec, start, end, champion.version, canary_version, rescore)
     mart = f"marts.{spec.scoring_mart}"
+    check_mart_columns(spec, set(warehouse.column_names(mart)), spec.scoring_mart, f"model spec '{spec.name}'")
+    scored_at = datetime.now(UTC).replace(tzinfo=None)
 
-    def rows() -> Iterator[pd.DataFrame]:
-        for chunk in warehouse.iter_window(mart, spec.timestamp, start, end, chunk_rows=SCORE_CHUNK_ROWS):
-            check_mart_columns(spec, set(chunk.columns), spec.scoring_mart, f"model spec '{spec.name}'")
-            yield chunk
+    def scored(into: str, scorer: Scorer, canary: tuple[float, Scorer] | None = None) -> int:
+        """Score the window of the mart into ``into``, where the warehouse runs it (Spark: on its executors)."""
+        rows = ScoreRows(spec, scorer, run_id, canary, scored_at)
+        return warehouse.replace_window_mapped(
+            into, spec.timestamp, start, end, mart, rows, columns, chunk_rows=SCORE_CHUNK_ROWS
+        )
 
     deciding = make_scorer(spec, CHAMPION, champion, registry.load(champion), reasons=True)
     scorers = [deciding]
@@ -165,10 +178,9 @@ def score_window(
         canary = (plan.share, scorers[-1])
     columns = prediction_columns(spec)
     table = predictions_table(spec)
-    written = warehouse.replace_window(
-        table, spec.timestamp, start, end, score_chunks(spec, deciding, rows(), run_id, canary), columns
-    )
-    warehouse.ensure_table(review_queue_table(spec), columns)  # a queue from before a column was declared
+    written = scored(table, deciding, canary)
+    # a queue from before a column was declared
+    warehouse.ensure_table(review_queue_table(spec), columns, spec.timestamp)
     in_review = warehouse.replace_window_from(
         review_queue_table(spec),
         spec.timestamp,
@@ -193,12 +205,11 @@ def score_window(
         "canary": plan.why,
         **({} if canary_version is None else {"canary_version": canary_version}),  # no -1 where a person reads
         **(slice_metadata(warehouse, table, spec, start, end) if plan.on else {}),
-        **_reason_metadata(spec, scorers),
+        **_reason_metadata(warehouse, spec, scorers, start, end),
     }
     if challenger is not None and challenger.version != champion.version:
         shadow = Scorer(SHADOW, challenger, scorers[-1].model if plan.on else registry.load(challenger))
-        rows_scored = score_chunks(spec, shadow, rows(), run_id)
-        warehouse.replace_window(shadow_table(spec), spec.timestamp, start, end, rows_scored, columns)
+        scored(shadow_table(spec), shadow)
         metadata["shadow_version"] = challenger.version
         metadata["champion_challenger_agreement"] = _agreement(warehouse, spec, start, end)
     else:

@@ -90,12 +90,28 @@ def decide_rows(spec: ModelSpec, scorer: Scorer, rows: pd.DataFrame) -> tuple[np
     return probabilities, decisions, reasons
 
 
+@dataclass(frozen=True)
+class ScoreRows:
+    """:func:`score_chunks` as one picklable callable of the chunks: what a warehouse runs where the data is
+    (``Warehouse.replace_window_mapped``; on Spark, on the executors)."""
+
+    spec: ModelSpec
+    scorer: Scorer
+    run_id: str
+    canary: tuple[float, Scorer] | None = None
+    scored_at: datetime | None = None
+
+    def __call__(self, chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        return score_chunks(self.spec, self.scorer, chunks, self.run_id, self.canary, self.scored_at)
+
+
 def score_chunks(
     spec: ModelSpec,
     scorer: Scorer,
     chunks: Iterator[pd.DataFrame],
     run_id: str,
     canary: tuple[float, Scorer] | None = None,
+    scored_at: datetime | None = None,
 ) -> Iterator[pd.DataFrame]:
     """Prediction rows for each chunk of scoring rows: id, day, score, decision band, provenance, who decided and
     the reasons.
@@ -106,7 +122,7 @@ def score_chunks(
     import numpy as np
     import pandas as pd
 
-    scored_at = pd.Timestamp(datetime.now(UTC).replace(tzinfo=None))
+    scored_at = pd.Timestamp(scored_at or datetime.now(UTC).replace(tzinfo=None))
     for chunk in chunks:
         n = len(chunk)
         sliced = in_canary(chunk[spec.entity_id], canary[0]) if canary else np.zeros(n, dtype=bool)

@@ -53,7 +53,7 @@ def ingest_window(
     not_arrived: set[date] = set()  # refused days whose file is not complete yet
     try:
         warehouse.drop_table(staging)
-        warehouse.ensure_table(staging, _staged_columns(table))
+        warehouse.ensure_table(staging, _staged_columns(table), DAY_COLUMN)
         warehouse.replace_window(
             staging,
             DAY_COLUMN,
@@ -137,7 +137,7 @@ def _publish(warehouse: Warehouse, table: RawTable, staging: str, days: list[dat
     """Replace the stored rows of ``days`` by their staged rows: each run of consecutive days in one transaction."""
     if not days:
         return
-    warehouse.ensure_table(table.qualified, table.columns)
+    warehouse.ensure_table(table.qualified, table.columns, table.partition_column)
     for first, last in _runs(days):
         end = last + timedelta(days=1)
         warehouse.replace_window_from(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import date
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -210,9 +210,38 @@ class Warehouse(dg.ConfigurableResource):
             written = self._rowcount(cur)
         return int(written)
 
-    def ensure_table(self, table: str, columns: Sequence[Column]) -> None:
+    def replace_window_mapped(
+        self,
+        table: str,
+        date_column: str,
+        start: date,
+        end: date,
+        source_table: str,
+        transform: Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]],
+        columns: Sequence[Column],
+        chunk_rows: int = 100_000,
+    ) -> int:
+        """Atomically replace the window of ``table`` by ``transform`` applied to the same window of
+        ``source_table``, chunk by chunk (scoring). ``transform`` takes and yields pandas frames (``columns``); it
+        must pickle (a module-level function or object): an engine that computes runs it where the data is (Spark:
+        on the executors), the others stream the chunks through this process."""
+        chunks = self.iter_window(source_table, date_column, start, end, chunk_rows=chunk_rows)
+        return self.replace_window(table, date_column, start, end, transform(chunks), columns)
+
+    def as_text(self, expression: str) -> str:
+        """SQL casting ``expression`` to the engine's text type (for hashing or showing a value of any type)."""
+        return f"CAST({expression} AS {self._sql_type('VARCHAR')})"
+
+    def column_names(self, table: str) -> list[str]:
+        """The columns of ``table``; ``NotInWarehouse`` when it is not there."""
+        if not self.table_exists(table):
+            raise NotInWarehouse(f"table {table} does not exist in warehouse {self.describe()}")
+        return [str(c) for c in self.query(f"SELECT * FROM {_check_table(table)} WHERE FALSE").columns]
+
+    def ensure_table(self, table: str, columns: Sequence[Column], window_column: str | None = None) -> None:
         """Create ``table`` (and its schema) with the declared columns if it does not exist; add the declared
-        columns it lacks."""
+        columns it lacks. ``window_column``: the column its windows are replaced by (an engine that stores tables
+        in day partitions, Spark, partitions it by that column)."""
         with self._transaction() as cur:
             self._ensure_table(cur, _check_table(table), columns)
 
