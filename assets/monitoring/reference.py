@@ -89,7 +89,7 @@ def served_reference(
             SELECT {features}, p.score AS {SCORE_COLUMN}, p.model_version AS model_version,
                    CAST(p.{ts} AS DATE) AS reference_day,
                    row_number() OVER (
-                       PARTITION BY CAST(p.{ts} AS DATE) ORDER BY md5({warehouse.as_text(f'p.{entity}')})
+                       PARTITION BY CAST(p.{ts} AS DATE) ORDER BY md5({warehouse.as_text(f"p.{entity}")})
                    ) AS reference_rank
             FROM marts.{spec.scoring_mart} m
             JOIN {predictions_table(spec)} p ON m.{entity} = p.{entity}

@@ -49,6 +49,9 @@ SESSION_CONF = {
     "spark.sql.session.timeZone": "UTC",  # naive timestamps round-trip unchanged
     "spark.sql.sources.partitionOverwriteMode": "dynamic",  # an overwrite replaces only the days it writes
     "spark.sql.execution.arrow.pyspark.enabled": "true",
+    # The Hive metastore cannot parse a partition filter on a column named with a leading "_" (the staging day):
+    # such a filter then lists the table's partitions and filters them in Spark.
+    "spark.sql.hive.metastorePartitionPruningFallbackOnException": "true",
 }
 _SPARK_TYPES = {"VARCHAR": "STRING", "TEXT": "STRING", "INTEGER": "INT"}
 _SHIPPED_PACKAGES = ("assets", "resources")  # what a function run on the executors imports (scoring)
