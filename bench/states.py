@@ -38,7 +38,7 @@ def spec_name() -> str:
     return yaml.safe_load((PROJECT_ROOT / "model_specs" / SPEC_FILE).read_text())["name"]
 
 
-def bench_env(root: Path, rows: int, last_day: str, first_day: str = HISTORY_START) -> dict[str, str]:
+def bench_env(root: Path, rows: int, last_day: str, first_day: str = HISTORY_START, **overrides: str) -> dict[str, str]:
     """The stores under ``root``, ``rows`` a day, partitions ``first_day``..``last_day``, the one shipped spec
     (copied, so that a spec added to model_specs/ meanwhile changes nothing here)."""
     specs = root / "specs"
@@ -51,6 +51,7 @@ def bench_env(root: Path, rows: int, last_day: str, first_day: str = HISTORY_STA
         NIGHTJAR_START_DATE=first_day,
         NIGHTJAR_END_DATE=last_day,
         NIGHTJAR_MODEL_SPECS_DIR=str(specs),
+        **overrides,
     )
 
 
@@ -117,12 +118,12 @@ class State:
         shutil.copytree(self.snapshot, self.root, symlinks=True)
 
 
-def history_state(parent: Path, name: str, rows: int, days: int, measured_day: str) -> State:
+def history_state(parent: Path, name: str, rows: int, days: int, measured_day: str, **overrides: str) -> State:
     """``days`` days of ``rows`` stored from HISTORY_START (one untimed ingest run), partitions up to
-    ``measured_day``."""
+    ``measured_day``; ``overrides``: more of the environment (another engine)."""
     root, logs = parent / name, parent / f"{name}.logs"
     logs.mkdir(parents=True, exist_ok=True)
-    env = bench_env(root, rows, measured_day)
+    env = bench_env(root, rows, measured_day, **overrides)
     prepare_instance(env, logs)
     ingest_range(env, day(0), day(days - 1), logs, "history")
     return State(root, env, logs)

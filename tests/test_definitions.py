@@ -135,3 +135,24 @@ def test_a_spec_naming_a_column_its_mart_lacks_fails_at_load(nightjar_env, tmp_p
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(spec))
     with pytest.raises(SpecError, match=r"bad\.yaml.*fct_labeled_applications.*field 'features.numeric': 'shoe_size'"):
         build_definitions(dataclasses.replace(nightjar_env, model_specs_dir=tmp_path))
+
+
+def test_the_engine_is_one_setting_and_a_wrong_one_is_named(tmp_path, monkeypatch):
+    import pytest
+
+    from resources.build import build_resources
+    from resources.warehouse import SparkWarehouse
+    from tests.stores import point_stores_at
+
+    remote = "sc://spark.example.internal:15002"
+    settings = point_stores_at(tmp_path, monkeypatch, NIGHTJAR_ENGINE="spark", NIGHTJAR_SPARK_REMOTE=remote)
+    resources = build_resources(settings)
+    assert isinstance(resources["warehouse"], SparkWarehouse) and resources["warehouse"].remote == remote
+    # dbt follows: the spark target, handed the same server, and no DuckDB file
+    assert resources["dbt"].target == "spark" and resources["dbt"].spark_remote == remote
+    assert resources["dbt"].warehouse_path is None and settings.warehouse_kind == "spark"
+    monkeypatch.setenv("NIGHTJAR_ENGINE", "sparks")
+    from resources.settings import Settings
+
+    with pytest.raises(ValueError, match="NIGHTJAR_ENGINE='sparks' must be one of"):
+        Settings.from_env()

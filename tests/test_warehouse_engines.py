@@ -313,3 +313,14 @@ def test_postgres_reads_give_the_frames_duckdb_gives(postgres):
     frame = warehouse.query(f"SELECT day, CAST(amount AS NUMERIC) AS amount FROM {TABLE}")
     assert str(frame["day"].dtype).startswith("datetime64") and frame["amount"].dtype == "float64"
     assert warehouse.describe() == f"postgres:{postgres.user}@{postgres.host}:{postgres.port}/{warehouse.dbname}"
+
+
+def test_spark_without_a_server_fails_at_once_naming_the_address_and_the_fix():
+    from resources.warehouse.spark_warehouse import SparkUnreachable
+    from tests.mlflow_server import free_port
+
+    remote = f"sc://127.0.0.1:{free_port()}"  # nothing listens there
+    with pytest.raises(SparkUnreachable, match=f"no Spark Connect server answers at {remote}.*make spark-up"):
+        SparkWarehouse(remote=remote).table_exists("raw.events")
+    with pytest.raises(ValueError, match="must be a Spark Connect address, sc://host:port"):
+        SparkWarehouse(remote="http://127.0.0.1:15002").table_exists("raw.events")
