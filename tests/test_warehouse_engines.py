@@ -221,6 +221,10 @@ def test_reads_and_drops(warehouse):
     warehouse.replace_window(TABLE, "day", DAY, NEXT, [_rows([f"r{i:04d}" for i in range(2500)])], COLUMNS)
     chunks = list(warehouse.iter_window(TABLE, "day", DAY, NEXT, chunk_rows=2048))
     assert sum(len(c) for c in chunks) == 2500 and all(len(c) <= 2048 for c in chunks)
+    # A window of all time, bigger than a chunk (the training set's read): the stored days, not every calendar day.
+    warehouse.replace_window(TABLE, "day", NEXT, AFTER, [_rows(["late"], day=NEXT)], COLUMNS)
+    everything = list(warehouse.iter_window(TABLE, "day", date(1900, 1, 1), date(9999, 12, 31), chunk_rows=2048))
+    assert sum(len(c) for c in everything) == 2501 and all(len(c) <= 2048 for c in everything)
     with pytest.raises(NotInWarehouse, match="table raw.nothing does not exist in warehouse"):
         list(warehouse.iter_window("raw.nothing", "day", DAY, NEXT))
     assert warehouse.table_exists(TABLE) and not warehouse.table_exists("raw.nothing")

@@ -32,12 +32,7 @@ def training_table(spec: ModelSpec) -> str:
 
 
 def read_training_set(warehouse: Warehouse, spec: ModelSpec) -> pd.DataFrame:
-    """The stored training set in one order on every engine (by entity id): a fit depends on row order (the
-    validation split), and engines store rows and even columns in their own order."""
-    frame = warehouse.read_window(training_table(spec), spec.timestamp, *ALL_TIME)
-    if frame.empty:
-        return frame
-    return frame.sort_values(spec.entity_id, kind="stable", ignore_index=True)
+    return warehouse.read_window(training_table(spec), spec.timestamp, *ALL_TIME)
 
 
 def label_days(frame: pd.DataFrame, spec: ModelSpec) -> tuple[date, date]:

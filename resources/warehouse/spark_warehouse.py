@@ -308,15 +308,22 @@ class SparkWarehouse(Warehouse):
             if not frame.empty:
                 yield frame
             return
-        day = start
-        while day < end:
+        for stored in self._days_with_rows(table, date_column, start, end):  # never every calendar day of a window
+            day = date.fromisoformat(stored)
             following = day + timedelta(days=1)
             frame = _pandas(
                 spark.table(table).where(self._window_sql(date_column, day, following)).orderBy(window.columns[0])
             )
             for first in range(0, len(frame), chunk_rows):
                 yield frame.iloc[first : first + chunk_rows].reset_index(drop=True)
-            day = following
+
+    def _days_with_rows(self, table: str, date_column: str, start: date, end: date) -> list[str]:
+        """The days of [start, end) that hold rows, ascending: the partitions where the table is partitioned by
+        ``date_column`` (metadata only), else its distinct days."""
+        if date_column in self._partition_of(table):
+            return sorted(self._stored_days(table, date_column, start, end))
+        rows = self.spark().table(table).where(self._window_sql(date_column, start, end))
+        return sorted(self._days_in(rows, date_column))
 
     def query(self, sql):
         spark = self.spark()
