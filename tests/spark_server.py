@@ -21,7 +21,18 @@ def spark_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSpar
     try:
         yield server
     finally:
+        _stop_sessions()
         server.stop()
+
+
+def _stop_sessions() -> None:
+    """Stop the sessions this process still has on the server: a session left active after its server is gone
+    would stall whatever asks for the active session (MLflow does, on every run it starts, and retries for
+    minutes)."""
+    from pyspark.sql import SparkSession
+
+    while (session := SparkSession.getActiveSession()) is not None:
+        session.stop()
 
 
 @pytest.fixture(scope="module")

@@ -47,13 +47,14 @@ def _reject_a_landing_file(settings, landing: Path) -> dg.ExecuteInProcessResult
     """raw.applications of a stored day read from a landing file with one negative income: refused."""
     from assets.partitions import build_daily_partitions
     from assets.raw import build_raw_assets
-    from resources.build import build_resources, open_warehouse
+    from resources.build import build_resources, build_warehouse
     from resources.source.declarations import load_raw_tables
     from resources.source.schema import CompleteWhen
 
-    stored = open_warehouse(settings).read_window(
-        "raw.applications", "application_date", REJECTED_DAY, REJECTED_DAY + timedelta(days=1)
-    )
+    with build_warehouse(settings).process_config_and_initialize_cm() as warehouse:
+        stored = warehouse.read_window(
+            "raw.applications", "application_date", REJECTED_DAY, REJECTED_DAY + timedelta(days=1)
+        )
     bad = stored.drop(columns=[c for c in stored.columns if c.startswith("_")]).sort_values("application_id")
     bad.loc[bad.index[3], "annual_income"] = -5.0
     path = landing / "raw" / "applications" / f"{REJECTED_DAY.isoformat()}.csv"
@@ -72,7 +73,7 @@ def _reject_a_landing_file(settings, landing: Path) -> dg.ExecuteInProcessResult
 def _run_chain(root: Path, **env: str) -> dict:
     """Every step on one engine; what a user would look at afterwards."""
     from definitions import build_definitions
-    from resources.build import open_warehouse
+    from resources.build import build_warehouse
 
     specs, landing = root / "specs", root / "landing"
     _write_spec(specs, weak=False)
@@ -102,22 +103,22 @@ def _run_chain(root: Path, **env: str) -> dict:
             )
         rejected = _reject_a_landing_file(settings, landing)
         assert not rejected.success
-        warehouse = open_warehouse(settings)
-        query = lambda sql: warehouse.query(sql)  # noqa: E731
-        for mart in ("fct_application_features", "fct_labeled_applications"):
-            out[mart] = query(f"SELECT * FROM marts.{mart}")
-        out["training"] = query(f"SELECT * FROM ml.{MODEL}_training_set")
-        for table in (MODEL, f"{MODEL}_shadow", f"{MODEL}_review_queue"):
-            out[table] = query(
-                f"SELECT application_id, application_date, score, decision, model_version, decided_by "
-                f"FROM predictions.{table}"
+        with build_warehouse(settings).process_config_and_initialize_cm() as warehouse:  # its session closed after
+            query = warehouse.query
+            for mart in ("fct_application_features", "fct_labeled_applications"):
+                out[mart] = query(f"SELECT * FROM marts.{mart}")
+            out["training"] = query(f"SELECT * FROM ml.{MODEL}_training_set")
+            for table in (MODEL, f"{MODEL}_shadow", f"{MODEL}_review_queue"):
+                out[table] = query(
+                    f"SELECT application_id, application_date, score, decision, model_version, decided_by "
+                    f"FROM predictions.{table}"
+                )
+            out["rejections"] = query("SELECT * FROM audit.rejected_files")
+            out["rejected_day"] = query(
+                f"SELECT application_id, annual_income FROM raw.applications "
+                f"WHERE application_date = DATE '{REJECTED_DAY.isoformat()}'"
             )
-        out["rejections"] = query("SELECT * FROM audit.rejected_files")
-        out["rejected_day"] = query(
-            f"SELECT application_id, annual_income FROM raw.applications "
-            f"WHERE application_date = DATE '{REJECTED_DAY.isoformat()}'"
-        )
-        out["describe"] = warehouse.describe()
+            out["describe"] = warehouse.describe()
     return out
 
 

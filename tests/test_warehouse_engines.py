@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections.abc import Iterator
 from datetime import date, timedelta
 
 import pandas as pd
@@ -82,12 +83,15 @@ def _spark_warehouse(server) -> SparkWarehouse:
 
 
 @pytest.fixture(params=["duckdb", "postgres", "spark"])
-def warehouse(request, tmp_path) -> Warehouse:
+def warehouse(request, tmp_path) -> Iterator[Warehouse]:
     if request.param == "duckdb":
-        return DuckDBWarehouse(path=str(tmp_path / "w.duckdb"))
-    if request.param == "spark":
-        return _spark_warehouse(request.getfixturevalue("spark_server"))
-    return _postgres_warehouse(request.getfixturevalue("postgres"))
+        yield DuckDBWarehouse(path=str(tmp_path / "w.duckdb"))
+    elif request.param == "spark":
+        spark = _spark_warehouse(request.getfixturevalue("spark_server"))
+        yield spark
+        spark.spark().stop()  # not left active for what runs next in this process
+    else:
+        yield _postgres_warehouse(request.getfixturevalue("postgres"))
 
 
 # --- replace_window -------------------------------------------------------------------------------------------------
