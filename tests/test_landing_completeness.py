@@ -294,6 +294,9 @@ class _AppendingSource:
     def __init__(self, source: RawSources, rest: str) -> None:
         self.source, self.rest = source, rest
 
+    def portable(self) -> "_AppendingSource":
+        return self  # read in this process (DuckDB)
+
     def read(self, table: RawTable, day: date) -> SourceDay:
         read = self.source.read(table, day)
         return dataclasses.replace(read, chunks=_appending_after_the_first_chunk(read.chunks, read.file, self.rest))

@@ -291,3 +291,27 @@ def test_a_version_is_scored_on_its_own_features_after_the_spec_changes(logged, 
     model = mlflow.pyfunc.load_model(f"models:/{spec.name}/1")
     for scorer in (model, trained.pipeline):
         np.testing.assert_allclose(score(scorer, trained.holdout, narrower), trained.holdout_scores, atol=1e-12)
+
+
+def test_max_training_rows_reads_the_same_hash_sample_of_the_window_every_time(spec, mart, registry, tmp_path):
+    """The warehouse picks the rows (lowest md5 of the entity id), so only the sample reaches the training process;
+    the same rows on every run, whatever the order the mart's rows are stored in."""
+    import hashlib
+
+    from assets.ml.training_set import read_training_set, write_training_set
+    from resources.warehouse import DuckDBWarehouse
+
+    sampled = spec.model_copy(update={"evaluation": spec.evaluation.model_copy(update={"max_training_rows": 1000})})
+    warehouse = DuckDBWarehouse(path=str(tmp_path / "warehouse.duckdb"))
+    shuffled = mart.sample(frac=1.0, random_state=3)
+    mart_table = f"marts.{spec.training_mart}"
+    warehouse.replace_window(mart_table, spec.timestamp, FIRST_DAY, FIRST_DAY + timedelta(days=DAYS), [shuffled])
+    newest = pd.Timestamp(mart[spec.timestamp].max()).date()
+    window = mart[pd.to_datetime(mart[spec.timestamp]).dt.date > newest - timedelta(days=spec.evaluation.window_days)]
+    assert len(window) > 2000  # more than the limit: a sample is taken
+    expected = sorted(window[spec.entity_id], key=lambda key: hashlib.md5(str(key).encode()).hexdigest())[:1000]
+
+    for _ in range(2):
+        written = write_training_set(warehouse, registry, sampled, "loan_default.yaml", None, None)
+        stored = read_training_set(warehouse, sampled)
+        assert written.rows == 1000 and sorted(stored[spec.entity_id]) == sorted(expected)

@@ -194,6 +194,27 @@ def _partition_last(warehouse: Warehouse, columns: list[str], window_column: str
     return [c for c in columns if c != window_column] + [window_column]
 
 
+def test_append_produced_stores_what_each_item_yields_with_missing_columns_null(warehouse):
+    def day_of_rows(day: date) -> Iterator[pd.DataFrame]:
+        """Two frames of rows for the day, then one of other columns (a status row). Local and pandas only, so it
+        pickles by value: Spark's executors do not import the tests."""
+        at = pd.Timestamp(day)
+        yield pd.DataFrame({"id": [f"{day:%d}-a", f"{day:%d}-b"], "day": [at, at], "amount": [1.0, 1.0]})
+        yield pd.DataFrame({"id": [f"{day:%d}-c"], "day": [at], "amount": [2.0]})
+        yield pd.DataFrame({"note": [f"read {day}"]})
+
+    columns = [*(Column(c.name, c.dtype) for c in COLUMNS), Column("note", "VARCHAR")]  # staging: all nullable
+    warehouse.ensure_table("staging.produced", columns, "day")
+    warehouse.append_produced("staging.produced", [DAY, NEXT], day_of_rows, columns, chunk_rows=2)
+    rows = warehouse.query("SELECT id, day, amount, note FROM staging.produced ORDER BY id, note")
+    data = rows[rows["id"].notna()]
+    assert data["id"].tolist() == ["01-a", "01-b", "01-c", "02-a", "02-b", "02-c"]
+    assert data["amount"].tolist() == [1.0, 1.0, 2.0, 1.0, 1.0, 2.0] and data["note"].isna().all()
+    assert [str(d)[:10] for d in data["day"]] == ["2026-03-01"] * 3 + ["2026-03-02"] * 3
+    notes = rows[rows["id"].isna()]
+    assert notes["note"].tolist() == ["read 2026-03-01", "read 2026-03-02"] and notes["day"].isna().all()
+
+
 # --- append, ensure_table, drop_table, reads ------------------------------------------------------------------------
 
 

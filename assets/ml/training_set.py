@@ -86,7 +86,7 @@ def write_training_set(
     import pandas as pd
 
     start, end = training_window(warehouse, spec, as_of)
-    frame = warehouse.read_window(f"{MARTS_SCHEMA}.{spec.training_mart}", spec.timestamp, start, end)
+    frame = read_training_window(warehouse, spec, start, end)
     if as_of and not frame.empty:
         check_mart_columns(spec, set(frame.columns), spec.training_mart, spec_source)
         frame = frame[pd.to_datetime(frame[spec.label_date]) <= pd.Timestamp(as_of)]
@@ -106,6 +106,21 @@ def write_training_set(
         labels_newer=labels["newer"],
         positive_rate=float(frame[spec.target].mean()),
     )
+
+
+def read_training_window(warehouse: Warehouse, spec: ModelSpec, start: date, end: date) -> pd.DataFrame:
+    """The mart's rows of [start, end); with ``evaluation.max_training_rows``, at most that many: those whose entity
+    hashes lowest (the same rows on every run and engine, whatever their order), chosen in the warehouse."""
+    mart = f"{MARTS_SCHEMA}.{spec.training_mart}"
+    limit = spec.evaluation.max_training_rows
+    if limit is None:
+        return warehouse.read_window(mart, spec.timestamp, start, end)
+    frame = warehouse.query(
+        f"SELECT * FROM {mart} WHERE {spec.timestamp} >= DATE '{start.isoformat()}' "
+        f"AND {spec.timestamp} < DATE '{end.isoformat()}' "
+        f"ORDER BY md5({warehouse.as_text(spec.entity_id)}), {spec.entity_id} LIMIT {int(limit)}"
+    )
+    return frame.sort_values([spec.timestamp, spec.entity_id], kind="stable", ignore_index=True)
 
 
 def labels_against_champion(

@@ -8,21 +8,31 @@ untouched and is recorded in ``audit.rejected_files``; the other days of the win
 A day whose landing file is not complete yet (:class:`FileNotComplete`) has not arrived: nothing is published for
 it (not even an empty day) and what was stored is kept, like a rejected day, but it is no rejection and is not
 recorded as one; its result says so (``arrived=False``) and a later run reads the file once it is complete.
+
+Days are read by the warehouse's ``append_produced`` with :class:`DayRows`: in this process for DuckDB and
+Postgres, one task per day on the executors for Spark (which read the landing folder themselves), so a day's
+rows never pass through the Dagster process there. How each read ended comes back as a status row per day.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
 
-from resources.source import FileNotComplete, RawSources, SourceDataError
+from resources.source import FileNotComplete, PortableSources, RawSources, SourceDataError
 from resources.source.schema import Column, RawTable
 from resources.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 REJECTED_FILES = "audit.rejected_files"
 STAGING_SCHEMA = "nightjar_staging"
 DAY_COLUMN = "_nightjar_day"  # the day a staged row was read for
+STATUS_COLUMN = "_nightjar_read"  # on each day's one status row (its day column NULL): how its read ended
 INSERT_ROWS = 100_000
 
 
@@ -48,30 +58,24 @@ def ingest_window(
     from assets.raw.audit import audit_staged
 
     staging = f"{STAGING_SCHEMA}.{table.schema}__{table.identifier}__{run_id.replace('-', '')[:12] or 'run'}"
-    origins: dict[date, str] = {}
-    refused: dict[date, str] = {}  # days whose read failed: the rows they staged before failing are ignored
-    not_arrived: set[date] = set()  # refused days whose file is not complete yet
     try:
         warehouse.drop_table(staging)
-        warehouse.ensure_table(staging, _staged_columns(table), DAY_COLUMN)
-        warehouse.replace_window(
-            staging,
-            DAY_COLUMN,
-            days[0],
-            days[-1] + timedelta(days=1),
-            _staged_chunks(table, days, source, origins, refused, not_arrived),
-            _staged_columns(table),
-        )
+        columns = _staged_columns(table)
+        warehouse.ensure_table(staging, columns, DAY_COLUMN)
+        warehouse.append_produced(staging, list(days), DayRows(table, source.portable()), columns, INSERT_ROWS)
+        outcomes = _outcomes(warehouse, staging, days)
+        refused = {day for day, outcome in outcomes.items() if outcome.problems}
         audited = audit_staged(warehouse, table, staging, DAY_COLUMN, [d for d in days if d not in refused])
         results = []
         for day in days:
             rows, problems = audited.get(day, (0, []))
+            outcome = outcomes[day]
             if day in refused:
-                results.append(DayResult(day, 0, origins.get(day, "?"), refused[day], day not in not_arrived))
+                results.append(DayResult(day, 0, outcome.origin, outcome.problems, outcome.arrived))
             elif problems:
-                results.append(DayResult(day, 0, origins[day], f"{origins[day]}:\n  - " + "\n  - ".join(problems)))
+                results.append(DayResult(day, 0, outcome.origin, f"{outcome.origin}:\n  - " + "\n  - ".join(problems)))
             else:
-                results.append(DayResult(day, rows, origins[day]))
+                results.append(DayResult(day, rows, outcome.origin))
         _publish(warehouse, table, staging, [r.day for r in results if r.problems is None])
         for result in results:
             if result.problems and result.arrived:
@@ -81,56 +85,67 @@ def ingest_window(
         warehouse.drop_table(staging)
 
 
-def _staged_chunks(
-    table: RawTable,
-    days: Sequence[date],
-    source: RawSources,
-    origins: dict[date, str],
-    refused: dict[date, str],
-    not_arrived: set[date],
-) -> Iterator:
-    """Every day's chunks with its day column, in one stream of inserts of about ``INSERT_ROWS`` rows (small days
-    together: one insert per day cost more than the rows); a day whose read fails is noted in ``refused``, and in
-    ``not_arrived`` too when its file is not complete yet."""
-    pending: list = []
-    pending_rows = 0
-    for day in days:
-        origins[day] = "?"
+@dataclass(frozen=True)
+class DayRows:
+    """Reads one day of a raw table, as staged rows (each with the day it was read for) followed by one status row
+    (``STATUS_COLUMN``: the day, its origin, why it was refused, if it was, and whether it had arrived), so that an
+    engine can run the read where the data is and the outcome still comes back through the staging table. A read
+    that fails half-way leaves the rows it staged, which nothing reads (the day is refused). Pickles."""
+
+    table: RawTable
+    sources: PortableSources
+
+    def __call__(self, day: date) -> Iterator[pd.DataFrame]:
+        import pandas as pd
+
+        table, origin = self.table, "?"
         try:
-            read = source.read(table, day)
-            origins[day] = read.origin
+            read = self.sources.read(table, day)
+            origin = read.origin
             if read.chunks is None:  # a landing table without a file that day
                 if table.missing_day == "error":
                     raise SourceDataError(
                         f"no file for {table.label} {day}: {read.origin}; declare missing_day: empty if a day may "
                         "have none"
                     )
-                continue  # an empty day: its stored rows are replaced by none
-            chunks = read.chunks if read.file is not None else _numbered(read.chunks, table, read.origin)
-            for chunk in chunks:  # streamed: a file that fails late has staged rows, which nothing reads
-                chunk[DAY_COLUMN] = day
-                pending.append(chunk)
-                pending_rows += len(chunk)
-                if pending_rows >= INSERT_ROWS:
-                    yield _concat(pending)
-                    pending, pending_rows = [], 0
+            else:  # an empty day when there is no file: its stored rows are replaced by none
+                chunks = read.chunks if read.file is not None else _numbered(read.chunks, table, read.origin)
+                for chunk in chunks:  # streamed: a file that fails late has staged rows, which nothing reads
+                    chunk[DAY_COLUMN] = pd.Timestamp(day)
+                    yield chunk
+            yield _status(day, origin)
         except FileNotComplete as error:
-            origins[day] = str(error.file or origins[day])
-            refused[day] = (
+            problems = (
                 f"not yet arrived: {error}. Skipped: nothing of {day} is published and what was stored for it is "
                 "kept; a later run of this day reads the file once it is complete"
             )
-            not_arrived.add(day)
+            yield _status(day, str(error.file or origin), problems, arrived=False)
         except SourceDataError as error:
-            refused[day] = str(error)
-    if pending:
-        yield _concat(pending)
+            yield _status(day, origin, str(error))
 
 
-def _concat(chunks: list):
+@dataclass(frozen=True)
+class _Outcome:
+    origin: str
+    problems: str | None = None
+    arrived: bool = True
+
+
+def _status(day: date, origin: str, problems: str | None = None, arrived: bool = True) -> pd.DataFrame:
     import pandas as pd
 
-    return chunks[0] if len(chunks) == 1 else pd.concat(chunks, ignore_index=True)
+    status = {"day": day.isoformat(), "origin": origin, "problems": problems, "arrived": arrived}
+    return pd.DataFrame({STATUS_COLUMN: [json.dumps(status)]})
+
+
+def _outcomes(warehouse: Warehouse, staging: str, days: Sequence[date]) -> dict[date, _Outcome]:
+    """Each day's read outcome, from its status row; a day without one was not read to its end."""
+    found = warehouse.query(f'SELECT "{STATUS_COLUMN}" AS status FROM {staging} WHERE "{STATUS_COLUMN}" IS NOT NULL')
+    outcomes = {}
+    for text in found["status"]:
+        status = json.loads(text)
+        outcomes[date.fromisoformat(status["day"])] = _Outcome(status["origin"], status["problems"], status["arrived"])
+    return {day: outcomes.get(day, _Outcome("?", "its read stopped before its end")) for day in days}
 
 
 def _publish(warehouse: Warehouse, table: RawTable, staging: str, days: list[date]) -> None:
@@ -165,7 +180,12 @@ def _staged_columns(table: RawTable) -> list[Column]:
     from resources.source.landing import ROW_COLUMN
 
     # Staged columns accept nulls: the audit counts them per rule instead of failing at the first.
-    return [Column(ROW_COLUMN, "BIGINT"), Column(DAY_COLUMN, "DATE"), *(Column(c.name, c.dtype) for c in table.columns)]
+    return [
+        Column(ROW_COLUMN, "BIGINT"),
+        Column(DAY_COLUMN, "DATE"),
+        *(Column(c.name, c.dtype) for c in table.columns),
+        Column(STATUS_COLUMN, "VARCHAR"),
+    ]
 
 
 def _numbered(chunks, table: RawTable, origin: str):

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 from pydantic import Field
@@ -25,7 +25,15 @@ if TYPE_CHECKING:
 
     from resources.settings import Settings
 
-__all__ = ["FileNotComplete", "RawSources", "SourceDataError", "SourceDay", "SyntheticSource", "build_source"]
+__all__ = [
+    "FileNotComplete",
+    "PortableSources",
+    "RawSources",
+    "SourceDataError",
+    "SourceDay",
+    "SyntheticSource",
+    "build_source",
+]
 
 
 class FileNotComplete(SourceDataError):
@@ -79,15 +87,38 @@ class RawSources(dg.ConfigurableResource):
             return self.synthetic_loans
         raise SourceDataError(f"no generator named {name!r}")
 
+    def portable(self) -> PortableSources:
+        """The same sources as plain values, which pickle (a Dagster resource does not): a day is then read where
+        the data is, e.g. on a Spark executor that sees the landing folder."""
+        generator = self.synthetic_loans
+        return PortableSources(
+            landing_dir=self.landing_dir,
+            synthetic_loans={name: getattr(generator, name) for name in type(generator).model_fields},
+        )
+
     def describe(self, table: RawTable) -> str:
         if table.origin == LANDING:
             return f"landing folder {Path(self.landing_dir) / table.source / table.name}"
         return f"generator {table.origin} ({self.generator(table.origin).describe()})"
 
 
+@dataclass(frozen=True)
+class PortableSources:
+    """What a :class:`RawSources` reads from, as plain values (see :meth:`RawSources.portable`)."""
+
+    landing_dir: str
+    synthetic_loans: dict[str, Any]
+
+    def read(self, table: RawTable, day: date) -> SourceDay:
+        """As :meth:`RawSources.read`."""
+        return RawSources(landing_dir=self.landing_dir, synthetic_loans=SyntheticSource(**self.synthetic_loans)).read(
+            table, day
+        )
+
+
 def build_source(settings: Settings) -> RawSources:
     return RawSources(
-        landing_dir=str(settings.landing_dir),
+        landing_dir=str(settings.landing_dir.absolute()),  # the same folder from any working directory
         synthetic_loans=SyntheticSource(
             rows_per_day=settings.rows_per_day,
             seed=settings.seed,

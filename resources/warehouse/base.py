@@ -96,6 +96,29 @@ def _peek_columns(
     return itertools.chain([first], iterator), columns
 
 
+def _joined(frames: Iterable[pd.DataFrame], rows: int) -> Iterator[pd.DataFrame]:
+    """Non-empty ``frames``, those with the same columns joined up to about ``rows`` rows (one insert per small
+    frame costs more than its rows: a backfill's small days go in together). Rows of a table have no order, so
+    frames of other columns (status rows) wait in their own group."""
+    import pandas as pd
+
+    pending: dict[tuple, list[pd.DataFrame]] = {}
+
+    def flush(columns: tuple) -> pd.DataFrame:
+        group = pending.pop(columns)
+        return group[0] if len(group) == 1 else pd.concat(group, ignore_index=True)
+
+    for frame in frames:
+        if frame.empty:
+            continue
+        columns = tuple(frame.columns)
+        pending.setdefault(columns, []).append(frame)
+        if sum(len(f) for f in pending[columns]) >= rows:
+            yield flush(columns)
+    for columns in list(pending):
+        yield flush(columns)
+
+
 class Warehouse(dg.ConfigurableResource):
     """Interface shared by the DuckDB and Postgres warehouses; the writes are implemented here, once."""
 
@@ -227,6 +250,26 @@ class Warehouse(dg.ConfigurableResource):
         on the executors), the others stream the chunks through this process."""
         chunks = self.iter_window(source_table, date_column, start, end, chunk_rows=chunk_rows)
         return self.replace_window(table, date_column, start, end, transform(chunks), columns)
+
+    def append_produced(
+        self,
+        table: str,
+        inputs: Sequence[Any],
+        produce: Callable[[Any], Iterator[pd.DataFrame]],
+        columns: Sequence[Column],
+        chunk_rows: int = 100_000,
+    ) -> None:
+        """Append to ``table`` (made with ``columns`` if it is not there: a staging table) every frame
+        ``produce(item)`` yields for each of ``inputs`` (raw days read from their files or generator). ``produce``
+        must pickle: an engine that computes runs it where the data is (Spark: one task per item on the executors,
+        so the data never passes through this process), the others run it here, in one transaction, small frames
+        of the same columns joined into inserts of about ``chunk_rows`` rows."""
+        _check_table(table)
+        with self._transaction() as cur:
+            self._lock(cur, table)
+            self._ensure_table(cur, table, columns)
+            for chunk in _joined((frame for item in inputs for frame in produce(item)), chunk_rows):
+                self._insert_chunk(cur, table, chunk)
 
     def as_text(self, expression: str) -> str:
         """SQL casting ``expression`` to the engine's text type (for hashing or showing a value of any type)."""

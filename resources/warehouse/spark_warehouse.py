@@ -262,8 +262,7 @@ class SparkWarehouse(Warehouse):
         self._ensure(table, columns, date_column)
         spark.catalog.refreshTable(source_table)
         spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(chunk_rows))
-        # DATE leaves pandas as datetime64: declared TIMESTAMP on the way out, cast back by _conformed.
-        out = ", ".join(f"`{c.name}` {'TIMESTAMP' if c.dtype == 'DATE' else self._sql_type(c.dtype)}" for c in columns)
+        out = self._mapped_schema(columns)
         source = spark.table(source_table).where(self._window_sql(date_column, start, end))
         staged = _staging_name(table, "mapped")
         spark.sql(f"CREATE SCHEMA IF NOT EXISTS {_STAGING_SCHEMA}")
@@ -275,6 +274,26 @@ class SparkWarehouse(Warehouse):
         finally:
             spark.sql(f"DROP TABLE IF EXISTS {staged}")
         return written
+
+    def append_produced(self, table, inputs, produce, columns, chunk_rows=100_000):
+        """One task per item on the executors (``mapInPandas`` over ``range``): items are read in parallel where
+        the data is, and what ``produce`` yields goes from the executors to the table."""
+        _check_table(table)
+        items = list(inputs)
+        if not items:
+            return
+        spark = self.spark()
+        self._ship_code()
+        self._ensure(table, columns)
+        produced = spark.range(0, len(items), 1, len(items)).mapInPandas(
+            _Produced(items, produce, [c.name for c in columns]), self._mapped_schema(columns)
+        )
+        self._conformed(table, produced).write.insertInto(table)
+
+    def _mapped_schema(self, columns: Sequence[Column]) -> str:
+        """The DDL of what a mapped function yields: DATE leaves pandas as datetime64, so it is declared TIMESTAMP
+        on the way out and cast back by ``_conformed``."""
+        return ", ".join(f"`{c.name}` {'TIMESTAMP' if c.dtype == 'DATE' else self._sql_type(c.dtype)}" for c in columns)
 
     def ensure_table(self, table, columns, window_column=None):
         self._ensure(_check_table(table), columns, window_column)
@@ -336,6 +355,27 @@ class SparkWarehouse(Warehouse):
         return f"spark:{self.remote}"
 
 
+class _Produced:
+    """Run on an executor by ``append_produced``: for each item index of its batches, the frames ``produce``
+    yields, with every declared column (NULL where a frame has none) in order, ready for Arrow."""
+
+    def __init__(self, items: Sequence[Any], produce: Callable[[Any], Iterator[pd.DataFrame]], names: list[str]):
+        self.items, self.produce, self.names = list(items), produce, names
+
+    def __call__(self, batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            for index in batch["id"]:
+                for frame in self.produce(self.items[int(index)]):
+                    if not frame.empty:
+                        yield self._complete(frame)
+
+    def _complete(self, frame: pd.DataFrame) -> pd.DataFrame:
+        import pandas as pd
+
+        nulls = pd.Series([None] * len(frame), index=frame.index, dtype=object)  # Arrow casts them to any type
+        return _spark_ready(pd.DataFrame({n: frame.get(n, nulls) for n in self.names}), typed=True)
+
+
 def _staging_name(table: str, purpose: str) -> str:
     import uuid
 
@@ -362,9 +402,10 @@ def _check_not_null(table: str, columns: Sequence[Column], chunk: pd.DataFrame) 
             )
 
 
-def _spark_ready(frame: pd.DataFrame) -> pd.DataFrame:
+def _spark_ready(frame: pd.DataFrame, typed: bool = False) -> pd.DataFrame:
     """A frame Spark's Arrow conversion takes: object columns of dates become datetimes (cast back to DATE by the
-    table's type), all-None object columns stay strings."""
+    table's type); all-None object columns become strings, unless the frame goes out under a declared schema
+    (``typed``), where Arrow casts them to the declared type."""
     import pandas as pd
 
     ready = {}
@@ -373,7 +414,7 @@ def _spark_ready(frame: pd.DataFrame) -> pd.DataFrame:
             sample = column.dropna()
             if not sample.empty and isinstance(sample.iloc[0], date):
                 column = pd.to_datetime(column)
-            elif sample.empty:
+            elif sample.empty and not typed:
                 column = column.astype("string")
         ready[name] = column
     return pd.DataFrame(ready)

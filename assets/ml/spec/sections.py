@@ -72,6 +72,12 @@ class Evaluation(StrictModel):
     )
     segments: list[str] = Field(default_factory=list, description="Categorical columns to report metrics by")
     min_training_rows: int = Field(200, ge=10)
+    max_training_rows: int | None = Field(
+        None,
+        ge=1000,
+        description="At most this many rows of the window are read to train on: a deterministic sample by the "
+        "entity's hash, taken by the warehouse (only the sample reaches the training process). Default: all rows",
+    )
 
     @model_validator(mode="after")
     def _holdout_inside_window(self) -> "Evaluation":
