@@ -4,13 +4,20 @@ column, and a stable, bounded sample."""
 
 from __future__ import annotations
 
+import hashlib
+from datetime import date, timedelta
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from assets.ml.spec import DRIFT_METHODS, Monitoring, Thresholds
+from assets.ml.inference import predictions_table
+from assets.ml.spec import DRIFT_METHODS, Monitoring, Thresholds, load_spec
 from assets.monitoring.drift import DriftResult, run_drift, severity
-from assets.monitoring.sampling import deterministic_sample
+from assets.monitoring.scored_day import sample_scored_day
+from resources.failures import DataFailure
+from resources.warehouse import DuckDBWarehouse, NotInWarehouse
 from tests.numpy_drift import drift_numpy
 
 NUMERIC = [f"num_{i}" for i in range(10)]
@@ -274,39 +281,66 @@ def test_severity_refuses_nan():
         severity(float("nan"), Thresholds(warn=0.1, error=0.2))
 
 
-def test_sample_is_stable_bounded_and_order_independent():
+DAY = date(2026, 3, 1)
+SPEC = load_spec(Path(__file__).resolve().parents[1] / "model_specs" / "loan_default.yaml")
+
+
+def _stored_scored_day(tmp_path, frame: pd.DataFrame, versions: list[int] | None = None) -> DuckDBWarehouse:
+    """``frame`` as the day's scoring mart (its ids as the spec's entity) and its scores as the day's predictions."""
+    entity, ts = SPEC.entity_id, SPEC.timestamp
+    warehouse = DuckDBWarehouse(path=str(tmp_path / "warehouse.duckdb"))
+    mart = frame.drop(columns=[SCORE]).rename(columns={"id": entity}).assign(**{ts: pd.Timestamp(DAY)})
+    mart[entity] = mart[entity].astype(str)
+    following = DAY + timedelta(days=1)
+    warehouse.replace_window(f"marts.{SPEC.scoring_mart}", ts, DAY, following, [mart])
+    predictions = pd.DataFrame(
+        {entity: mart[entity], ts: mart[ts], "score": frame[SCORE], "model_version": versions or 1}
+    )
+    warehouse.replace_window(predictions_table(SPEC), ts, DAY, following, [predictions])
+    return warehouse
+
+
+def _md5_lowest(ids, n: int) -> list[str]:
+    return sorted(sorted(map(str, ids), key=lambda key: hashlib.md5(key.encode()).hexdigest())[:n])
+
+
+def test_the_drift_sample_is_taken_in_the_warehouse_stable_bounded_and_order_independent(tmp_path):
     frame = make_frame(50_000, seed=6)
-    first = deterministic_sample(frame, 2000, "id")
-    assert len(first) == 2000
-    assert first.equals(deterministic_sample(frame, 2000, "id"))
+    first = sample_scored_day(_stored_scored_day(tmp_path / "a", frame), SPEC, DAY, 2000)
+    ids = first.frame[SPEC.entity_id]
+    assert (len(first.frame), first.rows, first.version) == (2000, 50_000, 1)
+    assert sorted(ids) == _md5_lowest(frame["id"], 2000)  # the lowest md5 of the entity id, whatever the engine
     shuffled = frame.sample(frac=1.0, random_state=0)
-    assert set(deterministic_sample(shuffled, 2000, "id")["id"]) == set(first["id"])
-    # a grown partition costs the same, and the old rows it keeps are rows the old sample had
-    grown = pd.concat([frame, make_frame(50_000, seed=7)])
-    grown_sample = deterministic_sample(grown, 2000, "id")
-    assert len(grown_sample) == 2000
-    kept_old = set(grown_sample["id"]) & set(frame["id"])
-    assert kept_old and kept_old <= set(first["id"])
-    # rows come back in their original order, untouched
-    assert first.index.is_monotonic_increasing
-    pd.testing.assert_frame_equal(first, frame.loc[first.index])
+    again = sample_scored_day(_stored_scored_day(tmp_path / "b", shuffled), SPEC, DAY, 2000)
+    pd.testing.assert_frame_equal(again.frame, first.frame)
+    # a grown day costs the same, and the old rows it keeps are rows the old sample had
+    grown = pd.concat([frame, make_frame(50_000, seed=7)], ignore_index=True)
+    grown_sample = sample_scored_day(_stored_scored_day(tmp_path / "c", grown), SPEC, DAY, 2000)
+    assert (len(grown_sample.frame), grown_sample.rows) == (2000, 100_000)
+    kept_old = set(grown_sample.frame[SPEC.entity_id]) & set(frame["id"].astype(str))
+    assert kept_old and kept_old <= set(ids)
+    # the rows are the stored rows, with their scores
+    stored = frame.assign(id=frame["id"].astype(str)).set_index("id").loc[ids]
+    np.testing.assert_allclose(first.frame["num_3"], stored["num_3"])
+    np.testing.assert_allclose(first.frame["score"], stored[SCORE])
 
 
-def test_sample_is_not_biased_by_key_order():
+def test_the_drift_sample_is_not_biased_by_key_order(tmp_path):
     frame = make_frame(50_000, seed=8)
-    sample = deterministic_sample(frame, 5000, "id")
+    sample = sample_scored_day(_stored_scored_day(tmp_path, frame), SPEC, DAY, 5000).frame
     # ids are sequential: a hash sample spreads over the whole range instead of taking the head
-    assert sample["id"].min() < frame["id"].quantile(0.01)
-    assert sample["id"].max() > frame["id"].quantile(0.99)
+    numbers = sample[SPEC.entity_id].astype(int)
+    assert numbers.min() < frame["id"].quantile(0.01) and numbers.max() > frame["id"].quantile(0.99)
     result = drift_numpy(frame, sample, NUMERIC, CATEGORICAL, SCORE, THRESHOLD)
     assert result.drifted_columns == []
 
 
-def test_sample_of_a_small_frame_is_all_rows():
+def test_the_drift_sample_of_a_small_day_is_all_rows_and_names_the_serving_version(tmp_path):
     frame = make_frame(100, seed=9)
-    pd.testing.assert_frame_equal(deterministic_sample(frame, 100, "id"), frame)
-    pd.testing.assert_frame_equal(deterministic_sample(frame, 1000, "id"), frame)
-    with pytest.raises(ValueError):
-        deterministic_sample(frame, 0, "id")
-    with pytest.raises(KeyError):
-        deterministic_sample(frame, 10, "no_such_column")
+    scored = sample_scored_day(_stored_scored_day(tmp_path, frame, versions=[3] * 60 + [4] * 40), SPEC, DAY, 1000)
+    assert (len(scored.frame), scored.rows, scored.version) == (100, 100, 3)
+    assert sorted(scored.frame[SPEC.entity_id]) == sorted(frame["id"].astype(str))
+    with pytest.raises(DataFailure, match="no predictions of 'loan_default_risk' for 2026-03-02"):
+        sample_scored_day(DuckDBWarehouse(path=str(tmp_path / "warehouse.duckdb")), SPEC, DAY + timedelta(days=1), 10)
+    with pytest.raises(NotInWarehouse, match=f"table {predictions_table(SPEC)} does not exist"):
+        sample_scored_day(DuckDBWarehouse(path=str(tmp_path / "empty.duckdb")), SPEC, DAY, 10)

@@ -31,8 +31,7 @@ from assets.monitoring.scored_day import (
     log_to_mlflow,
     monitoring_asset_args,
     partition_day,
-    read_scored_day,
-    serving_version,
+    sample_scored_day,
 )
 from assets.step_cost import with_cost
 from resources.failures import not_retried
@@ -85,7 +84,6 @@ def build_drift_asset(
         from assets.monitoring.drift import run_drift
         from assets.monitoring.reference import served_days, served_reference
         from assets.monitoring.report_page import ReportAbout
-        from assets.monitoring.sampling import deterministic_sample
 
         day = partition_day(context)
         numeric, categorical = thresholds.checked(spec.features)
@@ -93,12 +91,9 @@ def build_drift_asset(
         rule = thresholds.reference
         served = None
         with not_retried(*DATA_ERRORS), warehouse.session():
-            predictions = read_scored_day(warehouse, spec, day)
+            scored = sample_scored_day(warehouse, spec, day, thresholds.sample_rows)
             latency = latency_percentiles(warehouse, spec, day)  # the chain's data in -> scores out, last 30 days
-            rows = warehouse.read_window(f"marts.{spec.scoring_mart}", spec.timestamp, day, day + timedelta(days=1))
-            current = rows.merge(predictions[[spec.entity_id, "score"]], on=spec.entity_id, how="inner")
-            sample = deterministic_sample(current, thresholds.sample_rows, spec.entity_id)
-            serving = serving_version(predictions)
+            sample, serving = scored.frame, scored.version
             if rule.kind != "training":
                 days = served_days(warehouse, spec, day)
                 served = served_reference(warehouse, spec, days, serving, checked) if days else None
@@ -116,7 +111,7 @@ def build_drift_asset(
                     "reason": reason,
                     "reference": rule.describe(),
                     "model_version": version.version,
-                    "rows": len(current),
+                    "rows": scored.rows,
                 }
             )
             yield not_checked(DATA_DRIFT, reason, day)
@@ -135,7 +130,7 @@ def build_drift_asset(
                 "version": str(version.version),
                 "day": day.isoformat(),
                 "reference": described,
-                "rows": f"{len(current)} scored, {len(sample)} compared",
+                "rows": f"{scored.rows} scored, {len(sample)} compared",
                 "checked columns": ", ".join(checked),
             },
         )
@@ -148,7 +143,7 @@ def build_drift_asset(
                 "score",
                 thresholds.column_drift_threshold,
                 report,
-                partition_rows=len(current),
+                partition_rows=scored.rows,
                 num_method=thresholds.num_method,
                 cat_method=thresholds.cat_method,
                 column_methods=thresholds.column_methods,
@@ -199,7 +194,7 @@ def build_drift_asset(
                 **({"score_drift": result.score_drift} if score_compared else {"score_drift_status": score_note}),
                 "drifted_columns": drifted,
                 "model_version": version.version,
-                "rows": len(current),
+                "rows": scored.rows,
                 "sample_rows": result.sample_rows,
                 "reference": described,
                 "reference_rows": result.rows_reference,

@@ -22,16 +22,18 @@ from typing import TYPE_CHECKING
 import dagster as dg
 
 from assets.ml.canary import DECIDED_BY_COLUMN, slice_quality
+from assets.ml.inference import predictions_table
 from assets.ml.spec import ModelSpec
 from assets.monitoring.check_names import AUC_DROP, CALIBRATION, QUALITY_ASSET
 from assets.monitoring.check_results import graded_check, not_checked, report_links
 from assets.monitoring.scored_day import (
     DATA_ERRORS,
+    day_predictions,
+    labeled_day,
+    labeled_rows,
     log_to_mlflow,
     monitoring_asset_args,
     partition_day,
-    read_scored_day,
-    serving_version,
 )
 from assets.step_cost import with_cost
 from resources.failures import not_retried
@@ -87,16 +89,14 @@ def build_quality_asset(
         day = partition_day(context)
         due = None
         with not_retried(*DATA_ERRORS), warehouse.session():
-            predictions = read_scored_day(warehouse, spec, day)
-            labels = warehouse.read_window(f"marts.{spec.training_mart}", spec.timestamp, day, day + timedelta(days=1))
-            if labels.empty:
+            predicted, serving = day_predictions(warehouse, spec, day)
+            if not labeled_rows(warehouse, spec, day):
                 due = labels_due(warehouse, spec, day)
             else:
                 segments = spec.fairness.columns if spec.fairness is not None else []
-                roles = [DECIDED_BY_COLUMN] if DECIDED_BY_COLUMN in predictions else []
-                labeled = predictions[[spec.entity_id, "score", "decision", *roles]].merge(
-                    labels[[spec.entity_id, spec.target, *segments]], on=spec.entity_id, how="inner"
-                )
+                scored = warehouse.column_names(predictions_table(spec))
+                roles = [DECIDED_BY_COLUMN] if DECIDED_BY_COLUMN in scored else []
+                labeled = labeled_day(warehouse, spec, day, ["score", "decision", *roles], [spec.target, *segments])
         if due is not None:
             # Not a failure: labels arrive later. The checks pass as "not checked" (nothing alerts).
             status = due.status()
@@ -108,15 +108,15 @@ def build_quality_asset(
                     "labels_due": due.due.isoformat() if due.due else "unknown",
                     **({"label_lag_days": due.lag_days} if due.lag_days is not None else {}),
                     "labels_overdue": due.overdue,
-                    "model_version": serving_version(predictions),
-                    "predictions": len(predictions),
+                    "model_version": serving,
+                    "predictions": predicted,
                 }
             )
             reason = f"{status} in {spec.training_mart}"
             yield not_checked(AUC_DROP, reason, day)
             yield not_checked(CALIBRATION, reason, day)
             return
-        version = registry.version(spec.name, serving_version(predictions))
+        version = registry.version(spec.name, serving)
         report = reports.path(spec.name, "quality", day)
         validation_auc = float(version.tags.get("metric.roc_auc", "nan"))
         about = ReportAbout(
@@ -125,7 +125,7 @@ def build_quality_asset(
                 "model": spec.name,
                 "version": str(version.version),
                 "day": day.isoformat(),
-                "labels": f"{len(labeled)} labeled rows of {len(predictions)} scored, from {spec.training_mart}",
+                "labels": f"{len(labeled)} labeled rows of {predicted} scored, from {spec.training_mart}",
                 "validation ROC AUC": f"{validation_auc:.4f}",
             },
         )
@@ -179,7 +179,7 @@ def build_quality_asset(
                 **{k: float(v) for k, v in figures.items()},
                 "validation_roc_auc": validation_auc,
                 "labeled_rows": result.rows,
-                "label_coverage": result.rows / len(predictions),
+                "label_coverage": result.rows / predicted,
                 "model_version": version.version,
                 "calibration_by_decile": dg.MetadataValue.md(result.calibration.to_markdown(index=False)),
                 **(fairness.metadata() if fairness is not None else {}),

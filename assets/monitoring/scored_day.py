@@ -6,6 +6,8 @@ pandas is imported inside the functions: this module is imported when definition
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
@@ -50,18 +52,82 @@ def partition_day(context: dg.AssetExecutionContext) -> date:
     return date.fromisoformat(context.partition_key)
 
 
-def read_scored_day(warehouse: Warehouse, spec: ModelSpec, day: date) -> pd.DataFrame:
-    predictions = warehouse.read_window(predictions_table(spec), spec.timestamp, day, day + timedelta(days=1))
-    if predictions.empty:
+@dataclass(frozen=True)
+class ScoredSample:
+    """A scored day as drift sees it, taken in the warehouse: only the sample reaches this process."""
+
+    frame: pd.DataFrame  # at most n of the day's mart rows that were scored, with their ``score``
+    rows: int  # the day's mart rows that were scored (what the sample is drawn from)
+    version: int  # the version that scored the day (the most rows, should a re-run have mixed versions)
+
+
+def _window(alias: str, spec: ModelSpec, day: date) -> str:
+    following = day + timedelta(days=1)
+    column = f"{alias}.{spec.timestamp}"
+    return f"{column} >= DATE '{day.isoformat()}' AND {column} < DATE '{following.isoformat()}'"
+
+
+def _present(warehouse: Warehouse, *tables: str) -> None:
+    for table in tables:
+        if not warehouse.table_exists(table):
+            raise NotInWarehouse(f"table {table} does not exist in warehouse {warehouse.describe()}")
+
+
+def day_predictions(warehouse: Warehouse, spec: ModelSpec, day: date) -> tuple[int, int]:
+    """(rows scored on ``day``, the version that scored most of them: a re-run with a new champion may have mixed
+    them), counted in the warehouse; DataFailure when the day was not scored."""
+    _present(warehouse, predictions_table(spec))
+    versions = warehouse.query(
+        f"SELECT model_version, count(*) AS n FROM {predictions_table(spec)} AS p WHERE {_window('p', spec, day)} "
+        "GROUP BY model_version ORDER BY n DESC, model_version"
+    )
+    if versions.empty:
         raise DataFailure(
             description=f"no predictions of '{spec.name}' for {day}: run the nightly job for that day first"
         )
-    return predictions
+    return int(versions["n"].sum()), int(versions["model_version"].iloc[0])
 
 
-def serving_version(predictions: pd.DataFrame) -> int:
-    """The version that scored the day (the most rows, should a re-run with a new champion have mixed them)."""
-    return int(predictions["model_version"].mode().iloc[0])
+def sample_scored_day(warehouse: Warehouse, spec: ModelSpec, day: date, n: int) -> ScoredSample:
+    """The day's scoring-mart rows joined to their predictions, at most ``n`` of them: those whose entity id hashes
+    lowest (md5 of its text, so the same rows on every run and engine whatever the stored order), chosen by the
+    warehouse; counts and the serving version are aggregates there too. A day of 10,000,000 rows costs this process
+    the sample's memory, not the day's."""
+    predictions, mart = predictions_table(spec), f"marts.{spec.scoring_mart}"
+    _present(warehouse, predictions, mart)
+    _, version = day_predictions(warehouse, spec, day)
+    entity = spec.entity_id
+    joined = (
+        f"FROM {mart} AS m JOIN {predictions} AS p ON m.{entity} = p.{entity} AND {_window('p', spec, day)} "
+        f"WHERE {_window('m', spec, day)}"
+    )
+    rows = int(warehouse.query(f"SELECT count(*) AS n {joined}")["n"].iloc[0])
+    frame = warehouse.query(
+        f"SELECT m.*, p.score AS score {joined} ORDER BY md5({warehouse.as_text(f'm.{entity}')}), m.{entity} LIMIT {n}"
+    )
+    return ScoredSample(frame.sort_values(entity, kind="stable", ignore_index=True), rows, version)
+
+
+def labeled_day(
+    warehouse: Warehouse, spec: ModelSpec, day: date, predicted: Sequence[str], labels: Sequence[str]
+) -> pd.DataFrame:
+    """The day's predictions (the ``predicted`` columns) joined to their labels (the training mart's ``labels``
+    columns), joined in the warehouse: only those columns of the labeled rows reach this process."""
+    mart = f"marts.{spec.training_mart}"
+    _present(warehouse, predictions_table(spec), mart)
+    entity = spec.entity_id
+    selected = ", ".join([*(f"p.{c}" for c in [entity, *predicted]), *(f"l.{c}" for c in labels)])
+    return warehouse.query(
+        f"SELECT {selected} FROM {predictions_table(spec)} AS p JOIN {mart} AS l ON p.{entity} = l.{entity} "
+        f"AND {_window('l', spec, day)} WHERE {_window('p', spec, day)} ORDER BY p.{entity}"
+    )
+
+
+def labeled_rows(warehouse: Warehouse, spec: ModelSpec, day: date) -> int:
+    """Rows of ``day`` in the training mart (labels that have arrived)."""
+    mart = f"marts.{spec.training_mart}"
+    _present(warehouse, mart)
+    return int(warehouse.query(f"SELECT count(*) AS n FROM {mart} AS l WHERE {_window('l', spec, day)}")["n"].iloc[0])
 
 
 def log_to_mlflow(registry: ModelRegistry, run_id: str, day: date, values: dict[str, float]) -> None:
