@@ -8,7 +8,8 @@ is a plain environment variable with a default that works on a fresh clone with 
 passwords, webhook URLs) are never read here: resources take them through ``dagster.EnvVar`` so they stay out
 of run config and the UI. The one exception is a user:password in ``MLFLOW_TRACKING_URI`` (``http://user:pw@host``):
 it is split off here (:func:`split_credentials`), so the settings, the registry resource and everything they show
-hold the URI without it, and handed to MLflow the way MLflow reads credentials (:func:`export_mlflow_credentials`).
+hold the URI without it, and handed to MLflow the way MLflow reads credentials (:func:`export_mlflow_credentials`);
+so is a ``;token=`` in ``NIGHTJAR_SPARK_REMOTE``, handed to pyspark (:func:`spark_remote_from_env`).
 Any URL that is logged, tagged or recorded goes through :func:`redact_url` first.
 
 MLflow's own HTTP retries are bounded here too (:class:`MlflowHttpBudget`): MLflow's defaults spend about four
@@ -93,6 +94,35 @@ def tracking_uri_from_env(default: str) -> str:
     (:func:`export_mlflow_credentials`): the URI every resource holds and every page shows."""
     clean, username, password = split_credentials(_env("MLFLOW_TRACKING_URI", default))
     export_mlflow_credentials(username, password)
+    return clean
+
+
+SPARK_TOKEN_VAR = "SPARK_CONNECT_AUTHENTICATE_TOKEN"  # where pyspark's Spark Connect client reads a token
+_SECRET_PARAM = re.compile(r"token|password|secret", re.IGNORECASE)
+
+
+def split_spark_token(remote: str) -> tuple[str, str | None]:
+    """``(remote without secret parameters, token)`` for a Spark Connect address ``sc://host:port/;token=...``:
+    the token is one of its ``;name=value`` parameters, and a parameter named like a secret is removed whole."""
+    address, _, params = remote.partition("/;")
+    kept, token = [], None
+    for param in filter(None, params.split(";")):
+        name, _, value = param.partition("=")
+        if name == "token":
+            token = value
+        elif not _SECRET_PARAM.search(name):
+            kept.append(param)
+    return address + ("/;" + ";".join(kept) if kept else ""), token
+
+
+def spark_remote_from_env(default: str) -> str:
+    """``NIGHTJAR_SPARK_REMOTE`` (or ``default``) without its token, which goes to pyspark's own
+    ``SPARK_CONNECT_AUTHENTICATE_TOKEN`` (unless the user set it), read by every Spark Connect session of this
+    process and of its children (dbt-spark's included): the address every resource holds and every page shows
+    carries no secret, as for MLflow's tracking URI."""
+    clean, token = split_spark_token(_env("NIGHTJAR_SPARK_REMOTE", default))
+    if token and not os.environ.get(SPARK_TOKEN_VAR):
+        os.environ[SPARK_TOKEN_VAR] = token
     return clean
 
 
@@ -326,7 +356,7 @@ class Settings:
             cpu_hour_price=_env_float("NIGHTJAR_CPU_HOUR_PRICE", 0.0) or None,
             mlflow_http=MlflowHttpBudget.from_env(),
             engine=engine,
-            spark_remote=_env("NIGHTJAR_SPARK_REMOTE", DEFAULT_SPARK_REMOTE),
+            spark_remote=spark_remote_from_env(DEFAULT_SPARK_REMOTE),  # without its token (see the function)
         )
 
 

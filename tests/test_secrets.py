@@ -110,6 +110,37 @@ def test_settings_and_the_resource_page_hold_no_password_and_mlflow_gets_it(
     assert (creds.host, creds.username, creds.password) == ("http://127.0.0.1:5999/mlflow", USER, PASSWORD)
 
 
+def test_a_spark_connect_token_is_handed_to_pyspark_and_shown_nowhere(tmp_path, monkeypatch):
+    """A token in NIGHTJAR_SPARK_REMOTE (``sc://host:port/;token=...``, as Databricks and others give it) goes to
+    pyspark's SPARK_CONNECT_AUTHENTICATE_TOKEN, which every Spark Connect session reads (dbt-spark's too); the
+    settings, the warehouse's description, the resource page and dbt's resource keep the address without it."""
+    from pyspark.sql.connect.client import DefaultChannelBuilder
+
+    from definitions import build_definitions
+    from resources.build import build_warehouse
+    from resources.settings import SPARK_TOKEN_VAR, split_spark_token
+
+    monkeypatch.setenv(SPARK_TOKEN_VAR, "unset")  # recorded as absent before the test: deleted again at teardown
+    monkeypatch.delenv(SPARK_TOKEN_VAR)
+    remote = f"sc://spark.internal:15002/;use_ssl=true;token={PASSWORD};x-secret-key=k;user_id=ana"
+    assert split_spark_token(remote) == ("sc://spark.internal:15002/;use_ssl=true;user_id=ana", PASSWORD)
+    assert split_spark_token("sc://127.0.0.1:15002") == ("sc://127.0.0.1:15002", None)
+    settings = point_stores_at(tmp_path, monkeypatch, NIGHTJAR_ENGINE="spark", NIGHTJAR_SPARK_REMOTE=remote)
+    assert settings.spark_remote == "sc://spark.internal:15002/;use_ssl=true;user_id=ana"
+    assert os.environ[SPARK_TOKEN_VAR] == PASSWORD
+    assert not _leaks(repr(settings)) and not _leaks(build_warehouse(settings).describe())
+    # pyspark's client sends the token from the environment with the address as shown.
+    channel = DefaultChannelBuilder(settings.spark_remote)
+    assert (channel.token, channel.host, channel.secure) == (PASSWORD, "spark.internal", True)
+
+    from dagster._core.remote_representation.external_data import RepositorySnap
+    from dagster._serdes import serialize_value
+
+    defs = build_definitions(settings)
+    snapshot = serialize_value(RepositorySnap.from_def(defs.get_repository_def(), defer_snapshots=True))
+    assert "spark.internal:15002" in snapshot and not _leaks(snapshot)
+
+
 def test_credentials_the_user_set_win_over_those_in_the_uri(tmp_path, monkeypatch, no_mlflow_credentials):
     monkeypatch.setenv(MLFLOW_PASSWORD_VAR, "their-own")
     uri = f"http://{USER}:{IN_URI}@127.0.0.1:5999"
