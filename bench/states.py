@@ -44,15 +44,14 @@ def bench_env(root: Path, rows: int, last_day: str, first_day: str = HISTORY_STA
     specs = root / "specs"
     specs.mkdir(parents=True, exist_ok=True)
     shutil.copy(PROJECT_ROOT / "model_specs" / SPEC_FILE, specs / SPEC_FILE)
-    return stores_env(
-        root,
-        NIGHTJAR_ROWS_PER_DAY=str(rows),
-        NIGHTJAR_LABEL_DELAY_DAYS=str(LABEL_DELAY_DAYS),
-        NIGHTJAR_START_DATE=first_day,
-        NIGHTJAR_END_DATE=last_day,
-        NIGHTJAR_MODEL_SPECS_DIR=str(specs),
-        **overrides,
-    )
+    settings = {
+        "NIGHTJAR_ROWS_PER_DAY": str(rows),
+        "NIGHTJAR_LABEL_DELAY_DAYS": str(LABEL_DELAY_DAYS),
+        "NIGHTJAR_START_DATE": first_day,
+        "NIGHTJAR_END_DATE": last_day,
+        "NIGHTJAR_MODEL_SPECS_DIR": str(specs),
+    }
+    return stores_env(root, **{**settings, **overrides})  # an override wins (another engine, label delay)
 
 
 def prepare_instance(env: dict[str, str], logs: Path) -> None:
