@@ -33,13 +33,3 @@ def _stop_sessions() -> None:
 
     while (session := SparkSession.getActiveSession()) is not None:
         session.stop()
-
-
-@pytest.fixture(scope="module")
-def spark(spark_server: LocalSparkServer):
-    """A Spark Connect session on the module's server."""
-    from pyspark.sql import SparkSession
-
-    session = SparkSession.builder.remote(spark_server.remote).getOrCreate()
-    yield session
-    session.stop()

@@ -342,5 +342,5 @@ def test_the_drift_sample_of_a_small_day_is_all_rows_and_names_the_serving_versi
     assert sorted(scored.frame[SPEC.entity_id]) == sorted(frame["id"].astype(str))
     with pytest.raises(DataFailure, match="no predictions of 'loan_default_risk' for 2026-03-02"):
         sample_scored_day(DuckDBWarehouse(path=str(tmp_path / "warehouse.duckdb")), SPEC, DAY + timedelta(days=1), 10)
-    with pytest.raises(NotInWarehouse, match=f"table {predictions_table(SPEC)} does not exist"):
+    with pytest.raises(NotInWarehouse, match=f"table {predictions_table(SPEC)} does not exist yet"):
         sample_scored_day(DuckDBWarehouse(path=str(tmp_path / "empty.duckdb")), SPEC, DAY, 10)

@@ -2,7 +2,8 @@
 the same days on DuckDB: same marts, same training set, same ids, scores (to 1e-9) and decisions, in the champion's
 predictions and the challenger's shadow, the same drift verdicts, and the same audit verdict on a rejected file.
 
-Each engine runs what a user runs: ingest (raw from the generator, dbt build with its tests), train (version 1,
+Each engine runs what a user runs: ingest (raw from the generator, dbt build with its tests, then every dbt test over
+all history as the weekly job runs them), train (version 1,
 the champion), nightly (scoring, drift), a weak retraining (version 2, refused by the gate: the challenger), nightly
 again (the challenger scores in shadow), the day's drift checks, then a landing file with a bad row for a stored
 day. One server for the
@@ -20,6 +21,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from jobs.dbt_full_tests import DBT_FULL_TESTS_JOB_NAME
 from resources.settings import MODEL_SPECS_DIR
 from tests.chain import run_days
 from tests.stores import TEST_ROWS_PER_DAY, point_stores_at
@@ -89,6 +91,13 @@ def _run_chain(root: Path, **env: str) -> dict:
             out["dbt_checks"] = sorted(
                 (c.asset_key.to_user_string(), c.check_name, c.passed) for c in ingest.get_asset_check_evaluations()
             )
+            # Every dbt test over all history (no window vars), as the weekly job runs it.
+            full = defs.resolve_job_def(DBT_FULL_TESTS_JOB_NAME).execute_in_process(instance=instance)
+            assert full.success
+            [tested] = [e for e in full.all_events if e.event_type_value == "STEP_OUTPUT"]
+            out["dbt_full_tests"] = {
+                k: v.value for k, v in tested.event_specific_data.metadata.items() if k in ("tests", "passed", "failed")
+            }
             assert defs.resolve_job_def(f"train_{MODEL}").execute_in_process(instance=instance).success
             first = run_days(defs, "nightly", SCORED, SCORED, instance)
             assert first.success
@@ -144,6 +153,8 @@ def test_the_chain_on_spark_gives_what_it_gives_on_duckdb(spark_server, tmp_path
     assert spark["describe"] == f"spark:{spark_server.remote}" and duck["describe"].startswith("duckdb:")
 
     assert spark["dbt_checks"] == duck["dbt_checks"] and all(passed for *_, passed in spark["dbt_checks"])
+    tested = spark["dbt_full_tests"]
+    assert tested == duck["dbt_full_tests"] and tested["tests"] > 10 and tested["passed"] == tested["tests"]
     for mart in ("fct_application_features", "fct_labeled_applications"):
         _same(spark[mart], duck[mart], mart)
     assert len(spark["fct_application_features"]) == ((SCORED - FIRST).days + 1) * TEST_ROWS_PER_DAY

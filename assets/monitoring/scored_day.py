@@ -70,7 +70,10 @@ def _window(alias: str, spec: ModelSpec, day: date) -> str:
 def _present(warehouse: Warehouse, *tables: str) -> None:
     for table in tables:
         if not warehouse.table_exists(table):
-            raise NotInWarehouse(f"table {table} does not exist in warehouse {warehouse.describe()}")
+            raise NotInWarehouse(
+                f"table {table} does not exist yet in warehouse {warehouse.describe()}: materialize what writes it "
+                "(the nightly job) first"
+            )
 
 
 def day_predictions(warehouse: Warehouse, spec: ModelSpec, day: date) -> tuple[int, int]:
@@ -94,8 +97,8 @@ def sample_scored_day(warehouse: Warehouse, spec: ModelSpec, day: date, n: int) 
     warehouse; counts and the serving version are aggregates there too. A day of 10,000,000 rows costs this process
     the sample's memory, not the day's."""
     predictions, mart = predictions_table(spec), f"marts.{spec.scoring_mart}"
-    _present(warehouse, predictions, mart)
-    _, version = day_predictions(warehouse, spec, day)
+    _, version = day_predictions(warehouse, spec, day)  # first: a day not scored says so
+    _present(warehouse, mart)
     entity = spec.entity_id
     joined = (
         f"FROM {mart} AS m JOIN {predictions} AS p ON m.{entity} = p.{entity} AND {_window('p', spec, day)} "
@@ -114,7 +117,7 @@ def labeled_day(
     """The day's predictions (the ``predicted`` columns) joined to their labels (the training mart's ``labels``
     columns), joined in the warehouse: only those columns of the labeled rows reach this process."""
     mart = f"marts.{spec.training_mart}"
-    _present(warehouse, predictions_table(spec), mart)
+    _present(warehouse, mart)
     entity = spec.entity_id
     selected = ", ".join([*(f"p.{c}" for c in [entity, *predicted]), *(f"l.{c}" for c in labels)])
     return warehouse.query(
