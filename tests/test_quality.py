@@ -88,3 +88,43 @@ def test_html_report_is_written(good):
 def test_unusable_input_is_refused(frame, message):
     with pytest.raises(ValueError, match=message):
         run_quality(frame, "label", "score", None)
+
+
+def test_the_auc_interval_covers_the_true_auc_about_95_times_in_100():
+    """Simulated days of 900 labeled rows from one known model: the interval holds the AUC of the whole population
+    in about 95% of them, and a day that small is uncertain by several points (why one day is not judged alone)."""
+    from sklearn.metrics import roc_auc_score
+
+    from assets.monitoring.quality import auc_interval
+
+    rng = np.random.default_rng(5)
+
+    def day(rows: int) -> tuple[np.ndarray, np.ndarray]:
+        x = rng.normal(0, 1, rows)
+        p = 1 / (1 + np.exp(-(-1.5 + 1.2 * x)))
+        return (rng.random(rows) < p).astype(int), p
+
+    truth = roc_auc_score(*day(400_000))
+    covered, widths = 0, []
+    for _ in range(400):
+        y, p = day(900)
+        low, high = auc_interval(roc_auc_score(y, p), int(y.sum()), int(len(y) - y.sum()))
+        covered += low <= truth <= high
+        widths.append(high - low)
+    assert 0.92 <= covered / 400 <= 0.98
+    assert 0.05 < np.median(widths) < 0.15
+
+
+def test_quality_says_how_sure_it_is_and_grades_only_what_the_rows_can_tell_from_noise(labeled, good):
+    result, _ = good
+    low, high = result.roc_auc_interval
+    assert low < result.roc_auc < high and high - low < 0.03  # 20,000 rows: sure to about a point
+    assert result.judged_auc_drop(high - 0.001) == 0.0  # inside the interval: noise
+    assert result.judged_auc_drop(high + 0.05) == pytest.approx(high + 0.05 - result.roc_auc)
+    assert result.judged_calibration_gap() == 0.0  # calibrated: the interval holds 0
+    few = run_quality(labeled.head(400), "label", "score", None)
+    assert few.roc_auc_interval[1] - few.roc_auc_interval[0] > 3 * (high - low)  # 400 rows: far less sure
+    assert few.judged_auc_drop(few.roc_auc + 0.05) == 0.0  # a 0.05 drop on 400 rows is within the noise
+    biased = run_quality(labeled.assign(score=labeled["score"] * 0.5), "label", "score", None)
+    gap_low, gap_high = biased.calibration_gap_interval
+    assert 0 < gap_low < gap_high and biased.judged_calibration_gap() == pytest.approx(biased.calibration_gap)

@@ -38,6 +38,19 @@ class QualityResult:
     predicted_rate: float
     calibration_gap: float
     calibration: pd.DataFrame
+    # 95% intervals: how sure the figures are on this many rows (a day of a few hundred labels is not sure at all).
+    roc_auc_interval: tuple[float, float] = (float("nan"), float("nan"))
+    calibration_gap_interval: tuple[float, float] = (float("nan"), float("nan"))
+
+    def judged_auc_drop(self, validation_auc: float) -> float:
+        """The drop from ``validation_auc`` the checks grade: the measured drop when the rows rule out no drop at 95%
+        (the validation figure is above the interval), else 0: a drop the rows cannot tell from noise is no alarm."""
+        return validation_auc - self.roc_auc if validation_auc > self.roc_auc_interval[1] else 0.0
+
+    def judged_calibration_gap(self) -> float:
+        """The calibration gap the checks grade: the measured gap when the interval rules out no gap, else 0."""
+        low, high = self.calibration_gap_interval
+        return 0.0 if low <= 0.0 <= high else self.calibration_gap
 
 
 def run_quality(
@@ -78,9 +91,11 @@ def run_quality(
     values = _values(snapshot.dict())
     positive_rate = values[(_MEAN_VALUE, target)]
     predicted_rate = values[(_MEAN_VALUE, score_column)]
+    roc_auc = values[(_ROC_AUC, None)]
+    positives = int(data[target].sum())
     return QualityResult(
         rows=len(data),
-        roc_auc=values[(_ROC_AUC, None)],
+        roc_auc=roc_auc,
         # Not in Evidently 0.7: computed with sklearn.
         brier=float(brier_score_loss(data[target], data[score_column])),
         log_loss=values[(_LOG_LOSS, None)],
@@ -89,7 +104,31 @@ def run_quality(
         calibration_gap=abs(positive_rate - predicted_rate),
         # Not in Evidently 0.7: computed with pandas.
         calibration=calibration_by_decile(data[target], data[score_column]),
+        roc_auc_interval=auc_interval(roc_auc, positives, len(data) - positives),
+        calibration_gap_interval=gap_interval(positive_rate, predicted_rate, len(data)),
     )
+
+
+Z_95 = 1.959963984540054
+
+
+def auc_interval(auc: float, positives: int, negatives: int) -> tuple[float, float]:
+    """95% interval of a ROC AUC on ``positives`` + ``negatives`` rows: Hanley & McNeil's (1982) standard error,
+    the usual closed form (no resampling, so it costs nothing), clipped to [0, 1]."""
+    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
+    variance = (auc * (1 - auc) + (positives - 1) * (q1 - auc**2) + (negatives - 1) * (q2 - auc**2)) / (
+        positives * negatives
+    )
+    half = Z_95 * float(np.sqrt(max(variance, 0.0)))
+    return max(0.0, auc - half), min(1.0, auc + half)
+
+
+def gap_interval(positive_rate: float, predicted_rate: float, rows: int) -> tuple[float, float]:
+    """95% interval of the signed gap (observed positive rate - mean predicted rate) on ``rows`` rows: the observed
+    rate's binomial error around the rate the model predicted (the model's own mean is taken as known)."""
+    half = Z_95 * float(np.sqrt(max(predicted_rate * (1 - predicted_rate), 1e-12) / rows))
+    gap = positive_rate - predicted_rate
+    return gap - half, gap + half
 
 
 def calibration_by_decile(target: pd.Series, score: pd.Series) -> pd.DataFrame:

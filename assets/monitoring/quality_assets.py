@@ -29,11 +29,12 @@ from assets.monitoring.check_results import graded_check, not_checked, report_li
 from assets.monitoring.scored_day import (
     DATA_ERRORS,
     day_predictions,
-    labeled_day,
     labeled_rows,
+    labeled_window,
     log_to_mlflow,
     monitoring_asset_args,
     partition_day,
+    pooled_start,
 )
 from assets.step_cost import with_cost
 from resources.failures import not_retried
@@ -96,7 +97,16 @@ def build_quality_asset(
                 segments = spec.fairness.columns if spec.fairness is not None else []
                 scored = warehouse.column_names(predictions_table(spec))
                 roles = [DECIDED_BY_COLUMN] if DECIDED_BY_COLUMN in scored else []
-                labeled = labeled_day(warehouse, spec, day, ["score", "decision", *roles], [spec.target, *segments])
+                pooled_from = pooled_start(warehouse, spec, day, serving)
+                labeled = labeled_window(
+                    warehouse,
+                    spec,
+                    pooled_from,
+                    day + timedelta(days=1),
+                    ["score", "decision", *roles],
+                    [spec.target, *segments],
+                    serving,
+                )
         if due is not None:
             # Not a failure: labels arrive later. The checks pass as "not checked" (nothing alerts).
             status = due.status()
@@ -119,21 +129,26 @@ def build_quality_asset(
         version = registry.version(spec.name, serving)
         report = reports.path(spec.name, "quality", day)
         validation_auc = float(version.tags.get("metric.roc_auc", "nan"))
+        pooled_days = (day - pooled_from).days + 1
+        on_day = pd.to_datetime(labeled[spec.timestamp]).dt.date == day
+        pooled = f"{day}" if pooled_days == 1 else f"{pooled_from} to {day} ({pooled_days} days pooled)"
         about = ReportAbout(
             f"Quality of {spec.name} version {version.version} on {day}",
             {
                 "model": spec.name,
                 "version": str(version.version),
                 "day": day.isoformat(),
-                "labels": f"{len(labeled)} labeled rows of {predicted} scored, from {spec.training_mart}",
+                "labels": f"{len(labeled)} labeled rows of version {version.version} from {pooled_from} to {day} "
+                f"({int(on_day.sum())} of the day's {predicted} scored), from {spec.training_mart}",
                 "validation ROC AUC": f"{validation_auc:.4f}",
             },
         )
-        # A canary day: each slice's realised quality side by side; the champion is judged on its own rows.
-        by_role = slice_quality(labeled, spec.target) if DECIDED_BY_COLUMN in labeled else {}
-        fairness_rows = labeled
-        if CHALLENGER in by_role:
-            labeled = labeled[labeled[DECIDED_BY_COLUMN] != CHALLENGER]
+        # Canary slices and fairness are the day's own decisions; the quality checks judge the pooled rows.
+        day_rows = labeled[on_day]
+        by_role = slice_quality(day_rows, spec.target) if DECIDED_BY_COLUMN in day_rows else {}
+        fairness_rows = day_rows
+        if DECIDED_BY_COLUMN in labeled:
+            labeled = labeled[labeled[DECIDED_BY_COLUMN] != CHALLENGER]  # the champion is judged on its own rows
         with not_retried(*DATA_ERRORS):
             result = run_quality(labeled, spec.target, "score", report, about=about)
         reports.prune(spec.name, "quality")  # by the wall clock's today, never by the day checked
@@ -146,6 +161,10 @@ def build_quality_asset(
             "predicted_rate": result.predicted_rate,
             "calibration_gap": result.calibration_gap,
             "auc_drop": auc_drop,
+            "roc_auc_low": result.roc_auc_interval[0],
+            "roc_auc_high": result.roc_auc_interval[1],
+            "judged_auc_drop": result.judged_auc_drop(validation_auc),
+            "judged_calibration_gap": result.judged_calibration_gap(),
         }
         fairness = None
         if spec.fairness is not None:
@@ -179,7 +198,10 @@ def build_quality_asset(
                 **{k: float(v) for k, v in figures.items()},
                 "validation_roc_auc": validation_auc,
                 "labeled_rows": result.rows,
-                "label_coverage": result.rows / predicted,
+                "pooled_from": pooled_from.isoformat(),
+                "pooled_days": pooled_days,
+                "day_labeled_rows": int(on_day.sum()),
+                "label_coverage": int(on_day.sum()) / predicted,
                 "model_version": version.version,
                 "calibration_by_decile": dg.MetadataValue.md(result.calibration.to_markdown(index=False)),
                 **(fairness.metadata() if fairness is not None else {}),
@@ -187,19 +209,25 @@ def build_quality_asset(
                 **links,
             }
         )
+        low, high = result.roc_auc_interval
+        gap_low, gap_high = result.calibration_gap_interval
+        # Graded when the rows rule out "no change" at 95%: a drop or gap they cannot tell from noise is no alarm.
         yield graded_check(
             AUC_DROP,
-            auc_drop,
+            result.judged_auc_drop(validation_auc),
             thresholds.auc_drop,
-            f"ROC AUC {result.roc_auc:.3f} on {result.rows} labeled rows vs {validation_auc:.3f} at validation",
+            f"ROC AUC {result.roc_auc:.3f} (95% {low:.3f}-{high:.3f}) on {result.rows} labeled rows of {pooled} vs "
+            f"{validation_auc:.3f} at validation"
+            + ("" if result.judged_auc_drop(validation_auc) else ": no drop the rows can tell from noise"),
             day,
             links,
         )
         yield graded_check(
             CALIBRATION,
-            result.calibration_gap,
+            result.judged_calibration_gap(),
             thresholds.calibration_gap,
-            f"observed positive rate {result.positive_rate:.3f} vs mean predicted {result.predicted_rate:.3f}",
+            f"observed positive rate {result.positive_rate:.3f} vs mean predicted {result.predicted_rate:.3f} on "
+            f"{result.rows} labeled rows of {pooled}: a gap of {gap_low:+.3f} to {gap_high:+.3f} (95%)",
             day,
             links,
         )

@@ -61,8 +61,9 @@ class ScoredSample:
     version: int  # the version that scored the day (the most rows, should a re-run have mixed versions)
 
 
-def _window(alias: str, spec: ModelSpec, day: date) -> str:
-    following = day + timedelta(days=1)
+def _window(alias: str, spec: ModelSpec, day: date, end: date | None = None) -> str:
+    """``alias``'s rows of ``day`` (or of [day, end) when ``end`` is given), by the spec's timestamp."""
+    following = end or day + timedelta(days=1)
     column = f"{alias}.{spec.timestamp}"
     return f"{column} >= DATE '{day.isoformat()}' AND {column} < DATE '{following.isoformat()}'"
 
@@ -111,19 +112,57 @@ def sample_scored_day(warehouse: Warehouse, spec: ModelSpec, day: date, n: int) 
     return ScoredSample(frame.sort_values(entity, kind="stable", ignore_index=True), rows, version)
 
 
-def labeled_day(
-    warehouse: Warehouse, spec: ModelSpec, day: date, predicted: Sequence[str], labels: Sequence[str]
+def labeled_window(
+    warehouse: Warehouse,
+    spec: ModelSpec,
+    start: date,
+    end: date,
+    predicted: Sequence[str],
+    labels: Sequence[str],
+    version: int,
 ) -> pd.DataFrame:
-    """The day's predictions (the ``predicted`` columns) joined to their labels (the training mart's ``labels``
-    columns), joined in the warehouse: only those columns of the labeled rows reach this process."""
+    """The predictions ``version`` made on [start, end) (the ``predicted`` columns and the timestamp) joined to
+    their labels (the training mart's ``labels`` columns), joined in the warehouse: only those columns of the
+    labeled rows reach this process."""
     mart = f"marts.{spec.training_mart}"
     _present(warehouse, mart)
     entity = spec.entity_id
-    selected = ", ".join([*(f"p.{c}" for c in [entity, *predicted]), *(f"l.{c}" for c in labels)])
+    selected = ", ".join([*(f"p.{c}" for c in [entity, spec.timestamp, *predicted]), *(f"l.{c}" for c in labels)])
     return warehouse.query(
         f"SELECT {selected} FROM {predictions_table(spec)} AS p JOIN {mart} AS l ON p.{entity} = l.{entity} "
-        f"AND {_window('l', spec, day)} WHERE {_window('p', spec, day)} ORDER BY p.{entity}"
+        f"AND {_window('l', spec, start, end)} WHERE {_window('p', spec, start, end)} "
+        f"AND p.model_version = {int(version)} ORDER BY p.{entity}"
     )
+
+
+def pooled_start(warehouse: Warehouse, spec: ModelSpec, day: date, version: int) -> date:
+    """The first day of the window the quality checks judge ``day`` on: ``day`` and the days before it, newest
+    first, until ``monitoring.quality_min_rows`` labeled predictions of ``version`` (at most
+    ``quality_window_days`` days; days another version scored add nothing)."""
+    quality = spec.monitoring
+    first = day - timedelta(days=quality.quality_window_days - 1)
+    end = day + timedelta(days=1)
+    mart, entity = f"marts.{spec.training_mart}", spec.entity_id
+    counts = warehouse.query(
+        f"SELECT CAST(p.{spec.timestamp} AS DATE) AS day_, count(*) AS n FROM {predictions_table(spec)} AS p "
+        f"JOIN {mart} AS l ON p.{entity} = l.{entity} AND {_window('l', spec, first, end)} "
+        f"WHERE {_window('p', spec, first, end)} AND p.model_version = {int(version)} GROUP BY 1"
+    )
+    rows = {pd_day(d): int(n) for d, n in zip(counts["day_"], counts["n"], strict=True)}
+    total, start = 0, day
+    for offset in range(quality.quality_window_days):
+        start = day - timedelta(days=offset)
+        total += rows.get(start, 0)
+        if total >= quality.quality_min_rows:
+            break
+    return start
+
+
+def pd_day(value) -> date:
+    """A warehouse DATE (a date, datetime or Timestamp) as a date."""
+    import pandas as pd
+
+    return pd.Timestamp(value).date()
 
 
 def labeled_rows(warehouse: Warehouse, spec: ModelSpec, day: date) -> int:

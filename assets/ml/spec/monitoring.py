@@ -151,6 +151,14 @@ class Monitoring(StrictModel):
     score_drift: Thresholds = Thresholds(warn=0.1, error=0.2)
     auc_drop: Thresholds = Thresholds(warn=0.03, error=0.07)
     calibration_gap: Thresholds = Thresholds(warn=0.03, error=0.06)
+    quality_min_rows: int = Field(
+        2000,
+        ge=100,
+        description="Labeled rows the quality checks judge: the checked day pooled with the days before it (at most "
+        "quality_window_days in all) until there are this many. One day of a few hundred labels cannot tell a "
+        "worse model from chance",
+    )
+    quality_window_days: int = Field(7, ge=1, description="Most days pooled for the quality checks, the day included")
     sample_rows: int = Field(20_000, ge=1000, description="Rows sampled per partition for drift (flat cost)")
     reference_rows: int = Field(20_000, ge=1000, description="Rows kept as the reference (training or served days)")
     label_delay_days: int | None = Field(
