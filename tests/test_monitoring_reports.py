@@ -19,10 +19,12 @@ import pandas as pd
 import pytest
 
 from assets.ml.spec import ModelSpec
+from assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from resources.registry import ModelRegistry, VersionInfo
 from resources.reports import MonitoringReports, mlflow_ui_url
 from resources.warehouse import DuckDBWarehouse
 from tests.monitoring_lab import (
+    PARTITIONS,
     check_evaluations,
     mart_keys,
     materialization_metadata,
@@ -259,3 +261,61 @@ def test_the_model_links_its_mlflow_run_in_the_local_ui(tmp_path, monkeypatch):
     server = ModelRegistry(tracking_uri="http://mlflow.internal:5000", ui_url="http://127.0.0.1:5100")
     assert server.ui_link("abc", "3") == "http://mlflow.internal:5000/#/experiments/3/runs/abc"
     assert ModelRegistry(tracking_uri="sqlite:///m.db").ui_link("abc", "3") == "sqlite:///m.db experiment 3 run abc"
+
+
+# --- many days in one run (a backfill launched as one run) ----------------------------------------------------------
+
+
+def _range_run(asset: str, first: date, last: date, resources: dict) -> dg.ExecuteInProcessResult:
+    from assets.monitoring.drift_assets import build_drift_asset
+    from assets.monitoring.quality_assets import build_quality_asset
+
+    build = {"drift": build_drift_asset, "quality": build_quality_asset}[asset]
+    return dg.materialize(
+        [build(make_spec(), MARTS, PARTITIONS)],
+        resources=resources,
+        tags={RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()},
+        raise_on_error=False,
+    )
+
+
+def _by_partition(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, dict]:
+    return {
+        m.partition: {k: v.value for k, v in m.metadata.items()}
+        for m in result.asset_materializations_for_node(f"{MODEL}__{asset}")
+    }
+
+
+def test_a_range_run_records_each_day_as_a_day_run_does_and_names_the_failed_days(warehouse, registry, reports):
+    """Each day's materialization carries its own figures (the plots over partitions stay true), the monitoring
+    table gets the rows one run per day gives, and a check fails at the worst day's severity naming the days."""
+    resources = {"warehouse": warehouse, "registry": registry, "reports": reports}
+    result = _range_run("drift", STABLE_DAY, DRIFTED_DAY, resources)
+    assert result.success
+    days = _by_partition(result, "drift")
+    assert sorted(days) == [STABLE_DAY.isoformat(), DRIFTED_DAY.isoformat()]
+    stable, drifted = days[STABLE_DAY.isoformat()], days[DRIFTED_DAY.isoformat()]
+    assert stable["day"] == STABLE_DAY.isoformat() and drifted["day"] == DRIFTED_DAY.isoformat()
+    assert stable["drifted_columns"] == "none" and "income" in drifted["drifted_columns"]
+    check = check_evaluations(result)["data_drift"]
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    assert check.description.startswith("1 of 2 days failed: ") and str(DRIFTED_DAY) in check.description
+    assert check.metadata["failed_days"].value == DRIFTED_DAY.isoformat()
+    ranged = warehouse.query(f"SELECT * FROM monitoring.{MODEL}_drift ORDER BY day, column_name")
+
+    for day in (STABLE_DAY, DRIFTED_DAY):  # the same days, one run each
+        single = _range_run("drift", day, day, resources)
+        assert single.success and set(_by_partition(single, "drift")) == {day.isoformat()}
+    one_by_one = warehouse.query(f"SELECT * FROM monitoring.{MODEL}_drift ORDER BY day, column_name")
+    assert ranged.equals(one_by_one) and len(ranged) > 2
+
+
+def test_a_day_not_scored_yet_is_left_unmaterialized_not_a_failed_range_run(warehouse, registry, reports):
+    resources = {"warehouse": warehouse, "registry": registry, "reports": reports}
+    after = DRIFTED_DAY + timedelta(days=1)  # no predictions that day
+    result = _range_run("quality", DRIFTED_DAY, after, resources)
+    assert result.success and set(_by_partition(result, "quality")) == {DRIFTED_DAY.isoformat()}
+    for check in check_evaluations(result).values():  # the unscored day is not a failed day
+        assert check.metadata["days"].value == 2 and str(after) not in check.metadata["failed_days"].value
+    # Only unscored days: the run fails.
+    assert not _range_run("quality", after, after + timedelta(days=1), resources).success

@@ -7,6 +7,7 @@ result for every declared check, and a passed check alerts nobody).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -79,3 +80,72 @@ def not_checked(
         description=f"not checked: {reason}",
         metadata={"level": "not_checked", "day": day.isoformat(), **(links or {})},
     )
+
+
+def each_day(days: list[date], check_day, checks: tuple[str, ...]) -> list[list]:
+    """Each day's events (``check_day(day)`` yields a day's materialization and check results). A one-day run
+    fails as the day fails; in a range run a day whose data cannot be checked (``DataFailure``: not scored yet, a
+    table missing) is not materialized, its checks say why it was not checked, and the other days go on; the run
+    fails only when no day could be checked."""
+    from resources.failures import DataFailure
+
+    if len(days) == 1:
+        return [list(check_day(days[0]))]
+    per_day, failures = [], []
+    for day in days:
+        try:
+            per_day.append(list(check_day(day)))
+        except DataFailure as failure:
+            failures.append(failure)
+            reason = failure.description or "no data"
+            per_day.append([not_checked(name, reason, day) for name in checks])  # the day stays unmaterialized
+    if len(failures) == len(days):
+        raise failures[0]
+    return per_day
+
+
+def combined_days(context: dg.AssetExecutionContext, days: list[date], per_day: list[list]) -> Iterator:
+    """What a monitoring asset yields for a run over ``days`` from what it yielded for each day (``per_day``: each
+    day's MaterializeResult and check results). One day: its own events. Several (a backfill launched as one run):
+    each day's materialization is recorded on its own partition with its own figures (so the asset's plots over
+    partitions stay true; the assets declare ``output_required=False`` for that), and one result per check: failed
+    when any day failed, at the worst day's severity, naming the days."""
+    if len(per_day) == 1:
+        yield from per_day[0]
+        return
+    for day, events in zip(days, per_day, strict=True):
+        for event in events:
+            if isinstance(event, dg.MaterializeResult):
+                context.log_event(
+                    dg.AssetMaterialization(
+                        asset_key=context.asset_key, partition=day.isoformat(), metadata=event.metadata
+                    )
+                )
+    by_name: dict[str, list[tuple[date, dg.AssetCheckResult]]] = {}
+    for day, events in zip(days, per_day, strict=True):
+        for event in events:
+            if isinstance(event, dg.AssetCheckResult):
+                by_name.setdefault(event.check_name, []).append((day, event))
+    for name, results in by_name.items():
+        failed = [(day, r) for day, r in results if not r.passed]
+        worst = (
+            dg.AssetCheckSeverity.ERROR
+            if any(r.severity == dg.AssetCheckSeverity.ERROR for _, r in failed)
+            else dg.AssetCheckSeverity.WARN
+        )
+        described = "; ".join(f"{r.description}" for _, r in failed[:10]) + ("; ..." if len(failed) > 10 else "")
+        yield dg.AssetCheckResult(
+            check_name=name,
+            passed=not failed,
+            severity=worst,
+            description=f"{len(failed)} of {len(results)} days failed: {described}"
+            if failed
+            else f"all {len(results)} days passed ({days[0]} to {days[-1]})",
+            metadata={
+                "days": len(results),
+                "days_failed": len(failed),
+                "failed_days": ", ".join(day.isoformat() for day, _ in failed) or "none",
+                "first_day": days[0].isoformat(),
+                "last_day": days[-1].isoformat(),
+            },
+        )

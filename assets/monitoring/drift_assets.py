@@ -18,21 +18,21 @@ drift when no reference row was scored by the serving version.
 # No `from __future__ import annotations` here: Dagster reads the asset function's annotations (context, resources)
 # as real types. pandas is imported inside the functions: this module is imported when definitions load.
 import math
-from datetime import timedelta
+from datetime import date, timedelta
 
 import dagster as dg
 
 from assets.ml.serving_cost import latency_percentiles
 from assets.ml.spec import ModelSpec
 from assets.monitoring.check_names import DATA_DRIFT, DRIFT_ASSET, EMPTY_INPUTS, SCORE_DRIFT
-from assets.monitoring.check_results import graded_check, not_checked, report_links
+from assets.monitoring.check_results import combined_days, each_day, graded_check, not_checked, report_links
 from assets.monitoring.scored_day import (
     DATA_ERRORS,
     log_to_mlflow,
     monitoring_asset_args,
-    partition_day,
     sample_scored_day,
 )
+from assets.partitions import window_days
 from assets.step_cost import with_cost
 from resources.failures import not_retried
 from resources.registry import ModelRegistry
@@ -78,6 +78,12 @@ def build_drift_asset(
     def drift(
         context: dg.AssetExecutionContext, warehouse: Warehouse, registry: ModelRegistry, reports: MonitoringReports
     ):
+        days = window_days(context)
+        per_day = each_day(days, lambda day: check_day(context, day, warehouse, registry, reports), DRIFT_CHECKS)
+        yield from combined_days(context, days, per_day)
+
+    def check_day(context, day: date, warehouse: Warehouse, registry: ModelRegistry, reports: MonitoringReports):
+        """One day's drift: its materialization and checks, as a one-day run yields them."""
         import pandas as pd
 
         from assets.ml.mlflow_logging import load_reference
@@ -85,7 +91,6 @@ def build_drift_asset(
         from assets.monitoring.reference import served_days, served_reference
         from assets.monitoring.report_page import ReportAbout
 
-        day = partition_day(context)
         numeric, categorical = thresholds.checked(spec.features)
         checked = [*numeric, *categorical]
         rule = thresholds.reference
@@ -95,8 +100,8 @@ def build_drift_asset(
             latency = latency_percentiles(warehouse, spec, day)  # the chain's data in -> scores out, last 30 days
             sample, serving = scored.frame, scored.version
             if rule.kind != "training":
-                days = served_days(warehouse, spec, day)
-                served = served_reference(warehouse, spec, days, serving, checked) if days else None
+                served_on = served_days(warehouse, spec, day)
+                served = served_reference(warehouse, spec, served_on, serving, checked) if served_on else None
         version = registry.version(spec.name, serving)
         if rule.kind == "training":
             reference = load_reference(registry, version.run_id)
@@ -229,6 +234,9 @@ def build_drift_asset(
             yield not_checked(SCORE_DRIFT, score_note.removeprefix("score drift not compared: "), day, links)
 
     return drift
+
+
+DRIFT_CHECKS = (DATA_DRIFT, SCORE_DRIFT, EMPTY_INPUTS)
 
 
 def empty_inputs_check(empty: dict[str, str], day, links: dict) -> dg.AssetCheckResult:

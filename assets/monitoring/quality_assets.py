@@ -25,7 +25,7 @@ from assets.ml.canary import DECIDED_BY_COLUMN, slice_quality
 from assets.ml.inference import predictions_table
 from assets.ml.spec import ModelSpec
 from assets.monitoring.check_names import AUC_DROP, CALIBRATION, QUALITY_ASSET
-from assets.monitoring.check_results import graded_check, not_checked, report_links
+from assets.monitoring.check_results import combined_days, each_day, graded_check, not_checked, report_links
 from assets.monitoring.scored_day import (
     DATA_ERRORS,
     day_predictions,
@@ -33,9 +33,9 @@ from assets.monitoring.scored_day import (
     labeled_window,
     log_to_mlflow,
     monitoring_asset_args,
-    partition_day,
     pooled_start,
 )
+from assets.partitions import window_days
 from assets.step_cost import with_cost
 from resources.failures import not_retried
 from resources.registry import CHALLENGER, ModelRegistry
@@ -81,13 +81,18 @@ def build_quality_asset(
     def quality(
         context: dg.AssetExecutionContext, warehouse: Warehouse, registry: ModelRegistry, reports: MonitoringReports
     ):
+        days = window_days(context)
+        per_day = each_day(days, lambda day: check_day(context, day, warehouse, registry, reports), QUALITY_CHECKS)
+        yield from combined_days(context, days, per_day)
+
+    def check_day(context, day: date, warehouse: Warehouse, registry: ModelRegistry, reports: MonitoringReports):
+        """One day's quality: its materialization and checks, as a one-day run yields them."""
         import pandas as pd
 
         from assets.monitoring.quality import run_quality
         from assets.monitoring.reference import labels_due
         from assets.monitoring.report_page import ReportAbout
 
-        day = partition_day(context)
         due = None
         with not_retried(*DATA_ERRORS), warehouse.session():
             predicted, serving = day_predictions(warehouse, spec, day)
@@ -233,6 +238,9 @@ def build_quality_asset(
         )
 
     return quality
+
+
+QUALITY_CHECKS = (AUC_DROP, CALIBRATION)
 
 
 def _day_fairness(

@@ -15,6 +15,7 @@ import dagster as dg
 
 from assets.ml.inference import predictions_table
 from assets.ml.spec import ModelSpec
+from assets.partitions import single_run
 from resources.failures import DataFailure
 from resources.registry import SERVER_RETRY_POLICY, ModelRegistry
 from resources.warehouse import WAREHOUSE_POOL, NotInWarehouse, Warehouse
@@ -40,16 +41,14 @@ def monitoring_asset_args(spec: ModelSpec, mart_key: dg.AssetKey, partitions: dg
         deps=[dg.AssetKey([spec.name, "predictions"]), mart_key],
         owners=[spec.owner],
         partitions_def=partitions,
+        backfill_policy=single_run,  # a backfill of many days is one run: each day checked in one process
+        output_required=False,  # a range run records each day's materialization itself (check_results.combined_days)
         **MONITORING_ASSET,
     )
 
 
 # Errors of the day's rows: reading a table that is not there, and what the drift and quality computations raise.
 DATA_ERRORS = (NotInWarehouse, ValueError, KeyError)
-
-
-def partition_day(context: dg.AssetExecutionContext) -> date:
-    return date.fromisoformat(context.partition_key)
 
 
 @dataclass(frozen=True)
