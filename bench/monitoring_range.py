@@ -4,7 +4,8 @@ Setup (untimed, one process): ``--history-days`` days of ``--rows`` ingested fro
 the model trained (champion), and the last ``--days`` of them scored by one nightly range run. Then, timed in the
 same process on the same instance: drift of those days as ONE run of ``monitor_<model>`` with the range tags, and
 the same days again one run each (what a schedule or a daemon-less backfill did). Printed: seconds in all and per
-day for each, the ratio, and both extrapolated to the 275 days of issue 19 (goal: under 2 minutes).
+day for each, the ratio, and both extrapolated to the 275 days of issue 19 (goal: under 2 minutes); and the size of
+the drift reports stored (goal for drift and quality together: under 0.2 MB per model-day).
 
     python -m bench.monitoring_range [--days 30] [--history-days 60] [--rows 1000] [--keep]
 """
@@ -62,7 +63,11 @@ def _child(days: int, history_days: int, out: str) -> None:
             run(f"monitor_{model}", scored + timedelta(days=i), scored + timedelta(days=i), asset_selection=drift)
             for i in range(days)
         ]
-    write_result(out, {"days": days, "one_run_s": one_run, "per_day_s": per_day, "train_s": train_s})
+    stored = [f.stat().st_size for f in (settings.reports_dir / model / "drift").glob("*.json.gz")]
+    write_result(
+        out,
+        {"days": days, "one_run_s": one_run, "per_day_s": per_day, "train_s": train_s, "report_bytes": stored},
+    )
 
 
 def main() -> None:
@@ -105,6 +110,13 @@ def main() -> None:
         title=f"Drift of {days} days, {spec_name()}",
     )
     print(f"one run / one run per day: {one_run / each:.2f}")
+    stored = result["report_bytes"]
+    if stored:
+        mean = sum(stored) / len(stored)
+        print(
+            f"drift reports stored: {len(stored)} files, {mean / 1e6:.3f} MB each on average (max "
+            f"{max(stored) / 1e6:.3f}); a year of them: {mean * 365 / 1e6:.0f} MB"
+        )
 
 
 if __name__ == "__main__":

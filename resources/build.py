@@ -47,7 +47,6 @@ def build_resources(settings: Settings) -> dict[str, Any]:
             directory=str(settings.reports_dir),
             retention_days=settings.report_retention_days,
             base_url=settings.reports_base_url,
-            mlflow_ui=settings.mlflow_ui_url,
         ),
         "alerts": AlertsResource(webhook_url=dg.EnvVar("NIGHTJAR_ALERT_WEBHOOK_URL"))
         if settings.alert_webhook_set

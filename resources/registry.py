@@ -105,6 +105,11 @@ def _cause(exc: Exception) -> str:
     return text if len(text) <= _MAX_CAUSE_CHARS else text[: _MAX_CAUSE_CHARS - 3] + "..."
 
 
+def as_link(where: str) -> dg.MetadataValue:
+    """A UI address as Dagster metadata: a link the UI opens when it is a URL, else (no UI known) text."""
+    return dg.MetadataValue.url(where) if where.startswith(("http://", "https://")) else dg.MetadataValue.text(where)
+
+
 @dataclass(frozen=True)
 class VersionInfo:
     name: str
@@ -314,6 +319,12 @@ class ModelRegistry(dg.ConfigurableResource):
     def remove_alias(self, name: str, alias: str) -> None:
         with self._calling(f"remove alias '{alias}' of model '{name}'"):
             self.client().delete_registered_model_alias(name, alias)
+
+    def run_page(self, run_id: str) -> str:
+        """:meth:`ui_link` of a run known by its id alone (asks MLflow for its experiment)."""
+        with self._calling(f"read run '{run_id}'"):
+            experiment_id = self.client().get_run(run_id).info.experiment_id
+        return self.ui_link(run_id, experiment_id)
 
     def ui_link(self, run_id: str, experiment_id: str) -> str:
         """The run's page in the MLflow UI: the tracking server's, or ``ui_url`` for a local store; without either,

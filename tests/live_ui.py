@@ -2,7 +2,7 @@
 
 :func:`live_stack` does in a folder of its own what a user does on a fresh clone: prepares a Dagster home (a copy of
 the repo's ``dagster_home/dagster.yaml``, ``python -m resources.instance``), serves the reports folder over HTTP as
-`make dev` does (``python -m http.server``, with ``NIGHTJAR_REPORTS_BASE_URL`` pointing at it), runs a small
+`make dev` does (``python -m resources.report_server``, with ``NIGHTJAR_REPORTS_BASE_URL`` pointing at it), runs a small
 bootstrap (``python -m jobs.bootstrap``: a month of history, two scored and drift-checked days), trains a second
 version so a promotion has something to promote (``dagster job execute``, ``retrain_unchanged``), and starts
 ``dagster dev`` on 127.0.0.1 and a free port. :class:`DagsterUI` talks to it through its GraphQL API, as the UI does.
@@ -113,13 +113,13 @@ def serve_reports(folder: Path, env: dict[str, str], log: Path) -> Iterator[str]
     """The reports folder served as `make dev` serves it; yields its base URL. The server binds a free port itself
     and says which (no port picked here that another process could take first)."""
     folder.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-u", "-m", "http.server", "0", "-b", "127.0.0.1", "-d", str(folder)]
+    cmd = [sys.executable, "-u", "-m", "resources.report_server", "serve", "--dir", str(folder), "--port", "0"]
     with server(cmd, env, log, stdout=subprocess.PIPE) as proc:
         with selectors.DefaultSelector() as sel:
             sel.register(proc.stdout, selectors.EVENT_READ)
             ready = sel.select(timeout=STARTUP_DEADLINE_S)
         line = proc.stdout.readline().decode() if ready else ""
-        found = re.search(r"port (\d+)", line)
+        found = re.search(r"http://127\.0\.0\.1:(\d+)", line)
         assert found, f"the reports server did not say where it serves (printed {line!r}); log: {_tail(log)}"
         yield f"http://127.0.0.1:{found.group(1)}"
 

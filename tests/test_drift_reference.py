@@ -230,10 +230,10 @@ def test_checking_an_old_day_keeps_newer_reports_and_prunes_by_the_wall_clock(wa
     folder = Path(reports.directory) / MODEL / "drift"
     folder.mkdir(parents=True)
     today = date.today()
-    newer = [folder / f"{today - timedelta(days=1)}.html", folder / f"{DAY + timedelta(days=1)}.html"]
-    expired = folder / f"{today - timedelta(days=60)}.html"
+    newer = [folder / f"{today - timedelta(days=1)}.json.gz", folder / f"{DAY + timedelta(days=1)}.json.gz"]
+    expired = folder / f"{today - timedelta(days=60)}.json.gz"
     for path in [*newer, expired]:
-        path.write_text("<html></html>")
+        path.write_bytes(b"")
     long_ago = time.time() - 60 * 86_400
     os.utime(expired, (long_ago, long_ago))  # written 60 days ago, about a day 60 days ago: past 30 days' retention
     os.utime(newer[1], (long_ago, long_ago))  # an old day's report written long ago: gone too, it is past both
@@ -244,7 +244,7 @@ def test_checking_an_old_day_keeps_newer_reports_and_prunes_by_the_wall_clock(wa
     assert newer[0].exists()
     assert not expired.exists() and not newer[1].exists()
     report = Path(materialization_metadata(result, MODEL, "drift")["report_path"])
-    assert report == folder / f"{DAY}.html" and report.exists()  # written now: kept for the run that links it
+    assert report == folder / f"{DAY}.json.gz" and report.exists()  # written now: kept for the run that links it
 
 
 def test_prune_counts_from_today_not_from_the_day_checked(tmp_path):
@@ -257,13 +257,17 @@ def test_prune_counts_from_today_not_from_the_day_checked(tmp_path):
     kept = {today: None, today - timedelta(days=28): long_ago, date(2025, 5, 21): None}  # in the window, or new
     gone = {today - timedelta(days=32): long_ago}
     for day, written in {**kept, **gone}.items():
-        path = folder / f"{day}.html"
-        path.write_text("x")
+        path = folder / f"{day}.json.gz"
+        path.write_bytes(b"x")
         if written is not None:
             os.utime(path, (written, written))
+    # An HTML report an earlier version wrote goes alike; a file that is not a day's report stays.
+    legacy = folder / f"{today - timedelta(days=40)}.html"
+    legacy.write_text("<html></html>")
+    os.utime(legacy, (long_ago, long_ago))
     (folder / "notes.html").write_text("not a day")
-    assert reports.prune(MODEL, "drift") == 1
-    assert sorted(p.name for p in folder.iterdir()) == sorted([*(f"{d}.html" for d in kept), "notes.html"])
+    assert reports.prune(MODEL, "drift") == 2
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*(f"{d}.json.gz" for d in kept), "notes.html"])
 
 
 def test_a_day_with_an_empty_feature_gets_a_verdict_naming_it(warehouse, reports):

@@ -21,7 +21,7 @@ import pytest
 from assets.ml.spec import ModelSpec
 from assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from resources.registry import ModelRegistry, VersionInfo
-from resources.reports import MonitoringReports, mlflow_ui_url
+from resources.reports import MonitoringReports
 from resources.warehouse import DuckDBWarehouse
 from tests.monitoring_lab import (
     PARTITIONS,
@@ -40,6 +40,7 @@ FIRST_DAY = date(2025, 3, 1)
 STABLE_DAY, DRIFTED_DAY = date(2025, 3, 6), date(2025, 3, 7)
 ROWS_PER_DAY = 1000
 BASE_URL = "http://127.0.0.1:8090"
+MLFLOW_UI = "http://127.0.0.1:5000"
 MARTS = mart_keys(SCORING_MART, TRAINING_MART)
 
 
@@ -70,7 +71,9 @@ def day_rows(day: date) -> pd.DataFrame:
 def registry(tmp_path: Path, empty_mlflow_db: Path) -> ModelRegistry:
     shutil.copy(empty_mlflow_db, tmp_path / "mlflow.db")
     return ModelRegistry(
-        tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", artifact_root=(tmp_path / "mlartifacts").as_uri()
+        tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+        artifact_root=(tmp_path / "mlartifacts").as_uri(),
+        ui_url=MLFLOW_UI,  # `make mlflow-ui`'s, as resources.build sets it
     )
 
 
@@ -112,44 +115,37 @@ def _materialize(asset: str, day: date, warehouse, registry, reports) -> dg.Exec
     )
 
 
-def _artifact_page(registry: ModelRegistry, version: VersionInfo, artifact: str) -> str:
+def _run_page(registry: ModelRegistry, version: VersionInfo) -> str:
     experiment_id = registry.client().get_run(version.run_id).info.experiment_id
-    return f"http://127.0.0.1:5000/#/experiments/{experiment_id}/runs/{version.run_id}/artifacts/{artifact}"
+    return f"{MLFLOW_UI}/#/experiments/{experiment_id}/runs/{version.run_id}"
 
 
-def _download(registry: ModelRegistry, version: VersionInfo, artifact: str, into: Path) -> Path:
-    return Path(registry.client().download_artifacts(version.run_id, artifact, str(into)))
-
-
-def test_a_checked_days_report_is_an_artifact_of_the_serving_versions_run(
-    tmp_path, warehouse, registry, reports, version
-):
+def test_a_checked_days_report_is_stored_once_compactly_and_linked(warehouse, registry, reports, version):
     result = _materialize("drift", STABLE_DAY, warehouse, registry, reports)
     assert result.success
     meta = materialization_metadata(result, MODEL, "drift")
     assert meta["status"] == "checked" and meta["day"] == STABLE_DAY.isoformat()
     assert meta["model_version"] == version.version
 
-    artifact = f"monitoring/drift/{STABLE_DAY}_{MODEL}_v{version.version}.html"
-    logged = [f.path for f in registry.client().list_artifacts(version.run_id, "monitoring/drift")]
-    assert logged == [artifact]
-    # The link opens the MLflow UI (`make mlflow-ui`) on that run's artifacts page, the report selected.
-    assert meta["report"] == _artifact_page(registry, version, artifact)
-    assert meta["report_artifact"] == f"runs:/{version.run_id}/{artifact}"
-    # The local copy stays, served over HTTP under the base URL (`make dev`), and is the same page.
-    local = Path(meta["report_path"])
-    assert local == Path(reports.directory) / MODEL / "drift" / f"{STABLE_DAY}.html"
-    assert meta["report_served"] == f"{BASE_URL}/{MODEL}/drift/{STABLE_DAY}.html"
-    assert _download(registry, version, artifact, tmp_path / "download").read_bytes() == local.read_bytes()
-    # Every check links it too, with the day it judged.
+    # One file per model, kind and day: Evidently's snapshot, well under the 0.2 MB a model-day may take.
+    stored = Path(meta["report_path"])
+    assert stored == Path(reports.directory) / MODEL / "drift" / f"{STABLE_DAY}.json.gz"
+    assert 1_000 < stored.stat().st_size < 200_000
+    assert [p.name for p in stored.parent.iterdir()] == [stored.name]  # no temporary file left beside it
+    # No copy on the version's MLflow run (one that could never be pruned); the run is linked for its figures.
+    assert registry.client().list_artifacts(version.run_id, "monitoring") == []
+    assert meta["mlflow_run"] == _run_page(registry, version)
+    # The link opens the page the reports server renders from it (`make dev`, `make reports`).
+    assert meta["report"] == f"{BASE_URL}/{MODEL}/drift/{STABLE_DAY}.html"
     for check in check_evaluations(result).values():
         assert check.passed, check.description
         assert check.metadata["report"].value == meta["report"]
         assert check.metadata["day"].value == STABLE_DAY.isoformat()
+    assert meta["report"] in check_evaluations(result)["data_drift"].description
 
-    # Checked again, the day's report replaces its artifact: one per day and version.
+    # Checked again, the day's report is replaced: still one file.
     assert _materialize("drift", STABLE_DAY, warehouse, registry, reports).success
-    assert [f.path for f in registry.client().list_artifacts(version.run_id, "monitoring/drift")] == [artifact]
+    assert [p.name for p in stored.parent.iterdir()] == [stored.name]
 
 
 def test_a_failed_drift_check_names_the_day_and_links_the_report(warehouse, registry, reports, version):
@@ -160,57 +156,96 @@ def test_a_failed_drift_check_names_the_day_and_links_the_report(warehouse, regi
     assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
     assert "income" in check.description
     assert DRIFTED_DAY.isoformat() in check.description
-    assert meta["report"] in check.description and meta["report_served"] in check.description
-    assert meta["report"] == _artifact_page(registry, version, f"monitoring/drift/{DRIFTED_DAY}_{MODEL}_v1.html")
+    assert meta["report"] in check.description
     assert check.metadata["day"].value == DRIFTED_DAY.isoformat()
-    assert check.metadata["report"].value == meta["report"]
-    assert check.metadata["report_served"].value == meta["report_served"]
-    assert check.metadata["report_path"].value == meta["report_path"]
+    for link in ("report", "report_path", "mlflow_run"):
+        assert check.metadata[link].value == meta[link]
 
 
-def test_the_report_names_the_model_version_day_and_reference(tmp_path, warehouse, registry, reports, version):
+def _served(reports: MonitoringReports, path: str) -> tuple[int, str]:
+    """GET ``path`` from the reports server over ``reports.directory`` (a free port, in this process)."""
+    import threading
+    import urllib.error
+    import urllib.request
+    from functools import partial
+    from http.server import ThreadingHTTPServer
+
+    from resources.report_server import ReportsHandler
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(ReportsHandler, directory=reports.directory))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.server_address[1]}{path}", timeout=60) as response:
+            return response.status, response.read().decode("utf-8")
+    except urllib.error.HTTPError as error:
+        return error.code, ""
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_report_page_names_the_model_version_day_and_reference(warehouse, registry, reports, version):
     result = _materialize("drift", DRIFTED_DAY, warehouse, registry, reports)
     meta = materialization_metadata(result, MODEL, "drift")
     title = f"Drift of {MODEL} version {version.version} on {DRIFTED_DAY}"
-    artifact = f"monitoring/drift/{DRIFTED_DAY}_{MODEL}_v{version.version}.html"
-    for page in (Path(meta["report_path"]), _download(registry, version, artifact, tmp_path / "download")):
-        html = page.read_text(encoding="utf-8")
-        head, body = html.split("<body>", 1)
-        assert f"<title>{title}</title>" in head
-        header = body.split("</header>", 1)[0]
-        assert "<h1" in header and title in header
-        for fact in (
-            f"<dt>model</dt><dd>{MODEL}</dd>",
-            f"<dt>version</dt><dd>{version.version}</dd>",
-            f"<dt>day</dt><dd>{DRIFTED_DAY}</dd>",
-        ):
-            assert fact in header
-        assert f"<dt>reference</dt><dd>{meta['reference']}</dd>" in header
-        assert meta["reference"].startswith("trailing_days 3")
-        assert "drawDashboard" in body  # Evidently's dashboard follows
+    status, page = _served(reports, meta["report"].removeprefix(BASE_URL))
+    assert status == 200
+    head, body = page.split("<body>", 1)
+    assert f"<title>{title}</title>" in head
+    header = body.split("</header>", 1)[0]
+    assert "<h1" in header and title in header
+    for fact in (
+        f"<dt>model</dt><dd>{MODEL}</dd>",
+        f"<dt>version</dt><dd>{version.version}</dd>",
+        f"<dt>day</dt><dd>{DRIFTED_DAY}</dd>",
+        f"<dt>reference</dt><dd>{meta['reference']}</dd>",
+    ):
+        assert fact in header
+    assert meta["reference"].startswith("trailing_days 3")
+    assert "drawDashboard" in body and "income" in body  # Evidently's dashboard follows, the column in it
+
+    # The folder lists the day's page; nothing outside the folder is served.
+    status, listing = _served(reports, f"/{MODEL}/drift/")
+    assert status == 200 and f'href="{DRIFTED_DAY}.html"' in listing
+    assert _served(reports, f"/{MODEL}/drift/2020-01-01.html")[0] == 404
+    assert _served(reports, "/../../etc/passwd")[0] == 404
 
 
-def test_the_quality_report_is_logged_and_named_alike(tmp_path, warehouse, registry, reports, version):
+def test_a_stored_report_renders_to_a_page_without_a_server(tmp_path, warehouse, registry, reports, version):
+    from resources.report_server import main
+
+    meta = materialization_metadata(_materialize("drift", STABLE_DAY, warehouse, registry, reports), MODEL, "drift")
+    main(["render", meta["report_path"], "-o", str(tmp_path / "page.html")])
+    page = (tmp_path / "page.html").read_text(encoding="utf-8")
+    assert f"<title>Drift of {MODEL} version {version.version} on {STABLE_DAY}</title>" in page
+    with pytest.raises(SystemExit, match="not a stored report"):
+        main(["render", str(tmp_path / "page.html")])
+
+
+def test_the_quality_report_is_stored_and_named_alike(warehouse, registry, reports, version):
     result = _materialize("quality", STABLE_DAY, warehouse, registry, reports)
     assert result.success
     meta = materialization_metadata(result, MODEL, "quality")
     assert meta["status"] == "checked"
-    artifact = f"monitoring/quality/{STABLE_DAY}_{MODEL}_v{version.version}.html"
-    assert meta["report"] == _artifact_page(registry, version, artifact)
-    html = _download(registry, version, artifact, tmp_path / "download").read_text(encoding="utf-8")
-    assert f"<title>Quality of {MODEL} version {version.version} on {STABLE_DAY}</title>" in html
+    assert meta["report"] == f"{BASE_URL}/{MODEL}/quality/{STABLE_DAY}.html"
+    assert Path(meta["report_path"]).stat().st_size < 200_000
+    status, page = _served(reports, meta["report"].removeprefix(BASE_URL))
+    assert status == 200 and f"<title>Quality of {MODEL} version {version.version} on {STABLE_DAY}</title>" in page
     for check in check_evaluations(result).values():
         assert STABLE_DAY.isoformat() in check.description and meta["report"] in check.description
 
 
 def test_without_a_base_url_no_file_link_is_made(warehouse, registry, tmp_path, version):
-    """A browser will not open a file:// link from the Dagster UI: without a served folder the only link is
-    MLflow's, and the local path is metadata of its own."""
+    """A browser will not open a file:// link from the Dagster UI: without a served folder there is no `report`
+    link; the stored file is metadata of its own, and the check says how to open it."""
     reports = MonitoringReports(directory=str(tmp_path / "unserved"))
-    meta = materialization_metadata(_materialize("drift", STABLE_DAY, warehouse, registry, reports), MODEL, "drift")
-    assert meta["report"].startswith("http://127.0.0.1:5000/#/experiments/")
-    assert "report_served" not in meta
+    result = _materialize("drift", STABLE_DAY, warehouse, registry, reports)
+    meta = materialization_metadata(result, MODEL, "drift")
+    assert "report" not in meta
     assert Path(meta["report_path"]).is_file()
+    check = check_evaluations(result)["data_drift"]
+    assert meta["report_path"] in check.description and "resources.report_server render" in check.description
 
 
 def test_bootstrap_prints_not_checked_as_not_checked(warehouse, registry, reports):
@@ -228,24 +263,6 @@ def test_bootstrap_prints_not_checked_as_not_checked(warehouse, registry, report
     assert check_statuses(judged.get_asset_check_evaluations()) == "all checks passed"
     drifted = _materialize("drift", DRIFTED_DAY, warehouse, registry, reports)
     assert "data_drift failed (ERROR)" in check_statuses(drifted.get_asset_check_evaluations())
-
-
-def test_the_mlflow_ui_is_the_tracking_server_or_the_local_one():
-    assert mlflow_ui_url("sqlite:///tmp/mlflow.db") == "http://127.0.0.1:5000"
-    assert mlflow_ui_url("http://user:secret@mlflow.internal:5000/") == "http://mlflow.internal:5000"
-    assert mlflow_ui_url("https://example.com/mlflow") == "https://example.com/mlflow"
-
-
-def test_the_mlflow_ui_of_a_local_store_follows_its_setting(tmp_path, monkeypatch):
-    """`make mlflow-ui MLFLOW_PORT=5100` serves the UI elsewhere; the report links recorded from then on follow
-    NIGHTJAR_MLFLOW_UI_URL (the Makefile sets it from the port) instead of a hard-wired :5000."""
-    from resources.build import build_resources
-    from tests.stores import point_stores_at
-
-    settings = point_stores_at(tmp_path, monkeypatch, NIGHTJAR_MLFLOW_UI_URL="http://127.0.0.1:5100/")
-    reports = build_resources(settings)["reports"]
-    assert reports.mlflow_ui == "http://127.0.0.1:5100"
-    assert mlflow_ui_url(settings.mlflow_tracking_uri, reports.mlflow_ui) == "http://127.0.0.1:5100"
 
 
 def test_the_model_links_its_mlflow_run_in_the_local_ui(tmp_path, monkeypatch):

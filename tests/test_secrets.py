@@ -20,7 +20,7 @@ import pytest
 
 from assets.ml.provenance import dagster_run_url
 from resources.registry import ModelRegistry, RegistryError, safe_uri
-from resources.reports import MonitoringReports, mlflow_ui_url
+from resources.reports import MonitoringReports
 from resources.settings import (
     MLFLOW_PASSWORD_VAR,
     MLFLOW_USERNAME_VAR,
@@ -157,10 +157,9 @@ def test_a_registry_given_a_password_anyway_shows_it_nowhere(tmp_path, no_mlflow
         registry.shown_uri,
         registry.ui_link("run1", "7"),
         safe_uri(registry.tracking_uri),
-        mlflow_ui_url(registry.tracking_uri),
         dagster_run_url(f"http://{USER}:{IN_URI}@dagster.internal:3000/", "run1"),  # into MLflow run descriptions
         MonitoringReports(directory=str(tmp_path), base_url=f"https://{USER}:{IN_URI}@reports/x").served_url(
-            tmp_path / "m" / "drift" / "2026-01-01.html"
+            tmp_path / "m" / "drift" / "2026-01-01.json.gz"
         ),
     ]
     assert registry.ui_link("run1", "7") == "http://127.0.0.1:9/mlflow/#/experiments/7/runs/run1"

@@ -105,11 +105,11 @@ def test_ui_live_drift_check_links_a_report_that_opens(stack):
     evaluation = node["assetCheckOrError"]["executionForLatestMaterialization"]["evaluation"]
     metadata = _metadata(evaluation["metadataEntries"])
     assert metadata["day"]["text"] == day, "the drift check does not name the day it judged"
-    assert "report" in metadata, "the drift check has no MLflow report link"
-    served = metadata.get("report_served", {}).get("url")
-    assert served == f"{stack.reports_url}/{MODEL}/drift/{day}.html", f"served report link of the check: {served}"
+    assert "/#/experiments/" in metadata["mlflow_run"]["url"], "the drift check does not link the version's MLflow run"
+    served = metadata.get("report", {}).get("url")
+    assert served == f"{stack.reports_url}/{MODEL}/drift/{day}.html", f"report link of the check: {served}"
     assert served in evaluation["description"], "the check's description does not link the report"
-    assert _metadata(materialization["metadataEntries"])["report_served"]["url"] == served
+    assert _metadata(materialization["metadataEntries"])["report"]["url"] == served
     with urllib.request.urlopen(served, timeout=60) as response:
         page = response.read().decode(errors="replace")
         assert response.status == 200 and response.headers.get_content_type() == "text/html"

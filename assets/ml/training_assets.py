@@ -32,7 +32,7 @@ from assets.ml.spec import ModelSpec, SpecError
 from assets.ml.training_set import label_days, read_training_set, training_table, write_training_set
 from assets.step_cost import with_cost
 from resources.failures import not_retried
-from resources.registry import CHALLENGER, CHAMPION, SERVER_RETRY_POLICY, ModelRegistry
+from resources.registry import CHALLENGER, CHAMPION, SERVER_RETRY_POLICY, ModelRegistry, as_link
 from resources.settings import DEFAULT_DAGSTER_URL
 from resources.warehouse import WAREHOUSE_POOL, NotInWarehouse, Warehouse
 
@@ -191,7 +191,7 @@ def build_training_assets(
                 "model_uri": logged.model_uri,
                 "mlflow_run_id": logged.run_id,
                 "mlflow_run_name": logged.run_name,
-                "mlflow_run": _link(registry.ui_link(logged.run_id, logged.experiment_id)),
+                "mlflow_run": as_link(registry.ui_link(logged.run_id, logged.experiment_id)),
                 "training_fingerprint": fingerprint,
                 "label_last_day": last_label.isoformat(),
                 **{f"holdout_{k}": float(v) for k, v in logged.metrics.items() if isinstance(v, (int, float))},
@@ -222,8 +222,3 @@ def build_training_assets(
         )
 
     return [training_set, model], [build_gate_check(spec, model_key)]
-
-
-def _link(where: str) -> dg.MetadataValue:
-    """A URL as a link the UI opens; anything else (no UI known) as text."""
-    return dg.MetadataValue.url(where) if where.startswith(("http://", "https://")) else dg.MetadataValue.text(where)

@@ -15,33 +15,34 @@ from typing import TYPE_CHECKING
 import dagster as dg
 
 from resources.failures import not_retried
+from resources.registry import as_link
 from resources.reports import MonitoringReports
 
 if TYPE_CHECKING:
-    from resources.reports import LoggedReport
+    from resources.registry import ModelRegistry, VersionInfo
 
 SEVERITY = {"warn": dg.AssetCheckSeverity.WARN, "error": dg.AssetCheckSeverity.ERROR}
 
 
-def report_links(reports: MonitoringReports, logged: LoggedReport, path: Path) -> dict[str, dg.MetadataValue]:
-    """The report's links, for the materialization and the checks: ``report`` (the MLflow UI page of the artifact
-    on the version's run), ``report_served`` (the file under NIGHTJAR_REPORTS_BASE_URL, when the folder is served),
-    ``report_artifact`` (``runs:/...``) and ``report_path`` (the local file)."""
+def report_links(
+    reports: MonitoringReports, path: Path, registry: ModelRegistry, version: VersionInfo
+) -> dict[str, dg.MetadataValue]:
+    """The report's links, for the materialization and the checks: ``report`` (its page on the reports server,
+    when NIGHTJAR_REPORTS_BASE_URL says where that is), ``report_path`` (the stored report) and ``mlflow_run`` (the
+    MLflow run of the version that scored the day, where the day's figures are logged as one step per day)."""
     served = reports.served_url(path)
     return {
-        "report": dg.MetadataValue.url(logged.url),
-        **({"report_served": dg.MetadataValue.url(served)} if served else {}),
-        "report_artifact": dg.MetadataValue.text(logged.uri),
+        **({"report": dg.MetadataValue.url(served)} if served else {}),
         "report_path": dg.MetadataValue.path(str(path)),
+        "mlflow_run": as_link(registry.run_page(version.run_id)),
     }
 
 
 def _link_text(links: dict[str, dg.MetadataValue]) -> str:
-    """The report links for a check's description, which the UI shows where the metadata is a click away."""
-    text = f"report: {links['report'].value} (MLflow)"
-    if "report_served" in links:
-        text += f", {links['report_served'].value}"
-    return text
+    """The report's link for a check's description, which the UI shows where the metadata is a click away."""
+    if "report" in links:
+        return f"report: {links['report'].value}"
+    return f"report: {links['report_path'].value} (python -m resources.report_server render <file>)"
 
 
 def graded_check(

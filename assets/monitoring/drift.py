@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from assets.ml.spec import DRIFT_METHODS
-from assets.monitoring.report_page import ReportAbout, save_html
+from assets.monitoring.report_page import ReportAbout, save_snapshot
 
 if TYPE_CHECKING:
     from assets.ml.spec import Thresholds
@@ -87,8 +87,9 @@ def run_drift(
     about: ReportAbout | None = None,
     drift_share: float | None = None,
 ) -> DriftResult:
-    """Evidently drift of the features and of the score in one report; the HTML goes to ``report_path`` if given,
-    titled by ``about`` (what it covers: model, version, day, reference), which Evidently also keeps on the snapshot.
+    """Evidently drift of the features and of the score in one report, stored at ``report_path`` if given
+    (``report_page.save_snapshot``) with ``about`` (what it covers: model, version, day, reference) kept on the
+    snapshot to title its page.
 
     ``partition_rows``: rows in the partition before the caller sampled it (default: ``len(current)``).
     ``num_method`` / ``cat_method``: Evidently's method per column type; ``column_methods``: per column, over those.
@@ -150,7 +151,7 @@ def run_drift(
         **(about.run_kwargs() if about is not None else {}),
     )
     if report_path is not None:
-        save_html(snapshot, report_path, about)
+        save_snapshot(snapshot, report_path)
     return _from_snapshot(
         snapshot.dict(), features=features, score_column=score_column if compare_score else None, **counts
     )

@@ -162,7 +162,7 @@ def build_drift_asset(
         log_to_mlflow(
             registry, version.run_id, day, {"drift_share": result.drift_share, "score_drift": result.score_drift}
         )
-        links = report_links(reports, reports.log_to_mlflow(registry, version, "drift", day, report), report)
+        links = report_links(reports, report, registry, version)
         warehouse.replace_window(
             f"monitoring.{spec.name}_drift",
             "day",

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from assets.monitoring.report_page import ReportAbout, save_html
+from assets.monitoring.report_page import ReportAbout, save_snapshot
 
 # Keys of the snapshot's dict() (evidently 0.7): metrics[].config.type.
 _ROC_AUC = "evidently:metric_v2:RocAuc"
@@ -63,8 +63,8 @@ def run_quality(
 ) -> QualityResult:
     """Evidently ClassificationPreset on ``target`` (0/1) against ``score_column`` (probability of 1).
 
-    The HTML report goes to ``report_path`` if given, titled by ``about`` (what it covers: model, version, day),
-    which Evidently also keeps on the snapshot.
+    The report (Evidently's snapshot, compact: ``report_page.save_snapshot``) goes to ``report_path`` if given,
+    with ``about`` (what it covers: model, version, day) kept on the snapshot to title its page.
     """
     from evidently import BinaryClassification, DataDefinition, Dataset, Report
     from evidently.metrics import MeanValue
@@ -86,7 +86,7 @@ def run_quality(
         **(about.run_kwargs() if about is not None else {}),
     )
     if report_path is not None:
-        save_html(snapshot, report_path, about)
+        save_snapshot(snapshot, report_path)
 
     values = _values(snapshot.dict())
     positive_rate = values[(_MEAN_VALUE, target)]

@@ -176,7 +176,7 @@ def build_quality_asset(
             with not_retried(*DATA_ERRORS):
                 fairness = _day_fairness(warehouse, spec, day, version.version, fairness_rows)
         log_to_mlflow(registry, version.run_id, day, {**figures, **(fairness.figures() if fairness else {})})
-        links = report_links(reports, reports.log_to_mlflow(registry, version, "quality", day, report), report)
+        links = report_links(reports, report, registry, version)
         warehouse.replace_window(
             f"monitoring.{spec.name}_quality",
             "day",
