@@ -22,42 +22,43 @@ $(VENV)/.installed: pyproject.toml
 dbt_project/target/manifest.json: $(VENV)/.installed $(shell find dbt_project -name '*.sql' -o -name '*.yml' | grep -v '/target/')
 	cd dbt_project && ../$(BIN)/dbt parse --quiet --profiles-dir . --project-dir .
 
+# Arguments go to the bootstrap: `make run ARGS="--all-history --train-as-of 2025-04-30"` (a past window of your own
+# data; `.venv/bin/python -m jobs.bootstrap --help` lists them).
 run: setup
-	$(BIN)/python -m jobs.bootstrap
+	NIGHTJAR_REPORTS_BASE_URL="$${NIGHTJAR_REPORTS_BASE_URL:-$(REPORTS_URL)}" $(BIN)/python -m jobs.bootstrap $(ARGS)
 
 # Where the UIs listen (127.0.0.1 only): `make dev DAGSTER_PORT=3100 MLFLOW_PORT=5100`. The links nightjar records
-# (MLflow run -> Dagster run, Dagster check -> MLflow report) follow unless NIGHTJAR_DAGSTER_URL /
+# (MLflow run -> Dagster run, Dagster asset -> MLflow run) follow unless NIGHTJAR_DAGSTER_URL /
 # NIGHTJAR_MLFLOW_UI_URL say otherwise (a shared host, a proxy).
 DAGSTER_PORT ?= 3000
 MLFLOW_PORT ?= 5000
 export NIGHTJAR_DAGSTER_URL ?= http://127.0.0.1:$(DAGSTER_PORT)
 export NIGHTJAR_MLFLOW_UI_URL ?= http://127.0.0.1:$(MLFLOW_PORT)
 
-# The reports folder, and where `make dev` and `make reports` serve it over HTTP.
+# The reports folder, and where `make dev` and `make reports` serve it over HTTP: the reports server renders each
+# stored report (Evidently's snapshot, <day>.json.gz) as Evidently's page when it is opened (resources/report_server.py).
+# Runs started from make (`make run`, `make dev`) record links to it unless NIGHTJAR_REPORTS_BASE_URL says otherwise
+# (a shared host, a proxy); a link is made when its day is checked, so days checked elsewhere may have none.
 REPORTS_DIR = $(or $(NIGHTJAR_REPORTS_DIR),$(or $(NIGHTJAR_DATA_DIR),$(CURDIR)/data)/reports)
 REPORTS_PORT ?= 8090
 REPORTS_URL = http://127.0.0.1:$(REPORTS_PORT)
 
-# The Dagster UI, and the reports folder served beside it (in the background, stopped when dagster dev exits).
-# NIGHTJAR_REPORTS_BASE_URL defaults to that server, so the days checked from here on link their reports over HTTP
-# (a browser refuses file:// links from a web page). A link is made when its day is checked: earlier days keep the
-# links they got (their MLflow link always; an HTTP one if the base URL was set then, served here as well).
+# The Dagster UI, and the reports server beside it (in the background, stopped when dagster dev exits).
 dev: setup
-	@mkdir -p "$(REPORTS_DIR)"
-	@$(BIN)/python -m http.server $(REPORTS_PORT) -b 127.0.0.1 -d "$(REPORTS_DIR)" >/dev/null 2>&1 & server=$$!; \
+	@$(BIN)/python -m resources.report_server serve --dir "$(REPORTS_DIR)" --port $(REPORTS_PORT) >/dev/null 2>&1 & server=$$!; \
 	trap 'kill $$server 2>/dev/null' EXIT; trap 'exit 130' INT TERM HUP; \
-	sleep 0.5; \
+	sleep 1; \
 	if kill -0 $$server 2>/dev/null; then echo "reports: $(REPORTS_URL) (serving $(REPORTS_DIR))"; \
 	else echo "reports: not served from here (port $(REPORTS_PORT) taken? \`make reports\` may be serving them)"; fi; \
 	NIGHTJAR_REPORTS_BASE_URL="$${NIGHTJAR_REPORTS_BASE_URL:-$(REPORTS_URL)}" $(BIN)/dagster dev -h 127.0.0.1 -p $(DAGSTER_PORT)
 
-# The MLflow UI: versions, their runs, and each run's monitoring reports (artifacts, monitoring/<kind>/).
+# The MLflow UI: versions, their runs, and each run's metrics (monitoring logs a step per checked day).
 mlflow-ui: setup
 	$(BIN)/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow/mlflow.db}" -h 127.0.0.1 -p $(MLFLOW_PORT)
 
-# The drift and quality HTML reports alone, without the Dagster UI (`make dev` serves them too).
-reports:
-	mkdir -p "$(REPORTS_DIR)" && $(PYTHON) -m http.server $(REPORTS_PORT) -b 127.0.0.1 -d "$(REPORTS_DIR)"
+# The drift and quality reports alone, without the Dagster UI (`make dev` serves them too).
+reports: setup
+	$(BIN)/python -m resources.report_server serve --dir "$(REPORTS_DIR)" --port $(REPORTS_PORT)
 
 # A local Spark Connect server from the installed pyspark (Java 17: apt-get install openjdk-17-jre-headless), every
 # port on 127.0.0.1, its metastore and tables under $(NIGHTJAR_DATA_DIR)/spark; NIGHTJAR_SPARK_REMOTE sets the port.
