@@ -25,7 +25,39 @@ def _read(path: str, _mtime_ns: int) -> dict[str, Any]:
 
 def model_columns(manifest: dict[str, Any], model: str) -> set[str] | None:
     """The columns a dbt model documents in its YAML, or None if it documents none (then nothing is known)."""
-    for node in manifest.get("nodes", {}).values():
+    found = _model_node(manifest, model)
+    return (set(found[1].get("columns") or {}) or None) if found else None
+
+
+def _model_node(manifest: dict[str, Any], model: str) -> tuple[str, dict[str, Any]] | None:
+    for unique_id, node in manifest.get("nodes", {}).items():
         if node.get("resource_type") == "model" and node.get("name") == model:
-            return set(node.get("columns") or {}) or None
+            return unique_id, node
     return None
+
+
+def column_data_types(manifest: dict[str, Any], model: str) -> dict[str, str | None]:
+    """Each documented column of a dbt model and its declared ``data_type`` (None where none is declared)."""
+    found = _model_node(manifest, model)
+    columns = (found[1].get("columns") or {}) if found else {}
+    return {name: column.get("data_type") for name, column in columns.items()}
+
+
+def column_accepted_values(manifest: dict[str, Any], model: str, column: str) -> list[list[Any]]:
+    """The values of every ``accepted_values`` test on ``model.column`` (dbt's generic test)."""
+    found = _model_node(manifest, model)
+    if found is None:
+        return []
+    tests = []
+    for node in manifest.get("nodes", {}).values():
+        metadata = node.get("test_metadata") or {}
+        if (
+            node.get("resource_type") == "test"
+            and node.get("attached_node") == found[0]
+            and node.get("column_name") == column
+            and metadata.get("name") == "accepted_values"
+        ):
+            values = (metadata.get("kwargs") or {}).get("values")
+            if isinstance(values, list):
+                tests.append(values)
+    return tests

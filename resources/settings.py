@@ -256,6 +256,7 @@ class Settings:
     training_cron: str
     monitoring_cron: str
     reports_dir: Path
+    cache_dir: Path  # what definitions load keeps between processes (estimator kinds); safe to delete
     report_retention_days: int
     reports_base_url: str | None  # where reports_dir is served over HTTP, if it is
     model_specs_dir: Path
@@ -338,6 +339,7 @@ class Settings:
             training_cron=_env("NIGHTJAR_TRAINING_CRON", "0 4 * * 1"),
             monitoring_cron=_env("NIGHTJAR_MONITORING_CRON", "0 6 * * *"),
             reports_dir=Path(_env("NIGHTJAR_REPORTS_DIR", str(data_dir / "reports"))),
+            cache_dir=data_dir / "cache",
             report_retention_days=_env_int("NIGHTJAR_REPORT_RETENTION_DAYS", 90, minimum=1),
             # Links only: a user:password in them would be shown on the resource page and in every link.
             reports_base_url=redact_url(_env("NIGHTJAR_REPORTS_BASE_URL", "")) or None,

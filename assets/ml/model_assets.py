@@ -13,7 +13,7 @@ from dagster_dbt import get_asset_key_for_model
 
 from assets.ml.champion_assets import build_champion_asset
 from assets.ml.inference_assets import build_predictions_asset
-from assets.ml.spec import ModelSpec, SpecError, check_documented_columns, load_specs
+from assets.ml.spec import ModelSpec, SpecError, check_documented_columns, check_estimator, load_specs
 from assets.ml.training_assets import build_training_assets
 from assets.monitoring.drift_assets import build_drift_asset
 from assets.monitoring.quality_assets import build_quality_asset
@@ -45,6 +45,7 @@ def build_model_assets(
     for source, spec in load_specs(settings.model_specs_dir).items():
         mart_keys = _mart_keys(spec, source, dbt_assets)
         check_documented_columns(spec, source, settings.manifest_path)
+        check_estimator(spec, source, settings.cache_dir)
         training, checks = build_training_assets(
             spec, source, mart_keys, kind, settings.code_version, settings.dagster_url
         )

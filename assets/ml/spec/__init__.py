@@ -6,11 +6,12 @@ model is evaluated and promoted, how scores become decisions, and the monitoring
 spec, not writing code. Every error names the spec file and the field that is wrong.
 
 One module per part: the shared building blocks (``fields``), the learning sections (``sections``), the decision
-bands, the monitoring section, the spec that holds them (``model_spec``), reading YAML (``loading``) and the marts'
-columns (``mart_columns``). Import the names from here.
+bands, the monitoring section, the spec that holds them (``model_spec``), reading YAML (``loading``), the marts'
+columns and the target's declared type (``mart_columns``) and the estimator's kind (``estimator_kind``). Import the names from here.
 """
 
 from assets.ml.spec.decision_bands import DecisionBand, DecisionBands
+from assets.ml.spec.estimator_kind import check_estimator
 from assets.ml.spec.fairness import Fairness, Segment
 from assets.ml.spec.fields import LOWER_IS_BETTER, METRICS, SpecError
 from assets.ml.spec.loading import load_spec, load_specs
@@ -41,6 +42,7 @@ __all__ = [
     "SpecError",
     "Thresholds",
     "check_documented_columns",
+    "check_estimator",
     "check_mart_columns",
     "drift_methods_for",
     "load_spec",

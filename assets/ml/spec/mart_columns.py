@@ -1,5 +1,6 @@
-"""Does a mart hold every column a spec names? Checked at definitions load against the columns the marts document
-in their dbt YAML (:func:`check_documented_columns`), and again on the rows a run reads (:func:`check_mart_columns`).
+"""Does a mart hold every column a spec names, and is the target a 0/1 label? Checked at definitions load against
+what the marts document in their dbt YAML (:func:`check_documented_columns`: columns, the target's ``data_type`` and
+its ``accepted_values`` test), and again on the rows a run reads (:func:`check_mart_columns`).
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from pathlib import Path
 
 from assets.ml.spec.fields import SpecError
 from assets.ml.spec.model_spec import ModelSpec
-from resources.manifest import load_manifest, model_columns
+from resources.manifest import column_accepted_values, column_data_types, load_manifest, model_columns
 
 
 def check_mart_columns(spec: ModelSpec, available: set[str], mart: str, source: str) -> None:
@@ -32,3 +33,29 @@ def check_documented_columns(spec: ModelSpec, source: str, manifest_path: Path) 
         columns = model_columns(manifest, mart)
         if columns is not None:
             check_mart_columns(spec, columns, mart, source)
+    check_declared_target(spec, source, manifest)
+
+
+# Declared types a 0/1 label may have (dbt's data_type is free text, as the warehouse spells it).
+LABEL_TYPES = ("int", "integer", "bigint", "smallint", "tinyint", "byte", "short", "long", "boolean", "bool")
+LABEL_VALUES = {"0", "1", "true", "false"}
+
+
+def check_declared_target(spec: ModelSpec, source: str, manifest: dict) -> None:
+    """The target as the training mart declares it: a ``data_type`` (when given) that can hold 0/1, and an
+    ``accepted_values`` test (when there is one) whose values are 0 and 1."""
+    declared = (column_data_types(manifest, spec.training_mart).get(spec.target) or "").strip().lower()
+    if declared and declared.split("(")[0].strip() not in LABEL_TYPES:
+        raise SpecError(
+            f"{source}: field 'target': '{spec.target}' is declared data_type '{declared}' in mart "
+            f"'{spec.training_mart}' (its dbt YAML); the spec scores a 0/1 label, which needs an integer or boolean "
+            "column"
+        )
+    for values in column_accepted_values(manifest, spec.training_mart, spec.target):
+        unexpected = sorted({str(v).lower() for v in values} - LABEL_VALUES)
+        if unexpected:
+            raise SpecError(
+                f"{source}: field 'target': '{spec.target}' of mart '{spec.training_mart}' accepts values "
+                f"{sorted(map(str, values))} (its accepted_values test); the spec scores a 0/1 label, and "
+                f"{', '.join(unexpected)} is not one"
+            )
