@@ -13,7 +13,8 @@ select
     weather.rain_mm
 from {{ ref('stg_parcel_shipments') }} as shipments
 left join {{ ref('stg_parcel_weather') }} as weather
-    on weather.weather_date = shipments.ship_date
-    and weather.depot = shipments.depot
-    and weather.hour = shipments.hour
+    on
+        shipments.ship_date = weather.weather_date
+        and shipments.depot = weather.depot
+        and shipments.hour = weather.hour
 where {{ in_window('shipments.ship_date') }}

@@ -15,9 +15,10 @@ select
     deliveries.late
 from {{ ref('stg_parcel_deliveries') }} as deliveries
 inner join {{ ref('stg_parcel_shipments') }} as shipments
-    on shipments.shipment_id = deliveries.shipment_id
+    on deliveries.shipment_id = shipments.shipment_id
 left join {{ ref('stg_parcel_weather') }} as weather
-    on weather.weather_date = shipments.ship_date
-    and weather.depot = shipments.depot
-    and weather.hour = shipments.hour
+    on
+        shipments.ship_date = weather.weather_date
+        and shipments.depot = weather.depot
+        and shipments.hour = weather.hour
 where {{ in_window('deliveries.delivered_date') }}

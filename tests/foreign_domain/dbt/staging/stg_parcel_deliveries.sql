@@ -1,2 +1,5 @@
-select shipment_id, delivered_date, cast(late as integer) as late
+select
+    shipment_id,
+    delivered_date,
+    cast(late as integer) as late
 from {{ source('parcels', 'deliveries') }}

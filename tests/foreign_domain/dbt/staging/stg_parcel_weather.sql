@@ -1,2 +1,7 @@
-select weather_date, depot, hour, temperature_c, rain_mm
+select
+    weather_date,
+    depot,
+    hour,
+    temperature_c,
+    rain_mm
 from {{ source('parcels', 'weather') }}
