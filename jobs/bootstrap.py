@@ -5,6 +5,10 @@ that clears its gate becomes champion), runs the nightly chain (ingest, dbt, sco
 yesterday and checks each of those days for drift, so Dagster has a week of drift figures to plot. Every run is recorded in DAGSTER_HOME, so they all show in the Dagster UI; then it prints where
 the results are. Running it again is safe: partitions are replaced, and a retrained version must pass the gate.
 
+A past window of your own data (NIGHTJAR_START_DATE .. NIGHTJAR_END_DATE): `--all-history [--train-as-of DAY]`
+ingests all of it, trains as of a day and scores and monitors every later day; `--score-from A [--score-to B]`
+scores and monitors those days alone. One run per step, over its range (jobs/backfill.py).
+
 The runs' logs go to the Dagster UI, not the terminal. Dagster keeps each run's stdout and stderr as its compute
 logs (the run's "stdout" / "stderr" views: dbt's console output, which dagster-dbt re-emits on stdout, MLflow's,
 Evidently's) and echoes them to the process's own stdout and stderr. dbt's flags cannot quiet it (dagster-dbt
@@ -27,10 +31,17 @@ from typing import TextIO
 
 import dagster as dg
 
+from jobs.backfill import (
+    FlagError,
+    PastWindow,
+    drift_report,
+    plan_past_window,
+    range_tags,
+    rescore,
+    run_job,
+    run_past_window,
+)
 from resources.settings import Settings, redact_url
-
-# The runs' full logs are in the Dagster UI; the terminal gets warnings and this script's summary.
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 @contextmanager
@@ -54,41 +65,104 @@ def summary_only_on_stdout() -> Iterator[TextIO]:
         terminal.close()
 
 
-def _run(
-    out: TextIO,
-    defs: dg.Definitions,
-    job_name: str,
-    instance: dg.DagsterInstance,
-    run_config: dict | None = None,
-    **kwargs,
-) -> dg.ExecuteInProcessResult:
-    result = defs.resolve_job_def(job_name).execute_in_process(
-        instance=instance, raise_on_error=False, run_config={**QUIET, **(run_config or {})}, **kwargs
-    )
-    if not result.success:
-        raise SystemExit(
-            f"job '{job_name}' failed (run {result.run_id}); open the Dagster UI (`make dev`) for the logs"
-        )
-    print(f"  {job_name}: run {result.run_id} succeeded", file=out)
-    return result
-
-
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     settings = Settings.from_env()
-    parser.add_argument("--history-days", type=int, default=settings.bootstrap_days)
-    parser.add_argument("--scored-days", type=int, default=7, help="newest days scored and checked for drift")
+    parser.add_argument(
+        "--history-days",
+        type=int,
+        default=None,
+        help=f"default mode: days of history ingested before the scored days (NIGHTJAR_BOOTSTRAP_DAYS, "
+        f"{settings.bootstrap_days})",
+    )
+    parser.add_argument(
+        "--scored-days", type=int, default=None, help="default mode: newest days scored and checked for drift (7)"
+    )
+    past = parser.add_argument_group(
+        "a past window (your own data of NIGHTJAR_START_DATE .. NIGHTJAR_END_DATE): one range run per step"
+    )
+    past.add_argument(
+        "--all-history",
+        action="store_true",
+        help="ingest every day of the window in one run, train every model as of --train-as-of, then score every "
+        "later day in one nightly run and monitor them (per model: one drift run, one quality run over the days "
+        "whose labels are in)",
+    )
+    past.add_argument(
+        "--train-as-of",
+        type=_day,
+        metavar="YYYY-MM-DD",
+        help="with --all-history: train on the labels known by this day (default: the first day every model's "
+        "first training window has its labels: NIGHTJAR_START_DATE + evaluation.window_days - 1 + label delay)",
+    )
+    past.add_argument(
+        "--score-from",
+        type=_day,
+        metavar="YYYY-MM-DD",
+        help="score and monitor these days only (no ingest, no training): from this day ...",
+    )
+    past.add_argument(
+        "--score-to", type=_day, metavar="YYYY-MM-DD", help="... to this day (default: the last day of the window)"
+    )
     args = parser.parse_args(argv)
+    past_mode = args.all_history or args.score_from or args.score_to or args.train_as_of
+    if past_mode and (args.history_days is not None or args.scored_days is not None):
+        parser.error("--history-days and --scored-days are for the default mode, not with a past window's flags")
+    args.history_days = settings.bootstrap_days if args.history_days is None else args.history_days
+    args.scored_days = 7 if args.scored_days is None else args.scored_days
+    plan = _plan(parser, settings, args) if past_mode else None
     # Dagster's notices that an API nightjar uses is beta (raised while definitions load) say nothing to whoever
     # runs `make run`; the test suite ignores them too (pyproject.toml).
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
     warnings.filterwarnings("ignore", category=dg.PreviewWarning)
     with summary_only_on_stdout() as out:
-        _bootstrap(settings, args, out)
+        if plan is None:
+            _bootstrap(settings, args, out)
+        else:
+            _past_window(settings, *plan, out)
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a day (YYYY-MM-DD)") from None
+
+
+def _plan(parser: argparse.ArgumentParser, settings: Settings, args: argparse.Namespace) -> tuple[list, PastWindow]:
+    """The specs and the past window's runs from the flags; a flag that cannot be honoured ends the command naming
+    it, before any run."""
+    from assets.ml.spec import load_specs
+    from assets.partitions import build_daily_partitions
+
+    last = date.fromisoformat(build_daily_partitions(settings).get_last_partition_key())
+    specs = list(load_specs(settings.model_specs_dir).values())
+    try:
+        return specs, plan_past_window(
+            settings,
+            specs,
+            last,
+            all_history=args.all_history,
+            train_as_of=args.train_as_of,
+            score_from=args.score_from,
+            score_to=args.score_to,
+        )
+    except FlagError as error:
+        parser.error(str(error))
+
+
+def _past_window(settings: Settings, specs: list, plan: PastWindow, out: TextIO) -> None:
+    steps = []
+    if plan.ingest_from is not None:
+        steps.append(f"ingest {plan.ingest_from} .. {plan.last}, train as of {plan.train_as_of}")
+    steps.append(f"score and monitor {plan.score_from} .. {plan.score_to}")
+    print(f"nightjar past window: {', '.join(steps)}; models {[s.name for s in specs]}", file=out)
+    reports = run_past_window(plan, settings, specs, out)
+    _report(settings, specs, reports, out)
 
 
 def _bootstrap(settings: Settings, args: argparse.Namespace, out: TextIO) -> None:
-    from assets.partitions import RANGE_END_TAG, RANGE_START_TAG, build_daily_partitions
+    from assets.partitions import build_daily_partitions
     from definitions import build_definitions
 
     defs = build_definitions(settings)
@@ -107,44 +181,29 @@ def _bootstrap(settings: Settings, args: argparse.Namespace, out: TextIO) -> Non
         file=out,
     )
     if first <= history_end:
-        _run(
+        run_job(
             out,
             defs,
             "ingest",
             instance,
-            tags={RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: history_end.isoformat()},
+            tags=range_tags(first, history_end),
         )
     for spec in specs:
-        _run(out, defs, f"train_{spec.name}", instance)
+        run_job(out, defs, f"train_{spec.name}", instance)
     # Re-running the bootstrap after a new champion re-decides these days on purpose.
-    rescore = {"ops": {f"{spec.name}__predictions": {"config": {"rescore": True}} for spec in specs}}
-    _run(
-        out,
-        defs,
-        "nightly",
-        instance,
-        run_config=rescore,
-        tags={RANGE_START_TAG: scored_from.isoformat(), RANGE_END_TAG: last.isoformat()},
-    )
+    rescore(out, defs, instance, specs, scored_from, last)
     reports: dict[str, dict[str, str]] = {}
     for spec in specs:
         drift = dg.AssetKey([spec.name, "drift"])
         for offset in range((last - scored_from).days + 1):
             day = scored_from + timedelta(days=offset)
-            result = _run(
+            result = run_job(
                 out, defs, f"monitor_{spec.name}", instance, partition_key=day.isoformat(), asset_selection=[drift]
             )
             print(f"    {spec.name} drift {day}: {check_statuses(result.get_asset_check_evaluations())}", file=out)
             materialized = result.asset_materializations_for_node(f"{spec.name}__drift")
             if materialized:
-                reports[spec.name] = {
-                    "day": day.isoformat(),
-                    **{
-                        k: str(v.value)
-                        for k, v in materialized[-1].metadata.items()
-                        if k in ("status", "report", "report_served", "report_path")
-                    },
-                }
+                reports[spec.name] = drift_report(materialized[-1], day.isoformat())
     _report(settings, specs, reports, out)
 
 

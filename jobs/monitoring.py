@@ -18,6 +18,13 @@ def monitoring_job_name(spec: ModelSpec) -> str:
     return f"monitor_{spec.name}"
 
 
+def label_delay_days(spec: ModelSpec, settings: Settings) -> int:
+    """Days from a scored row to its known outcome: the spec's ``monitoring.label_delay_days``, else
+    NIGHTJAR_LABEL_DELAY_DAYS."""
+    delay = spec.monitoring.label_delay_days
+    return settings.label_delay_days if delay is None else delay
+
+
 def build_monitoring_job(spec: ModelSpec, settings: Settings) -> tuple[dg.JobDefinition, dg.ScheduleDefinition]:
     drift_key = dg.AssetKey([spec.name, DRIFT_ASSET])
     quality_key = dg.AssetKey([spec.name, QUALITY_ASSET])
@@ -27,8 +34,7 @@ def build_monitoring_job(spec: ModelSpec, settings: Settings) -> tuple[dg.JobDef
         description=f"Drift (and, once labels are in, quality) of {spec.name}'s scored days, with their checks.",
     )
 
-    label_delay = spec.monitoring.label_delay_days
-    label_delay = settings.label_delay_days if label_delay is None else label_delay
+    label_delay = label_delay_days(spec, settings)
 
     @dg.schedule(
         name=f"{monitoring_job_name(spec)}_daily",

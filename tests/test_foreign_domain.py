@@ -1,10 +1,12 @@
-"""A new domain added as files only runs the whole chain next to the loan example.
+"""A new domain added as files only runs the whole chain next to the loan example, as a past window.
 
 The project is copied to a temp dir; the parcel domain of ``tests/foreign_domain/`` (three landing tables with the
 day only in the file names, a composite key, a day without an outcomes file, a context table joined in dbt, a
 model spec) is added as files, with landing files written here. Then, in the copy and through Dagster, on real
-dbt, DuckDB, MLflow and Evidently: `dbt parse` (as `make setup` does) and `python -m jobs.bootstrap` (as
-`make run` does) ingest, train, score and check drift. No Python file of the copy differs from the repo's.
+dbt, DuckDB, MLflow and Evidently: `dbt parse` (as `make setup` does) and `python -m jobs.bootstrap --all-history
+--train-as-of DAY` (as `make run ARGS=...` does for a user's own past data) ingest the window, train as of an early
+day, score every later day and check its drift and, where labels are in, its quality: one range run per step. No
+Python file of the copy differs from the repo's.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -23,6 +26,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from resources.settings import PROJECT_ROOT, stores_under
 
 pytestmark = pytest.mark.slow
@@ -32,6 +36,10 @@ FIRST, LAST = date(2026, 2, 1), date(2026, 3, 12)
 SHIPMENTS_PER_DAY = 160
 DEPOTS = ("north", "south", "east")
 NO_DELIVERIES_DAY = date(2026, 2, 20)
+LABEL_DELAY_DAYS = 3
+TRAIN_AS_OF = date(2026, 3, 7)  # the days after it are scored; those up to LAST - LABEL_DELAY_DAYS have labels
+SCORED = [TRAIN_AS_OF + timedelta(days=n) for n in range(1, (LAST - TRAIN_AS_OF).days + 1)]
+LABELED = [day for day in SCORED if day <= LAST - timedelta(days=LABEL_DELAY_DAYS)]
 COPY_IGNORED = (
     ".venv",
     ".git",
@@ -123,7 +131,7 @@ def test_a_domain_added_as_files_runs_the_whole_chain_beside_the_loans(project_c
         "NIGHTJAR_START_DATE": FIRST.isoformat(),
         "NIGHTJAR_END_DATE": LAST.isoformat(),
         "NIGHTJAR_ROWS_PER_DAY": "300",
-        "NIGHTJAR_LABEL_DELAY_DAYS": "3",
+        "NIGHTJAR_LABEL_DELAY_DAYS": str(LABEL_DELAY_DAYS),
         "NIGHTJAR_CODE_VERSION": "test",
     }
     for name in (
@@ -143,13 +151,14 @@ def test_a_domain_added_as_files_runs_the_whole_chain_beside_the_loans(project_c
         check=True,
     )
     run = subprocess.run(
-        [sys.executable, "-m", "jobs.bootstrap", "--scored-days", "2"],
+        [sys.executable, "-m", "jobs.bootstrap", "--all-history", "--train-as-of", TRAIN_AS_OF.isoformat()],
         cwd=project_copy,
         env=env,
         capture_output=True,
         text=True,
         timeout=1800,
     )
+    print(run.stdout)  # the summary a user reads (shown with -s, and on a failure)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
 
     assert _python_files(project_copy) == python_files  # not one Python file was added or changed
@@ -165,19 +174,50 @@ def test_a_domain_added_as_files_runs_the_whole_chain_beside_the_loans(project_c
         joined = db.execute("SELECT count(*), count(rain_mm) FROM marts.fct_parcel_features").fetchone()
         assert joined[0] == days * SHIPMENTS_PER_DAY and joined[1] == joined[0]  # weather joined on depot + hour
         scored = db.execute(
-            "SELECT ship_date, count(*), min(model_version), count(DISTINCT decision) FROM predictions.parcel_late "
-            "GROUP BY 1 ORDER BY 1"
+            "SELECT ship_date, count(*), count(DISTINCT shipment_id), min(model_version), count(DISTINCT decision) "
+            "FROM predictions.parcel_late GROUP BY 1 ORDER BY 1"
         ).fetchall()
-        assert [row[0] for row in scored] == [LAST - timedelta(days=1), LAST]
-        assert all(row[1] == SHIPMENTS_PER_DAY and row[2] >= 1 for row in scored)
+        assert [row[0] for row in scored] == SCORED  # every day after the training day, none before
+        assert all(row[1] == row[2] == SHIPMENTS_PER_DAY and row[3] >= 1 for row in scored)  # no duplicates
         decisions = {r[0] for r in db.execute("SELECT DISTINCT decision FROM predictions.parcel_late").fetchall()}
         assert decisions <= {"on_time", "check", "likely_late"} and decisions
-        assert db.execute("SELECT count(*) FROM predictions.loan_default_risk").fetchone()[0] > 0  # the loans, beside
+        loans = db.execute(
+            "SELECT count(DISTINCT application_date), count(*) - count(DISTINCT application_id) "
+            "FROM predictions.loan_default_risk"
+        ).fetchone()
+        assert loans == (len(SCORED), 0)  # the loans, beside
 
     monkeypatch.setenv("DAGSTER_HOME", env["DAGSTER_HOME"])  # the home is opened as Dagster's processes open it
+    days = {day.isoformat() for day in SCORED}
     with dg.DagsterInstance.get() as instance:
-        drifted = instance.get_materialized_partitions(dg.AssetKey(["parcel_late", "drift"]))
-        assert drifted == {(LAST - timedelta(days=1)).isoformat(), LAST.isoformat()}
+        for model in ("parcel_late", "loan_default_risk"):
+            assert instance.get_materialized_partitions(dg.AssetKey([model, "drift"])) == days, model
+            quality = instance.get_materialized_partitions(dg.AssetKey([model, "quality"]))
+            assert quality == {day.isoformat() for day in LABELED}, model
         event = instance.get_latest_materialization_event(dg.AssetKey(["parcel_late", "drift"]))
         assert "drift_share" in event.asset_materialization.metadata
-    assert "parcel_late: champion = version 1" in run.stdout
+        assert event.asset_materialization.partition == LAST.isoformat()
+        # What the command promised: one run per step over its range, not one per day.
+        runs = instance.get_runs()
+        assert Counter(r.job_name for r in runs) == {
+            "ingest": 1,
+            "train_parcel_late": 1,
+            "train_loan_default_risk": 1,
+            "nightly": 1,
+            "monitor_parcel_late": 2,  # drift over the scored days, quality over the labeled ones
+            "monitor_loan_default_risk": 2,
+        }
+        ranges = {(r.job_name, r.tags.get(RANGE_START_TAG), r.tags.get(RANGE_END_TAG)) for r in runs}
+        assert ("ingest", FIRST.isoformat(), LAST.isoformat()) in ranges
+        assert ("nightly", SCORED[0].isoformat(), LAST.isoformat()) in ranges
+        assert ("monitor_parcel_late", SCORED[0].isoformat(), LAST.isoformat()) in ranges
+        assert ("monitor_parcel_late", LABELED[0].isoformat(), LABELED[-1].isoformat()) in ranges
+        training = [r for r in runs if r.job_name == "train_parcel_late"][0]
+        assert training.run_config["ops"]["parcel_late__training_set"]["config"]["as_of"] == TRAIN_AS_OF.isoformat()
+    summary = run.stdout
+    assert f"train as of {TRAIN_AS_OF}" in summary
+    assert f"parcel_late drift: checked {len(SCORED)}" in summary  # each scored day checked, by status
+    assert f"parcel_late quality: checked {len(LABELED)}" in summary
+    assert f"predictions.parcel_late: {len(SCORED) * SHIPMENTS_PER_DAY} rows" in summary
+    assert f"parcel_late drift report of {LAST}" in summary
+    assert "parcel_late: champion = version 1" in summary
