@@ -251,7 +251,7 @@ def _monitor(
 
 def drift_report(materialization: dg.AssetMaterialization, day: str) -> dict[str, str]:
     """What the bootstrap's summary says of a day's drift: its status and report links."""
-    keep = ("status", "report", "report_served", "report_path")
+    keep = ("status", "report", "report_path", "mlflow_run")
     return {"day": day, **{k: str(v.value) for k, v in materialization.metadata.items() if k in keep}}
 
 

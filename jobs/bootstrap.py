@@ -253,15 +253,16 @@ def _report(settings, specs, reports: dict[str, dict[str, str]], out: TextIO) ->
         )
     for spec in specs:
         report = reports.get(spec.name, {})
-        if "report" not in report:
+        if "report_path" not in report:
             status = report.get("status", "not materialized")
             print(f"  {spec.name} drift report of {report.get('day', 'the last day')}: none ({status})", file=out)
             continue
         print(f"  {spec.name} drift report of {report['day']}:", file=out)
-        print(f"    MLflow UI (`make mlflow-ui`): {report['report']}", file=out)
-        if "report_served" in report:
-            print(f"    served: {report['report_served']}", file=out)
-        print(f"    file: {report['report_path']} (`make dev` serves the folder on http://127.0.0.1:8090)", file=out)
+        if "report" in report:
+            print(f"    page (`make dev` or `make reports` serves it): {report['report']}", file=out)
+        print(f"    stored: {report['report_path']} (`python -m resources.report_server render <file>`)", file=out)
+        if "mlflow_run" in report:
+            print(f"    the version's MLflow run (`make mlflow-ui`): {report['mlflow_run']}", file=out)
     print(f"  Dagster runs: {os.environ.get('DAGSTER_HOME')}", file=out)
     print(
         f"\nOpen the Dagster UI with `make dev` ({settings.dagster_url}); MLflow with `make mlflow-ui` "
