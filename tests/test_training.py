@@ -203,7 +203,10 @@ def test_evaluation_tables_report_the_positive_rate(logged, registry, tmp_path):
 
 def test_reference_sample_is_holdout_rows_with_out_of_sample_scores(logged, registry, spec, trained):
     reference = load_reference(registry, logged[0].run_id)
-    assert list(reference.columns) == [*spec.features.all, SCORE_COLUMN, spec.target]
+    assert list(reference.columns) == [*spec.features.all, SCORE_COLUMN, spec.target, "nightjar_day"]
+    # Each row's day: monitoring measures how far ordinary days of it drift from the rest.
+    holdout_days = set(pd.to_datetime(trained.holdout[spec.timestamp]).dt.strftime("%Y-%m-%d"))
+    assert set(reference["nightjar_day"]) <= holdout_days and reference["nightjar_day"].nunique() > 1
     assert len(reference) == min(len(trained.holdout), spec.monitoring.reference_rows)
     assert reference[SCORE_COLUMN].between(0, 1).all()
     # The scores are the pipeline's probabilities on those rows.

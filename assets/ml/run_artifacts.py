@@ -16,6 +16,7 @@ import pandas as pd
 
 from assets.ml import plots
 from assets.ml.evaluation import calibration_by_decile, features, labels, permutation_importance, segment_metrics
+from assets.monitoring.ordinary_drift import DAY_COLUMN
 
 if TYPE_CHECKING:
     from assets.ml.spec import ModelSpec
@@ -27,7 +28,9 @@ IMPORTANCE_ROWS = 2000  # holdout rows for permutation importance: cost is rows 
 
 
 def reference_sample(spec: ModelSpec, trained: TrainedModel, seed: int = 0) -> pd.DataFrame:
-    """Up to ``monitoring.reference_rows`` holdout rows: features, the model's score, the target.
+    """Up to ``monitoring.reference_rows`` holdout rows: features, the model's score, the target, and the day of each
+    row (``nightjar_day``, the spec's timestamp as a date: monitoring measures how far ordinary days drift from the
+    rest, :mod:`assets.monitoring.ordinary_drift`).
 
     The holdout, not the fitted rows: scores on rows the model was fitted on are over-confident (on small data the
     in-sample ROC AUC was 0.93 against 0.76 on the holdout), so score drift against them would fire on every
@@ -41,6 +44,7 @@ def reference_sample(spec: ModelSpec, trained: TrainedModel, seed: int = 0) -> p
     reference = features(rows, spec).reset_index(drop=True)
     reference[SCORE_COLUMN] = scores.loc[rows.index].to_numpy()
     reference[spec.target] = labels(rows, spec)
+    reference[DAY_COLUMN] = pd.to_datetime(rows[spec.timestamp]).dt.strftime("%Y-%m-%d").to_numpy()
     return reference
 
 

@@ -18,7 +18,7 @@ drift when no reference row was scored by the serving version.
 # No `from __future__ import annotations` here: Dagster reads the asset function's annotations (context, resources)
 # as real types. pandas is imported inside the functions: this module is imported when definitions load.
 import math
-from datetime import date, timedelta
+from datetime import timedelta
 
 import dagster as dg
 
@@ -26,6 +26,7 @@ from assets.ml.serving_cost import latency_percentiles
 from assets.ml.spec import ModelSpec
 from assets.monitoring.check_names import DATA_DRIFT, DRIFT_ASSET, EMPTY_INPUTS, SCORE_DRIFT
 from assets.monitoring.check_results import combined_days, each_day, graded_check, not_checked, report_links
+from assets.monitoring.ordinary_drift import DAY_COLUMN
 from assets.monitoring.scored_day import (
     DATA_ERRORS,
     log_to_mlflow,
@@ -79,14 +80,34 @@ def build_drift_asset(
         context: dg.AssetExecutionContext, warehouse: Warehouse, registry: ModelRegistry, reports: MonitoringReports
     ):
         days = window_days(context)
-        per_day = each_day(days, lambda day: check_day(context, day, warehouse, registry, reports), DRIFT_CHECKS)
+        versions: dict = {}  # per version in this run: its reference and how far ordinary days drift (read once)
+        per_day = each_day(
+            days, lambda day: check_day(context, day, warehouse, registry, reports, versions), DRIFT_CHECKS
+        )
         yield from combined_days(context, days, per_day)
 
-    def check_day(context, day: date, warehouse: Warehouse, registry: ModelRegistry, reports: MonitoringReports):
+    def training_reference(registry: ModelRegistry, run_id: str, numeric, categorical, versions: dict):
+        """The version's reference sample and its ordinary-day drift, read and measured once per run."""
+        from assets.ml.mlflow_logging import load_reference
+        from assets.monitoring.ordinary_drift import column_methods, ordinary_drift
+
+        if run_id not in versions:
+            reference = load_reference(registry, run_id)
+            ordinary = None
+            if thresholds.calibrate_to_ordinary_days:
+                methods = column_methods(
+                    numeric, categorical, thresholds.num_method, thresholds.cat_method, thresholds.column_methods
+                )
+                calibrated = {c: m for c, m in methods.items() if c not in thresholds.column_thresholds}
+                ordinary = ordinary_drift(reference, calibrated, "score")
+            versions[run_id] = (reference, ordinary)
+        return versions[run_id]
+
+    def check_day(context, day, warehouse, registry, reports, versions: dict):
         """One day's drift: its materialization and checks, as a one-day run yields them."""
         import pandas as pd
 
-        from assets.ml.mlflow_logging import load_reference
+        from assets.ml.spec import DRIFT_METHODS
         from assets.monitoring.drift import run_drift
         from assets.monitoring.reference import served_days, served_reference
         from assets.monitoring.report_page import ReportAbout
@@ -103,8 +124,10 @@ def build_drift_asset(
                 served_on = served_days(warehouse, spec, day)
                 served = served_reference(warehouse, spec, served_on, serving, checked) if served_on else None
         version = registry.version(spec.name, serving)
+        ordinary = None
         if rule.kind == "training":
-            reference = load_reference(registry, version.run_id)
+            reference, ordinary = training_reference(registry, version.run_id, numeric, categorical, versions)
+            reference = reference.drop(columns=[DAY_COLUMN], errors="ignore")
             described = f"training: version {version.version}'s reference sample, {len(reference)} rows"
             reference_days = None
         elif served is None:
@@ -127,6 +150,24 @@ def build_drift_asset(
             reference = served.frame
             described = served.describe(spec)
             reference_days = len(served.days)
+        # Thresholds as written, or raised where ordinary days of the reference drift further (ordinary_drift.py).
+        base = {
+            c: thresholds.column_drift_threshold
+            if thresholds.column_drift_threshold is not None
+            else DRIFT_METHODS[
+                thresholds.column_methods.get(c, thresholds.num_method if c in numeric else thresholds.cat_method)
+            ][2]
+            for c in checked
+            if c not in thresholds.column_thresholds
+        }
+        column_thresholds = {**(ordinary.raised(base) if ordinary else {}), **thresholds.column_thresholds}
+        score_grades = ordinary.score_thresholds(thresholds.score_drift) if ordinary else thresholds.score_drift
+        if ordinary is not None:
+            calibration = ordinary.describe(base, thresholds.score_drift)
+        elif rule.kind == "training" and thresholds.calibrate_to_ordinary_days:
+            calibration = "as written (the reference sample records too few days to measure ordinary days)"
+        else:
+            calibration = "as written"
         report = reports.path(spec.name, "drift", day)
         about = ReportAbout(
             f"Drift of {spec.name} version {version.version} on {day}",
@@ -137,6 +178,7 @@ def build_drift_asset(
                 "reference": described,
                 "rows": f"{scored.rows} scored, {len(sample)} compared",
                 "checked columns": ", ".join(checked),
+                "thresholds": calibration,
             },
         )
         with not_retried(*DATA_ERRORS):
@@ -152,8 +194,8 @@ def build_drift_asset(
                 num_method=thresholds.num_method,
                 cat_method=thresholds.cat_method,
                 column_methods=thresholds.column_methods,
-                column_thresholds=thresholds.column_thresholds,
-                score_threshold=thresholds.score_drift.warn,
+                column_thresholds=column_thresholds,
+                score_threshold=score_grades.warn,
                 about=about,
                 drift_share=thresholds.drift_share.warn,  # the report's header says what the check says
             )
@@ -210,6 +252,7 @@ def build_drift_asset(
                 "empty_columns": ", ".join(result.empty_columns) or "none",
                 "column_methods": dg.MetadataValue.json(result.column_methods),
                 "column_thresholds": dg.MetadataValue.json(result.column_thresholds),
+                "thresholds": calibration,
                 "columns": dg.MetadataValue.md(_column_table(result)),
                 **links,
                 **{f"drift_{column}": score for column, score in result.column_scores.items()},
@@ -229,7 +272,7 @@ def build_drift_asset(
             yield not_checked(DATA_DRIFT, "no checked feature has values to compare (see empty_inputs)", day, links)
         yield empty_inputs_check(result.empty_columns, day, links)
         if score_compared:
-            yield graded_check(SCORE_DRIFT, result.score_drift, thresholds.score_drift, score_note, day, links)
+            yield graded_check(SCORE_DRIFT, result.score_drift, score_grades, score_note, day, links)
         else:
             yield not_checked(SCORE_DRIFT, score_note.removeprefix("score drift not compared: "), day, links)
 

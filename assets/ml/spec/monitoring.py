@@ -149,6 +149,13 @@ class Monitoring(StrictModel):
     column_thresholds: dict[str, float] = Field(default_factory=dict, description="Feature -> its own threshold")
     drift_share: Thresholds = Thresholds(warn=0.15, error=0.3)
     score_drift: Thresholds = Thresholds(warn=0.1, error=0.2)
+    calibrate_to_ordinary_days: bool = Field(
+        True,
+        description="With reference: training, raise a distance-method column's threshold (and the score's) to "
+        "1.25x the largest drift of one reference day against the rest, where that is higher: a column that moves "
+        "with the day (weather) then fails only a day beyond what ordinary days do. A column's own "
+        "column_thresholds entry is kept as written. false: the thresholds as written",
+    )
     auc_drop: Thresholds = Thresholds(warn=0.03, error=0.07)
     calibration_gap: Thresholds = Thresholds(warn=0.03, error=0.06)
     quality_min_rows: int = Field(
