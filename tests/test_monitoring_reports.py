@@ -336,3 +336,27 @@ def test_a_day_not_scored_yet_is_left_unmaterialized_not_a_failed_range_run(ware
         assert check.metadata["days"].value == 2 and str(after) not in check.metadata["failed_days"].value
     # Only unscored days: the run fails.
     assert not _range_run("quality", after, after + timedelta(days=1), resources).success
+
+
+def test_a_range_spread_over_processes_gives_what_one_process_gives(warehouse, registry, reports, monkeypatch):
+    """Evidently's part of each day runs in a pool of processes (assets/monitoring/day_pool.py); the days' figures,
+    verdicts, table rows and reports are those of the same range run in one process, an unscored day included."""
+    resources = {"warehouse": warehouse, "registry": registry, "reports": reports}
+    first, last = FIRST_DAY + timedelta(days=1), DRIFTED_DAY + timedelta(days=1)  # the last day is not scored
+
+    def ranged(workers: str) -> tuple[dict, pd.DataFrame, dict]:
+        monkeypatch.setenv("NIGHTJAR_MONITORING_WORKERS", workers)
+        result = _range_run("drift", first, last, resources)
+        assert result.success
+        table = warehouse.query(f"SELECT * FROM monitoring.{MODEL}_drift ORDER BY day, column_name")
+        checks = {name: (c.passed, c.metadata["failed_days"].value) for name, c in check_evaluations(result).items()}
+        return _by_partition(result, "drift"), table, checks
+
+    pooled_days, pooled_table, pooled_checks = ranged("2")
+    alone_days, alone_table, alone_checks = ranged("0")
+    assert sorted(pooled_days) == sorted(alone_days) and last.isoformat() not in pooled_days
+    for day, figures in pooled_days.items():
+        for name in ("status", "drift_share", "drifted_columns", "score_drift", "sample_rows", "report_path"):
+            assert figures.get(name) == alone_days[day].get(name), (day, name)
+    assert pooled_checks == alone_checks and not pooled_checks["data_drift"][0]
+    pd.testing.assert_frame_equal(pooled_table, alone_table)

@@ -84,25 +84,41 @@ def not_checked(
 
 
 def each_day(days: list[date], check_day, checks: tuple[str, ...]) -> list[list]:
-    """Each day's events (``check_day(day)`` yields a day's materialization and check results). A one-day run
-    fails as the day fails; in a range run a day whose data cannot be checked (``DataFailure``: not scored yet, a
-    table missing) is not materialized, its checks say why it was not checked, and the other days go on; the run
-    fails only when no day could be checked."""
+    """Each day's events (``check_day(day)`` yields a day's materialization and check results, and may ask for its
+    expensive part as a ``day_pool.Compute``: several days run those in a pool of processes, in day order). A
+    one-day run fails as the day fails; in a range run a day whose data cannot be checked (``DataFailure``: not
+    scored yet, a table missing) is not materialized, its checks say why it was not checked, and the other days go
+    on; the run fails only when no day could be checked."""
+    from assets.monitoring.day_pool import run_in_place, run_pooled, workers_for
     from resources.failures import DataFailure
 
     if len(days) == 1:
-        return [list(check_day(days[0]))]
+        return [run_in_place(check_day(days[0]))]
+    workers = workers_for(len(days))
+    outcomes = run_pooled(days, check_day, workers) if workers else ((day, _in_place(check_day, day)) for day in days)
     per_day, failures = [], []
-    for day in days:
-        try:
-            per_day.append(list(check_day(day)))
-        except DataFailure as failure:
-            failures.append(failure)
-            reason = failure.description or "no data"
+    for day, outcome in outcomes:
+        if isinstance(outcome, DataFailure):
+            failures.append(outcome)
+            reason = outcome.description or "no data"
             per_day.append([not_checked(name, reason, day) for name in checks])  # the day stays unmaterialized
+        elif isinstance(outcome, BaseException):
+            raise outcome
+        else:
+            per_day.append(outcome)
     if len(failures) == len(days):
         raise failures[0]
     return per_day
+
+
+def _in_place(check_day, day: date) -> list | BaseException:
+    from assets.monitoring.day_pool import run_in_place
+    from resources.failures import DataFailure
+
+    try:
+        return run_in_place(check_day(day))
+    except DataFailure as failure:
+        return failure
 
 
 def combined_days(context: dg.AssetExecutionContext, days: list[date], per_day: list[list]) -> Iterator:

@@ -26,6 +26,7 @@ from assets.ml.serving_cost import latency_percentiles
 from assets.ml.spec import ModelSpec
 from assets.monitoring.check_names import DATA_DRIFT, DRIFT_ASSET, EMPTY_INPUTS, SCORE_DRIFT
 from assets.monitoring.check_results import combined_days, each_day, graded_check, not_checked, report_links
+from assets.monitoring.day_pool import Compute
 from assets.monitoring.ordinary_drift import DAY_COLUMN
 from assets.monitoring.scored_day import (
     DATA_ERRORS,
@@ -182,22 +183,25 @@ def build_drift_asset(
             },
         )
         with not_retried(*DATA_ERRORS):
-            result = run_drift(
-                reference,
-                sample,
-                numeric,
-                categorical,
-                "score",
-                thresholds.column_drift_threshold,
-                report,
-                partition_rows=scored.rows,
-                num_method=thresholds.num_method,
-                cat_method=thresholds.cat_method,
-                column_methods=thresholds.column_methods,
-                column_thresholds=column_thresholds,
-                score_threshold=score_grades.warn,
-                about=about,
-                drift_share=thresholds.drift_share.warn,  # the report's header says what the check says
+            result = yield Compute(  # Evidently: in a pool of processes when a range run checks several days
+                run_drift,
+                dict(
+                    reference=reference,
+                    current=sample,
+                    numeric=numeric,
+                    categorical=categorical,
+                    score_column="score",
+                    column_threshold=thresholds.column_drift_threshold,
+                    report_path=report,
+                    partition_rows=scored.rows,
+                    num_method=thresholds.num_method,
+                    cat_method=thresholds.cat_method,
+                    column_methods=thresholds.column_methods,
+                    column_thresholds=column_thresholds,
+                    score_threshold=score_grades.warn,
+                    about=about,
+                    drift_share=thresholds.drift_share.warn,  # the report's header says what the check says
+                ),
             )
         reports.prune(spec.name, "drift")  # by the wall clock's today, never by the day checked
         score_compared = not math.isnan(result.score_drift)

@@ -26,6 +26,7 @@ from assets.ml.inference import predictions_table
 from assets.ml.spec import ModelSpec
 from assets.monitoring.check_names import AUC_DROP, CALIBRATION, QUALITY_ASSET
 from assets.monitoring.check_results import combined_days, each_day, graded_check, not_checked, report_links
+from assets.monitoring.day_pool import Compute
 from assets.monitoring.scored_day import (
     DATA_ERRORS,
     day_predictions,
@@ -155,7 +156,16 @@ def build_quality_asset(
         if DECIDED_BY_COLUMN in labeled:
             labeled = labeled[labeled[DECIDED_BY_COLUMN] != CHALLENGER]  # the champion is judged on its own rows
         with not_retried(*DATA_ERRORS):
-            result = run_quality(labeled, spec.target, "score", report, about=about)
+            result = yield Compute(  # Evidently: in a pool of processes when a range run checks several days
+                run_quality,
+                {
+                    "frame": labeled,
+                    "target": spec.target,
+                    "score_column": "score",
+                    "report_path": report,
+                    "about": about,
+                },
+            )
         reports.prune(spec.name, "quality")  # by the wall clock's today, never by the day checked
         auc_drop = validation_auc - result.roc_auc
         figures = {
