@@ -2,12 +2,16 @@
 registers versions, the gate judges them, the champion asset decides what serves (by itself or for people who
 promote and roll back, with an audit trail), and scoring always says which version made each prediction.
 
-History is ingested once for the module (raw + dbt); each test copies that warehouse and starts from an empty
-MLflow store, so every test builds the state it needs and passes alone (``pytest -k <name>``)."""
+History is ingested once for the module (raw + dbt), and both models trained once on it (version 1 of each, the
+champion); each test copies the stores it starts from (the ingested warehouse and an empty MLflow store, or the
+trained warehouse, MLflow store and artifacts), so every test owns what it changes and passes alone
+(``pytest -k <name>``)."""
 
 from __future__ import annotations
 
 import shutil
+import sqlite3
+from contextlib import closing
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -70,17 +74,73 @@ def history(tmp_path_factory) -> Path:
     return root / "data"
 
 
+@pytest.fixture(scope="module")
+def trained(history, empty_mlflow_db, tmp_path_factory) -> Path:
+    """Both models trained once for the module on a copy of the history (version 1 of each, the champion): the
+    folder (warehouse, MLflow store, artifacts) each test that starts from trained models copies."""
+    root = tmp_path_factory.mktemp("trained")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        settings = _stores(root, history, empty_mlflow_db, monkeypatch)
+        from definitions import build_definitions
+
+        defs = build_definitions(settings)
+        assert _train(defs).success and _train(defs, SECOND_MODEL).success
+    return root
+
+
+def _stores(root: Path, data: Path, mlflow_db: Path, monkeypatch: pytest.MonkeyPatch):
+    """Settings for stores under ``root`` that start as a copy of the warehouse folder ``data`` and the MLflow
+    SQLite store ``mlflow_db``, with both models' specs."""
+    specs = root / "specs"
+    _write_specs(specs)
+    shutil.copytree(data, root / "data")
+    settings = point_stores_at(root, monkeypatch, NIGHTJAR_MODEL_SPECS_DIR=str(specs))
+    shutil.copy(mlflow_db, settings.mlflow_tracking_uri.removeprefix("sqlite:///"))
+    return settings
+
+
+def _lifecycle(settings) -> dict:
+    from definitions import build_definitions
+
+    specs = Path(settings.model_specs_dir)
+    return {"settings": settings, "defs": build_definitions(settings), "specs": specs, "build": build_definitions}
+
+
 @pytest.fixture
 def lifecycle(history, empty_mlflow_db, tmp_path, monkeypatch):
     """This test's own stores: a copy of the ingested history, an empty MLflow store, both models' specs."""
-    from definitions import build_definitions
+    return _lifecycle(_stores(tmp_path, history, empty_mlflow_db, monkeypatch))
 
-    specs = tmp_path / "specs"
-    _write_specs(specs)
-    shutil.copytree(history, tmp_path / "data")
-    settings = point_stores_at(tmp_path, monkeypatch, NIGHTJAR_MODEL_SPECS_DIR=str(specs))
-    shutil.copy(empty_mlflow_db, settings.mlflow_tracking_uri.removeprefix("sqlite:///"))
-    return {"settings": settings, "defs": build_definitions(settings), "specs": specs, "build": build_definitions}
+
+@pytest.fixture
+def trained_lifecycle(trained, tmp_path, monkeypatch):
+    """This test's own stores with both models trained (version 1 of each, the champion): a copy of the module's
+    trained warehouse, MLflow store and artifacts, the store's paths moved to this test's folder so that nothing it
+    writes or reads is another test's."""
+    shutil.copytree(trained / "mlartifacts", tmp_path / "mlartifacts")
+    mlflow_db = tmp_path / "trained_mlflow.db"
+    shutil.copy(trained / "mlflow.db", mlflow_db)
+    _move_paths(mlflow_db, str(trained), str(tmp_path))
+    return _lifecycle(_stores(tmp_path, trained / "data", mlflow_db, monkeypatch))
+
+
+def _move_paths(sqlite_db: Path, old: str, new: str) -> None:
+    """Every text value of the SQLite store that names a path under ``old`` (artifact locations, model sources)
+    names the same path under ``new``."""
+    with closing(sqlite3.connect(sqlite_db)) as conn, conn:
+        tables = [t for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        for table in tables:
+            for column in conn.execute(f'PRAGMA table_info("{table}")').fetchall():
+                name, kind = column[1], column[2].upper()
+                if "CHAR" in kind or "TEXT" in kind:
+                    conn.execute(
+                        f'UPDATE "{table}" SET "{name}" = replace("{name}", ?, ?) WHERE instr("{name}", ?) > 0',
+                        (old, new, old),
+                    )
+        (moved,) = conn.execute(
+            "SELECT count(*) FROM experiments WHERE instr(artifact_location, ?) > 0", (new,)
+        ).fetchone()
+        assert moved > 0, "the trained store's artifact location was not moved"
 
 
 def _train(defs: dg.Definitions, model: str = MODEL, **kwargs) -> dg.ExecuteInProcessResult:
@@ -163,9 +223,9 @@ def test_first_version_is_registered_with_its_lineage_and_becomes_champion(lifec
     assert audit == 1
 
 
-def test_predictions_carry_the_champion_version_and_rescoring_is_identical(lifecycle):
+def test_predictions_carry_the_champion_version_and_rescoring_is_identical(trained_lifecycle):
+    lifecycle = trained_lifecycle  # both models trained: version 1 of each is the champion
     settings, defs = lifecycle["settings"], lifecycle["defs"]
-    assert _train(defs).success and _train(defs, SECOND_MODEL).success
 
     first = run_days(defs, "nightly", SCORED_DAY, SCORED_DAY)
     assert first.success
@@ -203,9 +263,9 @@ def test_predictions_carry_the_champion_version_and_rescoring_is_identical(lifec
     assert again.equals(scored)
 
 
-def test_worse_challenger_is_refused_forced_promotion_and_rollback_are_audited(lifecycle):
+def test_worse_challenger_is_refused_forced_promotion_and_rollback_are_audited(trained_lifecycle):
+    lifecycle = trained_lifecycle  # both models trained (nightly scores both): version 1 of each is the champion
     settings = lifecycle["settings"]
-    assert _train(lifecycle["defs"]).success and _train(lifecycle["defs"], SECOND_MODEL).success  # nightly scores both
     weak_defs, result = _train_weak(lifecycle)
     gate = [c for c in result.get_asset_check_evaluations() if c.check_name == "champion_challenger_gate"][0]
     assert not gate.passed
@@ -269,9 +329,9 @@ def test_worse_challenger_is_refused_forced_promotion_and_rollback_are_audited(l
     assert state["champion.why"] == "rolled back from version 2: drill over"
 
 
-def test_an_alias_set_by_hand_in_mlflow_is_used_by_the_next_scoring_run(lifecycle):
+def test_an_alias_set_by_hand_in_mlflow_is_used_by_the_next_scoring_run(trained_lifecycle):
+    lifecycle = trained_lifecycle  # both models trained (nightly scores both): version 1 of each is the champion
     settings, defs = lifecycle["settings"], lifecycle["defs"]
-    assert _train(defs).success and _train(defs, SECOND_MODEL).success  # nightly scores both
     assert run_days(defs, "nightly", SCORED_DAY, SCORED_DAY).success  # decided by version 1
     _train_weak(lifecycle)  # version 2, a challenger the gate refused
     registry = _registry(settings)
@@ -281,13 +341,16 @@ def test_an_alias_set_by_hand_in_mlflow_is_used_by_the_next_scoring_run(lifecycl
     assert run_days(defs, "nightly", next_day, next_day).success
     assert set(_predictions(settings, next_day)["model_version"]) == {2}
 
-    # A day another version already decided is not silently re-decided by the new champion...
-    refused = run_days(defs, "nightly", SCORED_DAY, SCORED_DAY, raise_on_error=False)
+    # A day another version already decided is not silently re-decided by the new champion (the nightly job's
+    # scoring step, re-run for that day: its raw and dbt steps were run above)...
+    scoring = [dg.AssetKey([MODEL, "predictions"])]
+    refused = run_days(defs, "nightly", SCORED_DAY, SCORED_DAY, asset_selection=scoring, raise_on_error=False)
     assert not refused.success and "rescore: true" in _failure_text(refused)
     assert set(_predictions(settings, SCORED_DAY)["model_version"]) == {1}
     # ...unless someone asks for it.
     rescored = defs.resolve_job_def("nightly").execute_in_process(
         partition_key=SCORED_DAY.isoformat(),
+        asset_selection=scoring,
         run_config={"ops": {f"{MODEL}__predictions": {"config": {"rescore": True}}}},
     )
     assert rescored.success
