@@ -8,7 +8,8 @@ writer, Dagster's events). Evidently is about 85% of a drift day, pure computati
 runs in a bit more than half the time.
 
 Workers are spawned (not forked: the Dagster process holds threads and open connections) and import Evidently once
-each (about 3.5 s), so short ranges (< ``MIN_POOLED_DAYS``) run in place.
+each (about 3.5 s), so short ranges (< ``MIN_POOLED_DAYS``) run in place unless ``NIGHTJAR_MONITORING_WORKERS`` is
+set.
 """
 
 from __future__ import annotations
@@ -38,9 +39,12 @@ DayCheck = Generator[Any, Any, None]
 
 
 def workers_for(days: int) -> int:
-    """Processes for a range of ``days``: the cores (``NIGHTJAR_MONITORING_WORKERS`` overrides; 0 or 1: none)."""
-    configured = os.environ.get("NIGHTJAR_MONITORING_WORKERS", "")
-    cores = int(configured) if configured.strip().isdigit() else (os.cpu_count() or 1)
+    """Processes for a range of ``days``: this machine's cores from ``MIN_POOLED_DAYS`` days on; as many as
+    ``NIGHTJAR_MONITORING_WORKERS`` says, for any range of two days or more, when it is set (0: none)."""
+    configured = os.environ.get("NIGHTJAR_MONITORING_WORKERS", "").strip()
+    if configured.isdigit():
+        return min(int(configured), days) if days > 1 else 0
+    cores = os.cpu_count() or 1
     return min(cores, days) if days >= MIN_POOLED_DAYS and cores > 1 else 0
 
 
