@@ -22,7 +22,9 @@ def spark_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSpar
         yield server
     finally:
         _stop_sessions()
-        server.stop()
+        # After a module's jobs the JVM can sit in its shutdown hooks past a minute (60 s of each Spark module's
+        # teardown in CI); its state is a temp folder, so it gets 5 s before SIGKILL.
+        server.stop(timeout=5.0)
 
 
 def _stop_sessions() -> None:
