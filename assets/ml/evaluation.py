@@ -13,6 +13,7 @@ that fixes the columns' order and dtypes. That matters for the logged MLflow mod
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -69,15 +70,92 @@ def inputs_of(model: Any) -> tuple[list[str], list[str]] | None:
 
 
 def labels(frame: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
-    """The target as int 0/1; fails on nulls or other values rather than guessing."""
+    """The target as the spec's task reads it: int 0/1 (binary), float (regression) or class names as strings
+    (multiclass, see :func:`class_names`); fails on nulls or values that do not fit rather than guessing."""
     y = frame[spec.target]
     if y.isna().any():
         raise ValueError(f"model spec '{spec.name}': target '{spec.target}' has {int(y.isna().sum())} null(s)")
+    task = getattr(spec, "task", "binary")
+    if task == "regression":
+        values = pd.to_numeric(y, errors="coerce")
+        if values.isna().any():
+            bad = y[values.isna()].unique().tolist()[:5]
+            raise ValueError(f"model spec '{spec.name}': target '{spec.target}' must be a number, found {bad}")
+        return values.astype("float64").to_numpy()
+    if task == "multiclass":
+        return class_names(y)
     # Checked before the cast, which would turn 0.5 into 0 without a word.
     unexpected = [v for v in pd.unique(y).tolist() if not (v == 0 or v == 1)]
     if unexpected:
         raise ValueError(f"model spec '{spec.name}': target '{spec.target}' must be 0/1, found {unexpected[:5]}")
     return y.astype("int64").to_numpy()
+
+
+def class_names(values: Any) -> np.ndarray:
+    """Class labels as the strings every engine stores them as: a whole number as ``"3"`` (not ``"3.0"``, which a
+    nullable integer column read as float would give), anything else as ``str``."""
+    out = []
+    for v in np.asarray(values, dtype=object):
+        if isinstance(v, float | np.floating) and float(v).is_integer():
+            v = int(v)
+        out.append(str(v))
+    return np.asarray(out, dtype=object)
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """What a version predicts for rows, by the spec's task.
+
+    ``score`` is the one number every task stores (the predictions' ``score`` column): P(target = 1) for binary,
+    the predicted value for regression, the predicted class's probability for multiclass. Multiclass also has the
+    predicted class of each row, and the probability of every class (columns in ``classes`` order)."""
+
+    score: np.ndarray
+    predicted_class: np.ndarray | None = None
+    probabilities: np.ndarray | None = None
+    classes: list[str] | None = None
+
+    def take(self, mask: np.ndarray) -> Predictions:
+        """The rows where ``mask`` is true."""
+        return Predictions(
+            self.score[mask],
+            None if self.predicted_class is None else self.predicted_class[mask],
+            None if self.probabilities is None else self.probabilities[mask],
+            self.classes,
+        )
+
+
+def predict(model: Any, frame: pd.DataFrame, spec: ModelSpec) -> Predictions:
+    """:class:`Predictions` of ``frame`` by a fitted scikit-learn pipeline or an MLflow pyfunc model, for the
+    spec's task. The model's own input columns are used when it records them (see :func:`inputs_of`)."""
+    task = getattr(spec, "task", "binary")
+    if task == "binary":
+        return Predictions(score(model, frame, spec))
+    inputs = inputs_of(model)
+    X = features(frame, spec) if inputs is None else model_input(frame, *inputs, spec.name)
+    raw = _fitted(model, "predict_proba" if task == "multiclass" else "predict") if inputs is not None else model
+    if task == "regression":
+        values = raw.predict(X)
+        values = np.asarray(values.to_numpy() if isinstance(values, pd.DataFrame | pd.Series) else values, "float64")
+        values = values.reshape(len(frame), -1)[:, 0] if values.ndim == 2 else values
+        if values.shape != (len(frame),):
+            raise ValueError(f"model spec '{spec.name}': expected {len(frame)} predictions, got shape {values.shape}")
+        return Predictions(values)
+    if not hasattr(raw, "predict_proba") or not hasattr(raw, "classes_"):
+        raise ValueError(f"model spec '{spec.name}': a multiclass model needs predict_proba and classes_")
+    proba = np.asarray(raw.predict_proba(X), dtype="float64")
+    classes = [str(c) for c in class_names(raw.classes_)]
+    if proba.shape != (len(frame), len(classes)):
+        raise ValueError(
+            f"model spec '{spec.name}': expected {len(frame)} x {len(classes)} class probabilities, got {proba.shape}"
+        )
+    best = proba.argmax(axis=1) if len(frame) else np.zeros(0, dtype="int64")
+    return Predictions(
+        proba[np.arange(len(frame)), best],
+        np.asarray(classes, dtype=object)[best],
+        proba,
+        classes,
+    )
 
 
 def score(model: Any, frame: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
@@ -100,8 +178,8 @@ def score(model: Any, frame: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
     return proba
 
 
-def _fitted(model: Any) -> Any:
-    """The fitted estimator inside an MLflow pyfunc model, when it has ``predict_proba``; else the model.
+def _fitted(model: Any, method: str = "predict_proba") -> Any:
+    """The fitted estimator inside an MLflow pyfunc model, when it has ``method``; else the model.
 
     ``model_input`` has already shaped the frame to the model's logged schema (its columns, in order, with their
     types), so going through pyfunc's ``predict`` would only check that schema again, column by column: a third of
@@ -110,7 +188,7 @@ def _fitted(model: Any) -> Any:
         raw = model.get_raw_model()
     except (AttributeError, NotImplementedError):
         return model
-    return raw if hasattr(raw, "predict_proba") else model
+    return raw if hasattr(raw, method) else model
 
 
 def _two_classes(y: np.ndarray) -> bool:
@@ -134,6 +212,67 @@ def metrics(y_true, p) -> dict[str, float]:
         "base_rate": float(y.mean()),
         "mean_score": float(p.mean()),
     }
+
+
+def task_metrics(task: str, y_true: Any, predictions: Predictions) -> dict[str, float]:
+    """The holdout metrics of ``task`` (``assets.ml.spec.TASK_METRICS``) and a few figures beside them."""
+    if task == "binary":
+        return metrics(y_true, predictions.score)
+    if task == "regression":
+        return regression_metrics(y_true, predictions.score)
+    return multiclass_metrics(y_true, predictions)
+
+
+def regression_metrics(y_true: Any, y_pred: Any) -> dict[str, float]:
+    """RMSE, MAE, R² (NaN with a constant target), the median and 90th percentile of the absolute error, and the
+    signed error's (predicted - actual) 10th, 50th and 90th percentiles: where the model is off, and which way."""
+    y = np.asarray(y_true, dtype="float64")
+    p = np.asarray(y_pred, dtype="float64")
+    if y.shape != p.shape or y.ndim != 1 or y.size == 0:
+        raise ValueError(f"metrics need two equal, non-empty 1-d arrays, got {y.shape} and {p.shape}")
+    error = p - y
+    absolute = np.abs(error)
+    spread = float(((y - y.mean()) ** 2).sum())
+    return {
+        "rmse": float(np.sqrt((error**2).mean())),
+        "mae": float(absolute.mean()),
+        "r2": 1.0 - float((error**2).sum()) / spread if spread > 0 else math.nan,
+        "median_abs_error": float(np.median(absolute)),
+        "abs_error_p90": float(np.quantile(absolute, 0.9)),
+        "error_p10": float(np.quantile(error, 0.1)),
+        "error_p50": float(np.quantile(error, 0.5)),
+        "error_p90": float(np.quantile(error, 0.9)),
+        "mean_target": float(y.mean()),
+        "mean_prediction": float(p.mean()),
+    }
+
+
+def multiclass_metrics(y_true: Any, predictions: Predictions) -> dict[str, float]:
+    """Macro and weighted F1, accuracy, log loss and each class's recall (``recall_<class>``, NaN for a class
+    without rows). A label the model never saw counts as wrong, and as probability 1e-15 in the log loss."""
+    from sklearn.metrics import f1_score
+
+    y = class_names(y_true)
+    if predictions.predicted_class is None or predictions.probabilities is None or predictions.classes is None:
+        raise ValueError("multiclass metrics need the predicted classes and their probabilities")
+    predicted = np.asarray(predictions.predicted_class, dtype=object)
+    if y.shape != predicted.shape or y.size == 0:
+        raise ValueError(f"metrics need two equal, non-empty 1-d arrays, got {y.shape} and {predicted.shape}")
+    index = {c: i for i, c in enumerate(predictions.classes)}
+    known = np.asarray([label in index for label in y])
+    columns = np.asarray([index.get(label, 0) for label in y])
+    p_true = np.where(known, predictions.probabilities[np.arange(len(y)), columns], 0.0)
+    labels = sorted(set(predictions.classes) | set(y.tolist()))
+    out = {
+        "macro_f1": float(f1_score(y, predicted, labels=labels, average="macro", zero_division=0)),
+        "weighted_f1": float(f1_score(y, predicted, labels=labels, average="weighted", zero_division=0)),
+        "accuracy": float((y == predicted).mean()),
+        "log_loss": float(-np.log(np.clip(p_true, 1e-15, 1.0)).mean()),
+    }
+    for label in predictions.classes:
+        rows = y == label
+        out[f"recall_{label}"] = float((predicted[rows] == label).mean()) if rows.any() else math.nan
+    return out
 
 
 def calibration_by_decile(y, p) -> pd.DataFrame:

@@ -13,7 +13,7 @@ columns and the target's declared type (``mart_columns``) and the estimator's ki
 from assets.ml.spec.decision_bands import DecisionBand, DecisionBands
 from assets.ml.spec.estimator_kind import check_estimator
 from assets.ml.spec.fairness import Fairness, Segment
-from assets.ml.spec.fields import LOWER_IS_BETTER, METRICS, SpecError
+from assets.ml.spec.fields import DEFAULT_PRIMARY, LOWER_IS_BETTER, METRICS, TASK_METRICS, TASKS, SpecError
 from assets.ml.spec.loading import load_spec, load_specs
 from assets.ml.spec.mart_columns import check_documented_columns, check_mart_columns
 from assets.ml.spec.model_spec import ModelSpec
@@ -22,6 +22,7 @@ from assets.ml.spec.sections import Estimator, Evaluation, Features, Promotion
 from assets.ml.spec.serving import Canary, Cost, ReasonCodes
 
 __all__ = [
+    "DEFAULT_PRIMARY",
     "DRIFT_METHODS",
     "LOWER_IS_BETTER",
     "METRICS",
@@ -39,6 +40,8 @@ __all__ = [
     "Promotion",
     "ReasonCodes",
     "Segment",
+    "TASKS",
+    "TASK_METRICS",
     "SpecError",
     "Thresholds",
     "check_documented_columns",

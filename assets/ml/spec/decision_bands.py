@@ -1,4 +1,5 @@
-"""The spec's ``decision_bands``: how a score becomes a decision, written with each prediction."""
+"""The spec's ``decision_bands``: how a score (a probability for task binary, the predicted value for task
+regression) becomes a decision, written with each prediction."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ class DecisionBand(StrictModel):
     ``below`` and takes every score above the previous band's."""
 
     name: str = Field(description="The decision written for scores in this band (lower_snake_case)")
-    below: float | None = Field(None, gt=0, le=1, description="Upper bound (exclusive) of the band's scores")
+    below: float | None = Field(
+        None, description="Upper bound (exclusive) of the band's scores; in (0, 1] for a probability (task binary)"
+    )
 
     @field_validator("name")
     @classmethod
@@ -25,7 +28,8 @@ class DecisionBand(StrictModel):
 class DecisionBands(RootModel[list[DecisionBand]]):
     """Ordered bands from the lowest scores to the highest, e.g. ``[{name: low, below: 0.1}, {name: high}]``.
 
-    Every band but the last has a ``below``, strictly increasing in (0, 1]; the last has none and takes the rest.
+    Every band but the last has a ``below``, strictly increasing (in (0, 1] for task binary, whose score is a
+    probability; any numbers for task regression); the last has none and takes the rest.
     Names are distinct: they are the decisions stored with each prediction.
     """
 

@@ -102,19 +102,29 @@ def _write(cache: Path, entries: dict[str, dict[str, Any]]) -> None:
 
 
 def check_estimator(spec: ModelSpec, source: str, cache_dir: Path | None) -> None:
-    """Fail, naming the spec file and field, when its estimator cannot be built or cannot score a 0/1 target by
-    its probability (a regressor, or a classifier without ``predict_proba``)."""
+    """Fail, naming the spec file and field, when its estimator cannot be built or does not fit the spec's task: a
+    regressor for ``regression``, a classifier with ``predict_proba`` for ``binary`` and ``multiclass``."""
     class_path = spec.estimator.class_path
     found = estimator_kind(class_path, spec.estimator.params, cache_dir)
     if found.error:
         field = "estimator.params" if found.error.startswith("estimator.params") else "estimator.class"
         raise SpecError(f"{source}: field '{field}': {found.error.removeprefix('estimator.params ')}")
+    what = {"regressor": "a regressor", "other": "neither a classifier nor a regressor"}.get(
+        found.kind, "a classifier" if found.predict_proba else "a classifier without predict_proba"
+    )
+    if spec.task == "regression":
+        if found.kind != "regressor":
+            raise SpecError(
+                f"{source}: field 'estimator.class': '{class_path}' is {what}; task regression predicts the number "
+                f"'{spec.target}', which needs a scikit-learn regressor (e.g. "
+                "sklearn.ensemble.HistGradientBoostingRegressor, or a pipeline ending in one)"
+            )
+        return
     if found.kind != "classifier" or not found.predict_proba:
-        what = {"regressor": "a regressor", "other": "neither a classifier nor a regressor"}.get(
-            found.kind, "a classifier without predict_proba"
-        )
+        label = "a 0/1 label scored by its probability" if spec.task == "binary" else "one of several classes"
+        hint = " (or task: regression for a number)" if found.kind == "regressor" else ""
         raise SpecError(
-            f"{source}: field 'estimator.class': '{class_path}' is {what}; the spec's target "
-            f"'{spec.target}' is a 0/1 label scored by its probability, which needs a scikit-learn classifier with "
-            "predict_proba (e.g. sklearn.ensemble.HistGradientBoostingClassifier, or a pipeline ending in one)"
+            f"{source}: field 'estimator.class': '{class_path}' is {what}; the spec's target '{spec.target}' is "
+            f"{label} (task {spec.task}), which needs a scikit-learn classifier with predict_proba (e.g. "
+            f"sklearn.ensemble.HistGradientBoostingClassifier, or a pipeline ending in one){hint}"
         )

@@ -58,7 +58,23 @@ class Fairness(StrictModel):
         None, gt=0, le=1, description="Largest allowed gap in approval rate between two segments; none: reported only"
     )
     max_auc_gap: float | None = Field(
-        None, gt=0, le=1, description="Largest allowed gap in ROC AUC between two segments; none: reported only"
+        None,
+        gt=0,
+        le=1,
+        description="Task binary: largest allowed gap in ROC AUC between two segments; none: reported only",
+    )
+    max_error_gap: float | None = Field(
+        None,
+        gt=0,
+        description="Task regression: largest allowed gap in mean absolute error (the target's units) between two "
+        "segments; none: reported only",
+    )
+    max_recall_gap: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Task multiclass: largest allowed gap in macro recall (balanced accuracy) between two segments; "
+        "none: reported only",
     )
     min_segment_rows: int = Field(
         50, ge=1, description="Segments with fewer rows are listed but left out of the gaps (too few to judge)"
@@ -85,8 +101,12 @@ def _fits_spec(value: Fairness | None, info: ValidationInfo) -> Fairness | None:
     """The segments must be features (numeric ones binned), the approve band one of the decision bands. Run as
     the spec's ``fairness`` field is validated: the features and bands are validated before it."""
     features, bands = info.data.get("features"), info.data.get("decision_bands")
-    if value is None or features is None or bands is None:  # a failed section already has its error
-        return value
+    task = info.data.get("task", "binary")
+    if value is None or features is None or (task == "binary" and bands is None):
+        return value  # a failed section already has its error
+    for field, fits in (("max_auc_gap", "binary"), ("max_error_gap", "regression"), ("max_recall_gap", "multiclass")):
+        if getattr(value, field) is not None and task != fits:
+            raise ValueError(f"{field}: applies to task {fits} only (this spec's task is {task})")
     for segment in value.segments:
         if segment.column in features.categorical and segment.bins is not None:
             raise ValueError(f"segments: '{segment.column}' is categorical: its values are the segments, drop bins")
@@ -97,6 +117,13 @@ def _fits_spec(value: Fairness | None, info: ValidationInfo) -> Fairness | None:
             )
         if segment.column not in features.all:
             raise ValueError(f"segments: '{segment.column}' is not a feature of the spec (features: {features.all})")
+    if bands is None:  # regression without bands, multiclass: no band approves unless the spec names a decision
+        if value.max_approval_rate_gap is not None and value.approve_band is None:
+            raise ValueError(
+                "max_approval_rate_gap: needs approve_band, the decision that approves (this spec has no decision "
+                "bands whose first band would approve)"
+            )
+        return value
     if value.approve_band is not None and value.approve_band not in bands.names:
         raise ValueError(f"approve_band: '{value.approve_band}' is not one of the decision_bands' names {bands.names}")
     if value.approve_band is None:

@@ -10,8 +10,17 @@ NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 # Column and mart names are written into SQL: plain identifiers only.
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
-LOWER_IS_BETTER = {"log_loss", "brier"}
-METRICS = {"roc_auc", "pr_auc", "log_loss", "brier"}
+# What a spec's model predicts (its ``task``): a 0/1 label by its probability, a number, or one of several classes.
+TASKS = ("binary", "regression", "multiclass")
+# The metrics a version of each task is measured by on its holdout, the spec's default list first to last.
+TASK_METRICS: dict[str, tuple[str, ...]] = {
+    "binary": ("roc_auc", "pr_auc", "log_loss", "brier"),
+    "regression": ("rmse", "mae", "r2", "median_abs_error", "abs_error_p90"),
+    "multiclass": ("macro_f1", "weighted_f1", "accuracy", "log_loss"),
+}
+DEFAULT_PRIMARY = {"binary": "roc_auc", "regression": "rmse", "multiclass": "macro_f1"}
+LOWER_IS_BETTER = {"log_loss", "brier", "rmse", "mae", "median_abs_error", "abs_error_p90"}
+METRICS = {metric for metrics in TASK_METRICS.values() for metric in metrics}
 
 
 class SpecError(ValueError):

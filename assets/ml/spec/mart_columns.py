@@ -1,4 +1,5 @@
-"""Does a mart hold every column a spec names, and is the target a 0/1 label? Checked at definitions load against
+"""Does a mart hold every column a spec names, and does the target fit the task (a 0/1 label for binary, a number
+for regression, any classes for multiclass)? Checked at definitions load against
 what the marts document in their dbt YAML (:func:`check_documented_columns`: columns, the target's ``data_type`` and
 its ``accepted_values`` test), and again on the rows a run reads (:func:`check_mart_columns`).
 """
@@ -39,23 +40,57 @@ def check_documented_columns(spec: ModelSpec, source: str, manifest_path: Path) 
 # Declared types a 0/1 label may have (dbt's data_type is free text, as the warehouse spells it).
 LABEL_TYPES = ("int", "integer", "bigint", "smallint", "tinyint", "byte", "short", "long", "boolean", "bool")
 LABEL_VALUES = {"0", "1", "true", "false"}
+# Declared types a regression target may have: the integers and the decimals.
+NUMBER_TYPES = (
+    *LABEL_TYPES[:-2],
+    "int2",
+    "int4",
+    "int8",
+    "float",
+    "float4",
+    "float8",
+    "double",
+    "double precision",
+    "real",
+    "decimal",
+    "numeric",
+)
 
 
 def check_declared_target(spec: ModelSpec, source: str, manifest: dict) -> None:
-    """The target as the training mart declares it: a ``data_type`` (when given) that can hold 0/1, and an
-    ``accepted_values`` test (when there is one) whose values are 0 and 1."""
+    """The target as the training mart declares it, for the spec's task. binary: a ``data_type`` (when given) that
+    can hold 0/1, and an ``accepted_values`` test (when there is one) whose values are 0 and 1. regression: a
+    numeric ``data_type``. multiclass: an ``accepted_values`` test (when there is one) with two values or more."""
     declared = (column_data_types(manifest, spec.training_mart).get(spec.target) or "").strip().lower()
-    if declared and declared.split("(")[0].strip() not in LABEL_TYPES:
+    declared_base = declared.split("(")[0].strip()
+    where = f"'{spec.target}' is declared data_type '{declared}' in mart '{spec.training_mart}' (its dbt YAML)"
+    if spec.task == "regression":
+        if declared and declared_base not in NUMBER_TYPES:
+            raise SpecError(
+                f"{source}: field 'target': {where}; task regression predicts a number, which needs an integer or "
+                "decimal column (or task: multiclass for classes)"
+            )
+        return
+    accepted = column_accepted_values(manifest, spec.training_mart, spec.target)
+    if spec.task == "multiclass":
+        for values in accepted:
+            if len(values) < 2:
+                raise SpecError(
+                    f"{source}: field 'target': '{spec.target}' of mart '{spec.training_mart}' accepts "
+                    f"{sorted(map(str, values))} only (its accepted_values test); task multiclass needs two classes "
+                    "or more"
+                )
+        return
+    if declared and declared_base not in LABEL_TYPES:
         raise SpecError(
-            f"{source}: field 'target': '{spec.target}' is declared data_type '{declared}' in mart "
-            f"'{spec.training_mart}' (its dbt YAML); the spec scores a 0/1 label, which needs an integer or boolean "
-            "column"
+            f"{source}: field 'target': {where}; the spec scores a 0/1 label (task binary), which needs an integer "
+            "or boolean column (task: regression predicts a number, task: multiclass one of several classes)"
         )
-    for values in column_accepted_values(manifest, spec.training_mart, spec.target):
+    for values in accepted:
         unexpected = sorted({str(v).lower() for v in values} - LABEL_VALUES)
         if unexpected:
             raise SpecError(
                 f"{source}: field 'target': '{spec.target}' of mart '{spec.training_mart}' accepts values "
-                f"{sorted(map(str, values))} (its accepted_values test); the spec scores a 0/1 label, and "
-                f"{', '.join(unexpected)} is not one"
+                f"{sorted(map(str, values))} (its accepted_values test); the spec scores a 0/1 label (task binary), "
+                f"and {', '.join(unexpected)} is not one (task: multiclass predicts one of several classes)"
             )

@@ -156,8 +156,17 @@ class Monitoring(StrictModel):
         "with the day (weather) then fails only a day beyond what ordinary days do. A column's own "
         "column_thresholds entry is kept as written. false: the thresholds as written",
     )
+    # Quality of labeled days, by task. binary: the drop in ROC AUC from the version's holdout, and the gap between
+    # the mean score and the positive rate. regression: the day's RMSE as a multiple of the version's holdout RMSE.
+    # multiclass: the drop in macro F1 from the version's holdout.
     auc_drop: Thresholds = Thresholds(warn=0.03, error=0.07)
     calibration_gap: Thresholds = Thresholds(warn=0.03, error=0.06)
+    rmse: Thresholds = Field(
+        Thresholds(warn=1.2, error=1.5), description="Task regression: the RMSE of labeled days / the holdout's"
+    )
+    macro_f1_drop: Thresholds = Field(
+        Thresholds(warn=0.05, error=0.1), description="Task multiclass: holdout macro F1 - that of labeled days"
+    )
     quality_min_rows: int = Field(
         2000,
         ge=100,

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from assets.ml.spec.fields import SpecError, StrictModel, identifier
+from assets.ml.spec.fields import METRICS, SpecError, StrictModel, identifier
 
 
 class Features(StrictModel):
@@ -36,7 +36,11 @@ class Features(StrictModel):
 
 
 class Estimator(StrictModel):
-    class_path: str = Field(alias="class", description="Import path of a scikit-learn classifier")
+    class_path: str = Field(
+        alias="class",
+        description="Import path of a scikit-learn estimator: a classifier with predict_proba (task binary or "
+        "multiclass) or a regressor (task regression)",
+    )
     params: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("class_path")
@@ -51,25 +55,33 @@ class Estimator(StrictModel):
             raise ValueError(f"cannot find package '{module_name.split('.')[0]}' for '{value}'")
         return value
 
-    def build(self):
-        """A fresh, unfitted estimator (imports it now, at training time)."""
+    def build(self, task: str = "binary"):
+        """A fresh, unfitted estimator (imports it now, at training time), of the kind ``task`` needs."""
         module_name, _, class_name = self.class_path.rpartition(".")
         estimator_cls = getattr(importlib.import_module(module_name), class_name, None)
-        if estimator_cls is None or not hasattr(estimator_cls, "predict_proba"):
-            raise SpecError(f"estimator.class '{self.class_path}' is not a classifier with predict_proba")
+        if estimator_cls is None:
+            raise SpecError(f"estimator.class: module '{module_name}' has no '{class_name}'")
         try:
-            return estimator_cls(**self.params)
+            estimator = estimator_cls(**self.params)
         except TypeError as exc:
             raise SpecError(f"estimator.params do not fit {self.class_path}: {exc}") from None
+        from sklearn.base import is_classifier, is_regressor
+
+        if task == "regression" and not is_regressor(estimator):
+            raise SpecError(f"estimator.class '{self.class_path}' is not a regressor (task: regression)")
+        if task != "regression" and not (is_classifier(estimator) and hasattr(estimator, "predict_proba")):
+            raise SpecError(
+                f"estimator.class '{self.class_path}' is not a classifier with predict_proba (task: {task})"
+            )
+        return estimator
 
 
 class Evaluation(StrictModel):
     window_days: int = Field(120, ge=7, description="Labeled days used for training and holdout")
     holdout_days: int = Field(14, ge=1, description="Newest labeled days held out for evaluation, never trained on")
-    primary_metric: Literal["roc_auc", "pr_auc", "log_loss", "brier"] = "roc_auc"
-    metrics: list[Literal["roc_auc", "pr_auc", "log_loss", "brier"]] = Field(
-        default_factory=lambda: ["roc_auc", "pr_auc", "log_loss", "brier"]
-    )
+    # Defaults by the spec's task (ModelSpec fills them in): binary roc_auc, regression rmse, multiclass macro_f1.
+    primary_metric: str = Field(description="The metric the gate and promotion judge a version by")
+    metrics: list[str] = Field(description="Holdout metrics recorded with every version (the task's own)")
     segments: list[str] = Field(default_factory=list, description="Categorical columns to report metrics by")
     min_training_rows: int = Field(200, ge=10)
     max_training_rows: int | None = Field(
@@ -78,6 +90,21 @@ class Evaluation(StrictModel):
         description="At most this many rows of the window are read to train on: a deterministic sample by the "
         "entity's hash, taken by the warehouse (only the sample reaches the training process). Default: all rows",
     )
+
+    @field_validator("primary_metric")
+    @classmethod
+    def _known_metric(cls, value: str) -> str:
+        if value not in METRICS:
+            raise ValueError(f"'{value}' is not a known metric {sorted(METRICS)}")
+        return value
+
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, values: list[str]) -> list[str]:
+        unknown = [v for v in values if v not in METRICS]
+        if unknown:
+            raise ValueError(f"{unknown} are not known metrics {sorted(METRICS)}")
+        return values
 
     @model_validator(mode="after")
     def _holdout_inside_window(self) -> "Evaluation":
@@ -92,7 +119,10 @@ class Evaluation(StrictModel):
 
 class Promotion(StrictModel):
     policy: Literal["auto", "manual"] = "manual"
-    min_primary: float = Field(description="Absolute floor on the primary metric for any version to serve")
+    min_primary: float = Field(
+        description="The worst primary metric any version may serve with: a floor where higher is better (roc_auc, "
+        "r2, macro_f1), a ceiling where lower is better (rmse, mae, log_loss)"
+    )
     tolerance: float = Field(
         0.0, ge=0, description="How much worse than the champion the challenger may be and still pass the gate"
     )
@@ -102,6 +132,6 @@ class Promotion(StrictModel):
         description="By how much more than this a challenger must beat the champion on the primary metric to "
         "replace it automatically (policy auto); 0: strictly better, a tie keeps the champion",
     )
-    guardrails: dict[Literal["roc_auc", "pr_auc", "log_loss", "brier"], float] = Field(
+    guardrails: dict[str, float] = Field(
         default_factory=dict, description="Metric -> largest allowed degradation against the champion"
     )
