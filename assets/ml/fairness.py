@@ -1,11 +1,17 @@
-"""Fairness across segments (the spec's ``fairness`` section): per segment its rows, approval rate and ROC AUC, and
-per segment column the largest gap between two segments, against the spec's limits.
+"""Fairness across segments (the spec's ``fairness`` section): per segment its rows, approval rate and how well the
+model does there, and per segment column the largest gap between two segments, against the spec's limits.
+
+How well, by the spec's task: ROC AUC (binary, ``max_auc_gap``), mean absolute error (regression, in the target's
+units, ``max_error_gap``: the gap is the worst segment's MAE minus the best's) or macro recall, the mean of each
+class's recall = balanced accuracy (multiclass, ``max_recall_gap``). The approval rate (decision ==
+``approve_band``) is measured where there is an approve band: always for binary, for the other tasks when the spec
+names one.
 
 The gate measures a version on its holdout (decisions from the version's scores and the spec's bands) and refuses
 it when a gap is above its limit (:mod:`assets.ml.gate`); the daily quality asset measures a served day's labeled
 rows with the decisions that were made (:mod:`assets.monitoring.quality_assets`).
 
-A segment with fewer than ``min_segment_rows`` rows is listed but left out of both gaps (a handful of rows would
+A segment with fewer than ``min_segment_rows`` rows is listed but left out of the gaps (a handful of rows would
 open any gap); a segment whose rows hold a single class has no ROC AUC and is left out of the AUC gap. A column with
 fewer than two segments left has no gap (NaN): nothing to compare, so no limit is broken.
 
@@ -29,9 +35,21 @@ if TYPE_CHECKING:
 
 APPROVAL_RATE = "approval_rate"
 ROC_AUC = "roc_auc"
-LIMIT_FIELDS = {APPROVAL_RATE: "max_approval_rate_gap", ROC_AUC: "max_auc_gap"}
-# The gaps recorded on a judged version, next to the gate.* tags (a version's fairness in the MLflow UI).
+MAE = "mae"
+MACRO_RECALL = "macro_recall"
+# The metric compared between segments for each task, beside the approval rate.
+TASK_METRIC = {"binary": ROC_AUC, "regression": MAE, "multiclass": MACRO_RECALL}
+LIMIT_FIELDS = {
+    APPROVAL_RATE: "max_approval_rate_gap",
+    ROC_AUC: "max_auc_gap",
+    MAE: "max_error_gap",
+    MACRO_RECALL: "max_recall_gap",
+}
+NAMES = {APPROVAL_RATE: "approval rate", ROC_AUC: "ROC AUC", MAE: "mean absolute error", MACRO_RECALL: "macro recall"}
+# The gaps recorded on a judged version, next to the gate.* tags (a version's fairness in the MLflow UI): binary's
+# two. :func:`gap_tags` gives every task's (``FairnessResult.tags`` the measured ones, with their values).
 GAP_TAGS = {APPROVAL_RATE: "gate.fairness.approval_rate_gap", ROC_AUC: "gate.fairness.auc_gap"}
+TASK_GAP_TAGS = {**GAP_TAGS, MAE: "gate.fairness.error_gap", MACRO_RECALL: "gate.fairness.recall_gap"}
 # Gaps are compared after rounding, as the gate compares metrics: a gap written in the spec holds as written.
 GAP_DECIMALS = 12
 SEGMENT_COLUMNS = [
@@ -45,6 +63,47 @@ SEGMENT_COLUMNS = [
     "in_gaps",
     "note",
 ]
+# Each task's segment table: binary's above; regression and multiclass with their own figures.
+TASK_SEGMENT_COLUMNS = {
+    "binary": SEGMENT_COLUMNS,
+    "regression": [
+        "segment_column",
+        "segment",
+        "rows",
+        "approved",
+        "approval_rate",
+        "mean_actual",
+        "mean_predicted",
+        "mae",
+        "in_gaps",
+        "note",
+    ],
+    "multiclass": [
+        "segment_column",
+        "segment",
+        "rows",
+        "approved",
+        "approval_rate",
+        "classes",
+        "accuracy",
+        "macro_recall",
+        "in_gaps",
+        "note",
+    ],
+}
+
+
+def gap_metrics(task: str, approval: bool = True) -> tuple[str, ...]:
+    """The metrics whose gaps a ``task`` measures: the approval rate (when there is an approve band), and the
+    task's own."""
+    if task not in TASK_METRIC:
+        raise ValueError(f"fairness: unknown task '{task}' (tasks: {sorted(TASK_METRIC)})")
+    return (APPROVAL_RATE, TASK_METRIC[task]) if approval else (TASK_METRIC[task],)
+
+
+def gap_tags(task: str, approval: bool = True) -> dict[str, str]:
+    """metric -> the version tag its largest gap is recorded as, for ``task`` (binary: :data:`GAP_TAGS`)."""
+    return {m: TASK_GAP_TAGS[m] for m in gap_metrics(task, approval)}
 
 
 @dataclass(frozen=True)
@@ -65,7 +124,7 @@ class Gap:
         return self.limit is not None and not math.isnan(self.gap) and self.gap > self.limit
 
     def describe(self) -> str:
-        name = "approval rate" if self.metric == APPROVAL_RATE else "ROC AUC"
+        name = NAMES[self.metric]
         if math.isnan(self.gap):
             return f"{name} gap over {self.column}: not measured (fewer than two segments to compare)"
         text = (
@@ -79,8 +138,9 @@ class Gap:
 
 @dataclass(frozen=True)
 class FairnessResult:
-    segments: pd.DataFrame  # one row per (segment_column, segment): SEGMENT_COLUMNS
+    segments: pd.DataFrame  # one row per (segment_column, segment): TASK_SEGMENT_COLUMNS[task]
     gaps: list[Gap]
+    metrics: tuple[str, ...] = (APPROVAL_RATE, ROC_AUC)  # the metrics whose gaps were measured (gap_metrics)
 
     @property
     def breaches(self) -> list[Gap]:
@@ -99,9 +159,13 @@ class FairnessResult:
 
     def figures(self) -> dict[str, float]:
         """The measured gaps as numbers: the largest per metric, then per segment column (NaN left out)."""
-        out = {f"fairness_{metric}_gap": self.largest(metric) for metric in (APPROVAL_RATE, ROC_AUC)}
+        out = {f"fairness_{metric}_gap": self.largest(metric) for metric in self.metrics}
         out |= {f"fairness_{g.column}_{g.metric}_gap": g.gap for g in self.gaps}
         return {k: float(v) for k, v in out.items() if not math.isnan(v)}
+
+    def tags(self) -> dict[str, str]:
+        """The largest gap of each measured metric as the version tags the gate records (binary: GAP_TAGS)."""
+        return {TASK_GAP_TAGS[m]: repr(self.largest(m)) for m in self.metrics}
 
     def summary(self) -> str:
         """Every gap in words, one per line (the gate's and the quality asset's ``fairness`` metadata)."""
@@ -147,18 +211,30 @@ def _ordered(values: np.ndarray, segment: Segment) -> list[str]:
     return sorted(present)
 
 
-def measure(frame: pd.DataFrame, fairness: Fairness, decisions, y, p) -> FairnessResult:
+def measure(
+    frame: pd.DataFrame,
+    fairness: Fairness,
+    decisions,
+    y,
+    p,
+    *,
+    task: str = "binary",
+    predicted: np.ndarray | None = None,
+) -> FairnessResult:
     """Per segment of every ``fairness.segments`` column of ``frame``: rows, approved (decision ==
-    ``approve_band``), approval rate, positives (y == 1) and ROC AUC of ``p``; and the largest gaps."""
+    ``approve_band``) and approval rate, and the task's figures: positives (y == 1) and ROC AUC of ``p`` (binary),
+    mean actual ``y``, mean predicted ``p`` and their MAE (regression: ``p`` is the predicted value), accuracy and
+    macro recall of the ``predicted`` classes against ``y`` (multiclass); and the largest gaps."""
     import pandas as pd
-    from sklearn.metrics import roc_auc_score
 
+    approval = task == "binary" or fairness.approve_band is not None
+    metrics = gap_metrics(task, approval)
+    y, p, predicted = _inputs(task, y, p, predicted)
     decisions = np.asarray(decisions, dtype=object)
-    y, p = np.asarray(y, dtype="int64"), np.asarray(p, dtype="float64")
-    if not (len(frame) == len(decisions) == len(y) == len(p)):
+    if not (len(frame) == len(decisions) == len(y) == len(p) == len(predicted)):
         raise ValueError(
-            f"fairness: frame ({len(frame)}), decisions ({len(decisions)}), labels ({len(y)}) and scores ({len(p)}) "
-            "differ in length"
+            f"fairness: frame ({len(frame)}), decisions ({len(decisions)}), labels ({len(y)}), scores ({len(p)}) "
+            f"and predicted classes ({len(predicted)}) differ in length"
         )
     missing = [c for c in fairness.columns if c not in frame.columns]
     if missing:
@@ -170,33 +246,69 @@ def measure(frame: pd.DataFrame, fairness: Fairness, decisions, y, p) -> Fairnes
         measured = []
         for value in _ordered(values, segment):
             mask = values == value
-            n, ys = int(mask.sum()), y[mask]
-            auc, note = math.nan, ""
-            if n < fairness.min_segment_rows:
-                note = f"left out of the gaps: {n} rows, fewer than min_segment_rows {fairness.min_segment_rows}"
-            elif np.unique(ys).size < 2:
-                note = "no ROC AUC: a single class"
-            else:
-                auc = float(roc_auc_score(ys, p[mask]))
+            n = int(mask.sum())
             row = {
                 "segment_column": segment.column,
                 "segment": value,
                 "rows": n,
                 "approved": int(approved[mask].sum()),
                 "approval_rate": float(approved[mask].mean()),
-                "positives": int(ys.sum()),
-                "roc_auc": auc,
                 "in_gaps": n >= fairness.min_segment_rows,
-                "note": note,
+                **_segment_figures(task, y[mask], p[mask], predicted[mask], n >= fairness.min_segment_rows),
             }
+            if n < fairness.min_segment_rows:
+                row["note"] = f"left out of the gaps: {n} rows, fewer than min_segment_rows {fairness.min_segment_rows}"
             rows.append(row)
             measured.append(row)
         eligible = [r for r in measured if r["in_gaps"]]
-        gaps.append(_gap(segment.column, APPROVAL_RATE, eligible, fairness.max_approval_rate_gap))
-        gaps.append(
-            _gap(segment.column, ROC_AUC, [r for r in eligible if not math.isnan(r[ROC_AUC])], fairness.max_auc_gap)
-        )
-    return FairnessResult(pd.DataFrame(rows, columns=SEGMENT_COLUMNS), gaps)
+        for metric in metrics:
+            limit = getattr(fairness, LIMIT_FIELDS[metric])
+            gaps.append(_gap(segment.column, metric, [r for r in eligible if not math.isnan(r[metric])], limit))
+    return FairnessResult(pd.DataFrame(rows, columns=TASK_SEGMENT_COLUMNS[task]), gaps, metrics)
+
+
+def _inputs(task: str, y, p, predicted) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(labels, scores, predicted classes) as ``task`` reads them; the predicted classes are only multiclass's
+    (empty strings for the other tasks, so that every array can be masked alike)."""
+    from assets.ml.evaluation import class_names
+
+    gap_metrics(task)  # an unknown task fails here, naming it
+    p = np.asarray(p, dtype="float64")
+    if task == "multiclass":
+        if predicted is None:
+            raise ValueError("fairness: task multiclass needs the predicted classes (predicted=...)")
+        return class_names(y), p, class_names(predicted)
+    dtype = "int64" if task == "binary" else "float64"
+    return np.asarray(y, dtype=dtype), p, np.full(len(p), "", dtype=object)
+
+
+def _segment_figures(task: str, y: np.ndarray, p: np.ndarray, predicted: np.ndarray, judged: bool) -> dict:
+    """A segment's own figures for ``task`` and a note (binary: no ROC AUC on a segment left out of the gaps or of
+    a single class)."""
+    if task == "regression":
+        return {
+            "mean_actual": float(y.mean()),
+            "mean_predicted": float(p.mean()),
+            MAE: float(np.abs(p - y).mean()),
+            "note": "",
+        }
+    if task == "multiclass":
+        classes = sorted(set(y.tolist()))
+        recalls = [float((predicted[y == c] == c).mean()) for c in classes]
+        return {
+            "classes": len(classes),
+            "accuracy": float((predicted == y).mean()),
+            MACRO_RECALL: float(np.mean(recalls)),
+            "note": "",
+        }
+    from sklearn.metrics import roc_auc_score
+
+    auc, note = math.nan, ""
+    if judged and np.unique(y).size < 2:
+        note = "no ROC AUC: a single class"
+    elif judged:
+        auc = float(roc_auc_score(y, p))
+    return {"positives": int(y.sum()), ROC_AUC: auc, "note": note}
 
 
 def _gap(column: str, metric: str, rows: list[dict], limit: float | None) -> Gap:
