@@ -3,6 +3,8 @@ folder of the test, with small days and a short label delay so that the chain ru
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -34,3 +36,22 @@ def point_stores_at(root: Path, monkeypatch: pytest.MonkeyPatch, **overrides: st
         if name not in overrides:
             monkeypatch.delenv(name, raising=False)
     return Settings.from_env()
+
+
+def move_store_paths(sqlite_db: Path, old: str, new: str) -> None:
+    """Every text value of the SQLite store that names a path under ``old`` (artifact locations, model sources)
+    names the same path under ``new``."""
+    with closing(sqlite3.connect(sqlite_db)) as conn, conn:
+        tables = [t for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        for table in tables:
+            for column in conn.execute(f'PRAGMA table_info("{table}")').fetchall():
+                name, kind = column[1], column[2].upper()
+                if "CHAR" in kind or "TEXT" in kind:
+                    conn.execute(
+                        f'UPDATE "{table}" SET "{name}" = replace("{name}", ?, ?) WHERE instr("{name}", ?) > 0',
+                        (old, new, old),
+                    )
+        (moved,) = conn.execute(
+            "SELECT count(*) FROM experiments WHERE instr(artifact_location, ?) > 0", (new,)
+        ).fetchone()
+        assert moved > 0, "the trained store's artifact location was not moved"

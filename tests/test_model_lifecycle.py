@@ -10,8 +10,6 @@ trained warehouse, MLflow store and artifacts), so every test owns what it chang
 from __future__ import annotations
 
 import shutil
-import sqlite3
-from contextlib import closing
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -23,7 +21,7 @@ from resources.build import open_warehouse
 from resources.registry import CHALLENGER, CHAMPION, ModelRegistry
 from resources.settings import MODEL_SPECS_DIR
 from tests.chain import run_days, scalar
-from tests.stores import TEST_ROWS_PER_DAY, point_stores_at
+from tests.stores import TEST_ROWS_PER_DAY, move_store_paths, point_stores_at
 
 pytestmark = pytest.mark.slow
 
@@ -120,27 +118,8 @@ def trained_lifecycle(trained, tmp_path, monkeypatch):
     shutil.copytree(trained / "mlartifacts", tmp_path / "mlartifacts")
     mlflow_db = tmp_path / "trained_mlflow.db"
     shutil.copy(trained / "mlflow.db", mlflow_db)
-    _move_paths(mlflow_db, str(trained), str(tmp_path))
+    move_store_paths(mlflow_db, str(trained), str(tmp_path))
     return _lifecycle(_stores(tmp_path, trained / "data", mlflow_db, monkeypatch))
-
-
-def _move_paths(sqlite_db: Path, old: str, new: str) -> None:
-    """Every text value of the SQLite store that names a path under ``old`` (artifact locations, model sources)
-    names the same path under ``new``."""
-    with closing(sqlite3.connect(sqlite_db)) as conn, conn:
-        tables = [t for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        for table in tables:
-            for column in conn.execute(f'PRAGMA table_info("{table}")').fetchall():
-                name, kind = column[1], column[2].upper()
-                if "CHAR" in kind or "TEXT" in kind:
-                    conn.execute(
-                        f'UPDATE "{table}" SET "{name}" = replace("{name}", ?, ?) WHERE instr("{name}", ?) > 0',
-                        (old, new, old),
-                    )
-        (moved,) = conn.execute(
-            "SELECT count(*) FROM experiments WHERE instr(artifact_location, ?) > 0", (new,)
-        ).fetchone()
-        assert moved > 0, "the trained store's artifact location was not moved"
 
 
 def _train(defs: dg.Definitions, model: str = MODEL, **kwargs) -> dg.ExecuteInProcessResult:

@@ -1,11 +1,13 @@
-"""A spec whose estimator or target cannot make a 0/1 score fails when definitions load, naming the file and the
-field, not after a training run has built its set: a regressor, a classifier without predict_proba, params the class
-does not take, a target the training mart declares as a non-integer type or with other accepted values."""
+"""A spec whose estimator or target does not fit its task fails when definitions load, naming the file and the
+field, not after a training run has built its set: a regressor for a 0/1 target, a classifier without predict_proba,
+params the class does not take, a target the training mart declares with a type or accepted values the task cannot
+use, and every task-bound field (bands, class decisions, metrics, quality and fairness thresholds) of another task."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import subprocess
 import sys
 
@@ -128,3 +130,117 @@ def test_a_target_whose_accepted_values_are_not_0_1_fails_at_load():
     check_declared_target(spec, "s.yaml", manifest([0, 1], None))  # no declared type: nothing to check
     with pytest.raises(SpecError, match=r"declared data_type 'varchar'"):
         check_declared_target(spec, "s.yaml", manifest([], "varchar"))
+
+
+# --- task: each kind of model, checked against its estimator, target and task-bound fields at load ---------------
+
+EXAMPLES = PROJECT_ROOT / "model_specs" / "examples"
+
+
+def _example(name: str) -> dict:
+    return yaml.safe_load((EXAMPLES / name).read_text())
+
+
+def test_the_shipped_regression_and_multiclass_examples_load(nightjar_env, tmp_path):
+    specs = tmp_path / "specs"
+    shutil.copytree(EXAMPLES, specs)
+    from definitions import build_definitions
+
+    defs = build_definitions(dataclasses.replace(nightjar_env, model_specs_dir=specs))
+    for model in ("interest_rate_pricing", "loan_purpose"):
+        assert defs.resolve_job_def(f"train_{model}") is not None
+    regression = load_spec(EXAMPLES / "interest_rate.yaml")
+    assert (regression.task, regression.evaluation.primary_metric) == ("regression", "rmse")
+    multiclass = load_spec(EXAMPLES / "loan_purpose.yaml")
+    assert (multiclass.task, multiclass.decision_bands, multiclass.class_decisions) == (
+        "multiclass",
+        None,
+        {"small_business": "business_desk"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("example", "estimator", "message"),
+    [
+        (
+            "interest_rate.yaml",
+            "sklearn.ensemble.HistGradientBoostingClassifier",
+            r"field 'estimator\.class': 'sklearn\.ensemble\.HistGradientBoostingClassifier' is a classifier; task "
+            r"regression predicts the number 'interest_rate', which needs a scikit-learn regressor",
+        ),
+        (
+            "loan_purpose.yaml",
+            "sklearn.linear_model.Ridge",
+            r"field 'estimator\.class': 'sklearn\.linear_model\.Ridge' is a regressor; the spec's target 'purpose' is "
+            r"one of several classes \(task multiclass\)",
+        ),
+    ],
+)
+def test_an_estimator_that_does_not_fit_the_task_fails_at_load(nightjar_env, tmp_path, example, estimator, message):
+    spec = _example(example)
+    spec["estimator"] = {"class": estimator, "params": {}}
+    with pytest.raises(SpecError, match=r"mine\.yaml: " + message):
+        _load_with(nightjar_env, tmp_path, spec)
+
+
+def test_a_regression_target_declared_as_text_fails_at_load(nightjar_env, tmp_path):
+    spec = _example("interest_rate.yaml")
+    spec["target"] = "purpose"  # documented in the labeled mart, as a varchar
+    spec["evaluation"]["segments"] = []
+    spec.pop("fairness")
+    with pytest.raises(
+        SpecError,
+        match=r"mine\.yaml: field 'target': 'purpose' is declared data_type 'varchar'.*"
+        r"task regression predicts a number",
+    ):
+        _load_with(nightjar_env, tmp_path, spec)
+
+
+@pytest.mark.parametrize(
+    ("example", "change", "message"),
+    [
+        (
+            "interest_rate.yaml",
+            {"task": "binary"},
+            r"field 'decision_bands': .*band 0 \('prime'\): below 10\.0 is not in",
+        ),
+        (
+            "loan_purpose.yaml",
+            {"decision_bands": [{"name": "a", "below": 0.5}, {"name": "b"}]},
+            "not for task multiclass",
+        ),
+        ("interest_rate.yaml", {"class_decisions": {"x": "y"}}, "class_decisions: only for task multiclass"),
+        (
+            "interest_rate.yaml",
+            {"monitoring": {"auc_drop": {"warn": 0.1, "error": 0.2}}},
+            "monitoring.auc_drop: applies to task binary",
+        ),
+        (
+            "loan_purpose.yaml",
+            {"monitoring": {"rmse": {"warn": 2, "error": 3}}},
+            "monitoring.rmse: applies to task regression",
+        ),
+        (
+            "interest_rate.yaml",
+            {"evaluation": {"primary_metric": "roc_auc", "metrics": ["roc_auc"]}},
+            r"evaluation\.metrics \['roc_auc'\] do not apply to task regression",
+        ),
+        (
+            "loan_purpose.yaml",
+            {"fairness": {"segments": ["channel"], "max_auc_gap": 0.2}},
+            "fairness.*max_auc_gap: applies to task binary",
+        ),
+        (
+            "interest_rate.yaml",
+            {"task": "ranking"},
+            r"field 'task': Input should be 'binary', 'regression' or 'multiclass'",
+        ),
+    ],
+)
+def test_fields_that_do_not_fit_the_task_name_the_field(tmp_path, example, change, message):
+    spec = _example(example)
+    spec.update(change)
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(SpecError, match=message):
+        load_spec(path)
