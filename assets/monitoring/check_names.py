@@ -10,6 +10,11 @@ SCORE_DRIFT = "score_drift"
 EMPTY_INPUTS = "empty_inputs"  # a checked feature with no value on the day (or in the reference): not a drift
 AUC_DROP = "auc_drop"
 CALIBRATION = "calibration"
+RMSE = "rmse"  # regression: labeled rows' RMSE / the version's holdout RMSE
+MACRO_F1_DROP = "macro_f1_drop"  # multiclass: the version's holdout macro F1 - labeled rows'
+
+# The quality checks each task's quality asset declares (a regressor has no ROC AUC to drop).
+QUALITY_CHECKS = {"binary": (AUC_DROP, CALIBRATION), "regression": (RMSE,), "multiclass": (MACRO_F1_DROP,)}
 
 # (asset key suffix, check name) of the monitoring checks whose ERROR failure means the model no longer fits its
 # data. Listed, not inferred from the asset key: a retraining is expensive, and other checks may be added to
@@ -20,5 +25,7 @@ RETRAIN_CHECKS = frozenset(
         (DRIFT_ASSET, SCORE_DRIFT),
         (QUALITY_ASSET, AUC_DROP),
         (QUALITY_ASSET, CALIBRATION),
+        (QUALITY_ASSET, RMSE),
+        (QUALITY_ASSET, MACRO_F1_DROP),
     }
 )

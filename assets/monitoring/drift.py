@@ -11,7 +11,8 @@ reference's standard deviation, categorical columns the Jensen-Shannon distance 
 the spec may choose other Evidently methods per column type or per column, and thresholds per column
 (``assets.ml.spec.Monitoring``). Evidently decides each column's verdict (a distance drifted at or above its
 threshold, a p-value below it); the result records the method and threshold each column was judged by. The score
-is always compared with the Wasserstein distance, graded by the spec's ``score_drift`` thresholds.
+is always compared with the Wasserstein distance, graded by the spec's ``score_drift`` thresholds; a categorical
+score (a multiclass model's predicted class: its class mix) with the Jensen-Shannon distance.
 
 evidently is imported inside ``run_drift``: ``import evidently`` alone takes about 3.5 s, which ``severity`` and the
 other readers of this module do not need.
@@ -86,6 +87,7 @@ def run_drift(
     score_threshold: float | None = None,
     about: ReportAbout | None = None,
     drift_share: float | None = None,
+    score_categorical: bool = False,
 ) -> DriftResult:
     """Evidently drift of the features and of the score in one report, stored at ``report_path`` if given
     (``report_page.save_snapshot``) with ``about`` (what it covers: model, version, day, reference) kept on the
@@ -98,7 +100,8 @@ def run_drift(
     the caller grades ``score_drift`` itself. ``drift_share``: the share of drifted features at which the report's
     header calls the dataset drifted, so it says what the check says (Evidently's own default is 0.5). A reference
     whose score is all missing (e.g. served days scored by
-    another version) leaves the score uncompared: ``score_drift`` is NaN.
+    another version) leaves the score uncompared: ``score_drift`` is NaN. ``score_categorical``: the score column
+    holds categories (a multiclass model's predicted class), compared by the Jensen-Shannon distance of their mix.
     """
     from evidently import DataDefinition, Dataset, Report
     from evidently.metrics import ValueDrift
@@ -109,12 +112,13 @@ def run_drift(
     numeric = [c for c in numeric if c not in empty]
     categorical = [c for c in categorical if c not in empty]
     features = [*numeric, *categorical]
-    score_reference_rows = int(np.isfinite(reference[score_column].to_numpy(dtype=float, na_value=np.nan)).sum())
+    score_reference_rows = scored_rows(reference[score_column], score_categorical)
     compare_score = score_reference_rows > 0
     columns = [*features, score_column] if compare_score else features
+    scored = [score_column] if compare_score else []
     definition = DataDefinition(
-        numerical_columns=[*numeric, score_column] if compare_score else list(numeric),
-        categorical_columns=list(categorical),
+        numerical_columns=list(numeric) + ([] if score_categorical else scored),
+        categorical_columns=list(categorical) + (scored if score_categorical else []),
     )
     if score_threshold is None:
         score_threshold = column_threshold if column_threshold is not None else 0.1
@@ -133,7 +137,8 @@ def run_drift(
             )
         )
     if compare_score:
-        metrics.append(ValueDrift(column=score_column, method=NUMERIC_METHOD, threshold=score_threshold))
+        method = CATEGORICAL_METHOD if score_categorical else NUMERIC_METHOD
+        metrics.append(ValueDrift(column=score_column, method=method, threshold=score_threshold))
     counts = {
         "column_threshold": column_threshold,
         "rows_current": len(current) if partition_rows is None else partition_rows,
@@ -155,6 +160,13 @@ def run_drift(
     return _from_snapshot(
         snapshot.dict(), features=features, score_column=score_column if compare_score else None, **counts
     )
+
+
+def scored_rows(score: pd.Series, categorical: bool = False) -> int:
+    """Rows with a score to compare: a finite number, or any category."""
+    if categorical:
+        return int(score.notna().sum())
+    return int(np.isfinite(score.to_numpy(dtype=float, na_value=np.nan)).sum())
 
 
 def empty_columns(reference: pd.DataFrame, current: pd.DataFrame, features: Sequence[str]) -> dict[str, str]:

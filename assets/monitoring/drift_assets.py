@@ -1,5 +1,7 @@
 """The drift asset of one model spec: Evidently data drift of the features and drift of the score, each scored day
-against the reference the spec's ``monitoring.reference`` names.
+against the reference the spec's ``monitoring.reference`` names. The score is what the spec's task predicts: the
+probability (binary) or the predicted value (regression), by the Wasserstein distance, or the predicted class
+(multiclass), whose mix of classes is compared by the Jensen-Shannon distance.
 
 By default that is the reference of the version that scored the day (logged with that version at training), so
 monitoring any past day is reproducible; or served days before it (``trailing_days``, ``same_weekday``), read from
@@ -30,6 +32,7 @@ from assets.monitoring.day_pool import Compute
 from assets.monitoring.ordinary_drift import DAY_COLUMN
 from assets.monitoring.scored_day import (
     DATA_ERRORS,
+    drifted_score,
     log_to_mlflow,
     monitoring_asset_args,
     sample_scored_day,
@@ -59,6 +62,9 @@ def build_drift_asset(
 ) -> dg.AssetsDefinition:
     key = dg.AssetKey([spec.name, DRIFT_ASSET])
     thresholds = spec.monitoring
+    score_column = drifted_score(spec)
+    categorical_score = spec.task == "multiclass"
+    score_described = _score_described(spec)
 
     @dg.asset(
         key=key,
@@ -67,7 +73,9 @@ def build_drift_asset(
         f"{thresholds.reference.describe()} (a deterministic sample keeps the cost flat).",
         check_specs=[
             dg.AssetCheckSpec(DATA_DRIFT, asset=key, description="Share of features drifted from the reference"),
-            dg.AssetCheckSpec(SCORE_DRIFT, asset=key, description="Drift of the model's score from the reference"),
+            dg.AssetCheckSpec(
+                SCORE_DRIFT, asset=key, description=f"Drift of the model's {score_described} from the reference"
+            ),
             dg.AssetCheckSpec(
                 EMPTY_INPUTS,
                 asset=key,
@@ -100,7 +108,12 @@ def build_drift_asset(
                     numeric, categorical, thresholds.num_method, thresholds.cat_method, thresholds.column_methods
                 )
                 calibrated = {c: m for c, m in methods.items() if c not in thresholds.column_thresholds}
-                ordinary = ordinary_drift(reference, calibrated, "score")
+                ordinary = ordinary_drift(
+                    reference,
+                    calibrated,
+                    score_column,
+                    ("jensenshannon", "cat") if categorical_score else ("wasserstein", "num"),
+                )
             versions[run_id] = (reference, ordinary)
         return versions[run_id]
 
@@ -129,6 +142,8 @@ def build_drift_asset(
         if rule.kind == "training":
             reference, ordinary = training_reference(registry, version.run_id, numeric, categorical, versions)
             reference = reference.drop(columns=[DAY_COLUMN], errors="ignore")
+            if score_column not in reference:  # a version trained before its reference kept the predicted class
+                reference = reference.assign(**{score_column: None})
             described = f"training: version {version.version}'s reference sample, {len(reference)} rows"
             reference_days = None
         elif served is None:
@@ -190,7 +205,7 @@ def build_drift_asset(
                     current=sample,
                     numeric=numeric,
                     categorical=categorical,
-                    score_column="score",
+                    score_column=score_column,
                     column_threshold=thresholds.column_drift_threshold,
                     report_path=report,
                     partition_rows=scored.rows,
@@ -201,6 +216,7 @@ def build_drift_asset(
                     score_threshold=score_grades.warn,
                     about=about,
                     drift_share=thresholds.drift_share.warn,  # the report's header says what the check says
+                    score_categorical=categorical_score,
                 ),
             )
         reports.prune(spec.name, "drift")  # by the wall clock's today, never by the day checked
@@ -232,7 +248,7 @@ def build_drift_asset(
         drifted = ", ".join(result.drifted_columns) or "none"
         excluded = [c for c in spec.features.all if c not in checked]
         score_note = (
-            f"score drift {result.score_drift:.3f} (Wasserstein, normed by the reference's spread) against {described}"
+            f"{score_described} drift {result.score_drift:.3f} ({_score_method(categorical_score)}) against {described}"
             if score_compared
             else f"score drift not compared: no reference row was scored by version {version.version} ({described})"
         )
@@ -284,6 +300,17 @@ def build_drift_asset(
 
 
 DRIFT_CHECKS = (DATA_DRIFT, SCORE_DRIFT, EMPTY_INPUTS)
+
+
+def _score_described(spec: ModelSpec) -> str:
+    """What the score drift check compares, in words, by the spec's task."""
+    return {"binary": "score", "regression": "predicted value", "multiclass": "class mix"}[spec.task]
+
+
+def _score_method(categorical: bool) -> str:
+    if categorical:
+        return "Jensen-Shannon distance of the predicted classes' shares"
+    return "Wasserstein, normed by the reference's spread"
 
 
 def empty_inputs_check(empty: dict[str, str], day, links: dict) -> dg.AssetCheckResult:

@@ -69,11 +69,14 @@ class OrdinaryDrift:
 
 
 def ordinary_drift(
-    reference: pd.DataFrame, methods: Mapping[str, tuple[str, str]], score_column: str | None
+    reference: pd.DataFrame,
+    methods: Mapping[str, tuple[str, str]],
+    score_column: str | None,
+    score_method: tuple[str, str] = ("wasserstein", "num"),
 ) -> OrdinaryDrift | None:
     """Per column of ``methods`` (column -> (Evidently method, "num" or "cat")) with a distance method, and for
-    ``score_column`` (Wasserstein), the largest drift of one reference day against the rest; None when the
-    reference has no days recorded or too few."""
+    ``score_column`` (by ``score_method``: Wasserstein, or Jensen-Shannon for a predicted class), the largest drift
+    of one reference day against the rest; None when the reference has no days recorded or too few."""
     if DAY_COLUMN not in reference.columns:
         return None
     days = sorted(reference[DAY_COLUMN].dropna().unique())
@@ -85,7 +88,7 @@ def ordinary_drift(
 
     judged = {c: m for c, m in methods.items() if DRIFT_METHODS[m[0]][1] == "distance" and c in reference}
     if score_column is not None and score_column in reference and reference[score_column].notna().any():
-        judged[score_column] = ("wasserstein", "num")
+        judged[score_column] = score_method
     largest: dict[str, float] = {}
     for day in days[-MAX_DAYS:]:
         on_day = reference[DAY_COLUMN] == day

@@ -1,4 +1,7 @@
-"""Quality of a probabilistic binary classifier on labeled rows, with Evidently's classification preset.
+"""Quality of a model on labeled rows, with Evidently: a probabilistic binary classifier with its classification
+preset (``run_quality``), a regressor with its regression preset (``run_regression_quality``: RMSE, MAE, R2) and a
+multi-class classifier with its classification preset on the predicted classes (``run_multiclass_quality``: macro
+F1, accuracy, each class's recall and F1).
 
 ROC AUC, log loss, the observed positive rate (share of target == 1) and the mean predicted probability come from the
 Evidently snapshot. Evidently 0.7 has no Brier score and no calibration table, so those two are computed here
@@ -21,6 +24,13 @@ from assets.monitoring.report_page import ReportAbout, save_snapshot
 _ROC_AUC = "evidently:metric_v2:RocAuc"
 _LOG_LOSS = "evidently:metric_v2:LogLoss"
 _MEAN_VALUE = "evidently:metric_v2:MeanValue"
+_RMSE = "evidently:metric_v2:RMSE"
+_MAE = "evidently:metric_v2:MAE"  # value: {mean, std} of the absolute error
+_R2 = "evidently:metric_v2:R2Score"
+_F1 = "evidently:metric_v2:F1Score"  # multiclass: macro F1
+_ACCURACY = "evidently:metric_v2:Accuracy"
+_RECALL_BY_LABEL = "evidently:metric_v2:RecallByLabel"  # value: {class: recall}
+_F1_BY_LABEL = "evidently:metric_v2:F1ByLabel"
 
 CALIBRATION_BINS = 10
 
@@ -174,3 +184,134 @@ def _values(data: dict[str, Any]) -> dict[tuple[str, str | None], float]:
         if config["type"] in wanted:
             values[(config["type"], config.get("column"))] = float(metric["value"])
     return values
+
+
+@dataclass(frozen=True)
+class RegressionQuality:
+    """A regressor's quality on ``rows`` labeled rows (Evidently's RMSE, MAE, R2; the means beside them)."""
+
+    rows: int
+    rmse: float
+    mae: float
+    r2: float
+    mean_actual: float
+    mean_predicted: float
+
+
+def run_regression_quality(
+    frame: pd.DataFrame,
+    target: str,
+    prediction_column: str,
+    report_path: Path | None = None,
+    *,
+    about: ReportAbout | None = None,
+) -> RegressionQuality:
+    """Evidently RegressionPreset on ``target`` (the actual value) against ``prediction_column`` (the predicted
+    one), its report stored at ``report_path`` as :func:`run_quality` stores its own."""
+    from evidently import DataDefinition, Regression, Report
+    from evidently.metrics import MeanValue
+    from evidently.presets import RegressionPreset
+
+    data = _numbers(frame, [target, prediction_column])
+    definition = DataDefinition(
+        numerical_columns=[target, prediction_column],
+        regression=[Regression(target=target, prediction=prediction_column)],
+    )
+    report = Report(
+        [RegressionPreset(), MeanValue(column=target), MeanValue(column=prediction_column)], include_tests=True
+    )
+    snapshot = _run(report, data, definition, report_path, about)
+    metrics = _metric_values(snapshot.dict())
+    return RegressionQuality(
+        rows=len(data),
+        rmse=float(metrics[(_RMSE, None)]),
+        mae=float(metrics[(_MAE, None)]["mean"]),
+        r2=float(metrics[(_R2, None)]),
+        mean_actual=float(metrics[(_MEAN_VALUE, target)]),
+        mean_predicted=float(metrics[(_MEAN_VALUE, prediction_column)]),
+    )
+
+
+@dataclass(frozen=True)
+class MulticlassQuality:
+    """A multi-class classifier's quality on ``rows`` labeled rows: Evidently's macro F1 and accuracy, and per
+    class (``classes``: one row per class, actual and predicted rows, recall and F1)."""
+
+    rows: int
+    macro_f1: float
+    accuracy: float
+    classes: pd.DataFrame  # class, actual_rows, predicted_rows, recall, f1
+
+    def recall(self) -> dict[str, float]:
+        return dict(zip(self.classes["class"], self.classes["recall"], strict=True))
+
+
+def run_multiclass_quality(
+    frame: pd.DataFrame,
+    target: str,
+    predicted_column: str,
+    report_path: Path | None = None,
+    *,
+    about: ReportAbout | None = None,
+) -> MulticlassQuality:
+    """Evidently ClassificationPreset on ``target`` (class names) against ``predicted_column`` (the predicted
+    classes, the same names), its report stored at ``report_path`` as :func:`run_quality` stores its own."""
+    from evidently import DataDefinition, MulticlassClassification, Report
+    from evidently.presets import ClassificationPreset
+
+    data = frame[[target, predicted_column]]
+    if data.isna().to_numpy().any():
+        raise ValueError(f"'{target}' and '{predicted_column}' must have no missing values for quality")
+    data = data.astype(str)
+    definition = DataDefinition(
+        categorical_columns=[target, predicted_column],
+        classification=[MulticlassClassification(target=target, prediction_labels=predicted_column)],
+    )
+    snapshot = _run(Report([ClassificationPreset()], include_tests=True), data, definition, report_path, about)
+    metrics = _metric_values(snapshot.dict())
+    recall, f1 = metrics[(_RECALL_BY_LABEL, None)], metrics[(_F1_BY_LABEL, None)]
+    names = sorted(set(data[target]) | set(data[predicted_column]))
+    actual, predicted = data[target].value_counts(), data[predicted_column].value_counts()
+    classes = pd.DataFrame(
+        {
+            "class": names,
+            "actual_rows": [int(actual.get(c, 0)) for c in names],
+            "predicted_rows": [int(predicted.get(c, 0)) for c in names],
+            "recall": [float(recall.get(c, np.nan)) for c in names],
+            "f1": [float(f1.get(c, np.nan)) for c in names],
+        }
+    )
+    return MulticlassQuality(
+        rows=len(data),
+        macro_f1=float(metrics[(_F1, None)]),
+        accuracy=float(metrics[(_ACCURACY, None)]),
+        classes=classes,
+    )
+
+
+def _run(report, data: pd.DataFrame, definition, report_path: Path | None, about: ReportAbout | None):
+    """The report run on ``data`` alone (no reference), stored compactly at ``report_path`` if given."""
+    from evidently import Dataset
+
+    snapshot = report.run(
+        Dataset.from_pandas(data, data_definition=definition), None, **(about.run_kwargs() if about else {})
+    )
+    if report_path is not None:
+        save_snapshot(snapshot, report_path)
+    return snapshot
+
+
+def _numbers(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    data = frame[columns]
+    if data.isna().to_numpy().any():
+        raise ValueError(f"{columns} must have no missing values for quality")
+    try:
+        return data.astype("float64")
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{columns} must be numbers for regression quality: {error}") from error
+
+
+def _metric_values(data: dict[str, Any]) -> dict[tuple[str, str | None], Any]:
+    """(metrics[].config.type, metrics[].config.column or None) -> metrics[].value, every metric (a value may be a
+    number or a dict: by label, or mean and std)."""
+    return {(m["config"]["type"], m["config"].get("column")): m["value"] for m in data["metrics"]}

@@ -1,5 +1,8 @@
 """The quality asset of one model spec: the realised quality of a scored day's predictions once the day's labels
-have arrived, against the serving version's validation metrics.
+have arrived, against the serving version's validation metrics. By the spec's task: binary, the drop in ROC AUC and
+the calibration gap; regression, the RMSE as a multiple of the version's holdout RMSE (``rmse``); multiclass, the
+drop in macro F1 from the holdout's (``macro_f1_drop``). The version's holdout figure is its ``metric.<name>`` tag,
+else what its reference sample gives.
 
 Results become asset checks (WARN / ERROR from the spec's thresholds), numeric metadata that Dagster plots over days,
 a row in a warehouse table, metrics on the version's MLflow run (one step per day), and an HTML report a person can
@@ -7,11 +10,12 @@ open: titled with the model, version and day it covers, kept in the reports fold
 version's MLflow run, linked from the materialization and from every check (with the day it judged).
 
 With a ``fairness`` section in the spec, the day's labeled rows are also measured across its segments
-(:mod:`assets.ml.fairness`: approval rate of the decisions made, ROC AUC, the largest gaps): the gaps go to the
+(:mod:`assets.ml.fairness`: approval rate of the decisions made, ROC AUC, MAE or macro recall by task, the largest
+gaps): the gaps go to the
 metadata and MLflow, each segment's rates to the warehouse table :func:`fairness_table`.
 
 A day whose labels are not in yet is not failed: the materialization says ``status: waiting`` and when they are due,
-and both checks pass as not checked (assets/monitoring/check_results.py).
+and its checks pass as not checked (assets/monitoring/check_results.py).
 """
 
 # No `from __future__ import annotations` here: Dagster reads the asset function's annotations (context, resources)
@@ -24,17 +28,19 @@ import dagster as dg
 from assets.ml.canary import DECIDED_BY_COLUMN, slice_quality
 from assets.ml.inference import predictions_table
 from assets.ml.spec import ModelSpec
-from assets.monitoring.check_names import AUC_DROP, CALIBRATION, QUALITY_ASSET
+from assets.monitoring.check_names import AUC_DROP, CALIBRATION, MACRO_F1_DROP, QUALITY_ASSET, QUALITY_CHECKS, RMSE
 from assets.monitoring.check_results import combined_days, each_day, graded_check, not_checked, report_links
 from assets.monitoring.day_pool import Compute
 from assets.monitoring.scored_day import (
     DATA_ERRORS,
+    PREDICTED_CLASS,
     day_predictions,
     labeled_rows,
     labeled_window,
     log_to_mlflow,
     monitoring_asset_args,
     pooled_start,
+    predicted_columns,
 )
 from assets.partitions import window_days
 from assets.step_cost import with_cost
@@ -58,6 +64,7 @@ def build_quality_asset(
 ) -> dg.AssetsDefinition:
     key = dg.AssetKey([spec.name, QUALITY_ASSET])
     thresholds = spec.monitoring
+    checks = QUALITY_CHECKS[spec.task]
 
     @dg.asset(
         key=key,
@@ -68,22 +75,18 @@ def build_quality_asset(
         + (
             ""
             if spec.fairness is None
-            else f" Also the day's gaps between segments ({', '.join(spec.fairness.columns)}) in approval rate and "
-            f"ROC AUC, against the spec's fairness limits; each segment's rates go to {fairness_table(spec)}."
+            else f" Also the day's gaps between segments ({', '.join(spec.fairness.columns)}) in "
+            f"{_gaps_described(spec)}, against the spec's fairness limits; each segment's figures go to "
+            f"{fairness_table(spec)}."
         ),
-        check_specs=[
-            dg.AssetCheckSpec(AUC_DROP, asset=key, description="Validation ROC AUC minus the day's realised ROC AUC"),
-            dg.AssetCheckSpec(
-                CALIBRATION, asset=key, description="|observed positive rate - mean predicted rate| of the day"
-            ),
-        ],
+        check_specs=[dg.AssetCheckSpec(name, asset=key, description=CHECK_DESCRIPTIONS[name]) for name in checks],
     )
     @with_cost
     def quality(
         context: dg.AssetExecutionContext, warehouse: Warehouse, registry: ModelRegistry, reports: MonitoringReports
     ):
         days = window_days(context)
-        per_day = each_day(days, lambda day: check_day(context, day, warehouse, registry, reports), QUALITY_CHECKS)
+        per_day = each_day(days, lambda day: check_day(context, day, warehouse, registry, reports), checks)
         yield from combined_days(context, days, per_day)
 
     def check_day(context, day: date, warehouse: Warehouse, registry: ModelRegistry, reports: MonitoringReports):
@@ -109,7 +112,7 @@ def build_quality_asset(
                     spec,
                     pooled_from,
                     day + timedelta(days=1),
-                    ["score", "decision", *roles],
+                    [*predicted_columns(spec), "decision", *roles],
                     [spec.target, *segments],
                     serving,
                 )
@@ -129,10 +132,13 @@ def build_quality_asset(
                 }
             )
             reason = f"{status} in {spec.training_mart}"
-            yield not_checked(AUC_DROP, reason, day)
-            yield not_checked(CALIBRATION, reason, day)
+            for name in checks:
+                yield not_checked(name, reason, day)
             return
         version = registry.version(spec.name, serving)
+        if spec.task != "binary":
+            yield from task_day(day, warehouse, registry, reports, version, labeled, pooled_from, predicted)
+            return
         report = reports.path(spec.name, "quality", day)
         validation_auc = float(version.tags.get("metric.roc_auc", "nan"))
         pooled_days = (day - pooled_from).days + 1
@@ -247,10 +253,174 @@ def build_quality_asset(
             links,
         )
 
+    def task_day(day, warehouse, registry, reports, version, labeled, pooled_from, predicted):
+        """A regressor's or multi-class classifier's day once its labels are in: Evidently's metrics of the task on
+        the pooled labeled rows, graded against the version's holdout figure."""
+        import pandas as pd
+
+        from assets.ml.evaluation import class_names, labels
+        from assets.monitoring.quality import run_multiclass_quality, run_regression_quality
+        from assets.monitoring.report_page import ReportAbout
+
+        regression = spec.task == "regression"
+        metric = "rmse" if regression else "macro_f1"
+        with not_retried(*DATA_ERRORS):
+            holdout, source = holdout_figure(spec, registry, version, metric)
+        report = reports.path(spec.name, "quality", day)
+        pooled_days = (day - pooled_from).days + 1
+        on_day = pd.to_datetime(labeled[spec.timestamp]).dt.date == day
+        pooled = f"{day}" if pooled_days == 1 else f"{pooled_from} to {day} ({pooled_days} days pooled)"
+        about = ReportAbout(
+            f"Quality of {spec.name} version {version.version} on {day}",
+            {
+                "model": spec.name,
+                "version": str(version.version),
+                "day": day.isoformat(),
+                "labels": f"{len(labeled)} labeled rows of version {version.version} from {pooled_from} to {day} "
+                f"({int(on_day.sum())} of the day's {predicted} scored), from {spec.training_mart}",
+                f"holdout {metric}": f"{holdout:.4f} ({source})",
+            },
+        )
+        fairness_rows = labeled[on_day]
+        if DECIDED_BY_COLUMN in labeled:
+            labeled = labeled[labeled[DECIDED_BY_COLUMN] != CHALLENGER]  # the champion is judged on its own rows
+        with not_retried(*DATA_ERRORS):
+            actual = labels(labeled, spec)
+            if regression:
+                frame = pd.DataFrame({spec.target: actual, "score": labeled["score"].to_numpy(dtype="float64")})
+                run, predicted_by = run_regression_quality, {"prediction_column": "score"}
+            else:
+                frame = pd.DataFrame({spec.target: actual, PREDICTED_CLASS: class_names(labeled[PREDICTED_CLASS])})
+                run, predicted_by = run_multiclass_quality, {"predicted_column": PREDICTED_CLASS}
+            result = yield Compute(  # Evidently: in a pool of processes when a range run checks several days
+                run, {"frame": frame, "target": spec.target, **predicted_by, "report_path": report, "about": about}
+            )
+        reports.prune(spec.name, "quality")
+        figures = task_figures(result, holdout)
+        fairness = None
+        if spec.fairness is not None:
+            with not_retried(*DATA_ERRORS):
+                fairness = _day_fairness(warehouse, spec, day, version.version, fairness_rows)
+        log_to_mlflow(registry, version.run_id, day, {**figures, **(fairness.figures() if fairness else {})})
+        links = report_links(reports, report, registry, version)
+        row = {"day": pd.Timestamp(day), "model_version": version.version, "rows": result.rows, **figures}
+        warehouse.replace_window(
+            f"monitoring.{spec.name}_quality", "day", day, day + timedelta(days=1), [pd.DataFrame([row])]
+        )
+        yield dg.MaterializeResult(
+            metadata={
+                "status": "checked",
+                "day": day.isoformat(),
+                **{k: float(v) for k, v in figures.items()},
+                "holdout_source": source,
+                "labeled_rows": result.rows,
+                "pooled_from": pooled_from.isoformat(),
+                "pooled_days": pooled_days,
+                "day_labeled_rows": int(on_day.sum()),
+                "label_coverage": int(on_day.sum()) / predicted,
+                "model_version": version.version,
+                **(
+                    {}
+                    if regression
+                    else {"classes": dg.MetadataValue.md(result.classes.to_markdown(index=False, floatfmt=".4f"))}
+                ),
+                **(fairness.metadata() if fairness is not None else {}),
+                **links,
+            }
+        )
+        name = RMSE if regression else MACRO_F1_DROP
+        if pd.isna(holdout):
+            yield not_checked(name, f"version {version.version} records no holdout {metric} ({source})", day, links)
+        elif regression:
+            yield graded_check(
+                RMSE,
+                figures["rmse_ratio"],
+                thresholds.rmse,
+                f"RMSE {result.rmse:.4f} on {result.rows} labeled rows of {pooled}: {figures['rmse_ratio']:.3f}x the "
+                f"holdout's {holdout:.4f}",
+                day,
+                links,
+            )
+        else:
+            yield graded_check(
+                MACRO_F1_DROP,
+                figures["macro_f1_drop"],
+                thresholds.macro_f1_drop,
+                f"macro F1 {result.macro_f1:.4f} on {result.rows} labeled rows of {pooled} vs {holdout:.4f} on the "
+                "holdout",
+                day,
+                links,
+            )
+
     return quality
 
 
-QUALITY_CHECKS = (AUC_DROP, CALIBRATION)
+CHECK_DESCRIPTIONS = {
+    AUC_DROP: "Validation ROC AUC minus the day's realised ROC AUC",
+    CALIBRATION: "|observed positive rate - mean predicted rate| of the day",
+    RMSE: "RMSE of the labeled rows as a multiple of the version's holdout RMSE",
+    MACRO_F1_DROP: "The version's holdout macro F1 minus that of the labeled rows",
+}
+
+
+def _gaps_described(spec: ModelSpec) -> str:
+    measured = {"binary": "ROC AUC", "regression": "mean absolute error", "multiclass": "macro recall"}[spec.task]
+    if spec.task == "binary" or spec.fairness.approve_band is not None:
+        return f"approval rate and {measured}"
+    return measured
+
+
+def holdout_figure(spec: ModelSpec, registry: ModelRegistry, version, metric: str) -> tuple[float, str]:
+    """The version's holdout ``metric`` (rmse or macro_f1) and where it came from: its ``metric.<name>`` tag, else
+    its reference sample (holdout rows with their predictions and labels); NaN when neither has it."""
+    import math
+
+    tagged = version.tags.get(f"metric.{metric}")
+    if tagged is not None and not math.isnan(float(tagged)):
+        return float(tagged), f"tag metric.{metric}"
+    from sklearn.metrics import f1_score
+
+    from assets.ml.evaluation import class_names, labels, regression_metrics
+    from assets.ml.mlflow_logging import load_reference
+
+    try:
+        reference = load_reference(registry, version.run_id)
+    except Exception as error:  # noqa: BLE001 (no reference logged: the check says so, not checked)
+        return math.nan, f"no metric.{metric} tag, and no reference sample to measure it on ({error})"
+    needed = [spec.target, "score" if metric == "rmse" else PREDICTED_CLASS]
+    if reference.empty or any(c not in reference for c in needed):
+        return math.nan, f"no metric.{metric} tag, and the reference sample lacks {needed}"
+    actual = labels(reference, spec)
+    if metric == "rmse":
+        value = regression_metrics(actual, reference["score"].to_numpy(dtype="float64"))["rmse"]
+    else:
+        predicted = class_names(reference[PREDICTED_CLASS])
+        classes = sorted(set(actual.tolist()) | set(predicted.tolist()))
+        value = f1_score(actual, predicted, labels=classes, average="macro", zero_division=0)
+    return float(value), f"the reference sample's {len(reference)} holdout rows"
+
+
+def task_figures(result, holdout: float) -> dict[str, float]:
+    """A regression or multiclass day's figures, with the one graded against ``holdout``."""
+    from assets.monitoring.quality import RegressionQuality
+
+    if isinstance(result, RegressionQuality):
+        return {
+            "rmse": result.rmse,
+            "mae": result.mae,
+            "r2": result.r2,
+            "mean_actual": result.mean_actual,
+            "mean_predicted": result.mean_predicted,
+            "holdout_rmse": holdout,
+            "rmse_ratio": result.rmse / holdout,
+        }
+    return {
+        "macro_f1": result.macro_f1,
+        "accuracy": result.accuracy,
+        **{f"recall_{c}": r for c, r in result.recall().items()},
+        "holdout_macro_f1": holdout,
+        "macro_f1_drop": holdout - result.macro_f1,
+    }
 
 
 def _day_fairness(
@@ -262,7 +432,21 @@ def _day_fairness(
 
     from assets.ml.fairness import measure
 
-    result = measure(labeled, spec.fairness, labeled["decision"], labeled[spec.target], labeled["score"])
+    if spec.task == "binary":
+        result = measure(labeled, spec.fairness, labeled["decision"], labeled[spec.target], labeled["score"])
+    else:
+        from assets.ml.evaluation import labels
+
+        predicted = labeled[PREDICTED_CLASS].to_numpy() if spec.task == "multiclass" else None
+        result = measure(
+            labeled,
+            spec.fairness,
+            labeled["decision"],
+            labels(labeled, spec),
+            labeled["score"],
+            task=spec.task,
+            predicted=predicted,
+        )
     rows = result.segments.assign(day=pd.Timestamp(day), model_version=version)
     warehouse.replace_window(fairness_table(spec), "day", day, day + timedelta(days=1), [rows])
     return result

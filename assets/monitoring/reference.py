@@ -31,8 +31,9 @@ SCORE_COLUMN = "score"  # as in the training reference and the predictions table
 
 @dataclass(frozen=True)
 class ServedReference:
-    """Rows of served days: the checked features and ``score``; the score is missing (NaN) on rows another
-    version than ``version`` scored, so that a promotion does not read as score drift."""
+    """Rows of served days: the checked features and the prediction columns (``score``, and ``predicted_class`` for
+    multiclass); they are missing on rows another version than ``version`` scored, so that a promotion does not read
+    as score drift."""
 
     frame: pd.DataFrame
     days: list[date]
@@ -80,13 +81,16 @@ def served_reference(
 
     if not days:
         raise ValueError("a served-days reference needs at least one served day")
+    from assets.monitoring.scored_day import predicted_columns
+
     per_day = math.ceil(spec.monitoring.reference_rows / len(days))
     entity, ts = spec.entity_id, spec.timestamp
     listed = ", ".join(_literal(d) for d in days)
     features = ", ".join(f"m.{c} AS {c}" for c in columns)
+    scored = predicted_columns(spec)
     sql = f"""
-        SELECT {", ".join(columns)}, {SCORE_COLUMN}, model_version, reference_day FROM (
-            SELECT {features}, p.score AS {SCORE_COLUMN}, p.model_version AS model_version,
+        SELECT {", ".join([*columns, *scored])}, model_version, reference_day FROM (
+            SELECT {features}, {", ".join(f"p.{c} AS {c}" for c in scored)}, p.model_version AS model_version,
                    CAST(p.{ts} AS DATE) AS reference_day,
                    row_number() OVER (
                        PARTITION BY CAST(p.{ts} AS DATE) ORDER BY md5({warehouse.as_text(f"p.{entity}")})
@@ -103,6 +107,8 @@ def served_reference(
     same = (frame["model_version"] == version).to_numpy()
     scores = frame[SCORE_COLUMN].to_numpy(dtype=float, na_value=np.nan)
     frame[SCORE_COLUMN] = np.where(same, scores, np.nan)
+    for column in scored[1:]:  # the predicted class: None where another version predicted it
+        frame[column] = frame[column].astype(object).where(same, None)
     return ServedReference(
         frame=frame.drop(columns=["model_version", "reference_day"]).reset_index(drop=True),
         days=sorted(days, reverse=True),

@@ -47,6 +47,21 @@ def monitoring_asset_args(spec: ModelSpec, mart_key: dg.AssetKey, partitions: dg
     )
 
 
+PREDICTED_CLASS = "predicted_class"  # multiclass predictions' class column (and the reference sample's)
+
+
+def predicted_columns(spec: ModelSpec) -> list[str]:
+    """The prediction columns monitoring reads beside the features: ``score``, and the predicted class for
+    multiclass."""
+    return ["score", PREDICTED_CLASS] if spec.task == "multiclass" else ["score"]
+
+
+def drifted_score(spec: ModelSpec) -> str:
+    """The prediction column whose drift is the ``score_drift`` check: the predicted class for multiclass (the day's
+    class mix), else ``score`` (binary: the probability; regression: the predicted value)."""
+    return PREDICTED_CLASS if spec.task == "multiclass" else "score"
+
+
 # Errors of the day's rows: reading a table that is not there, and what the drift and quality computations raise.
 DATA_ERRORS = (NotInWarehouse, ValueError, KeyError)
 
@@ -55,7 +70,7 @@ DATA_ERRORS = (NotInWarehouse, ValueError, KeyError)
 class ScoredSample:
     """A scored day as drift sees it, taken in the warehouse: only the sample reaches this process."""
 
-    frame: pd.DataFrame  # at most n of the day's mart rows that were scored, with their ``score``
+    frame: pd.DataFrame  # at most n of the day's mart rows that were scored, with their predicted_columns
     rows: int  # the day's mart rows that were scored (what the sample is drawn from)
     version: int  # the version that scored the day (the most rows, should a re-run have mixed versions)
 
@@ -105,8 +120,9 @@ def sample_scored_day(warehouse: Warehouse, spec: ModelSpec, day: date, n: int) 
         f"WHERE {_window('m', spec, day)}"
     )
     rows = int(warehouse.query(f"SELECT count(*) AS n {joined}")["n"].iloc[0])
+    predicted = ", ".join(f"p.{c} AS {c}" for c in predicted_columns(spec))
     frame = warehouse.query(
-        f"SELECT m.*, p.score AS score {joined} ORDER BY md5({warehouse.as_text(f'm.{entity}')}), m.{entity} LIMIT {n}"
+        f"SELECT m.*, {predicted} {joined} ORDER BY md5({warehouse.as_text(f'm.{entity}')}), m.{entity} LIMIT {n}"
     )
     return ScoredSample(frame.sort_values(entity, kind="stable", ignore_index=True), rows, version)
 
