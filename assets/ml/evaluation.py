@@ -293,32 +293,126 @@ def calibration_by_decile(y, p) -> pd.DataFrame:
     return out
 
 
-def segment_metrics(frame: pd.DataFrame, y, p, segments: list[str]) -> pd.DataFrame:
-    """Per value of each segment column: rows, ROC AUC (NaN with a single class), positive rate, mean score."""
-    from sklearn.metrics import roc_auc_score
-
-    y = np.asarray(y, dtype="int64")
-    p = np.asarray(p, dtype="float64")
-    if not (len(frame) == len(y) == len(p)):
-        raise ValueError(f"segment_metrics: frame ({len(frame)}), y ({len(y)}) and p ({len(p)}) differ in length")
+def segment_metrics(
+    frame: pd.DataFrame, y, p: np.ndarray | Predictions, segments: list[str], task: str = "binary"
+) -> pd.DataFrame:
+    """Per value of each segment column: rows, then the task's figures (:data:`SEGMENT_FIGURES`): binary ROC AUC (NaN
+    with a single class), positive rate and mean score; regression RMSE, MAE, mean actual and mean predicted value;
+    multiclass accuracy, macro recall (balanced accuracy over the classes present) and the mean probability of the
+    predicted class. ``p``: the scores, or (multiclass) the :class:`Predictions`."""
+    predictions = p if isinstance(p, Predictions) else Predictions(np.asarray(p, dtype="float64"))
+    y = labels_as(task, y)
+    if not (len(frame) == len(y) == len(predictions.score)):
+        raise ValueError(
+            f"segment_metrics: frame ({len(frame)}), y ({len(y)}) and p ({len(predictions.score)}) differ in length"
+        )
     rows = []
     for column in segments:
         values = frame[column].astype(object).where(frame[column].notna(), "(missing)").to_numpy()
         for value in sorted(set(values), key=str):
             mask = values == value
-            ys, ps = y[mask], p[mask]
-            rows.append(
-                {
-                    "segment": column,
-                    "value": str(value),
-                    "rows": int(mask.sum()),
-                    "roc_auc": float(roc_auc_score(ys, ps)) if _two_classes(ys) else math.nan,
-                    "positive_rate": float(ys.mean()),
-                    "mean_score": float(ps.mean()),
-                }
-            )
-    columns = ["segment", "value", "rows", "roc_auc", "positive_rate", "mean_score"]
-    return pd.DataFrame(rows, columns=columns)
+            figures = _segment_figures(task, y[mask], predictions.take(mask))
+            rows.append({"segment": column, "value": str(value), "rows": int(mask.sum()), **figures})
+    return pd.DataFrame(rows, columns=["segment", "value", "rows", *SEGMENT_FIGURES[task]])
+
+
+# The columns of segment_metrics after segment, value and rows, per task.
+SEGMENT_FIGURES = {
+    "binary": ["roc_auc", "positive_rate", "mean_score"],
+    "regression": ["rmse", "mae", "mean_target", "mean_prediction"],
+    "multiclass": ["accuracy", "macro_recall", "mean_score"],
+}
+
+
+def labels_as(task: str, y) -> np.ndarray:
+    """Labels already read (:func:`labels`) as the task's arrays: int64, float64 or class names."""
+    if task == "multiclass":
+        return class_names(y)
+    return np.asarray(y, dtype="float64" if task == "regression" else "int64")
+
+
+def _segment_figures(task: str, y: np.ndarray, predictions: Predictions) -> dict[str, float]:
+    p = predictions.score
+    if task == "regression":
+        error = p - y
+        return {
+            "rmse": float(np.sqrt((error**2).mean())),
+            "mae": float(np.abs(error).mean()),
+            "mean_target": float(y.mean()),
+            "mean_prediction": float(p.mean()),
+        }
+    if task == "multiclass":
+        predicted = np.asarray(predictions.predicted_class, dtype=object)
+        recalls = [float((predicted[y == label] == label).mean()) for label in np.unique(y)]
+        return {
+            "accuracy": float((predicted == y).mean()),
+            "macro_recall": float(np.mean(recalls)),
+            "mean_score": float(p.mean()),
+        }
+    from sklearn.metrics import roc_auc_score
+
+    return {
+        "roc_auc": float(roc_auc_score(y, p)) if _two_classes(y) else math.nan,
+        "positive_rate": float(y.mean()),
+        "mean_score": float(p.mean()),
+    }
+
+
+def prediction_deciles(y, p) -> pd.DataFrame:
+    """Regression's calibration: predicted-value deciles (1 = lowest predictions) with their mean prediction, mean
+    actual value and row count; cut on the rank as :func:`calibration_by_decile`."""
+    table = calibration_by_decile(y, p)
+    return table.rename(columns={"mean_score": "mean_prediction", "positive_rate": "mean_actual"})
+
+
+def class_table(y, predictions: Predictions) -> pd.DataFrame:
+    """Multiclass, per class (the model's classes, then labels it never saw): rows, predicted rows, recall,
+    precision and F1 (NaN where undefined)."""
+    y = class_names(y)
+    predicted = np.asarray(predictions.predicted_class, dtype=object)
+    known = list(predictions.classes or [])
+    rows = []
+    for label in known + sorted(set(y.tolist()) - set(known)):
+        actual, chosen = y == label, predicted == label
+        hits = int((actual & chosen).sum())
+        recall = hits / actual.sum() if actual.any() else math.nan
+        precision = hits / chosen.sum() if chosen.any() else math.nan
+        f1 = 2 * hits / (actual.sum() + chosen.sum()) if actual.any() or chosen.any() else math.nan
+        rows.append(
+            {
+                "class": label,
+                "rows": int(actual.sum()),
+                "predicted_rows": int(chosen.sum()),
+                "recall": float(recall),
+                "precision": float(precision),
+                "f1": float(f1),
+            }
+        )
+    return pd.DataFrame(rows, columns=["class", "rows", "predicted_rows", "recall", "precision", "f1"])
+
+
+def confusion_table(y, predictions: Predictions) -> pd.DataFrame:
+    """Multiclass: rows = actual class, columns = predicted class, cells = row counts (classes as in
+    :func:`class_table`)."""
+    y = class_names(y)
+    known = list(predictions.classes or [])
+    classes = known + sorted(set(y.tolist()) - set(known))
+    index = {c: i for i, c in enumerate(classes)}
+    counts = np.zeros((len(classes), len(classes)), dtype="int64")
+    predicted = [index[c] for c in np.asarray(predictions.predicted_class, dtype=object)]
+    np.add.at(counts, ([index[c] for c in y], predicted), 1)
+    return pd.DataFrame(counts, index=pd.Index(classes, name="actual"), columns=pd.Index(classes, name="predicted"))
+
+
+def decisions_of(predictions: Predictions, spec: ModelSpec) -> np.ndarray:
+    """The decision of each prediction: the band of its score (binary, regression with bands), the class's decision
+    (multiclass: ``class_decisions``, else the class itself), None (regression without bands)."""
+    if spec.task == "multiclass":
+        classes = np.asarray(predictions.predicted_class, dtype=object)
+        return np.asarray([spec.class_decisions.get(c, c) for c in classes], dtype=object)
+    if spec.decision_bands is None:
+        return np.full(len(predictions.score), None, dtype=object)
+    return decide(predictions.score, spec.decision_bands)
 
 
 def decide(p, bands: DecisionBands) -> np.ndarray:
@@ -335,24 +429,47 @@ def decide(p, bands: DecisionBands) -> np.ndarray:
     return np.asarray(bands.names, dtype=object)[index]
 
 
+def importance_metric(spec: ModelSpec) -> str:
+    """The metric permutation importance measures a feature by: ROC AUC for binary, the primary metric otherwise."""
+    return "roc_auc" if spec.task == "binary" else spec.evaluation.primary_metric
+
+
 def permutation_importance(
     pipeline: Any, frame: pd.DataFrame, spec: ModelSpec, *, max_rows: int = 2000, n_repeats: int = 3, seed: int = 0
 ) -> pd.DataFrame:
-    """Drop in holdout ROC AUC when each input feature is shuffled (feature, importance_mean, importance_std).
+    """How much worse the holdout's :func:`importance_metric` gets when each input feature is shuffled (feature,
+    importance_mean, importance_std; positive: the model needs it, whichever way the metric points).
 
     Works for any estimator (no ``feature_importances_`` needed) and on the raw features, not one-hot columns.
-    The rows are a stratified sample of at most ``max_rows``: the cost is rows x features x repeats predictions.
+    The rows are a sample of at most ``max_rows`` (stratified by class for a classifier): the cost is rows x
+    features x repeats predictions.
     """
     from sklearn.inspection import permutation_importance as sklearn_permutation_importance
     from sklearn.utils import resample
 
     X, y = features(frame, spec), labels(frame, spec)
     if len(X) > max_rows:
-        X, y = resample(X, y, n_samples=max_rows, replace=False, stratify=y, random_state=seed)
-    if not _two_classes(y):
+        stratify = None if spec.task == "regression" else y
+        X, y = resample(X, y, n_samples=max_rows, replace=False, stratify=stratify, random_state=seed)
+    if spec.task == "binary" and not _two_classes(y):
         raise ValueError(f"model spec '{spec.name}': permutation importance needs both classes in its rows")
-    result = sklearn_permutation_importance(pipeline, X, y, scoring="roc_auc", n_repeats=n_repeats, random_state=seed)
+    scoring = "roc_auc" if spec.task == "binary" else _task_scorer(spec)
+    result = sklearn_permutation_importance(pipeline, X, y, scoring=scoring, n_repeats=n_repeats, random_state=seed)
     out = pd.DataFrame(
         {"feature": X.columns, "importance_mean": result.importances_mean, "importance_std": result.importances_std}
     )
     return out.sort_values("importance_mean", ascending=False, kind="mergesort").reset_index(drop=True)
+
+
+def _task_scorer(spec: ModelSpec):
+    """A scikit-learn scorer (higher is better) of the spec's :func:`importance_metric`, measured as the holdout
+    metrics are (:func:`predict`, :func:`task_metrics`): a lower-is-better metric is negated."""
+    from assets.ml.spec import LOWER_IS_BETTER
+
+    metric = importance_metric(spec)
+    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+
+    def scorer(estimator: Any, X: pd.DataFrame, y: np.ndarray) -> float:
+        return sign * task_metrics(spec.task, y, predict(estimator, X, spec))[metric]
+
+    return scorer

@@ -7,7 +7,10 @@ a gap above its limit refuses the version, the first one too. Moving the
 ``champion`` alias is the ``<model>/champion`` asset's job (:mod:`assets.ml.champion_assets`, which decides with
 :mod:`assets.ml.champion`); the check that runs the gate is :mod:`assets.ml.gate_checks`.
 
-Every comparison of a challenger with the champion goes through :func:`improvement`.
+Every comparison of a challenger with the champion goes through :func:`improvement`, which knows the direction of
+each metric: for a lower-is-better primary metric (rmse, mae, log_loss, ...) ``promotion.min_primary`` is a ceiling,
+and being better means being lower. Both versions are measured as training measures them, by the spec's task
+(:func:`assets.ml.evaluation.predict`, :func:`assets.ml.evaluation.task_metrics`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from assets.ml.fairness import GAP_TAGS
 from assets.ml.promotion import (
     GATE_BEATS_TAG,
     GATE_CHAMPION_TAG,
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from assets.ml.evaluation import Predictions
     from assets.ml.fairness import FairnessResult
     from resources.registry import ModelRegistry, VersionInfo
 
@@ -72,7 +75,7 @@ class GateVerdict:
             GATE_CHAMPION_TAG: "none" if self.champion_version is None else str(self.champion_version),
             GATE_IMPROVEMENT_TAG: "none" if self.gain is None else repr(self.gain),
             GATE_BEATS_TAG: str(self.beats_champion).lower(),
-            **({} if self.fairness is None else {GAP_TAGS[m]: repr(self.fairness.largest(m)) for m in GAP_TAGS}),
+            **({} if self.fairness is None else self.fairness.tags()),
         }
 
 
@@ -88,14 +91,18 @@ def judge(
     primary = spec.evaluation.primary_metric
     value = challenger[primary]
     if math.isnan(value):
-        reason = f"{primary} is undefined on the holdout (a single class?): the version cannot be judged"
+        why = " (a single class?)" if spec.task == "binary" else ""
+        reason = f"{primary} is undefined on the holdout{why}: the version cannot be judged"
         return GateVerdict(False, reason, challenger, champion or {}, champion_version)
-    below_floor = value > policy.min_primary if primary in LOWER_IS_BETTER else value < policy.min_primary
-    if below_floor:
-        reason = f"{primary} {value:.4f} does not clear the floor {policy.min_primary}"
+    lower_is_better = primary in LOWER_IS_BETTER
+    bound = (
+        f"the ceiling {policy.min_primary} (lower is better)" if lower_is_better else f"the floor {policy.min_primary}"
+    )
+    if value > policy.min_primary if lower_is_better else value < policy.min_primary:
+        reason = f"{primary} {value:.4f} does not clear {bound}"
         return GateVerdict(False, reason, challenger, champion or {}, champion_version)
     if champion is None:
-        reason = f"{primary} {value:.4f} clears the floor {policy.min_primary}; there is no champion yet"
+        reason = f"{primary} {value:.4f} clears {bound}; there is no champion yet"
         return GateVerdict(True, reason, challenger, {}, None, None, beats_champion=True)
 
     failures = []
@@ -145,21 +152,38 @@ def with_fairness(verdict: GateVerdict, fairness: FairnessResult) -> GateVerdict
     return replace(verdict, passed=False, reason=reason, beats_champion=False, fairness=fairness)
 
 
-def holdout_fairness(spec: ModelSpec, holdout: pd.DataFrame, probabilities: np.ndarray) -> FairnessResult:
-    """The version's gaps on the holdout: its decisions are the spec's bands applied to its scores."""
-    from assets.ml.evaluation import decide
+def holdout_fairness(spec: ModelSpec, holdout: pd.DataFrame, predictions: Predictions | np.ndarray) -> FairnessResult:
+    """The version's gaps on the holdout: its decisions are the spec's (bands on the score, or the predicted class's
+    decision), the score its probability (binary), predicted value (regression) or predicted class's probability
+    with the predicted classes beside it (multiclass)."""
+    import numpy as np
+
+    from assets.ml.evaluation import Predictions, decisions_of, labels
     from assets.ml.fairness import measure
 
-    decisions = decide(probabilities, spec.decision_bands)
-    return measure(holdout, spec.fairness, decisions, holdout[spec.target].to_numpy(), probabilities)
+    if not isinstance(predictions, Predictions):
+        predictions = Predictions(np.asarray(predictions, dtype="float64"))
+    decisions = decisions_of(predictions, spec)
+    return measure(
+        holdout,
+        spec.fairness,
+        decisions,
+        labels(holdout, spec),
+        predictions.score,
+        task=spec.task,
+        predicted=predictions.predicted_class,
+    )
 
 
-def _holdout_scores(spec: ModelSpec, registry: ModelRegistry, version: VersionInfo, holdout: pd.DataFrame):
-    """(metrics, scores) of ``version`` on the holdout."""
-    from assets.ml.evaluation import metrics, score
+def _holdout_metrics(
+    spec: ModelSpec, registry: ModelRegistry, version: VersionInfo, holdout: pd.DataFrame
+) -> tuple[dict[str, float], Predictions]:
+    """(metrics, predictions) of ``version`` on the holdout, measured as training measured it."""
+    from assets.ml.evaluation import labels, predict, task_metrics
 
-    probabilities = score(registry.load(version), holdout, spec)
-    return {k: float(v) for k, v in metrics(holdout[spec.target].to_numpy(), probabilities).items()}, probabilities
+    predictions = predict(registry.load(version), holdout, spec)
+    measured = task_metrics(spec.task, labels(holdout, spec), predictions)
+    return {k: float(v) for k, v in measured.items()}, predictions
 
 
 def evaluate_gate(
@@ -169,15 +193,16 @@ def evaluate_gate(
     challenger: VersionInfo,
     champion: VersionInfo | None,
 ) -> GateVerdict:
+    """Both versions re-scored on the holdout of the training set (the newest ``holdout_days``) and judged."""
     from assets.ml.training import time_split
 
     _, holdout = time_split(training_frame, spec)
-    challenger_metrics, probabilities = _holdout_scores(spec, registry, challenger, holdout)
+    challenger_metrics, predictions = _holdout_metrics(spec, registry, challenger, holdout)
     if champion is None or champion.version == challenger.version:
         verdict = judge(spec, challenger_metrics, None)
     else:
-        champion_metrics, _ = _holdout_scores(spec, registry, champion, holdout)
+        champion_metrics, _ = _holdout_metrics(spec, registry, champion, holdout)
         verdict = judge(spec, challenger_metrics, champion_metrics, champion.version)
     if spec.fairness is None:
         return verdict
-    return with_fairness(verdict, holdout_fairness(spec, holdout, probabilities))
+    return with_fairness(verdict, holdout_fairness(spec, holdout, predictions))

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from assets.ml.spec import ModelSpec
+from assets.ml.spec import LOWER_IS_BETTER, ModelSpec
 from assets.ml.training_set import read_training_set
 from resources.failures import not_retried
 from resources.registry import CHAMPION, SERVER_RETRY_POLICY, ModelRegistry, VersionInfo
@@ -26,6 +26,12 @@ if TYPE_CHECKING:
     from assets.ml.gate import GateVerdict
 
 GATE_CHECK_NAME = "champion_challenger_gate"
+# What a fairness gap compares between segments, by task (assets.ml.fairness).
+GAP_WORDS = {
+    "binary": "approval rate or ROC AUC",
+    "regression": "mean absolute error or approval rate",
+    "multiclass": "macro recall or approval rate",
+}
 
 
 def gate_fairness_table(spec: ModelSpec) -> str:
@@ -33,16 +39,19 @@ def gate_fairness_table(spec: ModelSpec) -> str:
 
 
 def _description(spec: ModelSpec) -> str:
+    primary = spec.evaluation.primary_metric
+    bound = "ceiling" if primary in LOWER_IS_BETTER else "floor"
     text = (
-        "Observes only: the newest version must clear the spec's floor on the primary metric and not trail the "
-        "champion beyond the tolerance (primary metric and guardrails) on the same recent labeled holdout; it also "
+        f"Observes only: the newest version must clear the spec's {bound} on the primary metric ({primary}) and not "
+        "trail the champion beyond the tolerance (primary metric and guardrails) on the same recent labeled holdout; "
+        "it also "
         "says whether it beats the champion by more than min_improvement. The verdict is recorded on the version "
         f"(gate.* tags); it never moves an alias. Blocking: a failed gate stops {spec.name}/champion in the same "
         "run, so the champion stays."
     )
     if spec.fairness is not None:
         text += (
-            " It also refuses a version (the first one too) whose gap between segments in approval rate or ROC AUC "
+            f" It also refuses a version (the first one too) whose gap between segments in {GAP_WORDS[spec.task]} "
             f"is above the spec's fairness limits; the segments go to {gate_fairness_table(spec)}."
         )
     return text

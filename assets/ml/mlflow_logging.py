@@ -14,6 +14,7 @@ mlflow is imported inside the functions: this module is imported when Dagster lo
 
 from __future__ import annotations
 
+import re
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -50,6 +51,12 @@ class LoggedVersion:
     metrics: dict[str, float]
     logged_model_uri: str  # models:/m-<id>, the LoggedModel the version points to
     data_hash: str
+
+
+def mlflow_key(metric: str) -> str:
+    """A metric's name as an MLflow metric or tag name: a character MLflow refuses (a class name in
+    ``recall_<class>`` may hold any) becomes ``_``."""
+    return re.sub(r"[^\w.\- ]", "_", metric)
 
 
 def _flatten(value: Any, prefix: str) -> dict[str, str]:
@@ -144,7 +151,7 @@ def log_and_register(
     description = run_description(spec, trained, description_lines or [])
     reference = reference_sample(spec, trained)
     run_metrics = {
-        **trained.metrics,
+        **{mlflow_key(k): v for k, v in trained.metrics.items()},
         "train_rows": float(len(trained.train)),
         "holdout_rows": float(len(trained.holdout)),
         "fit_seconds": trained.fit_seconds,
@@ -171,7 +178,7 @@ def log_and_register(
             "train_last_day": trained.train_window["last_day"],
             "holdout_first_day": trained.holdout_window["first_day"],
             "holdout_last_day": trained.holdout_window["last_day"],
-            **{f"metric.{k}": repr(float(v)) for k, v in trained.metrics.items()},
+            **{f"metric.{mlflow_key(k)}": repr(float(v)) for k, v in trained.metrics.items()},
         }
         registered = mlflow.register_model(info.model_uri, spec.name, tags=version_tags)
         version = int(registered.version)
@@ -196,7 +203,8 @@ def log_and_register(
 
 
 def load_reference(registry: ModelRegistry, run_id: str) -> pd.DataFrame:
-    """The reference sample logged by the training run ``run_id`` (features, ``score``, target).
+    """The reference sample logged by the training run ``run_id`` (features, ``score``, multiclass
+    ``predicted_class``, target, ``nightjar_day``).
 
     Parquet keeps a missing categorical as null, so it comes back as ``None``: pass the frame through
     :func:`assets.ml.evaluation.features` before scoring it again.

@@ -1,5 +1,5 @@
-"""The fitted pipeline as MLflow stores it: an sklearn model whose pyfunc ``predict`` is ``predict_proba``, saved
-with skops (only the types it needs trusted) and pinned requirements.
+"""The fitted pipeline as MLflow stores it: an sklearn model whose pyfunc ``predict`` is ``predict_proba`` (binary,
+multiclass) or ``predict`` (regression), saved with skops (only the types it needs trusted) and pinned requirements.
 
 mlflow and skops are imported inside the functions: this module is imported when Dagster loads its definitions.
 """
@@ -43,27 +43,50 @@ def skops_trusted_types(pipeline: Any) -> list[str]:
     return sorted(untrusted)
 
 
+def predict_fn(spec: ModelSpec) -> str:
+    """The pipeline's method pyfunc ``predict`` calls: the probabilities of a classifier, a regressor's values."""
+    return "predict" if spec.task == "regression" else "predict_proba"
+
+
+def predict_output(spec: ModelSpec, pipeline: Any) -> str:
+    """What pyfunc ``predict`` returns, in words (the logged model's metadata)."""
+    if spec.task == "regression":
+        return f"(n,) float array from predict: the predicted {spec.target}"
+    if spec.task == "multiclass":
+        classes = [str(c) for c in pipeline.classes_]
+        return (
+            f"(n, {len(classes)}) float array from predict_proba: P({spec.target} = class), columns in order {classes}"
+        )
+    return f"(n, 2) float array from predict_proba; column 1 is P({spec.target} = 1)"
+
+
 def log_model(spec: ModelSpec, trained: TrainedModel) -> Any:
-    """Log the pipeline so that pyfunc ``predict`` returns ``predict_proba``: an (n, 2) float array."""
+    """Log the pipeline so that pyfunc ``predict`` returns what :func:`predict_output` says: (n, 2) or (n, k)
+    probabilities for a classifier, (n,) values for a regressor."""
     import mlflow.sklearn
     from mlflow.models import infer_signature
     from mlflow.types.schema import ColSpec, Schema
 
+    method = predict_fn(spec)
     example = features(trained.train.head(5), spec)
-    signature = infer_signature(example, trained.pipeline.predict_proba(example))
+    signature = infer_signature(example, getattr(trained.pipeline, method)(example))
     # Every input optional: a batch where a column is entirely null must still be accepted (and imputed).
     signature.inputs = Schema([ColSpec(c.type, c.name, required=False) for c in signature.inputs.inputs])
+    metadata = {
+        "spec_name": spec.name,
+        "task": spec.task,
+        "predict_output": predict_output(spec, trained.pipeline),
+        "input": "rows prepared by assets.ml.evaluation.features (numeric float64, categorical object/NaN)",
+    }
+    if spec.task == "multiclass":
+        metadata["classes"] = [str(c) for c in trained.pipeline.classes_]
     return mlflow.sklearn.log_model(
         trained.pipeline,
         name=MODEL_NAME,
         signature=signature,
         input_example=example,
         pip_requirements=pip_requirements(),
-        pyfunc_predict_fn="predict_proba",
+        pyfunc_predict_fn=method,
         skops_trusted_types=skops_trusted_types(trained.pipeline),
-        metadata={
-            "spec_name": spec.name,
-            "predict_output": f"(n, 2) float array from predict_proba; column 1 is P({spec.target} = 1)",
-            "input": "rows prepared by assets.ml.evaluation.features (numeric float64, categorical object/NaN)",
-        },
+        metadata=metadata,
     )

@@ -15,7 +15,18 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from assets.ml import plots
-from assets.ml.evaluation import calibration_by_decile, features, labels, permutation_importance, segment_metrics
+from assets.ml.evaluation import (
+    calibration_by_decile,
+    class_table,
+    confusion_table,
+    features,
+    importance_metric,
+    labels,
+    permutation_importance,
+    prediction_deciles,
+    segment_metrics,
+)
+from assets.ml.spec import LOWER_IS_BETTER
 from assets.monitoring.ordinary_drift import DAY_COLUMN
 
 if TYPE_CHECKING:
@@ -24,13 +35,15 @@ if TYPE_CHECKING:
 
 REFERENCE_PATH = "reference/reference.parquet"
 SCORE_COLUMN = "score"
+PREDICTED_CLASS_COLUMN = "predicted_class"  # multiclass: the class each reference row was predicted as
 IMPORTANCE_ROWS = 2000  # holdout rows for permutation importance: cost is rows x features x repeats predictions
 
 
 def reference_sample(spec: ModelSpec, trained: TrainedModel, seed: int = 0) -> pd.DataFrame:
-    """Up to ``monitoring.reference_rows`` holdout rows: features, the model's score, the target, and the day of each
-    row (``nightjar_day``, the spec's timestamp as a date: monitoring measures how far ordinary days drift from the
-    rest, :mod:`assets.monitoring.ordinary_drift`).
+    """Up to ``monitoring.reference_rows`` holdout rows: features, the model's score (for multiclass then the
+    predicted class, ``predicted_class``), the target as its task reads it (:func:`assets.ml.evaluation.labels`), and
+    the day of each row (``nightjar_day``, the spec's timestamp as a date: monitoring measures how far ordinary days
+    drift from the rest, :mod:`assets.monitoring.ordinary_drift`).
 
     The holdout, not the fitted rows: scores on rows the model was fitted on are over-confident (on small data the
     in-sample ROC AUC was 0.93 against 0.76 on the holdout), so score drift against them would fire on every
@@ -38,40 +51,40 @@ def reference_sample(spec: ModelSpec, trained: TrainedModel, seed: int = 0) -> p
     Sampled with a fixed seed and kept in time order, so the same training data gives the same reference.
     """
     rows = trained.holdout
-    scores = pd.Series(trained.holdout_scores, index=rows.index)
     if len(rows) > spec.monitoring.reference_rows:
         rows = rows.sample(n=spec.monitoring.reference_rows, random_state=seed).sort_index()
+    kept = trained.holdout.index.isin(rows.index)
+    predictions = trained.holdout_predictions.take(kept)
     reference = features(rows, spec).reset_index(drop=True)
-    reference[SCORE_COLUMN] = scores.loc[rows.index].to_numpy()
+    reference[SCORE_COLUMN] = predictions.score
+    if spec.task == "multiclass":
+        reference[PREDICTED_CLASS_COLUMN] = predictions.predicted_class
     reference[spec.target] = labels(rows, spec)
     reference[DAY_COLUMN] = pd.to_datetime(rows[spec.timestamp]).dt.strftime("%Y-%m-%d").to_numpy()
     return reference
 
 
 def write_artifacts(directory: Path, spec: ModelSpec, trained: TrainedModel, reference: pd.DataFrame) -> None:
-    """Plots, tables and the reference sample, laid out as they appear in the run's artifacts."""
+    """Plots, tables and the reference sample, laid out as they appear in the run's artifacts: every task's
+    ``evaluation/metrics.json``, ``segment_metrics.csv`` and feature importance, then the task's own
+    (:func:`_task_artifacts`)."""
     y = labels(trained.holdout, spec)
-    p = trained.holdout_scores
+    predictions = trained.holdout_predictions
     window = trained.holdout_window
     caption = f"{spec.name}, holdout {window['first_day']}..{window['last_day']} ({window['rows']} rows)"
 
-    deciles = calibration_by_decile(y, p)
     importance = permutation_importance(trained.pipeline, trained.holdout, spec, max_rows=IMPORTANCE_ROWS)
     (directory / "evaluation").mkdir(parents=True)
-    deciles.to_csv(directory / "evaluation" / "calibration_by_decile.csv", index=False)
-    segment_metrics(trained.holdout, y, p, spec.evaluation.segments).to_csv(
+    segment_metrics(trained.holdout, y, predictions, spec.evaluation.segments, spec.task).to_csv(
         directory / "evaluation" / "segment_metrics.csv", index=False
     )
     importance.to_csv(directory / "evaluation" / "feature_importance.csv", index=False)
     (directory / "evaluation" / "metrics.json").write_text(json.dumps(trained.metrics, indent=2, sort_keys=True))
-
-    plots.save(plots.roc_figure(y, p, f"ROC curve\n{caption}"), directory / "plots" / "roc_curve.png")
+    _task_artifacts(directory, spec, y, predictions, caption)
     plots.save(
-        plots.calibration_figure(deciles, f"Calibration by score decile\n{caption}"),
-        directory / "plots" / "calibration.png",
-    )
-    plots.save(
-        plots.importance_figure(importance, f"Permutation importance (up to {IMPORTANCE_ROWS} rows)\n{caption}"),
+        plots.importance_figure(
+            importance, f"Permutation importance (up to {IMPORTANCE_ROWS} rows)\n{caption}", _importance_label(spec)
+        ),
         directory / "plots" / "feature_importance.png",
     )
 
@@ -80,3 +93,37 @@ def write_artifacts(directory: Path, spec: ModelSpec, trained: TrainedModel, ref
     (directory / "spec").mkdir()
     spec_json = spec.model_dump(mode="json", by_alias=True)
     (directory / "spec" / "model_spec.json").write_text(json.dumps(spec_json, indent=2))
+
+
+def _task_artifacts(directory: Path, spec: ModelSpec, y, predictions, caption: str) -> None:
+    """Binary: the ROC curve and calibration by score decile. Regression: residuals, predicted against actual, and
+    the mean actual value per predicted decile. Multiclass: the confusion matrix and each class's recall,
+    precision and F1."""
+    evaluation, figures = directory / "evaluation", directory / "plots"
+    p = predictions.score
+    if spec.task == "regression":
+        prediction_deciles(y, p).to_csv(evaluation / "prediction_deciles.csv", index=False)
+        plots.save(plots.residuals_figure(y, p, f"Residuals\n{caption}"), figures / "residuals.png")
+        plots.save(
+            plots.predicted_vs_actual_figure(y, p, f"Predicted vs actual {spec.target}\n{caption}"),
+            figures / "predicted_vs_actual.png",
+        )
+        return
+    if spec.task == "multiclass":
+        confusion = confusion_table(y, predictions)
+        confusion.to_csv(evaluation / "confusion_matrix.csv")
+        class_table(y, predictions).to_csv(evaluation / "class_metrics.csv", index=False)
+        plots.save(plots.confusion_figure(confusion, f"Confusion matrix\n{caption}"), figures / "confusion_matrix.png")
+        return
+    deciles = calibration_by_decile(y, p)
+    deciles.to_csv(evaluation / "calibration_by_decile.csv", index=False)
+    plots.save(plots.roc_figure(y, p, f"ROC curve\n{caption}"), figures / "roc_curve.png")
+    plots.save(
+        plots.calibration_figure(deciles, f"Calibration by score decile\n{caption}"), figures / "calibration.png"
+    )
+
+
+def _importance_label(spec: ModelSpec) -> str:
+    metric = importance_metric(spec)
+    name = "ROC AUC" if metric == "roc_auc" else metric
+    return f"{'rise' if metric in LOWER_IS_BETTER else 'drop'} in {name} when shuffled"

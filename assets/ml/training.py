@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from assets.ml.evaluation import features, labels, metrics, score
+from assets.ml.evaluation import Predictions, class_names, features, labels, predict, task_metrics
 from assets.ml.spec import check_mart_columns
 
 if TYPE_CHECKING:
@@ -49,8 +49,10 @@ class TrainedModel:
     pipeline: Pipeline
     train: pd.DataFrame  # the rows fitted on, oldest first
     holdout: pd.DataFrame  # the newest holdout_days days, never fitted on
-    holdout_scores: np.ndarray  # P(target = 1) on ``holdout``, in its row order
-    metrics: dict[str, float]  # evaluation.metrics on the holdout
+    holdout_scores: np.ndarray  # the ``score`` of each holdout row, in its order (binary: P(target = 1))
+    # What the model predicts for ``holdout``: its ``score`` is ``holdout_scores``; multiclass: the classes too.
+    holdout_predictions: Predictions
+    metrics: dict[str, float]  # the task's metrics on the holdout (assets.ml.evaluation.task_metrics)
     data_hash: str  # sha256 of train + holdout (see content_hash)
     train_hash: str
     holdout_hash: str
@@ -115,13 +117,15 @@ def time_split(frame: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, pd.D
             f"model spec '{spec.name}': {len(train)} training row(s) before the {holdout_days}-day holdout "
             f"({len(holdout)} rows), fewer than evaluation.min_training_rows={minimum}"
         )
-    for part, rows in (("training", train), ("holdout", holdout)):
-        counts = rows[spec.target].value_counts().to_dict()
-        if len(counts) < 2:
-            raise TrainingDataError(
-                f"model spec '{spec.name}': the {part} rows hold a single class of '{spec.target}' "
-                f"(counts {counts} in {len(rows)} rows); a classifier needs both"
-            )
+    if spec.task != "regression":  # a number needs no classes
+        for part, rows in (("training", train), ("holdout", holdout)):
+            counts = rows[spec.target].value_counts().to_dict()
+            if len(counts) < 2:
+                needs = "both" if spec.task == "binary" else "at least two"
+                raise TrainingDataError(
+                    f"model spec '{spec.name}': the {part} rows hold a single class of '{spec.target}' "
+                    f"(counts {counts} in {len(rows)} rows); a classifier needs {needs}"
+                )
     return train.reset_index(drop=True), holdout.reset_index(drop=True)
 
 
@@ -148,7 +152,7 @@ def build_pipeline(spec: ModelSpec) -> Pipeline:
             ]
         )
         transformers.append(("categorical", categorical, list(spec.features.categorical)))
-    estimator = spec.estimator.build()
+    estimator = spec.estimator.build(spec.task)
     params = estimator.get_params(deep=False)
     if "random_state" in params and params["random_state"] is None:
         estimator.set_params(random_state=DEFAULT_RANDOM_STATE)
@@ -159,20 +163,34 @@ def content_hash(frame: pd.DataFrame, spec: ModelSpec) -> str:
     """sha256 of what a model learns from: entity id, timestamp, features and target, in the given row order.
 
     Hashed after the same dtype normalization as the model input, so an INTEGER column that arrives as int64 one
-    day and Int64 (because of a null elsewhere) another does not change the hash of equal values.
+    day and Int64 (because of a null elsewhere) another does not change the hash of equal values; the target as
+    its task reads it (int64 0/1, float64, class names).
     """
     columns = {
         spec.entity_id: frame[spec.entity_id].astype(str),
         spec.timestamp: pd.to_datetime(frame[spec.timestamp]).astype("datetime64[ns]"),
     }
     normalized = pd.concat(
-        [pd.DataFrame(columns, index=frame.index), features(frame, spec), frame[[spec.target]].astype("int64")],
+        [pd.DataFrame(columns, index=frame.index), features(frame, spec), _hashed_target(frame, spec)],
         axis=1,
     )
     digest = hashlib.sha256()
     digest.update(json.dumps([[c, str(t)] for c, t in normalized.dtypes.items()]).encode())
     digest.update(pd.util.hash_pandas_object(normalized, index=False).to_numpy().tobytes())
     return digest.hexdigest()
+
+
+def _hashed_target(frame: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
+    """The target column normalized for the hash. No checks here (a null or a wrong value is refused by
+    :func:`assets.ml.evaluation.labels` when the model is trained): the fingerprint is taken before training."""
+    y = frame[spec.target]
+    if spec.task == "regression":
+        target = pd.to_numeric(y, errors="coerce").astype("float64")
+    elif spec.task == "multiclass":
+        target = pd.Series(class_names(y), index=frame.index, dtype=object)
+    else:
+        target = y.astype("int64")
+    return pd.DataFrame({spec.target: target}, index=frame.index)
 
 
 def train(spec: ModelSpec, frame: pd.DataFrame, *, threads: int | None = TRAINING_THREADS) -> TrainedModel:
@@ -184,15 +202,16 @@ def train(spec: ModelSpec, frame: pd.DataFrame, *, threads: int | None = TRAININ
         started = time.perf_counter()
         pipeline.fit(features(train_rows, spec), labels(train_rows, spec))
         fit_seconds = time.perf_counter() - started
-        holdout_scores = score(pipeline, holdout_rows, spec)
+        predictions = predict(pipeline, holdout_rows, spec)
     train_hash, holdout_hash = content_hash(train_rows, spec), content_hash(holdout_rows, spec)
     return TrainedModel(
         spec=spec,
         pipeline=pipeline,
         train=train_rows,
         holdout=holdout_rows,
-        holdout_scores=holdout_scores,
-        metrics=metrics(labels(holdout_rows, spec), holdout_scores),
+        holdout_scores=predictions.score,
+        holdout_predictions=predictions,
+        metrics=task_metrics(spec.task, labels(holdout_rows, spec), predictions),
         data_hash=content_hash(pd.concat([train_rows, holdout_rows], ignore_index=True), spec),
         train_hash=train_hash,
         holdout_hash=holdout_hash,

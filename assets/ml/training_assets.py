@@ -105,7 +105,7 @@ def build_training_assets(
                 "label_last_day": written.last_label.isoformat(),
                 "labels_used": written.labels_used,
                 "labels_newer_than_champion": written.labels_newer,
-                "positive_rate": written.positive_rate,
+                **written.target_figures,
                 "table": training_table(spec),
             }
         )

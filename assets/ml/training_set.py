@@ -67,7 +67,7 @@ class WrittenTrainingSet:
     last_label: date
     labels_used: str  # how many rows were labeled after the champion's last label day, in words
     labels_newer: int
-    positive_rate: float
+    target_figures: dict[str, float]  # what the target looks like: see target_figures()
 
 
 def write_training_set(
@@ -104,8 +104,27 @@ def write_training_set(
         last_label=last_label,
         labels_used=labels["used"],
         labels_newer=labels["newer"],
-        positive_rate=float(frame[spec.target].mean()),
+        target_figures=target_figures(frame, spec),
     )
+
+
+def target_figures(frame: pd.DataFrame, spec: ModelSpec) -> dict[str, float]:
+    """The target of the rows in a few numbers, by task: the positive rate (binary); the mean, 10th and 90th
+    percentile (regression); the number of classes and the largest class's share (multiclass)."""
+    import pandas as pd
+
+    y = frame[spec.target]
+    if spec.task == "regression":
+        values = pd.to_numeric(y, errors="coerce")
+        return {
+            "target_mean": float(values.mean()),
+            "target_p10": float(values.quantile(0.1)),
+            "target_p90": float(values.quantile(0.9)),
+        }
+    if spec.task == "multiclass":
+        shares = y.value_counts(normalize=True)
+        return {"classes": len(shares), "largest_class_share": float(shares.max())}
+    return {"positive_rate": float(y.mean())}
 
 
 def read_training_window(warehouse: Warehouse, spec: ModelSpec, start: date, end: date) -> pd.DataFrame:
