@@ -97,20 +97,31 @@ def plan_canary(
 
 
 def slice_metadata(warehouse: Warehouse, table: str, spec: ModelSpec, start: date, end: date) -> dict[str, Any]:
-    """The two slices of the window side by side: rows and the decision mix per band of each role (numeric, so
-    Dagster plots them over days), and the same as a Markdown table."""
+    """The two slices of the window side by side: rows and the decision mix per decision of each role (numeric,
+    so Dagster plots them over days), and the same as a Markdown table. The decisions are the spec's bands, else
+    those written (multiclass); a spec without decisions (regression without bands) compares the mean score."""
     import dagster as dg
 
     frame = warehouse.query(
-        f"SELECT coalesce({DECIDED_BY_COLUMN}, '{CHAMPION}') AS role, decision, count(*) AS n FROM {table} "
-        f"WHERE {spec.timestamp} >= DATE '{start.isoformat()}' AND {spec.timestamp} < DATE '{end.isoformat()}' "
-        "GROUP BY ALL"
+        f"SELECT coalesce({DECIDED_BY_COLUMN}, '{CHAMPION}') AS role, decision, count(*) AS n, sum(score) AS total "
+        f"FROM {table} WHERE {spec.timestamp} >= DATE '{start.isoformat()}' AND {spec.timestamp} < DATE "
+        f"'{end.isoformat()}' GROUP BY 1, 2"
     )
-    counts = {(str(r.role), str(r.decision)): int(r.n) for r in frame.itertuples()}
+    counts = {(str(r.role), None if r.decision is None else str(r.decision)): int(r.n) for r in frame.itertuples()}
     rows = {role: sum(n for (r, _), n in counts.items() if r == role) for role in ROLES}
     metadata: dict[str, Any] = {f"{role}_rows": rows[role] for role in ROLES}
-    lines = ["| band | " + " | ".join(ROLES) + " |", "|---|" + "---|" * len(ROLES)]
-    for band in spec.decision_bands.names:
+    if spec.task != "binary":  # the loan example's metadata stays as it was
+        totals = frame.groupby("role")["total"].sum()
+        metadata.update(
+            {f"{role}_mean_score": float(totals[role]) / rows[role] for role in ROLES if rows[role] and role in totals}
+        )
+    names = spec.decisions or sorted({d for (_, d) in counts if d is not None})
+    if not names:
+        return metadata
+    lines = ["| decision | " + " | ".join(ROLES) + " |", "|---|" + "---|" * len(ROLES)]
+    if spec.decision_bands is not None:
+        lines[0] = lines[0].replace("decision", "band", 1)
+    for band in names:
         shares = {role: counts.get((role, band), 0) / rows[role] if rows[role] else 0.0 for role in ROLES}
         metadata.update({f"{role}_{band}_rate": shares[role] for role in ROLES})
         lines.append(f"| {band} | " + " | ".join(f"{shares[r]:.1%} ({counts.get((r, band), 0)})" for r in ROLES) + " |")
@@ -118,12 +129,15 @@ def slice_metadata(warehouse: Warehouse, table: str, spec: ModelSpec, start: dat
     return metadata
 
 
-def slice_quality(labeled: pd.DataFrame, target: str, score: str = "score") -> dict[str, dict[str, float]]:
+def slice_quality(
+    labeled: pd.DataFrame, target: str, score: str = "score", *, task: str = "binary"
+) -> dict[str, dict[str, float]]:
     """Realised quality per role once labels arrive: ``labeled`` holds ``decided_by``, the label and the score of
-    the version that decided each row. Rows, ROC AUC (NaN with a single class), Brier, positive and predicted rate."""
-    import pandas as pd
+    the version that decided each row (multiclass: also its ``predicted_class`` and ``class_probabilities``).
 
-    from assets.ml.evaluation import metrics
+    Binary: rows, ROC AUC (NaN with a single class), Brier, positive and predicted rate. Regression: rows, RMSE,
+    MAE, mean actual and mean predicted value. Multiclass: rows, macro F1, accuracy, log loss."""
+    import pandas as pd
 
     out: dict[str, dict[str, float]] = {}
     if DECIDED_BY_COLUMN in labeled:
@@ -134,12 +148,49 @@ def slice_quality(labeled: pd.DataFrame, target: str, score: str = "score") -> d
         part = labeled[roles == role]
         if part.empty:
             continue
-        measured = metrics(part[target].astype("int64").to_numpy(), part[score].to_numpy(dtype="float64"))
-        out[role] = {
-            "rows": float(len(part)),
-            "roc_auc": measured["roc_auc"],
-            "brier": measured["brier"],
-            "positive_rate": measured["base_rate"],
-            "predicted_rate": measured["mean_score"],
-        }
+        out[role] = {"rows": float(len(part)), **_role_quality(part, target, score, task)}
     return out
+
+
+def _role_quality(part: pd.DataFrame, target: str, score: str, task: str) -> dict[str, float]:
+    from assets.ml.evaluation import metrics, multiclass_metrics, regression_metrics
+
+    if task == "regression":
+        measured = regression_metrics(part[target].astype("float64").to_numpy(), part[score].to_numpy("float64"))
+        keep = {"rmse": "rmse", "mae": "mae", "mean_actual": "mean_target", "mean_predicted": "mean_prediction"}
+        return {name: measured[key] for name, key in keep.items()}
+    if task == "multiclass":
+        measured = multiclass_metrics(part[target].to_numpy(), stored_predictions(part, score))
+        return {name: measured[name] for name in ("macro_f1", "accuracy", "log_loss")}
+    measured = metrics(part[target].astype("int64").to_numpy(), part[score].to_numpy(dtype="float64"))
+    return {
+        "roc_auc": measured["roc_auc"],
+        "brier": measured["brier"],
+        "positive_rate": measured["base_rate"],
+        "predicted_rate": measured["mean_score"],
+    }
+
+
+def stored_predictions(rows: pd.DataFrame, score: str = "score") -> Any:
+    """Multiclass prediction rows as read back from a predictions table, as :class:`assets.ml.evaluation.Predictions`:
+    the classes are those of every row's ``class_probabilities`` in order of first appearance (rows of versions
+    that know different classes give the others probability 0)."""
+    import json
+
+    import numpy as np
+
+    from assets.ml.evaluation import Predictions, class_names
+    from assets.ml.scorer import CLASS_PROBABILITIES_COLUMN, PREDICTED_CLASS_COLUMN
+
+    missing = [c for c in (PREDICTED_CLASS_COLUMN, CLASS_PROBABILITIES_COLUMN) if c not in rows]
+    if missing:
+        raise KeyError(f"multiclass prediction rows need the column(s) {missing}")
+    parsed = [json.loads(text) if isinstance(text, str) else {} for text in rows[CLASS_PROBABILITIES_COLUMN]]
+    classes = list(dict.fromkeys(c for row in parsed for c in row))
+    probabilities = np.asarray([[row.get(c, 0.0) for c in classes] for row in parsed], dtype="float64")
+    return Predictions(
+        rows[score].to_numpy(dtype="float64"),
+        class_names(rows[PREDICTED_CLASS_COLUMN].to_numpy()),
+        probabilities.reshape(len(rows), len(classes)),
+        classes,
+    )

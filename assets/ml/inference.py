@@ -2,16 +2,19 @@
 
 The champion is resolved once per run to a version number, so a run never mixes versions even if the alias
 moves while it runs, and a hand-set alias in the MLflow UI is what the next run uses. Rows stream through in
-bounded chunks: read, score, write. Each score gets the name of its decision band (the spec's ``decision_bands``);
-rows of the spec's ``review_band`` also land in a review queue table for people to look at (the table is written
-either way, empty when the spec names no review band, so readers find it and a re-run clears rows an earlier
-review band put there). A challenger, when there is one, scores the same rows in shadow (stored apart, never used
+bounded chunks: read, score, write. What a row holds follows the spec's ``task`` (:mod:`assets.ml.scorer`): a
+probability and its decision band (binary), a predicted value and its band if the spec has ``decision_bands``
+(regression), or the predicted class with its probability, every class's probability and the class's decision
+(multiclass, ``class_decisions``). Rows of the spec's ``review_band`` also land in a review queue table for people
+to look at (the table is written either way, empty when the spec names no review band, so readers find it and a
+re-run clears rows an earlier review band put there). A challenger, when there is one, scores the same rows in shadow (stored apart, never used
 for decisions). The daily asset that calls this is :mod:`assets.ml.inference_assets`.
 
 With the spec's ``canary`` on, the challenger also decides a stable slice of entities (:mod:`assets.ml.canary`):
 each row's ``decided_by`` says which role decided it and ``model_version`` which version (the version whose score
 and decision the row holds). Rows outside the lowest (approve) band carry their ``reasons`` (the spec's
-``reason_codes``, :mod:`assets.ml.reasons`), computed with the model that decided them. The rows themselves are
+``reason_codes``, :mod:`assets.ml.reasons`; without bands, the review band's rows, else every row), computed with
+the model that decided them. The rows themselves are
 computed in :mod:`assets.ml.scorer`.
 
 pandas is imported inside the functions: this module is imported when definitions load.
@@ -24,7 +27,16 @@ from typing import Any
 
 from assets.ml.canary import DECIDED_BY_COLUMN, CanaryPlan, plan_canary, slice_metadata
 from assets.ml.reasons import REASONS_COLUMN, REFERENCE
-from assets.ml.scorer import SHADOW, Scorer, ScoreRows, make_scorer, reasons_off
+from assets.ml.scorer import (
+    CLASS_PROBABILITIES_COLUMN,
+    PREDICTED_CLASS_COLUMN,
+    SHADOW,
+    Scorer,
+    ScoreRows,
+    explained_rows_described,
+    make_scorer,
+    reasons_off,
+)
 from assets.ml.spec import ModelSpec, check_mart_columns
 from resources.failures import DataFailure
 from resources.registry import CHALLENGER, CHAMPION, ModelRegistry
@@ -47,11 +59,14 @@ def review_queue_table(spec: ModelSpec) -> str:
 
 
 def review_queue_where(spec: ModelSpec) -> str:
-    """SQL filter of the prediction rows that go to the review queue: the spec's ``review_band``, or none.
-
-    Band names are validated lower_snake_case on load, so the name is safe to put in the SQL literal.
-    """
-    return "FALSE" if spec.review_band is None else f"decision = '{spec.review_band}'"
+    """SQL filter of the prediction rows that go to the review queue: the spec's ``review_band``, or none. For
+    multiclass the review band may name a decision or a predicted class (a class name can be any text: quoted)."""
+    if spec.review_band is None:
+        return "FALSE"
+    literal = "'" + spec.review_band.replace("'", "''") + "'"
+    if spec.task == "multiclass":
+        return f"(decision = {literal} OR {PREDICTED_CLASS_COLUMN} = {literal})"
+    return f"decision = {literal}"
 
 
 class NoChampionError(DataFailure):
@@ -60,8 +75,9 @@ class NoChampionError(DataFailure):
 
 def prediction_columns(spec: ModelSpec) -> list[Column]:
     """Declared up front, so the table (and the review queue copied from it) exists even if a day is empty; a table
-    made before a column was declared gets it added (NULL in its earlier rows)."""
-    return [
+    made before a column was declared gets it added (NULL in its earlier rows). Multiclass adds the predicted
+    class and every class's probability (a JSON object as text, which every engine stores and reads alike)."""
+    columns = [
         Column(spec.entity_id, "VARCHAR"),
         Column(spec.timestamp, "DATE"),
         Column("score", "DOUBLE"),
@@ -73,6 +89,12 @@ def prediction_columns(spec: ModelSpec) -> list[Column]:
         Column(DECIDED_BY_COLUMN, "VARCHAR"),  # champion | challenger (the canary); shadow table: shadow
         Column(REASONS_COLUMN, "VARCHAR"),  # "f1, f2, f3": what pushed the score up; NULL in the lowest band
     ]
+    if spec.task == "multiclass":
+        columns += [
+            Column(PREDICTED_CLASS_COLUMN, "VARCHAR"),
+            Column(CLASS_PROBABILITIES_COLUMN, "VARCHAR"),  # {"<class>": probability, ...}, the model's class order
+        ]
+    return columns
 
 
 def _check_not_scored_by_another_version(
@@ -100,14 +122,63 @@ def _check_not_scored_by_another_version(
         )
 
 
-def _agreement(warehouse: Warehouse, spec: ModelSpec, start: date, end: date) -> float:
+def _agreement(warehouse: Warehouse, spec: ModelSpec, start: date, end: date) -> dict[str, float]:
+    """How the shadow's rows compare with the decided ones: the share of equal decisions (where the spec makes
+    decisions), of equal predicted classes (multiclass) and the mean absolute difference of the predicted values
+    (regression)."""
     window = f"p.{spec.timestamp} >= DATE '{start.isoformat()}' AND p.{spec.timestamp} < DATE '{end.isoformat()}'"
+    figures = {}
+    if spec.task != "regression" or spec.decision_bands is not None:
+        figures["champion_challenger_agreement"] = "avg(CASE WHEN p.decision = s.decision THEN 1.0 ELSE 0.0 END)"
+    if spec.task == "multiclass":
+        figures["champion_challenger_class_agreement"] = (
+            f"avg(CASE WHEN p.{PREDICTED_CLASS_COLUMN} = s.{PREDICTED_CLASS_COLUMN} THEN 1.0 ELSE 0.0 END)"
+        )
+    if spec.task == "regression":
+        figures["champion_challenger_mean_abs_difference"] = "avg(abs(p.score - s.score))"
     frame = warehouse.query(
-        f"SELECT avg(CASE WHEN p.decision = s.decision THEN 1.0 ELSE 0.0 END) AS agreement "
+        "SELECT " + ", ".join(f"{sql} AS {name}" for name, sql in figures.items()) + " "
         f"FROM {predictions_table(spec)} p JOIN {shadow_table(spec)} s ON p.{spec.entity_id} = s.{spec.entity_id} "
         f"WHERE {window}"
     )
-    return float(frame["agreement"].iloc[0])
+    return {name: float(frame[name].iloc[0]) for name in figures}
+
+
+def _decision_metadata(warehouse: Warehouse, spec: ModelSpec, start: date, end: date) -> dict[str, Any]:
+    """The decision mix of the window, and for regression and multiclass a summary of what was predicted.
+
+    Decisions: every band of the spec, in its order, zero included (one plotted series per band); for multiclass
+    those written (its classes are the model's, not the spec's). Regression: the mean and quartiles of the
+    predicted value; multiclass: the rows per predicted class and the mean probability of the predicted class."""
+    table, window = (
+        predictions_table(spec),
+        (f"{spec.timestamp} >= DATE '{start.isoformat()}' AND {spec.timestamp} < DATE '{end.isoformat()}'"),
+    )
+    decisions = warehouse.query(f"SELECT decision, count(*) AS n FROM {table} WHERE {window} GROUP BY decision")
+    counts = {str(r.decision): int(r.n) for r in decisions.itertuples() if r.decision is not None}
+    names = spec.decisions or sorted(counts)
+    metadata: dict[str, Any] = {f"decisions_{name}": counts.get(name, 0) for name in names}
+    if spec.task == "binary":
+        return metadata
+    summary = warehouse.query(f"SELECT score FROM {table} WHERE {window}")["score"].astype("float64")
+    if spec.task == "regression":
+        if spec.decision_bands is None:
+            metadata["decisions"] = "none: the spec has no decision_bands"
+        if len(summary):
+            metadata.update(
+                {
+                    "predicted_mean": float(summary.mean()),
+                    **{f"predicted_p{q}": float(summary.quantile(q / 100)) for q in (25, 50, 75)},
+                }
+            )
+        return metadata
+    classes = warehouse.query(
+        f"SELECT {PREDICTED_CLASS_COLUMN} AS c, count(*) AS n FROM {table} WHERE {window} GROUP BY 1 ORDER BY 1"
+    )
+    metadata.update({f"predicted_class_{r.c}": int(r.n) for r in classes.itertuples()})
+    if len(summary):
+        metadata["mean_predicted_class_probability"] = float(summary.mean())
+    return metadata
 
 
 def _reason_metadata(
@@ -120,9 +191,13 @@ def _reason_metadata(
     if not explained:
         return {"reason_codes": reasons_off(spec, "occlusion") or reasons_off(spec, None) or "off"}
     methods = ", ".join(f"{s.role} version {s.version.version}: {s.explainer.method}" for s in explained)
+    which = (
+        f"outside band '{spec.decision_bands.names[0]}'"
+        if spec.decision_bands is not None
+        else explained_rows_described(spec).replace("(all of them)", "of every row")
+    )
     metadata: dict[str, Any] = {
-        "reason_codes": f"top {spec.reason_codes.top} features outside band '{spec.decision_bands.names[0]}' "
-        f"({methods}), against the reference: {REFERENCE}",
+        "reason_codes": f"top {spec.reason_codes.top} features {which} ({methods}), against the reference: {REFERENCE}",
         "reason_code_rows": sum(s.reason_rows for s in explained),
     }
     if metadata["reason_code_rows"]:
@@ -190,18 +265,12 @@ def score_window(
         where=review_queue_where(spec),
         columns=[c.name for c in columns],
     )
-    decisions = warehouse.query(
-        f"SELECT decision, count(*) AS n FROM {table} WHERE {spec.timestamp} >= DATE "
-        f"'{start.isoformat()}' AND {spec.timestamp} < DATE '{end.isoformat()}' GROUP BY decision"
-    )
-    counts = {str(row.decision): int(row.n) for row in decisions.itertuples()}
     metadata: dict[str, Any] = {
         "dagster/row_count": written,
         "model_version": champion.version,
         "model_uri": champion.uri,
         "review_queue_rows": in_review,
-        # Every band of the spec, in its order, zero included: the decision mix plots as one series per band.
-        **{f"decisions_{name}": counts.get(name, 0) for name in spec.decision_bands.names},
+        **_decision_metadata(warehouse, spec, start, end),
         "canary": plan.why,
         **({} if canary_version is None else {"canary_version": canary_version}),  # no -1 where a person reads
         **(slice_metadata(warehouse, table, spec, start, end) if plan.on else {}),
@@ -211,7 +280,7 @@ def score_window(
         shadow = Scorer(SHADOW, challenger, scorers[-1].model if plan.on else registry.load(challenger))
         scored(shadow_table(spec), shadow)
         metadata["shadow_version"] = challenger.version
-        metadata["champion_challenger_agreement"] = _agreement(warehouse, spec, start, end)
+        metadata.update(_agreement(warehouse, spec, start, end))
     else:
         # No challenger now: clear the window so a re-run leaves no shadow rows of an earlier challenger.
         warehouse.replace_window(shadow_table(spec), spec.timestamp, start, end, [], columns)

@@ -7,6 +7,7 @@ import dagster as dg
 from pydantic import Field
 
 from assets.ml.inference import predictions_table, score_window
+from assets.ml.scorer import explained_rows_described
 from assets.ml.serving_cost import record_latency, scoring_cost
 from assets.ml.spec import ModelSpec, SpecError
 from assets.partitions import single_run, window_dates, window_days
@@ -23,6 +24,24 @@ class PredictionsConfig(dg.Config):
         description="Replace predictions of days that another version already scored (their recorded decisions are "
         "lost).",
     )
+
+
+def _description(spec: ModelSpec) -> str:
+    """What a row of the spec's predictions holds, by its task (the loan example's words unchanged)."""
+    scored = f"Each {spec.entity_id} of the day in {spec.scoring_mart}, scored by models:/{spec.name}@champion, "
+    decided = "the role (champion, or challenger in the canary slice) and model version that decided it"
+    if spec.task == "binary":
+        return (
+            f"{scored}with its decision band, {decided}, and the reasons (top features) of every decision outside "
+            "the lowest band."
+        )
+    if spec.task == "regression":
+        band = "its decision band" if spec.decision_bands is not None else "no decision (the spec has no bands)"
+        what = "the predicted value, " + band
+    else:
+        what = "the predicted class, its probability, every class's probability, its decision (class_decisions)"
+    which = explained_rows_described(spec).replace("(all of them)", "of every row")
+    return f"{scored}with {what}, {decided}, and the reasons (top features) {which}."
 
 
 def build_predictions_asset(
@@ -46,9 +65,7 @@ def build_predictions_asset(
         group_name="inference",
         kinds={"python", "mlflow", kind},
         owners=[spec.owner],
-        description=f"Each {spec.entity_id} of the day in {spec.scoring_mart}, scored by models:/{spec.name}@champion, "
-        "with its decision band, the role (champion, or challenger in the canary slice) and model version that "
-        "decided it, and the reasons (top features) of every decision outside the lowest band.",
+        description=_description(spec),
         metadata={"dagster/table_name": predictions_table(spec)},
     )
     def predictions(

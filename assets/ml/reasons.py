@@ -1,15 +1,19 @@
 """Reason codes: for a scored row, the features that pushed its score up the most (the spec's ``reason_codes``).
 
+What "its score" is depends on the spec's task: the probability of class 1 (binary), the predicted value
+(regression), the probability of the row's predicted class (multiclass).
+
 Both methods measure a row against one reference applicant, read from the fitted pipeline itself (no training data
 is needed at scoring): the training median of each numeric feature and the most frequent category of each
 categorical one (the statistics of the pipeline's imputers, :func:`assets.ml.training.build_pipeline`).
 
-- ``linear`` (a linear estimator, e.g. LogisticRegression): exact. In the transformed space the log-odds are
-  ``coef . z + b``, so ``logit(row) - logit(reference) = sum_j coef_j * (z_j - z_ref_j)``; the terms of one feature
-  (its one-hot columns) are summed back to it. One matrix product per batch.
+- ``linear`` (a linear estimator, e.g. LogisticRegression, Ridge): exact. In the transformed space the log-odds
+  (binary), the predicted value (regression) or the predicted class's logit (multiclass, that class's row of
+  ``coef_``) are ``coef . z + b``, so ``f(row) - f(reference) = sum_j coef_j * (z_j - z_ref_j)``; the terms of one
+  feature (its one-hot columns) are summed back to it. One matrix product per batch (per predicted class).
 - ``occlusion`` (any other estimator, e.g. HistGradientBoosting): each feature in turn is set to its reference value
   and the row is scored again; the drop in score is that feature's push. One extra prediction per feature, so it
-  is computed only for the rows outside the lowest (approve) band, in vectorized batches.
+  is computed only for the rows that get reasons (:func:`assets.ml.scorer.explained_rows`), in vectorized batches.
 
 A row names at most ``top`` features, strongest first, and only features that pushed its score up (a positive
 attribution); a row nothing pushed up says :data:`NONE_ABOVE_REFERENCE`.
@@ -41,34 +45,70 @@ def raw_pipeline(model: Any) -> Any:
 @dataclass
 class ReasonExplainer:
     """Reason codes of one fitted pipeline: ``explain(X, scores)`` on rows prepared by
-    :func:`assets.ml.evaluation.model_input` with ``features`` = numeric + categorical, in that order."""
+    :func:`assets.ml.evaluation.model_input` with ``features`` = numeric + categorical, in that order; for task
+    multiclass also each row's predicted class (``explain(X, scores, predicted_class)``)."""
 
     method: str  # "linear" or "occlusion"
     pipeline: Any
     features: list[str]
     reference: dict[str, Any]  # feature -> its reference value, in the raw (untransformed) space
     top: int
-    # linear only: z @ weights - offset is the per-feature attribution (weights: transformed columns x features)
+    # linear only: z @ weights - offset is the per-feature attribution (weights: transformed columns x features);
+    # multiclass: one such pair per class, stacked in ``classes`` order
     weights: np.ndarray | None = field(default=None, repr=False)
     offset: np.ndarray | None = field(default=None, repr=False)
+    task: str = "binary"
+    classes: list[str] | None = None  # multiclass: the pipeline's classes, in its predict_proba column order
 
-    def attributions(self, X: pd.DataFrame, scores: np.ndarray) -> np.ndarray:
+    def attributions(
+        self, X: pd.DataFrame, scores: np.ndarray, predicted_class: np.ndarray | None = None
+    ) -> np.ndarray:
         """(rows, features): how much each feature pushed each row's score above the reference's."""
         import numpy as np
 
+        column = self._class_columns(predicted_class, len(X))
         if self.method == "linear":
             transformed = np.asarray(self.pipeline.named_steps["preprocess"].transform(X), dtype="float64")
-            return transformed @ self.weights - self.offset
+            if column is None:
+                return transformed @ self.weights - self.offset
+            out = np.empty((len(X), len(self.features)), dtype="float64")
+            for k in np.unique(column):
+                rows = column == k
+                out[rows] = transformed[rows] @ self.weights[k] - self.offset[k]
+            return out
         out = np.empty((len(X), len(self.features)), dtype="float64")
         for j, feature in enumerate(self.features):
             occluded = X.copy()
             occluded[feature] = self.reference[feature]
-            out[:, j] = scores - self.pipeline.predict_proba(occluded)[:, 1]
+            out[:, j] = np.asarray(scores, dtype="float64") - self._scores(occluded, column)
         return out
 
-    def explain(self, X: pd.DataFrame, scores: np.ndarray) -> np.ndarray:
+    def explain(self, X: pd.DataFrame, scores: np.ndarray, predicted_class: np.ndarray | None = None) -> np.ndarray:
         """Each row's reason codes, e.g. ``"debt_to_income, credit_score, loan_amount"`` (an object array)."""
-        return top_reasons(self.attributions(X, scores), self.features, self.top)
+        return top_reasons(self.attributions(X, scores, predicted_class), self.features, self.top)
+
+    def _class_columns(self, predicted_class: np.ndarray | None, n: int) -> np.ndarray | None:
+        """Multiclass: each row's predicted class as its column in ``classes``; None for the other tasks."""
+        import numpy as np
+
+        if self.task != "multiclass":
+            return None
+        if predicted_class is None or len(predicted_class) != n:
+            raise ValueError("reason codes of a multiclass model need each row's predicted class")
+        index = {c: i for i, c in enumerate(self.classes or [])}
+        unknown = sorted({str(c) for c in predicted_class if str(c) not in index})
+        if unknown:
+            raise ValueError(f"reason codes: predicted class(es) {unknown} are not among the model's {self.classes}")
+        return np.fromiter((index[str(c)] for c in predicted_class), dtype="int64", count=n)
+
+    def _scores(self, X: pd.DataFrame, column: np.ndarray | None) -> np.ndarray:
+        """The score of each row as the task defines it, by the raw pipeline."""
+        import numpy as np
+
+        if self.task == "regression":
+            return np.asarray(self.pipeline.predict(X), dtype="float64").reshape(len(X), -1)[:, 0]
+        proba = np.asarray(self.pipeline.predict_proba(X), dtype="float64")
+        return proba[:, 1] if column is None else proba[np.arange(len(X)), column]
 
 
 def top_reasons(attributions: np.ndarray, names: list[str], top: int) -> np.ndarray:
@@ -122,10 +162,34 @@ def _output_owners(preprocess: Any, features: list[str]) -> list[int]:
     return owners
 
 
-def explainer_for(model: Any, numeric: list[str], categorical: list[str], codes: ReasonCodes) -> ReasonExplainer:
-    """The explainer of a fitted model (pyfunc or pipeline) trained on ``numeric`` + ``categorical``."""
+def _linear_rows(estimator: Any, task: str, classes: list[str] | None) -> np.ndarray | None:
+    """The rows of ``coef_`` the linear method uses (one for binary and regression, one per class for multiclass,
+    in ``classes`` order); None when the estimator has no such coefficients."""
+    import numpy as np
+
+    coef = np.asarray(getattr(estimator, "coef_", np.empty((0, 0))), dtype="float64")
+    if task == "binary":
+        return coef if coef.ndim == 2 and coef.shape[0] == 1 else None
+    if task == "regression":
+        return coef.reshape(1, -1) if coef.ndim == 1 or (coef.ndim == 2 and coef.shape[0] == 1) else None
+    if coef.ndim != 2 or not classes:
+        return None
+    if coef.shape[0] == len(classes):
+        return coef
+    if coef.shape[0] == 1 and len(classes) == 2:  # scikit-learn's one row for two classes: the second's logit
+        return np.vstack([-coef[0], coef[0]])
+    return None
+
+
+def explainer_for(
+    model: Any, numeric: list[str], categorical: list[str], codes: ReasonCodes, task: str = "binary"
+) -> ReasonExplainer:
+    """The explainer of a fitted model (pyfunc or pipeline) trained on ``numeric`` + ``categorical``, for the
+    spec's ``task`` (what a row's score is)."""
     import numpy as np
     import pandas as pd
+
+    from assets.ml.evaluation import class_names
 
     pipeline = raw_pipeline(model)
     steps = getattr(pipeline, "named_steps", {})
@@ -135,24 +199,28 @@ def explainer_for(model: Any, numeric: list[str], categorical: list[str], codes:
     features = [*numeric, *categorical]
     values = _imputer_statistics(preprocess, "numeric") + _imputer_statistics(preprocess, "categorical")
     reference = dict(zip(features, values, strict=True))
-    coef = np.asarray(getattr(estimator, "coef_", np.empty((0, 0))), dtype="float64")
-    linear = coef.ndim == 2 and coef.shape[0] == 1
-    method = codes.method if codes.method != "auto" else ("linear" if linear else "occlusion")
+    classes = [str(c) for c in class_names(pipeline.classes_)] if task == "multiclass" else None
+    rows = _linear_rows(estimator, task, classes)
+    method = codes.method if codes.method != "auto" else ("linear" if rows is not None else "occlusion")
     if method == "occlusion":
-        return ReasonExplainer("occlusion", pipeline, features, reference, codes.top)
-    if not linear:
+        return ReasonExplainer("occlusion", pipeline, features, reference, codes.top, task=task, classes=classes)
+    if rows is None:
+        wanted = "a row of coef_ per class" if task == "multiclass" else "a single row of coef_"
         raise SpecError(
-            f"reason_codes.method linear: estimator {type(estimator).__name__} has no single row of coef_; "
+            f"reason_codes.method linear: estimator {type(estimator).__name__} has no {wanted} (task {task}); "
             "use method occlusion (or auto)"
         )
     owners = _output_owners(preprocess, features)
-    if len(owners) != coef.shape[1]:
-        raise SpecError(f"reason_codes.method linear: {len(owners)} transformed columns but {coef.shape[1]} coef_")
+    if len(owners) != rows.shape[1]:
+        raise SpecError(f"reason_codes.method linear: {len(owners)} transformed columns but {rows.shape[1]} coef_")
     membership = np.zeros((len(owners), len(features)))
     membership[np.arange(len(owners)), owners] = 1.0
-    weights = coef[0][:, None] * membership
+    weights = rows[:, :, None] * membership  # (rows of coef_, transformed columns, features)
     reference_row = pd.DataFrame({f: [reference[f]] for f in features})
     reference_row[numeric] = reference_row[numeric].astype("float64")
     reference_row[categorical] = reference_row[categorical].astype(object)
-    offset = np.asarray(preprocess.transform(reference_row), dtype="float64")[0] @ weights
-    return ReasonExplainer("linear", pipeline, features, reference, codes.top, weights, offset)
+    z_reference = np.asarray(preprocess.transform(reference_row), dtype="float64")[0]
+    offset = np.einsum("t,ktf->kf", z_reference, weights)
+    if task != "multiclass":
+        weights, offset = weights[0], offset[0]
+    return ReasonExplainer("linear", pipeline, features, reference, codes.top, weights, offset, task, classes)

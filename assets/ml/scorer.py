@@ -1,5 +1,11 @@
 """Turning chunks of scoring rows into prediction rows: each row scored and decided by the version of its role
-(the champion, or the challenger for the canary slice), with reason codes outside the lowest band.
+(the champion, or the challenger for the canary slice), with reason codes where :func:`explained_rows` says.
+
+What a row holds follows the spec's task (:func:`assets.ml.evaluation.predict`): ``score`` is P(1) (binary), the
+predicted value (regression) or the predicted class's probability (multiclass); ``decision`` is the score's band
+(binary, regression with ``decision_bands``; NULL for regression without) or the predicted class renamed by
+``class_decisions`` (multiclass, which also writes ``predicted_class`` and ``class_probabilities``, a JSON object
+in the model's class order).
 
 :func:`assets.ml.inference.score_window` resolves the versions and writes the rows; this module only computes them.
 numpy and pandas are imported inside the functions: this module is imported when definitions load.
@@ -23,7 +29,12 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from assets.ml.evaluation import Predictions
+
 SHADOW = "shadow"  # decided_by of the shadow table's rows: scored, never used for a decision
+# Multiclass prediction rows only: the predicted class, and every class's probability as a JSON object.
+PREDICTED_CLASS_COLUMN = "predicted_class"
+CLASS_PROBABILITIES_COLUMN = "class_probabilities"
 
 
 @dataclass
@@ -50,7 +61,7 @@ def make_scorer(spec: ModelSpec, role: str, version: VersionInfo, model: Any, *,
     """A scorer, with the spec's reason codes when ``reasons`` and ``reason_codes`` allows them (:func:`reasons_off`)."""
     explainer = None
     if reasons and spec.reason_codes.enabled is not False:
-        explainer = explainer_for(model, *_inputs(spec, model), spec.reason_codes)
+        explainer = explainer_for(model, *_inputs(spec, model), spec.reason_codes, spec.task)
         if reasons_off(spec, explainer.method):
             explainer = None
     return Scorer(role, version, model, explainer)
@@ -63,31 +74,89 @@ def reasons_off(spec: ModelSpec, method: str | None) -> str | None:
         return "off: reason_codes.enabled is false in the spec"
     if codes.enabled is None and codes.method == "auto" and method == "occlusion":
         return (
-            f"off by default for {spec.estimator.class_path.rpartition('.')[2]}: occlusion scores every row outside "
-            "the lowest band once per feature (about 8x scoring alone, bench/model.py); set reason_codes.enabled: "
-            "true to write them anyway"
+            f"off by default for {spec.estimator.class_path.rpartition('.')[2]}: occlusion scores every row "
+            f"{explained_rows_described(spec)} once per feature (about 8x scoring alone, bench/model.py); set "
+            "reason_codes.enabled: true to write them anyway"
         )
     return None
 
 
-def decide_rows(spec: ModelSpec, scorer: Scorer, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(scores, decisions, reasons) of ``rows`` by ``scorer``; reasons only outside the lowest band (else None)."""
+def explained_rows_described(spec: ModelSpec) -> str:
+    """Which rows get reason codes (:func:`explained_rows`), in words."""
+    if spec.decision_bands is not None:
+        return "outside the lowest band"
+    if spec.review_band is not None:
+        return f"of decision '{spec.review_band}'"
+    return "(all of them)"
+
+
+def explained_rows(spec: ModelSpec, decisions: np.ndarray, predicted_class: np.ndarray | None) -> np.ndarray:
+    """The rows that get reason codes: outside the lowest band where the spec has bands (binary, banded
+    regression); else the rows of the spec's ``review_band`` (for multiclass, its decision or predicted class, as
+    the review queue takes them), else every row."""
     import numpy as np
 
-    from assets.ml.evaluation import decide, model_input, score
+    if spec.decision_bands is not None:
+        return decisions != spec.decision_bands.names[0]
+    if spec.review_band is None:
+        return np.ones(len(decisions), dtype=bool)
+    chosen = decisions == spec.review_band
+    if predicted_class is not None:
+        chosen |= predicted_class == spec.review_band
+    return np.asarray(chosen, dtype=bool)
+
+
+def decide_predictions(spec: ModelSpec, predictions: Predictions) -> np.ndarray:
+    """Each row's decision: its score's band (binary; regression with ``decision_bands``), its predicted class
+    renamed by ``class_decisions`` (multiclass), or None (regression without bands). A NaN score is an error."""
+    import numpy as np
+
+    from assets.ml.evaluation import decide
+
+    if spec.decision_bands is not None:
+        return decide(predictions.score, spec.decision_bands)
+    missing = int(np.isnan(predictions.score).sum())
+    if missing:
+        raise ValueError(f"model spec '{spec.name}': {missing} NaN score(s)")
+    if predictions.predicted_class is None:
+        return np.full(len(predictions.score), None, dtype=object)
+    mapping = spec.class_decisions
+    return np.asarray([mapping.get(c, c) for c in predictions.predicted_class], dtype=object)
+
+
+def class_probabilities_json(predictions: Predictions) -> np.ndarray:
+    """Each row's class probabilities as a JSON object (keys in the model's class order): a VARCHAR every engine
+    stores and reads alike."""
+    import json
+
+    import numpy as np
+
+    classes = predictions.classes or []
+    return np.asarray(
+        [json.dumps(dict(zip(classes, row, strict=True))) for row in predictions.probabilities.tolist()], dtype=object
+    )
+
+
+def decide_rows(spec: ModelSpec, scorer: Scorer, rows: pd.DataFrame) -> tuple[Predictions, np.ndarray, np.ndarray]:
+    """(predictions, decisions, reasons) of ``rows`` by ``scorer``; reasons only for :func:`explained_rows` (else
+    None)."""
+    import numpy as np
+
+    from assets.ml.evaluation import model_input, predict
 
     with not_retried(ValueError, KeyError):
-        probabilities = score(scorer.model, rows, spec)
-        decisions = decide(probabilities, spec.decision_bands)
+        predictions = predict(scorer.model, rows, spec)
+        decisions = decide_predictions(spec, predictions)
         reasons = np.full(len(rows), None, dtype=object)
-        outside = decisions != spec.decision_bands.names[0]
-        if scorer.explainer is not None and outside.any():
+        explained = explained_rows(spec, decisions, predictions.predicted_class)
+        if scorer.explainer is not None and explained.any():
             started = time.perf_counter()
-            X = model_input(rows[outside], *_inputs(spec, scorer.model), spec.name)
-            reasons[outside] = scorer.explainer.explain(X, probabilities[outside])
+            X = model_input(rows[explained], *_inputs(spec, scorer.model), spec.name)
+            chosen = predictions.take(explained)
+            reasons[explained] = scorer.explainer.explain(X, chosen.score, chosen.predicted_class)
             scorer.reason_seconds += time.perf_counter() - started
-            scorer.reason_rows += int(outside.sum())
-    return probabilities, decisions, reasons
+            scorer.reason_rows += int(explained.sum())
+    return predictions, decisions, reasons
 
 
 @dataclass(frozen=True)
@@ -113,8 +182,9 @@ def score_chunks(
     canary: tuple[float, Scorer] | None = None,
     scored_at: datetime | None = None,
 ) -> Iterator[pd.DataFrame]:
-    """Prediction rows for each chunk of scoring rows: id, day, score, decision band, provenance, who decided and
-    the reasons.
+    """Prediction rows for each chunk of scoring rows: id, day, score, decision, provenance, who decided and the
+    reasons (multiclass: also the predicted class and the class probabilities), in the columns' declared order
+    (:func:`assets.ml.inference.prediction_columns`).
 
     ``scorer`` decides every row but those of the ``canary`` slice (its share, the challenger's scorer) when given.
     Rows the model cannot score (a feature column missing, a value that is not a number, a NaN score) fail as a
@@ -123,6 +193,7 @@ def score_chunks(
     import pandas as pd
 
     scored_at = pd.Timestamp(scored_at or datetime.now(UTC).replace(tzinfo=None))
+    multiclass = spec.task == "multiclass"
     for chunk in chunks:
         n = len(chunk)
         sliced = in_canary(chunk[spec.entity_id], canary[0]) if canary else np.zeros(n, dtype=bool)
@@ -132,25 +203,32 @@ def score_chunks(
             "model_version": np.empty(n, dtype="int64"),
             DECIDED_BY_COLUMN: np.empty(n, dtype=object),
             REASONS_COLUMN: np.full(n, None, dtype=object),
+            PREDICTED_CLASS_COLUMN: np.full(n, None, dtype=object),
+            CLASS_PROBABILITIES_COLUMN: np.full(n, None, dtype=object),
         }
         for who, rows in ((scorer, ~sliced), (canary[1] if canary else None, sliced)):
             if who is None or not rows.any():
                 continue
             part = chunk if rows.all() else chunk[rows]
-            probabilities, decisions, reasons = decide_rows(spec, who, part)
-            out["score"][rows], out["decision"][rows], out[REASONS_COLUMN][rows] = probabilities, decisions, reasons
+            predictions, decisions, reasons = decide_rows(spec, who, part)
+            out["score"][rows], out["decision"][rows], out[REASONS_COLUMN][rows] = predictions.score, decisions, reasons
             out["model_version"][rows], out[DECIDED_BY_COLUMN][rows] = who.version.version, who.role
-        yield pd.DataFrame(
-            {
-                spec.entity_id: chunk[spec.entity_id].to_numpy(),
-                spec.timestamp: pd.to_datetime(chunk[spec.timestamp]).to_numpy(),
-                "score": out["score"],
-                "decision": out["decision"],
-                "model_name": spec.name,
-                "model_version": out["model_version"],
-                "dagster_run_id": run_id,
-                "scored_at": scored_at,
-                DECIDED_BY_COLUMN: out[DECIDED_BY_COLUMN],
-                REASONS_COLUMN: out[REASONS_COLUMN],
-            }
-        )
+            if multiclass:
+                out[PREDICTED_CLASS_COLUMN][rows] = predictions.predicted_class
+                out[CLASS_PROBABILITIES_COLUMN][rows] = class_probabilities_json(predictions)
+        frame = {
+            spec.entity_id: chunk[spec.entity_id].to_numpy(),
+            spec.timestamp: pd.to_datetime(chunk[spec.timestamp]).to_numpy(),
+            "score": out["score"],
+            "decision": out["decision"],
+            "model_name": spec.name,
+            "model_version": out["model_version"],
+            "dagster_run_id": run_id,
+            "scored_at": scored_at,
+            DECIDED_BY_COLUMN: out[DECIDED_BY_COLUMN],
+            REASONS_COLUMN: out[REASONS_COLUMN],
+        }
+        if multiclass:
+            frame[PREDICTED_CLASS_COLUMN] = out[PREDICTED_CLASS_COLUMN]
+            frame[CLASS_PROBABILITIES_COLUMN] = out[CLASS_PROBABILITIES_COLUMN]
+        yield pd.DataFrame(frame)
