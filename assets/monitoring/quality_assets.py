@@ -112,7 +112,7 @@ def build_quality_asset(
                     spec,
                     pooled_from,
                     day + timedelta(days=1),
-                    [*predicted_columns(spec), "decision", *roles],
+                    [*predicted_columns(spec), *_probabilities(spec, roles), "decision", *roles],
                     [spec.target, *segments],
                     serving,
                 )
@@ -226,7 +226,7 @@ def build_quality_asset(
                 "model_version": version.version,
                 "calibration_by_decile": dg.MetadataValue.md(result.calibration.to_markdown(index=False)),
                 **(fairness.metadata() if fairness is not None else {}),
-                **(_canary_metadata(by_role) if CHALLENGER in by_role else {}),
+                **(_canary_metadata(by_role, spec.task) if CHALLENGER in by_role else {}),
                 **links,
             }
         )
@@ -282,6 +282,9 @@ def build_quality_asset(
             },
         )
         fairness_rows = labeled[on_day]
+        by_role = (
+            slice_quality(fairness_rows, spec.target, task=spec.task) if DECIDED_BY_COLUMN in fairness_rows else {}
+        )
         if DECIDED_BY_COLUMN in labeled:
             labeled = labeled[labeled[DECIDED_BY_COLUMN] != CHALLENGER]  # the champion is judged on its own rows
         with not_retried(*DATA_ERRORS):
@@ -325,6 +328,7 @@ def build_quality_asset(
                     else {"classes": dg.MetadataValue.md(result.classes.to_markdown(index=False, floatfmt=".4f"))}
                 ),
                 **(fairness.metadata() if fairness is not None else {}),
+                **(_canary_metadata(by_role, spec.task) if CHALLENGER in by_role else {}),
                 **links,
             }
         )
@@ -452,13 +456,23 @@ def _day_fairness(
     return result
 
 
-def _canary_metadata(by_role: dict[str, dict[str, float]]) -> dict:
+# The figure of the canary's slice shown on its own (``canary_<name>``), by task.
+CANARY_FIGURE = {"binary": "roc_auc", "regression": "rmse", "multiclass": "macro_f1"}
+
+
+def _canary_metadata(by_role: dict[str, dict[str, float]], task: str = "binary") -> dict:
     """Realised quality of the champion's and the canary's slices of the day (labels in)."""
     import pandas as pd
 
     table = pd.DataFrame(by_role).T.rename_axis("decided_by").reset_index()
+    figure = CANARY_FIGURE[task]
     return {
         "canary_quality": dg.MetadataValue.md(table.to_markdown(index=False, floatfmt=".4f")),
-        "canary_roc_auc": float(by_role[CHALLENGER]["roc_auc"]),
+        f"canary_{figure}": float(by_role[CHALLENGER][figure]),
         "canary_rows": int(by_role[CHALLENGER]["rows"]),
     }
+
+
+def _probabilities(spec: ModelSpec, roles: list[str]) -> list[str]:
+    """The class probabilities of multiclass rows, where a canary's slice is measured (its log loss)."""
+    return ["class_probabilities"] if spec.task == "multiclass" and roles else []
