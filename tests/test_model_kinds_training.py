@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
@@ -374,3 +375,64 @@ def test_time_split_refuses_a_single_class_only_for_a_classifier():
         time_split(single, example_spec("loan_purpose.yaml"))
     train_rows, holdout = time_split(frame.assign(interest_rate=12.5), example_spec("interest_rate.yaml"))
     assert len(train_rows) + len(holdout) == len(frame)
+
+
+# --- the training job -------------------------------------------------------------------------------------------
+
+
+def test_the_training_job_trains_judges_and_crowns_a_regressor_then_keeps_it_against_a_worse_one(
+    tmp_path, monkeypatch, empty_mlflow_db
+):
+    """``train_interest_rate_pricing`` on the real Definitions: the training set, the version, the gate check (with
+    the spec's error gap between segments) and the champion, each saying what a rate model is measured by; a
+    version on two features is then refused by RMSE and the champion stays."""
+    from definitions import build_definitions
+    from resources.build import open_warehouse
+    from resources.registry import CHAMPION
+    from tests.stores import point_stores_at
+
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    raw = yaml.safe_load((EXAMPLES / "interest_rate.yaml").read_text())
+    raw["evaluation"].update(window_days=DAYS, holdout_days=HOLDOUT_DAYS)
+    settings = point_stores_at(tmp_path, monkeypatch, NIGHTJAR_MODEL_SPECS_DIR=str(specs))
+    shutil.copy(empty_mlflow_db, settings.mlflow_tracking_uri.removeprefix("sqlite:///"))
+    warehouse = open_warehouse(settings)
+    mart = labeled_applications(DAYS)
+    days = pd.to_datetime(mart["application_date"])
+    end = days.max().date() + timedelta(days=1)
+    warehouse.replace_window("marts.fct_labeled_applications", "application_date", days.min().date(), end, [mart])
+    registry = ModelRegistry(tracking_uri=settings.mlflow_tracking_uri, artifact_root=settings.mlflow_artifact_root)
+    instance = dg.DagsterInstance.ephemeral()
+    name = raw["name"]
+
+    def run(spec: dict, retrain: bool = False):
+        (specs / "interest_rate.yaml").write_text(yaml.safe_dump(spec))
+        config = {"ops": {f"{name}__model": {"config": {"retrain_unchanged": retrain}}}}
+        job = build_definitions(settings).resolve_job_def(f"train_{name}")
+        return job.execute_in_process(run_config=config, instance=instance, raise_on_error=False)
+
+    first = run(raw)
+    assert first.success
+    [training_set] = first.asset_materializations_for_node(f"{name}__training_set")
+    assert {"target_mean", "target_p10", "target_p90"} <= set(training_set.metadata)
+    assert "positive_rate" not in training_set.metadata
+    [model] = first.asset_materializations_for_node(f"{name}__model")
+    assert model.metadata["model_version"].value == 1 and model.metadata["holdout_rmse"].value > 0
+    [gate] = [c for c in first.get_asset_check_evaluations() if c.check_name == "champion_challenger_gate"]
+    assert gate.passed and "clears the ceiling 2.0 (lower is better)" in gate.description
+    assert gate.metadata["challenger_rmse"].value == model.metadata["holdout_rmse"].value
+    assert "fairness_mae_gap" in gate.metadata
+    fairness = warehouse.query(f"SELECT * FROM ml.{name}_gate_fairness")
+    assert set(fairness["segment"]) == set(mart["home_ownership"]) and fairness["mae"].gt(0).all()
+    assert registry.by_alias(name, CHAMPION).version == 1
+    [champion] = first.asset_materializations_for_node(f"{name}__champion")
+    assert "| holdout rmse (lower is better) |" in champion.metadata["versions"].value
+
+    weak = {**raw, "features": FEW_FEATURES}
+    second = run(weak)
+    [gate] = [c for c in second.get_asset_check_evaluations() if c.check_name == "champion_challenger_gate"]
+    assert not gate.passed and "trails the champion's" in gate.description
+    assert gate.metadata["challenger_rmse"].value > gate.metadata["champion_rmse"].value
+    assert registry.by_alias(name, CHAMPION).version == 1
+    assert registry.version(name, 2).tags["gate.passed"] == "false"

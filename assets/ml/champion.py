@@ -41,7 +41,7 @@ from assets.ml.promotion import (
     require_reason,
 )
 from assets.ml.provenance import LABEL_LAST_DAY_TAG
-from assets.ml.spec import ModelSpec
+from assets.ml.spec import LOWER_IS_BETTER, ModelSpec
 from resources.registry import CHALLENGER, CHAMPION, ModelRegistry, VersionInfo
 from resources.warehouse import Warehouse
 
@@ -209,8 +209,9 @@ def versions_table(spec: ModelSpec, versions: list[VersionInfo]) -> str:
     """A Markdown table of the newest versions (newest first): aliases, the gate's verdict, the holdout primary metric
     and the newest label each learned from; what a person picks a version to promote from."""
     primary = spec.evaluation.primary_metric
+    direction = " (lower is better)" if primary in LOWER_IS_BETTER else ""
     lines = [
-        f"| version | alias | gate | holdout {primary} | labels up to |",
+        f"| version | alias | gate | holdout {primary}{direction} | labels up to |",
         "|---|---|---|---|---|",
     ]
     for info in versions[:MAX_LISTED_VERSIONS]:

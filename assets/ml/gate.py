@@ -43,7 +43,7 @@ COMPARISON_DECIMALS = 12
 
 def improvement(metric: str, challenger: float, champion: float) -> float:
     """How much better ``challenger`` is than ``champion`` on ``metric``: positive when better, negative when worse,
-    0.0 for a tie, whichever way the metric points (log_loss and brier are lower-is-better).
+    0.0 for a tie, whichever way the metric points (``LOWER_IS_BETTER``: rmse, mae, log_loss, brier, ...).
 
     NaN when either side is NaN: such a pair cannot be compared, and every caller must treat it as "not good
     enough" (a NaN never lets a challenger pass, nor beat the champion).
