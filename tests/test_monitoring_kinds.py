@@ -273,6 +273,8 @@ def test_a_regressors_rmse_is_judged_against_its_holdout_rmse(regression):
     assert meta["rmse_ratio"] > 1.5
     assert not checks["rmse"].passed and checks["rmse"].severity == dg.AssetCheckSeverity.ERROR
     assert f"x the holdout's {holdout:.4f}" in checks["rmse"].description
+    table = resources["warehouse"].query(f"SELECT rmse_ratio FROM monitoring.{spec.name}_quality ORDER BY day")
+    assert table["rmse_ratio"].tolist() == pytest.approx([rmse / holdout, meta["rmse_ratio"]])
     assert Path(meta["report_path"]).exists()  # Evidently's regression report, stored for the day
     drift_meta, drift_checks = _checked("drift", spec, WORSE, resources)
     assert drift_checks["score_drift"].passed, _describe(drift_checks)  # the same predictions, dealt to other rows
@@ -340,6 +342,8 @@ def test_a_multiclass_models_macro_f1_is_judged_against_its_holdout(multiclass):
     assert meta["macro_f1_drop"] > 0.1
     assert not checks["macro_f1_drop"].passed
     assert checks["macro_f1_drop"].severity == dg.AssetCheckSeverity.ERROR
+    table = resources["warehouse"].query(f"SELECT day, macro_f1_drop FROM monitoring.{spec.name}_quality ORDER BY day")
+    assert table["macro_f1_drop"].tolist() == pytest.approx([holdout - macro_f1, meta["macro_f1_drop"]])
     drift_meta, drift_checks = _checked("drift", spec, WORSE, resources)
     assert drift_checks["score_drift"].passed, _describe(drift_checks)  # the same mix, dealt to other rows
 

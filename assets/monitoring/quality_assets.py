@@ -306,7 +306,9 @@ def build_quality_asset(
                 fairness = _day_fairness(warehouse, spec, day, version.version, fairness_rows)
         log_to_mlflow(registry, version.run_id, day, {**figures, **(fairness.figures() if fairness else {})})
         links = report_links(reports, report, registry, version)
-        row = {"day": pd.Timestamp(day), "model_version": version.version, "rows": result.rows, **figures}
+        # Per-class recalls stay out of the table: its columns must not change with the classes a day holds.
+        stored = {k: v for k, v in figures.items() if not k.startswith("recall_")}
+        row = {"day": pd.Timestamp(day), "model_version": version.version, "rows": result.rows, **stored}
         warehouse.replace_window(
             f"monitoring.{spec.name}_quality", "day", day, day + timedelta(days=1), [pd.DataFrame([row])]
         )
