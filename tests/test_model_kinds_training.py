@@ -436,3 +436,83 @@ def test_the_training_job_trains_judges_and_crowns_a_regressor_then_keeps_it_aga
     assert gate.metadata["challenger_rmse"].value > gate.metadata["champion_rmse"].value
     assert registry.by_alias(name, CHAMPION).version == 1
     assert registry.version(name, 2).tags["gate.passed"] == "false"
+
+
+# --- pure pieces, on hand-made rows -----------------------------------------------------------------------------
+
+
+def test_the_gate_reads_rmse_as_lower_is_better_for_tolerance_guardrails_and_min_improvement():
+    """interest_rate: ceiling 2.0, tolerance 0.05 on RMSE, guardrail 0.05 on MAE."""
+    from assets.ml.gate import judge
+
+    spec = example_spec("interest_rate.yaml")
+
+    def metrics(rmse: float, mae: float = 0.8) -> dict[str, float]:
+        return {"rmse": rmse, "mae": mae, "r2": 0.9, "median_abs_error": 0.6, "abs_error_p90": 1.6}
+
+    assert judge(spec, metrics(1.0), None).passed
+    above = judge(spec, metrics(2.01), None)
+    assert not above.passed and "rmse 2.0100 does not clear the ceiling 2.0 (lower is better)" in above.reason
+    lower = judge(spec, metrics(0.9), metrics(1.0), champion_version=1)
+    assert lower.passed and lower.beats_champion and lower.gain == pytest.approx(0.1)
+    within = judge(spec, metrics(1.05), metrics(1.0), champion_version=1)  # higher by exactly the tolerance
+    assert within.passed and not within.beats_champion and within.gain == pytest.approx(-0.05)
+    trailing = judge(spec, metrics(1.06), metrics(1.0), champion_version=1)
+    assert not trailing.passed and "rmse 1.0600 trails the champion's 1.0000 by 0.0600" in trailing.reason
+    worse_mae = judge(spec, metrics(0.9, mae=0.86), metrics(1.0, mae=0.8), champion_version=1)
+    assert not worse_mae.passed and "mae 0.8600 is 0.0600 worse than the champion's 0.8000" in worse_mae.reason
+
+
+def test_decisions_of_each_task():
+    from assets.ml.evaluation import Predictions, decisions_of
+
+    regression = example_spec("interest_rate.yaml")  # prime < 10 <= near_prime < 16 <= subprime
+    values = Predictions(np.array([8.0, 10.0, 15.9, 22.0]))
+    assert list(decisions_of(values, regression)) == ["prime", "near_prime", "near_prime", "subprime"]
+    no_bands = example_spec("interest_rate.yaml", decision_bands=None, review_band=None)
+    assert list(decisions_of(values, no_bands)) == [None] * 4
+    multiclass = example_spec("loan_purpose.yaml")  # small_business -> business_desk
+    classes = np.array(["car", "small_business", "medical"], dtype=object)
+    predicted = Predictions(np.array([0.5, 0.4, 0.3]), classes, np.eye(3), ["car", "medical", "small_business"])
+    assert list(decisions_of(predicted, multiclass)) == ["car", "business_desk", "medical"]
+
+
+def test_segment_metrics_per_task():
+    from assets.ml.evaluation import Predictions, segment_metrics
+
+    frame = pd.DataFrame({"channel": ["web", "web", "branch", None]})
+    regression = segment_metrics(
+        frame, [10.0, 12.0, 8.0, 9.0], np.array([11.0, 12.0, 10.0, 9.0]), ["channel"], "regression"
+    )
+    rows = regression.set_index("value")
+    assert rows.loc["web", "rmse"] == pytest.approx(np.sqrt(0.5)) and rows.loc["web", "mae"] == 0.5
+    assert rows.loc["branch", "mean_target"] == 8.0 and rows.loc["(missing)", "rmse"] == 0.0
+    predictions = Predictions(
+        np.array([0.9, 0.6, 0.7, 0.5]),
+        np.array(["a", "b", "a", "a"], dtype=object),
+        np.array([[0.9, 0.1], [0.4, 0.6], [0.7, 0.3], [0.5, 0.5]]),
+        ["a", "b"],
+    )
+    multiclass = segment_metrics(frame, ["a", "a", "b", "a"], predictions, ["channel"], "multiclass")
+    rows = multiclass.set_index("value")
+    assert rows.loc["web", "accuracy"] == 0.5 and rows.loc["web", "macro_recall"] == 0.5
+    assert rows.loc["branch", "accuracy"] == 0.0 and rows.loc["web", "mean_score"] == pytest.approx(0.75)
+
+
+def test_the_class_tables_count_a_class_the_model_never_saw():
+    from assets.ml.evaluation import Predictions, class_table, confusion_table
+
+    predictions = Predictions(
+        np.array([0.8, 0.7, 0.6, 0.9]),
+        np.array(["a", "b", "b", "a"], dtype=object),
+        np.array([[0.8, 0.2], [0.3, 0.7], [0.4, 0.6], [0.9, 0.1]]),
+        ["a", "b"],
+    )
+    y = ["a", "b", "c", "c"]  # "c": a class the model was never trained on
+    confusion = confusion_table(y, predictions)
+    assert list(confusion.index) == list(confusion.columns) == ["a", "b", "c"]
+    assert confusion.loc["c"].tolist() == [1, 1, 0] and int(confusion.to_numpy().sum()) == 4
+    table = class_table(y, predictions).set_index("class")
+    assert table.loc["a", "recall"] == 1.0 and table.loc["a", "precision"] == 0.5
+    assert table.loc["c", "recall"] == 0.0 and table.loc["c", "predicted_rows"] == 0
+    assert np.isnan(table.loc["c", "precision"])
