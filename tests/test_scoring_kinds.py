@@ -184,6 +184,7 @@ def test_a_regression_champion_writes_its_predicted_value_bands_review_queue_rea
         int(counts[band]) for band in ("prime", "near_prime", "subprime")
     ]
     assert meta["predicted_mean"] == pytest.approx(expected.mean())
+    assert (meta["predicted_min"], meta["predicted_max"]) == pytest.approx((expected.min(), expected.max()))
     assert "champion version 1: linear" in meta["reason_codes"]
 
     # A challenger (stronger regularization) scores the same rows in shadow; the decisions stay the champion's.
@@ -272,6 +273,7 @@ def test_a_multiclass_champion_writes_the_class_its_probabilities_decisions_and_
         assert meta[f"decisions_{decision}"] == n
     for cls, n in scored["predicted_class"].value_counts().items():
         assert meta[f"predicted_class_{cls}"] == n
+    assert meta["mean_predicted_class_probability"] == pytest.approx(proba.max(axis=1).mean())
 
     # A challenger the gate passed decides the canary slice; it also scores every row in shadow.
     lab.write_spec(
@@ -362,6 +364,18 @@ def test_linear_regression_reason_codes_are_coef_times_the_difference_from_the_r
     reference = pd.DataFrame({"a": [4.0], "b": [3.0], "c": np.array(["x"], dtype=object)})
     np.testing.assert_allclose(expected.sum(axis=1), predicted - pipeline.predict(reference)[0], atol=1e-9)
     assert explainer.explain(rows, predicted).tolist() == ["a, c", "(none above the reference)"]
+
+
+def test_regression_occlusion_is_the_drop_in_the_predicted_value():
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    y = 2.0 * SMALL["a"] - 0.5 * SMALL["b"]
+    pipeline = _small_pipeline(HistGradientBoostingRegressor(max_iter=20, min_samples_leaf=1)).fit(SMALL, y)
+    explainer = explainer_for(pipeline, ["a", "b"], ["c"], ReasonCodes(), task="regression")
+    assert explainer.method == "occlusion"
+    predicted = pipeline.predict(SMALL)
+    attributions = explainer.attributions(SMALL, predicted)
+    np.testing.assert_allclose(attributions[:, 1], predicted - pipeline.predict(SMALL.assign(b=3.0)), atol=1e-12)
 
 
 def test_multiclass_reason_codes_explain_the_predicted_class():

@@ -148,7 +148,7 @@ def _decision_metadata(warehouse: Warehouse, spec: ModelSpec, start: date, end: 
     """The decision mix of the window, and for regression and multiclass a summary of what was predicted.
 
     Decisions: every band of the spec, in its order, zero included (one plotted series per band); for multiclass
-    those written (its classes are the model's, not the spec's). Regression: the mean and quartiles of the
+    those written (its classes are the model's, not the spec's). Regression: the mean, lowest and highest
     predicted value; multiclass: the rows per predicted class and the mean probability of the predicted class."""
     table, window = (
         predictions_table(spec),
@@ -160,15 +160,22 @@ def _decision_metadata(warehouse: Warehouse, spec: ModelSpec, start: date, end: 
     metadata: dict[str, Any] = {f"decisions_{name}": counts.get(name, 0) for name in names}
     if spec.task == "binary":
         return metadata
-    summary = warehouse.query(f"SELECT score FROM {table} WHERE {window}")["score"].astype("float64")
+    # Aggregates every engine computes where the rows are (no rows come back to this process).
+    summary = warehouse.query(
+        f"SELECT count(*) AS n, avg(score) AS mean, min(score) AS low, max(score) AS high FROM {table} WHERE {window}"
+    ).iloc[0]
     if spec.task == "regression":
         if spec.decision_bands is None:
             metadata["decisions"] = "none: the spec has no decision_bands"
-        if len(summary):
+        if int(summary["n"]):
             metadata.update(
                 {
-                    "predicted_mean": float(summary.mean()),
-                    **{f"predicted_p{q}": float(summary.quantile(q / 100)) for q in (25, 50, 75)},
+                    name: float(summary[column])
+                    for name, column in (
+                        ("predicted_mean", "mean"),
+                        ("predicted_min", "low"),
+                        ("predicted_max", "high"),
+                    )
                 }
             )
         return metadata
@@ -176,8 +183,8 @@ def _decision_metadata(warehouse: Warehouse, spec: ModelSpec, start: date, end: 
         f"SELECT {PREDICTED_CLASS_COLUMN} AS c, count(*) AS n FROM {table} WHERE {window} GROUP BY 1 ORDER BY 1"
     )
     metadata.update({f"predicted_class_{r.c}": int(r.n) for r in classes.itertuples()})
-    if len(summary):
-        metadata["mean_predicted_class_probability"] = float(summary.mean())
+    if int(summary["n"]):
+        metadata["mean_predicted_class_probability"] = float(summary["mean"])
     return metadata
 
 
@@ -194,7 +201,7 @@ def _reason_metadata(
     which = (
         f"outside band '{spec.decision_bands.names[0]}'"
         if spec.decision_bands is not None
-        else explained_rows_described(spec).replace("(all of them)", "of every row")
+        else (explained_rows_described(spec) or "of every row")
     )
     metadata: dict[str, Any] = {
         "reason_codes": f"top {spec.reason_codes.top} features {which} ({methods}), against the reference: {REFERENCE}",

@@ -40,7 +40,7 @@ def _description(spec: ModelSpec) -> str:
         what = "the predicted value, " + band
     else:
         what = "the predicted class, its probability, every class's probability, its decision (class_decisions)"
-    which = explained_rows_described(spec).replace("(all of them)", "of every row")
+    which = explained_rows_described(spec) or "of every row"
     return f"{scored}with {what}, {decided}, and the reasons (top features) {which}."
 
 

@@ -38,7 +38,10 @@ def training_fingerprint(frame: pd.DataFrame, spec: ModelSpec) -> str:
     from assets.ml.training import content_hash
 
     ordered = frame.sort_values([spec.timestamp, spec.entity_id], kind="mergesort")
-    learning = spec.model_dump(mode="json", by_alias=True, include=set(LEARNING_FIELDS))
+    # The task changes what is learnt from the same columns (a 0/1 target as two classes or as a number); binary
+    # specs leave it out, so the fingerprints of versions trained before tasks existed stay the same.
+    fields = set(LEARNING_FIELDS) | ({"task"} if spec.task != "binary" else set())
+    learning = spec.model_dump(mode="json", by_alias=True, include=fields)
     payload = json.dumps({"data_hash": content_hash(ordered, spec), "spec": learning}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
 

@@ -73,21 +73,22 @@ def reasons_off(spec: ModelSpec, method: str | None) -> str | None:
     if codes.enabled is False:
         return "off: reason_codes.enabled is false in the spec"
     if codes.enabled is None and codes.method == "auto" and method == "occlusion":
+        which = explained_rows_described(spec)
         return (
-            f"off by default for {spec.estimator.class_path.rpartition('.')[2]}: occlusion scores every row "
-            f"{explained_rows_described(spec)} once per feature (about 8x scoring alone, bench/model.py); set "
+            f"off by default for {spec.estimator.class_path.rpartition('.')[2]}: occlusion scores every row"
+            f"{' ' + which if which else ''} once per feature (about 8x scoring alone, bench/model.py); set "
             "reason_codes.enabled: true to write them anyway"
         )
     return None
 
 
 def explained_rows_described(spec: ModelSpec) -> str:
-    """Which rows get reason codes (:func:`explained_rows`), in words."""
+    """Which rows get reason codes (:func:`explained_rows`), in words; "" for every row."""
     if spec.decision_bands is not None:
         return "outside the lowest band"
     if spec.review_band is not None:
         return f"of decision '{spec.review_band}'"
-    return "(all of them)"
+    return ""
 
 
 def explained_rows(spec: ModelSpec, decisions: np.ndarray, predicted_class: np.ndarray | None) -> np.ndarray:
