@@ -380,62 +380,106 @@ def test_time_split_refuses_a_single_class_only_for_a_classifier():
 # --- the training job -------------------------------------------------------------------------------------------
 
 
+class TrainingJob:
+    """A test's own stores (warehouse with the labeled mart, MLflow, a specs folder) and the real ``train_<model>``
+    job of one example spec, on the real Definitions."""
+
+    def __init__(self, root: Path, monkeypatch: pytest.MonkeyPatch, empty_mlflow_db: Path, file: str) -> None:
+        from resources.build import open_warehouse
+        from tests.stores import point_stores_at
+
+        self.specs, self.file = root / "specs", file
+        self.specs.mkdir()
+        self.settings = point_stores_at(root, monkeypatch, NIGHTJAR_MODEL_SPECS_DIR=str(self.specs))
+        shutil.copy(empty_mlflow_db, self.settings.mlflow_tracking_uri.removeprefix("sqlite:///"))
+        self.warehouse = open_warehouse(self.settings)
+        self.mart = labeled_applications(DAYS)
+        days = pd.to_datetime(self.mart["application_date"])
+        end = days.max().date() + timedelta(days=1)
+        self.warehouse.replace_window(
+            "marts.fct_labeled_applications", "application_date", days.min().date(), end, [self.mart]
+        )
+        self.registry = ModelRegistry(
+            tracking_uri=self.settings.mlflow_tracking_uri, artifact_root=self.settings.mlflow_artifact_root
+        )
+        self.instance = dg.DagsterInstance.ephemeral()
+        self.spec = yaml.safe_load((EXAMPLES / file).read_text())
+        self.spec["evaluation"].update(window_days=DAYS, holdout_days=HOLDOUT_DAYS)
+        self.name = self.spec["name"]
+
+    def run(self, **sections) -> dg.ExecuteInProcessResult:
+        """The training job with the spec's ``sections`` replaced."""
+        from definitions import build_definitions
+
+        (self.specs / self.file).write_text(yaml.safe_dump({**self.spec, **sections}))
+        job = build_definitions(self.settings).resolve_job_def(f"train_{self.name}")
+        return job.execute_in_process(instance=self.instance, raise_on_error=False)
+
+    def materialized(self, result: dg.ExecuteInProcessResult, asset: str) -> dict:
+        [materialization] = result.asset_materializations_for_node(f"{self.name}__{asset}")
+        return {k: v.value for k, v in materialization.metadata.items()}
+
+    def champion(self) -> int | None:
+        from resources.registry import CHAMPION
+
+        found = self.registry.by_alias(self.name, CHAMPION)
+        return found.version if found else None
+
+
+def gate_of(result: dg.ExecuteInProcessResult):
+    [evaluation] = [c for c in result.get_asset_check_evaluations() if c.check_name == "champion_challenger_gate"]
+    return evaluation
+
+
 def test_the_training_job_trains_judges_and_crowns_a_regressor_then_keeps_it_against_a_worse_one(
     tmp_path, monkeypatch, empty_mlflow_db
 ):
     """``train_interest_rate_pricing`` on the real Definitions: the training set, the version, the gate check (with
     the spec's error gap between segments) and the champion, each saying what a rate model is measured by; a
     version on two features is then refused by RMSE and the champion stays."""
-    from definitions import build_definitions
-    from resources.build import open_warehouse
-    from resources.registry import CHAMPION
-    from tests.stores import point_stores_at
-
-    specs = tmp_path / "specs"
-    specs.mkdir()
-    raw = yaml.safe_load((EXAMPLES / "interest_rate.yaml").read_text())
-    raw["evaluation"].update(window_days=DAYS, holdout_days=HOLDOUT_DAYS)
-    settings = point_stores_at(tmp_path, monkeypatch, NIGHTJAR_MODEL_SPECS_DIR=str(specs))
-    shutil.copy(empty_mlflow_db, settings.mlflow_tracking_uri.removeprefix("sqlite:///"))
-    warehouse = open_warehouse(settings)
-    mart = labeled_applications(DAYS)
-    days = pd.to_datetime(mart["application_date"])
-    end = days.max().date() + timedelta(days=1)
-    warehouse.replace_window("marts.fct_labeled_applications", "application_date", days.min().date(), end, [mart])
-    registry = ModelRegistry(tracking_uri=settings.mlflow_tracking_uri, artifact_root=settings.mlflow_artifact_root)
-    instance = dg.DagsterInstance.ephemeral()
-    name = raw["name"]
-
-    def run(spec: dict, retrain: bool = False):
-        (specs / "interest_rate.yaml").write_text(yaml.safe_dump(spec))
-        config = {"ops": {f"{name}__model": {"config": {"retrain_unchanged": retrain}}}}
-        job = build_definitions(settings).resolve_job_def(f"train_{name}")
-        return job.execute_in_process(run_config=config, instance=instance, raise_on_error=False)
-
-    first = run(raw)
+    job = TrainingJob(tmp_path, monkeypatch, empty_mlflow_db, "interest_rate.yaml")
+    first = job.run()
     assert first.success
-    [training_set] = first.asset_materializations_for_node(f"{name}__training_set")
-    assert {"target_mean", "target_p10", "target_p90"} <= set(training_set.metadata)
-    assert "positive_rate" not in training_set.metadata
-    [model] = first.asset_materializations_for_node(f"{name}__model")
-    assert model.metadata["model_version"].value == 1 and model.metadata["holdout_rmse"].value > 0
-    [gate] = [c for c in first.get_asset_check_evaluations() if c.check_name == "champion_challenger_gate"]
+    training_set = job.materialized(first, "training_set")
+    assert {"target_mean", "target_p10", "target_p90"} <= set(training_set)
+    assert "positive_rate" not in training_set
+    model = job.materialized(first, "model")
+    assert model["model_version"] == 1 and model["holdout_rmse"] > 0
+    gate = gate_of(first)
     assert gate.passed and "clears the ceiling 2.0 (lower is better)" in gate.description
-    assert gate.metadata["challenger_rmse"].value == model.metadata["holdout_rmse"].value
+    assert gate.metadata["challenger_rmse"].value == model["holdout_rmse"]
     assert "fairness_mae_gap" in gate.metadata
-    fairness = warehouse.query(f"SELECT * FROM ml.{name}_gate_fairness")
-    assert set(fairness["segment"]) == set(mart["home_ownership"]) and fairness["mae"].gt(0).all()
-    assert registry.by_alias(name, CHAMPION).version == 1
-    [champion] = first.asset_materializations_for_node(f"{name}__champion")
-    assert "| holdout rmse (lower is better) |" in champion.metadata["versions"].value
+    fairness = job.warehouse.query(f"SELECT * FROM ml.{job.name}_gate_fairness")
+    assert set(fairness["segment"]) == set(job.mart["home_ownership"]) and fairness["mae"].gt(0).all()
+    assert job.champion() == 1
+    assert "| holdout rmse (lower is better) |" in job.materialized(first, "champion")["versions"]
 
-    weak = {**raw, "features": FEW_FEATURES}
-    second = run(weak)
-    [gate] = [c for c in second.get_asset_check_evaluations() if c.check_name == "champion_challenger_gate"]
+    second = job.run(features=FEW_FEATURES)
+    gate = gate_of(second)
     assert not gate.passed and "trails the champion's" in gate.description
     assert gate.metadata["challenger_rmse"].value > gate.metadata["champion_rmse"].value
-    assert registry.by_alias(name, CHAMPION).version == 1
-    assert registry.version(name, 2).tags["gate.passed"] == "false"
+    assert job.champion() == 1
+    assert job.registry.version(job.name, 2).tags["gate.passed"] == "false"
+
+
+def test_the_training_job_trains_judges_and_crowns_a_multiclass_model(tmp_path, monkeypatch, empty_mlflow_db):
+    """``train_loan_purpose``: the training set's classes, every class's recall on the version and the champion,
+    the gate by log loss with the macro recall gap between channels."""
+    job = TrainingJob(tmp_path, monkeypatch, empty_mlflow_db, "loan_purpose.yaml")
+    promotion = {**job.spec["promotion"], "min_primary": 2.0}  # 13 days to learn from: see the gate test above
+    result = job.run(estimator=LOGISTIC, promotion=promotion)
+    assert result.success
+    assert job.materialized(result, "training_set")["classes"] == 7
+    model = job.materialized(result, "model")
+    assert {f"holdout_recall_{c}" for c in set(job.mart["purpose"])} <= set(model)
+    gate = gate_of(result)
+    assert gate.passed and "log_loss" in gate.description and "fairness_macro_recall_gap" in gate.metadata
+    fairness = job.warehouse.query(f"SELECT * FROM ml.{job.name}_gate_fairness")
+    assert set(fairness["segment"]) == set(job.mart["channel"]) and fairness["macro_recall"].between(0, 1).all()
+    assert job.champion() == 1
+    champion = job.materialized(result, "champion")
+    assert champion["holdout_log_loss"] == pytest.approx(model["holdout_log_loss"])
+    assert "| holdout log_loss (lower is better) |" in champion["versions"]
 
 
 # --- pure pieces, on hand-made rows -----------------------------------------------------------------------------
