@@ -370,9 +370,8 @@ def class_table(y, predictions: Predictions) -> pd.DataFrame:
     precision and F1 (NaN where undefined)."""
     y = class_names(y)
     predicted = np.asarray(predictions.predicted_class, dtype=object)
-    known = list(predictions.classes or [])
     rows = []
-    for label in known + sorted(set(y.tolist()) - set(known)):
+    for label in _table_classes(y, predictions):
         actual, chosen = y == label, predicted == label
         hits = int((actual & chosen).sum())
         recall = hits / actual.sum() if actual.any() else math.nan
@@ -395,13 +394,18 @@ def confusion_table(y, predictions: Predictions) -> pd.DataFrame:
     """Multiclass: rows = actual class, columns = predicted class, cells = row counts (classes as in
     :func:`class_table`)."""
     y = class_names(y)
-    known = list(predictions.classes or [])
-    classes = known + sorted(set(y.tolist()) - set(known))
+    classes = _table_classes(y, predictions)
     index = {c: i for i, c in enumerate(classes)}
     counts = np.zeros((len(classes), len(classes)), dtype="int64")
     predicted = [index[c] for c in np.asarray(predictions.predicted_class, dtype=object)]
     np.add.at(counts, ([index[c] for c in y], predicted), 1)
     return pd.DataFrame(counts, index=pd.Index(classes, name="actual"), columns=pd.Index(classes, name="predicted"))
+
+
+def _table_classes(y: np.ndarray, predictions: Predictions) -> list[str]:
+    """The model's classes in its order, then the labels it never saw (sorted)."""
+    known = list(predictions.classes or [])
+    return known + sorted(set(y.tolist()) - set(known))
 
 
 def decisions_of(predictions: Predictions, spec: ModelSpec) -> np.ndarray:
