@@ -375,6 +375,7 @@ def test_regression_fairness_is_the_gap_in_mean_absolute_error():
     assert gap.gap == pytest.approx(4 / 3 - 0.5) and gap.broken
     assert gap.describe().endswith("is above max_error_gap 0.5")
     assert result.segments.set_index("segment")["mae"].to_dict() == pytest.approx({"a": 4 / 3, "b": 0.5})
+    assert "approval_rate" not in result.segments  # no decision approves
     assert result.tags() == {"gate.fairness.error_gap": repr(gap.gap)}
     assert result.figures() == {
         "fairness_mae_gap": pytest.approx(5 / 6),

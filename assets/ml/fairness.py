@@ -264,7 +264,10 @@ def measure(
         for metric in metrics:
             limit = getattr(fairness, LIMIT_FIELDS[metric])
             gaps.append(_gap(segment.column, metric, [r for r in eligible if not math.isnan(r[metric])], limit))
-    return FairnessResult(pd.DataFrame(rows, columns=TASK_SEGMENT_COLUMNS[task]), gaps, metrics)
+    columns = TASK_SEGMENT_COLUMNS[task]
+    if not approval:  # no decision approves: no approval figures to show (an approval rate of 0 would mislead)
+        columns = [c for c in columns if c not in ("approved", APPROVAL_RATE)]
+    return FairnessResult(pd.DataFrame(rows, columns=columns), gaps, metrics)
 
 
 def _inputs(task: str, y, p, predicted) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
