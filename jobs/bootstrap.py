@@ -238,9 +238,9 @@ def _report(settings, specs, reports: dict[str, dict[str, str]], out: TextIO) ->
     from resources.source.declarations import load_raw_tables
 
     tables = [t.qualified for t in load_raw_tables(settings.manifest_path).values()]
-    tables += [f"marts.{mart}" for spec in specs for mart in dict.fromkeys((spec.training_mart, spec.scoring_mart))]
+    tables += [f"marts.{mart}" for spec in specs for mart in (spec.training_mart, spec.scoring_mart)]
     tables += [f"predictions.{spec.name}" for spec in specs]
-    for table in tables:
+    for table in dict.fromkeys(tables):  # two models on the same marts list them once
         if warehouse.table_exists(table):
             rows = int(warehouse.query(f"SELECT count(*) AS n FROM {table}")["n"].iloc[0])
             print(f"    {table}: {rows} rows", file=out)
