@@ -334,3 +334,36 @@ def test_an_alias_set_by_hand_in_mlflow_is_used_by_the_next_scoring_run(trained_
     )
     assert rescored.success
     assert set(_predictions(settings, SCORED_DAY)["model_version"]) == {2}
+
+
+def test_a_range_run_records_each_days_own_figures_on_its_partition(trained_lifecycle):
+    """A 3-day nightly run: every partition of the raw tables and of the predictions carries that day's own row
+    count and decision counts, read back through the instance as the UI reads them (not the run's totals)."""
+    settings, defs = trained_lifecycle["settings"], trained_lifecycle["defs"]
+    days = [SCORED_DAY + timedelta(days=n) for n in range(3)]
+    with dg.DagsterInstance.get() as instance:  # the test's own home (DAGSTER_HOME under its folder)
+        assert run_days(defs, "nightly", days[0], days[-1], instance=instance).success
+
+        def figures(key: list[str]) -> dict[str, dict]:
+            records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=dg.AssetKey(key)), limit=10)
+            return {
+                r.asset_materialization.partition: {k: v.value for k, v in r.asset_materialization.metadata.items()}
+                for r in records.records
+            }
+
+        raw = figures(["raw", "applications"])
+        assert set(raw) == {d.isoformat() for d in days}
+        assert all(meta["dagster/row_count"] == TEST_ROWS_PER_DAY for meta in raw.values())
+        scored = figures([MODEL, "predictions"])
+        assert set(scored) == {d.isoformat() for d in days}
+        for day in days:
+            meta = scored[day.isoformat()]
+            counts = open_warehouse(settings).query(
+                f"SELECT decision, count(*) AS n FROM predictions.{MODEL} WHERE application_date = DATE '{day}' "
+                "GROUP BY decision"
+            )
+            assert meta["dagster/row_count"] == TEST_ROWS_PER_DAY == int(counts["n"].sum())
+            assert {f"decisions_{d}": int(n) for d, n in zip(counts["decision"], counts["n"], strict=True)}.items() <= (
+                meta.items()
+            )
+            assert meta["review_queue_rows"] == meta.get("decisions_review", 0)

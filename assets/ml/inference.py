@@ -144,6 +144,45 @@ def _agreement(warehouse: Warehouse, spec: ModelSpec, start: date, end: date) ->
     return {name: float(frame[name].iloc[0]) for name in figures}
 
 
+def per_day_figures(warehouse: Warehouse, spec: ModelSpec, start: date, end: date) -> dict[date, dict[str, int]]:
+    """Each day of [start, end): its rows, decisions per band (or per decision written) and review queue rows; every
+    day of the window is listed, an empty one with zeros. Counted where the rows are (two grouped queries)."""
+    from datetime import timedelta
+
+    window = f"{spec.timestamp} >= DATE '{start.isoformat()}' AND {spec.timestamp} < DATE '{end.isoformat()}'"
+    decided = warehouse.query(
+        f"SELECT {spec.timestamp} AS day, decision, count(*) AS n FROM {predictions_table(spec)} WHERE {window} "
+        "GROUP BY 1, 2"
+    )
+    queued = warehouse.query(
+        f"SELECT {spec.timestamp} AS day, count(*) AS n FROM {review_queue_table(spec)} WHERE {window} GROUP BY 1"
+    )
+    names = spec.decisions or sorted({str(d) for d in decided["decision"] if d is not None})
+    days = [start + timedelta(days=i) for i in range((end - start).days)]
+    figures: dict[date, dict[str, int]] = {
+        day: {"dagster/row_count": 0, **{f"decisions_{name}": 0 for name in names}, "review_queue_rows": 0}
+        for day in days
+    }
+    for row in decided.itertuples():
+        day = _as_date(row.day)
+        if day in figures:
+            figures[day]["dagster/row_count"] += int(row.n)
+            if row.decision is not None:
+                figures[day][f"decisions_{row.decision}"] = figures[day].get(f"decisions_{row.decision}", 0) + int(
+                    row.n
+                )
+    for row in queued.itertuples():
+        day = _as_date(row.day)
+        if day in figures:
+            figures[day]["review_queue_rows"] = int(row.n)
+    return figures
+
+
+def _as_date(value: Any) -> date:
+    """A DATE as the engines hand it back (date, datetime, pandas Timestamp)."""
+    return value.date() if hasattr(value, "date") and callable(value.date) else value
+
+
 def _decision_metadata(warehouse: Warehouse, spec: ModelSpec, start: date, end: date) -> dict[str, Any]:
     """The decision mix of the window, and for regression and multiclass a summary of what was predicted.
 

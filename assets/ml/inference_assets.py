@@ -3,14 +3,16 @@ the registry's champion (:func:`assets.ml.inference.score_window`)."""
 
 # No `from __future__ import annotations` here: Dagster reads the asset function's annotations (context, config,
 # resources) as real types.
+from datetime import timedelta
+
 import dagster as dg
 from pydantic import Field
 
-from assets.ml.inference import predictions_table, score_window
+from assets.ml.inference import per_day_figures, predictions_table, score_window
 from assets.ml.scorer import explained_rows_described
 from assets.ml.serving_cost import record_latency, scoring_cost
 from assets.ml.spec import ModelSpec, SpecError
-from assets.partitions import single_run, window_dates, window_days
+from assets.partitions import record_per_day, single_run, window_dates, window_days
 from assets.step_cost import ROW_COUNT, Clock, cost_so_far
 from resources.alerts import AlertsResource
 from resources.failures import not_retried
@@ -90,6 +92,8 @@ def build_predictions_asset(
                 title=f"{spec.name}: scoring over budget", severity="warning", text=over_budget, log=context.log
             )
         latency = record_latency(context, warehouse, spec, window_days(context), raw_keys or [])
+        if end - start > timedelta(days=1):  # a range run: each day its own counts (one day: the run's are its own)
+            record_per_day(context, per_day_figures(warehouse, spec, start, end))
         return dg.MaterializeResult(metadata={**metadata, **cost, **latency})
 
     return predictions
