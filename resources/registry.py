@@ -4,8 +4,10 @@ MLflow is the system of record for model versions; aliases carry their state (``
 ``challenger`` waits for the gate or a person). MLflow keeps no history of alias moves: the caller of
 :meth:`ModelRegistry.move_alias` writes the history to the warehouse (``audit.model_alias_changes``), and the
 registered model's tags hold only the current state, a fixed set of keys overwritten on every move. Experiments
-are created as classic ML (model training) experiments, so the MLflow 3 UI opens them on runs, not on the GenAI
-view. mlflow is imported inside the methods: it costs over a second at definitions load.
+are created as classic ML (model training) experiments, and every link to an MLflow page (:meth:`ModelRegistry.ui_page`:
+the tracking server's, or the local store's UI at ``NIGHTJAR_MLFLOW_UI_URL``) asks for that view, so the MLflow 3 UI
+opens them on runs and models, not on the GenAI view. mlflow is imported inside the methods: it costs over a second
+at definitions load.
 
 Every MLflow error leaves this resource as a :class:`RegistryError` (a ``dagster.Failure``) whose message names
 the model, the version or alias and what was being done. Whether a step's retry policy applies depends on the
@@ -27,7 +29,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import dagster as dg
 from pydantic import Field
@@ -41,6 +43,10 @@ CHALLENGER = "challenger"
 # MLflow 3 UI asks which kind the experiment is, or opens it on the (empty) GenAI view.
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"
+# The view the MLflow 3 UI opens an experiment's pages on: its JS reads ``workflowType`` from the page's query
+# (``genai`` or ``machine_learning``), else the browser's last choice, GenAI in a fresh browser. Every link nightjar
+# records to an MLflow page carries it, so the page opens on runs and models, not on traces.
+ML_VIEW_QUERY = "workflowType=machine_learning"
 # The registered-model tags of earlier releases: one JSON record per alias move, e.g. audit.champion.20260301T...Z.
 # The warehouse audit table holds the same records; these are removed when an alias next moves.
 _LEGACY_AUDIT_TAG = re.compile(r"^audit\.[a-z_]+\.\d{8}T\d{6}\d*Z$")
@@ -326,14 +332,34 @@ class ModelRegistry(dg.ConfigurableResource):
             experiment_id = self.client().get_run(run_id).info.experiment_id
         return self.ui_link(run_id, experiment_id)
 
-    def ui_link(self, run_id: str, experiment_id: str) -> str:
-        """The run's page in the MLflow UI: the tracking server's, or ``ui_url`` for a local store; without either,
-        where to find it in words."""
+    def ui_page(self, route: str) -> str | None:
+        """The MLflow UI's page ``route`` (``experiments/1``, ``models/m/versions/2``) on its model-training view
+        (:data:`ML_VIEW_QUERY`): under the tracking server, which is its own UI, or under ``ui_url`` for a local store
+        (the settings' ``NIGHTJAR_MLFLOW_UI_URL``); None when neither is known."""
         shown = self.shown_uri
         ui = shown if shown.startswith(("http://", "https://")) else redact_url(self.ui_url or "")
-        if ui:
-            return f"{ui.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
-        return f"{shown} experiment {experiment_id} run {run_id}"
+        return f"{ui.rstrip('/')}/#/{route}?{ML_VIEW_QUERY}" if ui else None
+
+    def ui_link(self, run_id: str, experiment_id: str) -> str:
+        """The run's page in the MLflow UI (:meth:`ui_page`); without a UI, where to find it in words."""
+        return self.ui_page(f"experiments/{experiment_id}/runs/{run_id}") or (
+            f"{self.shown_uri} experiment {experiment_id} run {run_id}"
+        )
+
+    def version_page(self, name: str, version: int) -> str:
+        """The registered version's page in the MLflow UI (:meth:`ui_page`); without a UI, its model URI."""
+        return self.ui_page(f"models/{quote(name, safe='')}/versions/{version}") or f"models:/{name}/{version}"
+
+    def version_links(
+        self, name: str, version: int, run_id: str | None = None, experiment_id: str | None = None
+    ) -> dict[str, dg.MetadataValue]:
+        """A registered version's MLflow pages as Dagster metadata (links, :func:`as_link`): ``mlflow_run``, the
+        run that trained it, and ``mlflow_model_version``, its page in the registry. What the caller does not know
+        (the version's run, the run's experiment) is asked of MLflow."""
+        if run_id is None:
+            run_id = self.version(name, version).run_id
+        run = self.ui_link(run_id, experiment_id) if experiment_id else self.run_page(run_id)
+        return {"mlflow_run": as_link(run), "mlflow_model_version": as_link(self.version_page(name, version))}
 
     def running_runs(self, experiment: str) -> list[RunningRun]:
         """The runs of experiment ``experiment`` that MLflow still shows as RUNNING; empty if there is no such

@@ -117,7 +117,7 @@ def _materialize(asset: str, day: date, warehouse, registry, reports) -> dg.Exec
 
 def _run_page(registry: ModelRegistry, version: VersionInfo) -> str:
     experiment_id = registry.client().get_run(version.run_id).info.experiment_id
-    return f"{MLFLOW_UI}/#/experiments/{experiment_id}/runs/{version.run_id}"
+    return f"{MLFLOW_UI}/#/experiments/{experiment_id}/runs/{version.run_id}?workflowType=machine_learning"
 
 
 def test_a_checked_days_report_is_stored_once_compactly_and_linked(warehouse, registry, reports, version):
@@ -274,9 +274,13 @@ def test_the_model_links_its_mlflow_run_in_the_local_ui(tmp_path, monkeypatch):
 
     settings = point_stores_at(tmp_path, monkeypatch, NIGHTJAR_MLFLOW_UI_URL="http://127.0.0.1:5100")
     registry = build_resources(settings)["registry"]
-    assert registry.ui_link("abc", "3") == "http://127.0.0.1:5100/#/experiments/3/runs/abc"
+    assert (
+        registry.ui_link("abc", "3") == "http://127.0.0.1:5100/#/experiments/3/runs/abc?workflowType=machine_learning"
+    )
     server = ModelRegistry(tracking_uri="http://mlflow.internal:5000", ui_url="http://127.0.0.1:5100")
-    assert server.ui_link("abc", "3") == "http://mlflow.internal:5000/#/experiments/3/runs/abc"
+    assert server.ui_link("abc", "3") == (
+        "http://mlflow.internal:5000/#/experiments/3/runs/abc?workflowType=machine_learning"
+    )
     assert ModelRegistry(tracking_uri="sqlite:///m.db").ui_link("abc", "3") == "sqlite:///m.db experiment 3 run abc"
 
 

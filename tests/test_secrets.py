@@ -162,7 +162,10 @@ def test_a_registry_given_a_password_anyway_shows_it_nowhere(tmp_path, no_mlflow
             tmp_path / "m" / "drift" / "2026-01-01.json.gz"
         ),
     ]
-    assert registry.ui_link("run1", "7") == "http://127.0.0.1:9/mlflow/#/experiments/7/runs/run1"
+    assert (
+        registry.ui_link("run1", "7")
+        == "http://127.0.0.1:9/mlflow/#/experiments/7/runs/run1?workflowType=machine_learning"
+    )
     assert not [s for s in shown if _leaks(s or "")], shown
     # A database URI keeps its password to connect, and shows none.
     database = ModelRegistry(tracking_uri="postgresql://mlflow:dbpass@db:5432/mlflow")

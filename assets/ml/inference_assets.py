@@ -94,6 +94,8 @@ def build_predictions_asset(
         latency = record_latency(context, warehouse, spec, window_days(context), raw_keys or [])
         if end - start > timedelta(days=1):  # a range run: each day its own counts (one day: the run's are its own)
             record_per_day(context, per_day_figures(warehouse, spec, start, end))
-        return dg.MaterializeResult(metadata={**metadata, **cost, **latency})
+        # The champion version that scored: its MLflow run and registry page, as links.
+        links = registry.version_links(spec.name, int(metadata["model_version"]))
+        return dg.MaterializeResult(metadata={**metadata, **links, **cost, **latency})
 
     return predictions

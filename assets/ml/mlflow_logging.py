@@ -7,7 +7,8 @@ without an alias: moving ``challenger`` / ``champion`` is the gate's job.
 
 The run reads as what it is in the MLflow UI: a unique name (:func:`training_run_name`: model, when, what it learned
 from) and a Markdown description (MLflow's ``mlflow.note.content`` tag) saying what was trained on which rows, the
-caller's lines (the model asset links the Dagster run), and, once registered, which version it became.
+caller's lines (the model asset links the Dagster run), and, once registered, which version it became (linked to
+its page in the MLflow UI). The version's description says what it was trained on, and the caller's lines too.
 
 mlflow is imported inside the functions: this module is imported when Dagster loads its definitions.
 """
@@ -111,6 +112,11 @@ def _version_description(spec: ModelSpec, trained: TrainedModel) -> str:
     )
 
 
+def _markdown_link(text: str, url: str) -> str:
+    """``text`` as code, linked to ``url`` when it is a web address (no MLflow UI known: the text alone)."""
+    return f"[`{text}`]({url})" if url.startswith(("http://", "https://")) else f"`{text}`"
+
+
 def training_run_name(model: str, started: datetime, fingerprint: str) -> str:
     """``<model>-<YYYYMMDD>-<HHMMSS>-<fingerprint[:8]>`` (UTC): unique, as one training of a model runs at a time,
     ordered by time, and the fingerprint tells runs on the same data apart from runs on new data."""
@@ -148,7 +154,8 @@ def log_and_register(
     client = registry.client()  # also points mlflow's fluent API at the registry's tracking URI
     experiment_id = registry.experiment_id(spec.name)
     run_tags = {**{k: str(v) for k, v in tags.items()}, "spec_name": spec.name, "data_hash": trained.data_hash}
-    description = run_description(spec, trained, description_lines or [])
+    lines = description_lines or []
+    description = run_description(spec, trained, lines)
     reference = reference_sample(spec, trained)
     run_metrics = {
         **{mlflow_key(k): v for k, v in trained.metrics.items()},
@@ -182,10 +189,12 @@ def log_and_register(
         }
         registered = mlflow.register_model(info.model_uri, spec.name, tags=version_tags)
         version = int(registered.version)
-        client.update_model_version(
-            spec.name, str(version), description=f"{_version_description(spec, trained)} MLflow run {run_name}."
+        version_text = "\n\n".join([f"{_version_description(spec, trained)} MLflow run {run_name}.", *lines])
+        client.update_model_version(spec.name, str(version), description=version_text)
+        registered_as = (
+            f"Registered as **version {version}** of `{spec.name}` "
+            f"({_markdown_link(f'models:/{spec.name}/{version}', registry.version_page(spec.name, version))})."
         )
-        registered_as = f"Registered as **version {version}** of `{spec.name}` (`models:/{spec.name}/{version}`)."
         mlflow.set_tag(DESCRIPTION_TAG, f"{description}\n\n{registered_as}")
         if spec.description and client.get_registered_model(spec.name).description != spec.description:
             client.update_registered_model(spec.name, description=spec.description)

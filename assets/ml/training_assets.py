@@ -32,7 +32,7 @@ from assets.ml.spec import ModelSpec, SpecError
 from assets.ml.training_set import label_days, read_training_set, training_table, write_training_set
 from assets.step_cost import with_cost
 from resources.failures import not_retried
-from resources.registry import CHALLENGER, CHAMPION, SERVER_RETRY_POLICY, ModelRegistry, as_link
+from resources.registry import CHALLENGER, CHAMPION, SERVER_RETRY_POLICY, ModelRegistry
 from resources.settings import DEFAULT_DAGSTER_URL
 from resources.warehouse import WAREHOUSE_POOL, NotInWarehouse, Warehouse
 
@@ -140,7 +140,7 @@ def build_training_assets(
         if not config.retrain_unchanged:
             unchanged = version_trained_on(registry, spec, fingerprint)
             if unchanged is not None:
-                return _nothing_new(context, fingerprint, *unchanged, recovered.summary())
+                return _nothing_new(context, registry, fingerprint, *unchanged, recovered.summary())
         with not_retried(ValueError, KeyError):
             trained = train(spec, frame)
         logged = log_and_register(
@@ -191,7 +191,8 @@ def build_training_assets(
                 "model_uri": logged.model_uri,
                 "mlflow_run_id": logged.run_id,
                 "mlflow_run_name": logged.run_name,
-                "mlflow_run": as_link(registry.ui_link(logged.run_id, logged.experiment_id)),
+                # Links to the MLflow UI (NIGHTJAR_MLFLOW_UI_URL, or the tracking server), on its model-training view.
+                **registry.version_links(spec.name, logged.version, logged.run_id, logged.experiment_id),
                 "training_fingerprint": fingerprint,
                 "label_last_day": last_label.isoformat(),
                 **{f"holdout_{k}": float(v) for k, v in logged.metrics.items() if isinstance(v, (int, float))},
@@ -201,7 +202,12 @@ def build_training_assets(
         )
 
     def _nothing_new(
-        context: dg.AssetExecutionContext, fingerprint: str, alias: str, version, recovered: str = ""
+        context: dg.AssetExecutionContext,
+        registry: ModelRegistry,
+        fingerprint: str,
+        alias: str,
+        version,
+        recovered: str = "",
     ) -> dg.MaterializeResult:
         """The result saying nothing new was learned: ``version`` (``alias``) was trained on exactly this."""
         waiting = "" if alias == CHAMPION else " (waiting as challenger)"
@@ -214,6 +220,7 @@ def build_training_assets(
                 "model_version": version.version,
                 "new_version": False,
                 "unchanged": message,
+                **registry.version_links(spec.name, version.version, version.run_id),
                 "training_fingerprint": fingerprint,
                 "label_last_day": version.tags.get(LABEL_LAST_DAY_TAG, ""),
                 **({"recovered": recovered} if recovered else {}),
