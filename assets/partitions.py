@@ -27,8 +27,23 @@ def build_daily_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:
     )
 
 
+class NoPartitionChosen(dg.Failure):
+    """A partitioned job launched without a day: refused at its first step, saying which days there are. Never
+    retried (the run's tags will not change)."""
+
+    def __init__(self, description: str):
+        super().__init__(description=description, allow_retries=False)
+
+
 def window_dates(context: dg.AssetExecutionContext) -> tuple[date, date]:
-    """The run's partition window as dates: ``start`` inclusive, ``end`` exclusive."""
+    """The run's partition window as dates: ``start`` inclusive, ``end`` exclusive. A run without a partition or a
+    range is refused (:class:`NoPartitionChosen`) instead of failing in Dagster's internal check."""
+    # Refused, not run for the latest day: in Dagster a partitioned job's run names its partition (the launch dialog
+    # asks for one, backfills and the schedule's run requests set it), and a run that chose a day itself would
+    # write a day nobody asked for; for `ingest`, which backfills history, the latest day is rarely the one meant.
+    # The schedule is what picks yesterday, and its latest tick can be launched by hand.
+    if not (context.has_partition_key or context.has_partition_key_range):
+        raise NoPartitionChosen(choose_partition(context.assets_def.partitions_def, context.job_name))
     window = context.partition_time_window
     return window.start.date(), window.end.date()
 
@@ -36,6 +51,20 @@ def window_dates(context: dg.AssetExecutionContext) -> tuple[date, date]:
 def window_days(context: dg.AssetExecutionContext) -> list[date]:
     start, end = window_dates(context)
     return [start + timedelta(days=i) for i in range((end - start).days)]
+
+
+def choose_partition(partitions: dg.PartitionsDefinition | None, job: str) -> str:
+    """What a run of ``job`` without a partition is told: the days there are and how to pick one or a range."""
+    first = partitions.get_first_partition_key() if partitions else None
+    last = partitions.get_last_partition_key() if partitions else None
+    days = f"from {first} to {last}" if first and last else "(there is none yet: the first day has not ended)"
+    return (
+        f"{job} is daily-partitioned and this run has no partition: choose a day (partition) {days} (in the launch "
+        f"dialog; on the command line, the run tag dagster/partition), or a range with the tags {RANGE_START_TAG} "
+        f"and {RANGE_END_TAG} (inclusive; a backfill of several days sets them). The schedules choose their days "
+        "themselves (nightly: yesterday); to run a schedule's day now: Automation > the schedule > Preview tick "
+        "result > Launch all."
+    )
 
 
 def day_before(at: datetime, timezone: str) -> str:

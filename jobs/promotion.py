@@ -6,7 +6,9 @@ UI holds every change of what serves. Their launchpad asks only for what the act
 in the asset's ``action``), each field described (``Field(description=...)``: Dagster does not read attribute
 docstrings). The versions to choose from, with the gate's verdict on each, are the ``versions`` table of the
 champion asset's latest materialization. The run gets tags saying who asked and which version now serves
-(``nightjar/requested_by``, ``nightjar/version``, ``nightjar/action``): the runs list answers who promoted what.
+(``nightjar/requested_by``, ``nightjar/version``, ``nightjar/action``): the runs list answers who promoted what. A
+refused request fails its run with the same tags (``nightjar/version``: the version asked for; a rollback names
+none) and ``nightjar/refused``, the reason: the runs list answers who asked for what, and why not.
 
 An emergency rollback must not wait behind a backfill: both jobs carry a high ``dagster/priority``, which puts
 their runs ahead in the daemon's run queue. On DuckDB the step still waits for the run that holds the warehouse's

@@ -20,6 +20,8 @@ Every refusal is a :class:`assets.ml.promotion.PromotionRefused` that says why a
 gets the same answer): ``requested_by`` empty for a person's action; ``force: true`` without a ``reason``; a
 rollback without a ``reason``; a version that does not exist (the message lists those that do); a version already
 champion; a version the gate refused or never judged, unless forced; a rollback with no earlier champion.
+The champion step tags a refused run with what was asked and why it was refused
+(:func:`assets.ml.champion_assets._refusal_tagged`).
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ champions): the decision is kept as a run tag before anything moves, and a retry
 # No `from __future__ import annotations` here: Dagster reads the asset function's annotations (context, config,
 # resources) as real types.
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Literal
 
@@ -22,18 +24,20 @@ import dagster as dg
 from pydantic import Field
 
 from assets.ml.champion import Decision, decide, validated_actor, version_metrics, versions_table
-from assets.ml.promotion import MAX_REASON_CHARS, AliasChange, move_alias
+from assets.ml.promotion import MAX_REASON_CHARS, AliasChange, PromotionRefused, move_alias
 from assets.ml.spec import ModelSpec
 from assets.step_cost import with_cost
-from resources.registry import CHALLENGER, CHAMPION, SERVER_RETRY_POLICY, ModelRegistry
+from resources.registry import CHALLENGER, CHAMPION, SERVER_RETRY_POLICY, ModelRegistry, ModelVersionNotFound
 from resources.warehouse import WAREHOUSE_POOL, Warehouse
 
 PLANNED_MOVE_TAG = "nightjar/planned_alias_move"
 """Run tag holding the move a champion step decided on, for its retries (a :class:`Decision` as JSON)."""
-# Run tags of a run that moved the champion: the runs list answers who made which version champion.
+# Run tags of a run that moved the champion, or was refused: the runs list answers who asked for which version (and,
+# for a refusal, why not).
 REQUESTED_BY_TAG = "nightjar/requested_by"
 VERSION_TAG = "nightjar/version"
 ACTION_TAG = "nightjar/action"
+REFUSED_TAG = "nightjar/refused"  # the refusal's message
 
 
 def champion_key(spec: ModelSpec) -> dg.AssetKey:
@@ -102,6 +106,22 @@ def _plan(context: dg.AssetExecutionContext, decision: Decision) -> None:
     )
 
 
+@contextmanager
+def _refusal_tagged(context: dg.AssetExecutionContext, config: ChampionConfig) -> Iterator[None]:
+    """A refused request (:class:`PromotionRefused`, or a version not in the registry) leaves its run tagged with what
+    was asked, by whom and why it was refused, as an accepted one is tagged with what it did; then fails the run."""
+    try:
+        yield
+    except (PromotionRefused, ModelVersionNotFound) as refused:
+        asked = {ACTION_TAG: config.action, REFUSED_TAG: (refused.description or str(refused))[:MAX_REASON_CHARS]}
+        if config.requested_by.strip():  # an empty requested_by is itself the refusal: no tag rather than ""
+            asked[REQUESTED_BY_TAG] = config.requested_by.strip()
+        if config.version is not None:  # a rollback names no version: the one it would restore was not decided
+            asked[VERSION_TAG] = str(config.version)
+        context.instance.add_run_tags(context.run.run_id, asked)
+        raise
+
+
 def _clear_challenger(registry: ModelRegistry, name: str, decision: Decision) -> str | None:
     """After a move, the ``challenger`` alias goes when it points at the new champion, and after a rollback
     whatever it points at: a rollback ends the canary at once (no challenger, no slice for it on the next scoring),
@@ -139,12 +159,13 @@ def build_champion_asset(spec: ModelSpec) -> dg.AssetsDefinition:
     def champion(
         context: dg.AssetExecutionContext, config: ChampionConfig, registry: ModelRegistry, warehouse: Warehouse
     ) -> dg.MaterializeResult:
-        actor = validated_actor(config, name)
-        decision = _planned(context)
-        if decision is None:
-            decision = decide(spec, registry, warehouse, config, actor)
-            if decision.moves:
-                _plan(context, decision)
+        with _refusal_tagged(context, config):
+            actor = validated_actor(config, name)
+            decision = _planned(context)
+            if decision is None:
+                decision = decide(spec, registry, warehouse, config, actor)
+                if decision.moves:
+                    _plan(context, decision)
         if decision.moves:
             move_alias(
                 registry,
