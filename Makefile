@@ -25,11 +25,12 @@ dbt_project/target/manifest.json: $(VENV)/.installed $(shell find dbt_project -n
 # Arguments go to the bootstrap: `make run ARGS="--all-history --train-as-of 2025-04-30"` (a past window of your own
 # data; `.venv/bin/python -m jobs.bootstrap --help` lists them).
 run: setup
-	NIGHTJAR_REPORTS_BASE_URL="$${NIGHTJAR_REPORTS_BASE_URL:-$(REPORTS_URL)}" $(BIN)/python -m jobs.bootstrap $(ARGS)
+	$(BIN)/python -m jobs.bootstrap $(ARGS)
 
-# Where the UIs listen (127.0.0.1 only): `make dev DAGSTER_PORT=3100 MLFLOW_PORT=5100`. The links nightjar records
-# (MLflow run -> Dagster run, Dagster asset -> MLflow run) follow unless NIGHTJAR_DAGSTER_URL /
-# NIGHTJAR_MLFLOW_UI_URL say otherwise (a shared host, a proxy).
+# Where the UIs listen (127.0.0.1 only): `make dev DAGSTER_PORT=3100 REPORTS_PORT=8190`, `make mlflow-ui
+# MLFLOW_PORT=5100` (give `make run` the same ports). The links nightjar records (MLflow run -> Dagster run, Dagster
+# asset -> MLflow run, check -> report) follow unless NIGHTJAR_DAGSTER_URL / NIGHTJAR_MLFLOW_UI_URL /
+# NIGHTJAR_REPORTS_BASE_URL say otherwise (a shared host, a proxy).
 DAGSTER_PORT ?= 3000
 MLFLOW_PORT ?= 5000
 export NIGHTJAR_DAGSTER_URL ?= http://127.0.0.1:$(DAGSTER_PORT)
@@ -42,15 +43,21 @@ export NIGHTJAR_MLFLOW_UI_URL ?= http://127.0.0.1:$(MLFLOW_PORT)
 REPORTS_DIR = $(or $(NIGHTJAR_REPORTS_DIR),$(or $(NIGHTJAR_DATA_DIR),$(CURDIR)/data)/reports)
 REPORTS_PORT ?= 8090
 REPORTS_URL = http://127.0.0.1:$(REPORTS_PORT)
+# Only for the targets that run the chain: tests set their own (or none).
+run dev: export NIGHTJAR_REPORTS_BASE_URL ?= $(REPORTS_URL)
 
-# The Dagster UI, and the reports server beside it (in the background, stopped when dagster dev exits).
+# `dg` (Dagster's project CLI, [tool.dg] in pyproject.toml) runs with the project's venv as the active one.
+DG = VIRTUAL_ENV="$(abspath $(VENV))" $(BIN)/dg
+
+# The Dagster UI (`dg dev`; `dagster dev -w workspace.yaml` serves the same location), and the reports server beside
+# it (in the background, stopped when `dg dev` exits).
 dev: setup
 	@$(BIN)/python -m resources.report_server serve --dir "$(REPORTS_DIR)" --port $(REPORTS_PORT) >/dev/null 2>&1 & server=$$!; \
 	trap 'kill $$server 2>/dev/null' EXIT; trap 'exit 130' INT TERM HUP; \
 	sleep 1; \
 	if kill -0 $$server 2>/dev/null; then echo "reports: $(REPORTS_URL) (serving $(REPORTS_DIR))"; \
 	else echo "reports: not served from here (port $(REPORTS_PORT) taken? \`make reports\` may be serving them)"; fi; \
-	NIGHTJAR_REPORTS_BASE_URL="$${NIGHTJAR_REPORTS_BASE_URL:-$(REPORTS_URL)}" $(BIN)/dagster dev -h 127.0.0.1 -p $(DAGSTER_PORT)
+	$(DG) dev -h 127.0.0.1 -p $(DAGSTER_PORT)
 
 # The MLflow UI: versions, their runs, and each run's metrics (monitoring logs a step per checked day).
 mlflow-ui: setup

@@ -6,6 +6,11 @@ the only place the environment is read (``Settings.from_env()``).
 
 from __future__ import annotations
 
+import inspect
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import dagster as dg
 
 from assets.ml.model_assets import build_model_assets
@@ -33,8 +38,32 @@ FORKSERVER_EXECUTOR = dg.multiprocess_executor.configured(
     name="multiprocess_forkserver",
 )
 
+# Beta APIs nightjar uses on purpose, with no non-beta equivalent in Dagster 1.13. Their warnings are silenced by
+# exact message while the definitions are built, so that any other Beta, Preview or superseded warning still shows.
+KNOWN_BETA_WARNINGS = (
+    # `backfill_policy=BackfillPolicy.single_run()` on the partitioned assets: a backfill of many days is one run.
+    r"Parameter `backfill_policy` of function `asset` is currently in beta",
+    # `with_source_code_references` and the metadata it attaches: the "open source" link of every asset (below).
+    r"Function `with_source_code_references` is currently in beta",
+    r"Class `LocalFileCodeReference` is currently in beta",
+    r"Class `CodeReferencesMetadataValue` is currently in beta",
+)
+
+
+@contextmanager
+def known_beta_warnings_silenced() -> Iterator[None]:
+    with warnings.catch_warnings():
+        for message in KNOWN_BETA_WARNINGS:
+            warnings.filterwarnings("ignore", message=message, category=dg.BetaWarning)
+        yield
+
 
 def build_definitions(settings: Settings) -> dg.Definitions:
+    with known_beta_warnings_silenced():
+        return _build_definitions(settings)
+
+
+def _build_definitions(settings: Settings) -> dg.Definitions:
     partitions = build_daily_partitions(settings)
     kind = settings.warehouse_kind
     # The project first: under `dagster dev` it re-parses dbt, and the raw declarations are read from that manifest.
@@ -55,8 +84,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         jobs += [training_job, monitoring_job, *build_promotion_jobs(model.spec)]
         schedules += [training_schedule, monitoring_schedule]
     executor = dg.in_process_executor if settings.executor == "in_process" else FORKSERVER_EXECUTOR
+    assets = with_code_references([*raw_assets, dbt_models, *(a for m in models for a in m.assets)])
     return dg.Definitions(
-        assets=[*raw_assets, dbt_models, *(a for m in models for a in m.assets)],
+        assets=assets,
         asset_checks=[c for m in models for c in m.checks],
         jobs=jobs,
         schedules=schedules,
@@ -64,6 +94,39 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         resources=build_resources(settings),
         executor=executor,
     )
+
+
+CODE_REFERENCES = "dagster/code_references"
+
+
+def with_code_references(assets: list[dg.AssetsDefinition]) -> list[dg.AssetsDefinition]:
+    """Each asset links the Python function that computes it (local file and line: a clone may have no remote to
+    link to), as Dagster's ``with_source_code_references`` does."""
+    return [_file_of_wrapped_function(a) for a in dg.with_source_code_references(assets)]
+
+
+def _file_of_wrapped_function(assets_def: dg.AssetsDefinition) -> dg.AssetsDefinition:
+    """The file of the function a decorator wraps: Dagster 1.13 takes the line from it (``inspect.unwrap``) but the
+    file from the wrapper, ``assets/step_cost.py``'s ``with_cost`` for most assets."""
+    if not isinstance(assets_def, dg.AssetsDefinition) or not isinstance(assets_def.node_def, dg.OpDefinition):
+        return assets_def
+    fn = assets_def.node_def.compute_fn
+    fn = getattr(fn, "decorated_fn", fn)
+    if not hasattr(fn, "__wrapped__"):
+        return assets_def
+    wrapper_file, source_file = inspect.getsourcefile(fn), inspect.getsourcefile(inspect.unwrap(fn))
+
+    def fixed(spec: dg.AssetSpec) -> dg.AssetSpec:
+        references = [
+            dg.LocalFileCodeReference(file_path=source_file, line_number=r.line_number, label=r.label)
+            if isinstance(r, dg.LocalFileCodeReference) and r.file_path == wrapper_file
+            else r
+            for r in spec.metadata[CODE_REFERENCES].code_references
+        ]
+        metadata = {**spec.metadata, CODE_REFERENCES: dg.CodeReferencesMetadataValue(code_references=references)}
+        return spec.replace_attributes(metadata=metadata)
+
+    return assets_def.map_asset_specs(fixed)
 
 
 defs = build_definitions(Settings.from_env())

@@ -158,6 +158,28 @@ def test_declared_column_types_are_the_warehouse_types(ui_defs, tmp_path, monkey
     assert set(declared) <= set(in_warehouse)
 
 
+# --- code references ------------------------------------------------------------------------------------------------
+
+
+def test_every_asset_links_the_function_that_computes_it(ui_defs):
+    """The asset page's "open source" link: a file of the repo and the line of the asset's own decorator, not the
+    wrapper that records its cost (assets/step_cost.py)."""
+    shown = {}
+    for node in ui_defs.resolve_asset_graph().asset_nodes:
+        references = node.metadata.get("dagster/code_references")
+        shown[node.key.to_user_string()] = [
+            (Path(r.file_path).relative_to(PROJECT_ROOT).as_posix(), r.line_number)
+            for r in (references.code_references if references else [])
+        ]
+    assert [key for key, refs in shown.items() if len(refs) != 1] == []
+    assert shown["raw/applications"][0][0] == "assets/raw/raw_assets.py"
+    assert shown["marts/fct_application_features"][0][0] == "assets/transform/dbt_assets.py"
+    assert shown["loan_default_risk/drift"][0][0] == "assets/monitoring/drift_assets.py"
+    for file, line in (refs[0] for refs in shown.values()):
+        declared = (PROJECT_ROOT / file).read_text().splitlines()[line - 1].strip()
+        assert declared.startswith("@") and "asset" in declared, f"{file}:{line} is not where an asset is declared"
+
+
 # --- schedules, sensors, jobs --------------------------------------------------------------------------------------
 
 
