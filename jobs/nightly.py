@@ -1,9 +1,9 @@
 """The nightly job: yesterday's partition through raw ingestion, the dbt transforms and batch scoring, on a cron
 schedule in the configured timezone; and the ingest job that backfills history without scoring.
 
-Both jobs are daily-partitioned (their assets are), so a run needs a day: launched from the UI with no partition
-selected, Dagster refuses it ("Has a PartitionsDefinition, so should either have a partition key..."). Dagster's
-own paths are named in the descriptions the UI shows: pick the day in the launch dialog, or, for the day the
+Both jobs are daily-partitioned (their assets are), so a run needs a day: launched with no partition, its first step
+stops with a message listing the days to choose and the range tags (``assets.partitions.NoPartitionChosen``).
+Dagster's own paths are named in the descriptions the UI shows: pick the day in the launch dialog, or, for the day the
 schedule runs (yesterday), the schedule's "Preview tick result" on its latest tick and "Launch all", which
 evaluates the schedule and launches its run request. No second, unpartitioned job: an asset job cannot run
 partitioned assets without a partition either, and an op that launched the real job would hide the run.
@@ -21,7 +21,7 @@ DATA_SELECTION = dg.AssetSelection.groups("raw", "staging", "intermediate", "mar
 NIGHTLY_SELECTION = DATA_SELECTION | dg.AssetSelection.groups("inference")
 NIGHTLY_SCHEDULE_NAME = "nightly_schedule"
 
-# Shown in the job's description: a partitioned job launched without a day fails with Dagster's internal error.
+# Shown in the job's description: a partitioned job launched without a day stops at its first step (no day chosen).
 PICK_A_DAY = (
     "Daily-partitioned: launch it for a day (in the launch dialog, choose the partition, e.g. yesterday; "
     "for several days, a backfill)."

@@ -53,7 +53,7 @@ def _links(metadata: dict[str, dg.MetadataValue]) -> dict[str, str]:
     return {k: v.value for k, v in metadata.items() if isinstance(v, dg.UrlMetadataValue)}
 
 
-def test_model_and_predictions_link_their_version_in_the_configured_uis(linked_lab):
+def test_model_champion_and_predictions_link_their_version_in_the_configured_uis(linked_lab):
     lab = linked_lab
     trained = lab.run_training()
     assert trained.success
@@ -79,9 +79,10 @@ def test_model_and_predictions_link_their_version_in_the_configured_uis(linked_l
     assert scored.metadata["model_version"].value == 1
     assert _links(scored.metadata) == {"mlflow_run": run_page, "mlflow_model_version": version_page}
 
-    # What the champion asset shows of the version that serves.
-    registry = lab.defs().resources["registry"]
-    assert {k: v.value for k, v in registry.version_links(MODEL, 1).items()} == _links(model.metadata)
+    # The champion asset links the version that serves.
+    [champion] = trained.asset_materializations_for_node(f"{MODEL}__champion")
+    assert champion.metadata["champion_version"].value == 1
+    assert _links(champion.metadata) == {"mlflow_run": run_page, "mlflow_model_version": version_page}
 
     # A retraining on the same data registers nothing, and still links the version it found.
     [unchanged] = lab.run_training().asset_materializations_for_node(MODEL_STEP)

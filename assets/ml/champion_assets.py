@@ -198,6 +198,7 @@ def build_champion_asset(spec: ModelSpec) -> dg.AssetsDefinition:
                 "forced": decision.forced,
                 "policy": spec.promotion.policy,
                 "model_uri": f"models:/{name}/{decision.serving}",
+                **registry.version_links(name, decision.serving),  # its MLflow run and version pages, as links
                 # What a person promoting or rolling back needs to see: the versions there are, and the gate's word.
                 "versions": dg.MetadataValue.md(versions_table(spec, registry.all_versions(name))),
                 **({"challenger_cleared": cleared} if cleared else {}),
