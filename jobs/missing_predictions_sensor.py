@@ -1,5 +1,12 @@
 """The sensor that alerts, once per model and day, when yesterday's predictions are still missing after their
-due hour (``predictions_due_hour``, in the partitions' time zone)."""
+due hour (``predictions_due_hour``, in the partitions' time zone).
+
+The same due time is each ``<model>/predictions`` asset's Dagster freshness policy
+(:func:`assets.ml.inference_assets.predictions_freshness_policy`): the UI shows it as the asset's Freshness. It does
+not replace this sensor. Dagster's cron freshness reads the asset's latest materialization of any partition (a
+backfill of an older day after midnight passes it), while this checks yesterday's partition itself; and open-source
+Dagster ships no freshness alert (alert policies are Dagster+), while this one goes to nightjar's webhook through
+``AlertsResource``, once per model and day, and stays quiet after the partitions' last day (NIGHTJAR_END_DATE)."""
 
 from __future__ import annotations
 

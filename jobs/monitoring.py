@@ -2,6 +2,10 @@
 
 Each tick checks drift of yesterday's scored partition and the quality of the day whose labels have just
 arrived (label_delay_days earlier): two runs of the same job, one per partition.
+
+The drift and quality assets carry no automation condition: this schedule runs them. ``eager()`` on drift would
+launch a second drift run of each scored day beside this schedule's, and quality waits for labels, a time no
+upstream materialization marks (why the nightly chain declares none: ``jobs/nightly.py``).
 """
 
 from datetime import date, timedelta

@@ -7,6 +7,15 @@ Dagster's own paths are named in the descriptions the UI shows: pick the day in 
 schedule runs (yesterday), the schedule's "Preview tick result" on its latest tick and "Launch all", which
 evaluates the schedule and launches its run request. No second, unpartitioned job: an asset job cannot run
 partitioned assets without a partition either, and an op that launched the real job would hide the run.
+
+Automation conditions: none, on purpose. This schedule is the chain's trigger (raw, dbt, predictions: one run per
+day, with the late-arrival re-asks below); drift and quality run on each model's monitoring schedule
+(``jobs/monitoring.py``), training on its schedule and the retraining sensor, the champion only by a promotion. Every
+asset downstream of the nightly run is covered by one of those, so an ``AutomationCondition`` (e.g. ``eager()`` on
+drift) would make the automation daemon launch a second run of what a schedule already runs, and the declared
+condition would not be what actually runs. What the assets declare instead is their due time: the predictions'
+freshness policy (``predictions_due_hour``; ``jobs/missing_predictions_sensor.py`` alerts on it). The raw tables
+have no due time of their own (a late landing file is asked for again, not alerted), so they carry no policy.
 """
 
 from collections.abc import Sequence

@@ -9,7 +9,8 @@ tick that requested a training run shows the run, and logs the same summary (the
 sensor follows Dagster's run-status convention: a tick that acted on a failed run is a success naming that run.
 
 Their settings come from ``Settings`` (``retrain_cooldown_hours``: at most one retraining per model per window;
-``predictions_due_hour``: the hour, in the partitions' timezone, by which yesterday's predictions must exist).
+``predictions_due_hour``: the hour, in the partitions' timezone, by which yesterday's predictions must exist; the
+predictions assets declare the same hour as their freshness policy, which the UI shows as Freshness).
 """
 
 from __future__ import annotations

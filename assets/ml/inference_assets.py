@@ -46,6 +46,16 @@ def _description(spec: ModelSpec) -> str:
     return f"{scored}with {what}, {decided}, and the reasons (top features) {which}."
 
 
+def predictions_freshness_policy(due_hour: int, timezone: str) -> dg.FreshnessPolicy:
+    """Due by ``due_hour`` (in the partitions' timezone) each day, built since local midnight: yesterday's partition
+    exists only from midnight on, so an earlier materialization cannot be it. The UI's Freshness; the alert is
+    ``missing_predictions_sensor``'s (same hour), which checks the day's partition itself."""
+    since_midnight = timedelta(hours=due_hour) if due_hour else timedelta(days=1)
+    return dg.FreshnessPolicy.cron(
+        deadline_cron=f"0 {due_hour} * * *", lower_bound_delta=since_midnight, timezone=timezone
+    )
+
+
 def build_predictions_asset(
     spec: ModelSpec,
     mart_keys: dict[str, dg.AssetKey],
@@ -53,6 +63,7 @@ def build_predictions_asset(
     partitions: dg.PartitionsDefinition,
     raw_keys: list[dg.AssetKey] | None = None,
     cpu_hour_price: float | None = None,
+    freshness_policy: dg.FreshnessPolicy | None = None,
 ) -> dg.AssetsDefinition:
     # The serving decision, not the newest trained version: lineage reads model -> champion -> predictions.
     champion_key = dg.AssetKey([spec.name, "champion"])
@@ -69,6 +80,8 @@ def build_predictions_asset(
         owners=[spec.owner],
         description=_description(spec),
         metadata={"dagster/table_name": predictions_table(spec)},
+        # No automation condition: the nightly schedule runs it (jobs/nightly.py says why).
+        freshness_policy=freshness_policy,
     )
     def predictions(
         context: dg.AssetExecutionContext,

@@ -12,7 +12,7 @@ import dagster as dg
 from dagster_dbt import get_asset_key_for_model
 
 from assets.ml.champion_assets import build_champion_asset
-from assets.ml.inference_assets import build_predictions_asset
+from assets.ml.inference_assets import build_predictions_asset, predictions_freshness_policy
 from assets.ml.spec import ModelSpec, SpecError, check_documented_columns, check_estimator, load_specs
 from assets.ml.training_assets import build_training_assets
 from assets.monitoring.drift_assets import build_drift_asset
@@ -50,7 +50,8 @@ def build_model_assets(
             spec, source, mart_keys, kind, settings.code_version, settings.dagster_url
         )
         raw = sources_upstream_of(dbt_assets, mart_keys[spec.scoring_mart])
-        predictions = build_predictions_asset(spec, mart_keys, kind, partitions, raw, settings.cpu_hour_price)
+        due = predictions_freshness_policy(settings.predictions_due_hour, settings.timezone)
+        predictions = build_predictions_asset(spec, mart_keys, kind, partitions, raw, settings.cpu_hour_price, due)
         monitoring = [build_drift_asset(spec, mart_keys, partitions), build_quality_asset(spec, mart_keys, partitions)]
         champion = build_champion_asset(spec)
         built.append(ModelAssets(spec=spec, assets=[*training, champion, predictions, *monitoring], checks=checks))
