@@ -120,6 +120,12 @@ def _materialize(
     return run_monitoring(asset, spec, MARTS, day, {"warehouse": warehouse, "reports": reports, "registry": registry})
 
 
+def _column_rows(meta: dict) -> dict[str, tuple[str, str]]:
+    """The `columns` table of a drift materialization: each checked column's method and threshold, as shown."""
+    rows = [line.strip("|").split("|") for line in meta["columns"].splitlines()[2:]]
+    return {cells[0].strip(): (cells[1].strip(), cells[2].strip()) for cells in rows}
+
+
 @pytest.fixture
 def reports(tmp_path: Path) -> MonitoringReports:
     return MonitoringReports(directory=str(tmp_path / "reports"), retention_days=30)
@@ -158,8 +164,11 @@ def test_excluded_columns_are_not_checked_and_per_column_methods_show_in_the_met
     result = _materialize("drift", spec, warehouse, reports)
     assert result.success
     meta = materialization_metadata(result, MODEL, "drift")
-    assert meta["column_methods"] == {"income": "psi", "weekday": "jensenshannon", "channel": "jensenshannon"}
-    assert meta["column_thresholds"] == {"income": 0.1, "weekday": 0.1, "channel": 0.1}
+    assert _column_rows(meta) == {
+        "income": ("psi", "0.1"),
+        "weekday": ("jensenshannon", "0.1"),
+        "channel": ("jensenshannon", "0.1"),
+    }
     assert "drift_temperature" not in meta and "temperature" not in meta["columns"]
     assert meta["excluded_columns"] == "temperature" and meta["checked_columns"] == 3
     assert "| income | psi | 0.1 |" in meta["columns"]
@@ -181,7 +190,7 @@ def test_the_weekday_column_would_alarm_against_trailing_days(warehouse, reports
     result = _materialize("drift", spec, warehouse, reports)
     meta = materialization_metadata(result, MODEL, "drift")
     assert meta["drifted_columns"] == "weekday"
-    assert set(meta["column_methods"]) == {"weekday", "channel"}
+    assert set(_column_rows(meta)) == {"weekday", "channel"}
 
 
 def test_a_served_days_reference_with_no_served_day_before_waits(warehouse, reports):
@@ -284,8 +293,24 @@ def test_a_day_with_an_empty_feature_gets_a_verdict_naming_it(warehouse, reports
     assert "'temperature': no value in any of the day's" in empty.description
     meta = materialization_metadata(result, MODEL, "drift")
     assert meta["empty_columns"] == "temperature"
-    assert "temperature" not in meta["column_methods"] and {"income", "channel"} <= set(meta["column_methods"])
+    assert "temperature" not in _column_rows(meta) and {"income", "channel"} <= set(_column_rows(meta))
     assert checks["data_drift"].description.startswith(f"{DAY}: ")  # judged on the features that have values
     # An ordinary day: the check passes.
     ordinary = _materialize("drift", spec, warehouse, reports, day=DAY - timedelta(days=1))
     assert check_evaluations(ordinary)["empty_inputs"].passed
+
+
+def test_the_drift_metadata_a_person_reads_is_tables_words_and_numbers(warehouse, reports):
+    """No JSON blob on a drift materialization: each column's method and threshold are rows of the `columns` table,
+    figures are numbers (Dagster plots them over partitions), the rest words or links."""
+    spec = make_spec(reference={"same_weekday": 4}, column_methods={"income": "psi"})
+    result = _materialize("drift", spec, warehouse, reports)
+    [materialization] = result.asset_materializations_for_node(f"{MODEL}__drift")
+    blobs = {k for k, v in materialization.metadata.items() if isinstance(v, dg.JsonMetadataValue)}
+    assert blobs == set()  # no entry is machine-read: none is exempt
+    assert "column_methods" not in materialization.metadata and "column_thresholds" not in materialization.metadata
+    assert isinstance(materialization.metadata["columns"], dg.MarkdownMetadataValue)
+    columns = _column_rows(materialization_metadata(result, MODEL, "drift"))
+    assert columns["income"] == ("psi", "0.1")
+    figures = ["drift_share", "score_drift", "reference_rows", "rows", *(f"drift_{c}" for c in columns)]
+    assert all(isinstance(materialization.metadata[k], dg.FloatMetadataValue | dg.IntMetadataValue) for k in figures)

@@ -296,3 +296,25 @@ def test_bootstrap_terminal_gets_the_summary_and_the_ui_keeps_the_run_output(tmp
     run_id = lines[0].split()[2]
     logs = list((Path(env["DAGSTER_HOME"]) / "storage" / run_id / "compute_logs").glob("*.out"))
     assert any("1 of 39 START sql view model" in log.read_text() for log in logs)
+
+
+# --- metadata a person reads ---------------------------------------------------------------------------------------
+
+# Objects dagster-dbt keeps on each dbt asset for its own use, which the Dagster UI hides by name.
+DBT_INTERNAL_METADATA = {"dagster_dbt/manifest", "dagster_dbt/dagster_dbt_translator"}
+SHOWN_AS_IS = (dg.MetadataValue, str, int, float, bool, dg.TableSchema)
+
+
+def test_dbt_assets_carry_no_unserializable_metadata(ui_defs):
+    """Every metadata entry the UI shows on a dbt asset is a value, none an object it would print as
+    "[DbtProject] (unserializable)"."""
+    specs = [spec for a in _dbt_assets(ui_defs) for spec in a.specs]
+    assert len(specs) >= 5  # the models
+    objects = {
+        f"{spec.key.to_user_string()}: {key}"
+        for spec in specs
+        for key, value in spec.metadata.items()
+        if key not in DBT_INTERNAL_METADATA and not isinstance(value, SHOWN_AS_IS)
+    }
+    assert objects == set()
+    assert not any("dagster_dbt/project" in spec.metadata for spec in specs)

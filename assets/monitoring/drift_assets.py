@@ -270,10 +270,8 @@ def build_drift_asset(
                 "checked_columns": len(checked),
                 "excluded_columns": ", ".join(excluded) or "none",
                 "empty_columns": ", ".join(result.empty_columns) or "none",
-                "column_methods": dg.MetadataValue.json(result.column_methods),
-                "column_thresholds": dg.MetadataValue.json(result.column_thresholds),
                 "thresholds": calibration,
-                "columns": dg.MetadataValue.md(_column_table(result)),
+                "columns": dg.MetadataValue.md(_column_table(result)),  # each column's method and threshold
                 **links,
                 **{f"drift_{column}": score for column, score in result.column_scores.items()},
             }

@@ -216,8 +216,7 @@ def build_quality_asset(
             metadata={
                 "status": "checked",
                 "day": day.isoformat(),
-                **{k: float(v) for k, v in figures.items()},
-                "validation_roc_auc": validation_auc,
+                **measured({**figures, "validation_roc_auc": validation_auc}),
                 "labeled_rows": result.rows,
                 "pooled_from": pooled_from.isoformat(),
                 "pooled_days": pooled_days,
@@ -316,7 +315,7 @@ def build_quality_asset(
             metadata={
                 "status": "checked",
                 "day": day.isoformat(),
-                **{k: float(v) for k, v in figures.items()},
+                **measured(figures),
                 "holdout_source": source,
                 "labeled_rows": result.rows,
                 "pooled_from": pooled_from.isoformat(),
@@ -404,6 +403,14 @@ def holdout_figure(spec: ModelSpec, registry: ModelRegistry, version, metric: st
         classes = sorted(set(actual.tolist()) | set(predicted.tolist()))
         value = f1_score(actual, predicted, labels=classes, average="macro", zero_division=0)
     return float(value), f"the reference sample's {len(reference)} holdout rows"
+
+
+def measured(figures: dict[str, float]) -> dict[str, float]:
+    """The figures that have a value, as floats: one that could not be measured (NaN: a single class, no holdout
+    figure) is left out rather than shown as "NaN", and plots over partitions skip the day."""
+    import math
+
+    return {k: float(v) for k, v in figures.items() if not math.isnan(float(v))}
 
 
 def task_figures(result, holdout: float) -> dict[str, float]:

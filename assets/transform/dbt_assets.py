@@ -2,6 +2,12 @@
 
 A run hands its partition window to dbt as vars (``min_date`` inclusive, ``max_date`` exclusive): incremental
 marts rebuild exactly those days, and a backfill of a range is a single dbt invocation over the range.
+
+The ``DbtProject`` is not handed to ``@dbt_assets`` (its ``project`` is optional, needed only for dbt code
+references, which the translator leaves off): given, dagster-dbt stores the object itself as every dbt asset's
+``dagster_dbt/project`` metadata, which the UI shows as "[DbtProject] (unserializable)". dbt runs in the same folder
+either way, the CLI resource's ``project_dir``; a run selecting a subset of over 200 dbt nodes gets them as
+``--select`` arguments rather than a selector file in a copy of the project (the project has about 40).
 """
 
 import tempfile
@@ -33,8 +39,7 @@ def _build_dbt_assets(
     project: DbtProject, partitions: dg.PartitionsDefinition, warehouse_kind: str
 ) -> dg.AssetsDefinition:
     @dbt_assets(
-        manifest=project.manifest_path,
-        project=project,
+        manifest=project.manifest_path,  # no project=: see the module docstring
         dagster_dbt_translator=NightjarDbtTranslator(warehouse_kind),
         partitions_def=partitions,
         backfill_policy=single_run,
