@@ -87,7 +87,7 @@ def test_a_stable_day_passes_every_drift_check_and_is_plotted(scenario):
     assert report.name == f"{STABLE_DAY}.json.gz" and 10_000 < report.stat().st_size < 200_000
     settings = scenario["settings"]
     champion = ModelRegistry(tracking_uri=settings.mlflow_tracking_uri).by_alias(MODEL, CHAMPION)
-    assert meta["mlflow_run"].value.endswith(f"/runs/{champion.run_id}")
+    assert meta["mlflow_run"].value.endswith(f"/runs/{champion.run_id}?workflowType=machine_learning")
 
 
 def test_the_first_drifted_day_fails_with_error_naming_the_columns(scenario):
