@@ -5,8 +5,13 @@ backfill of the chain writes about 5,700 events. Dagster batches those events (`
 hands each batch to ``store_event_batch``, which its Postgres storage writes at once but its SQLite storage writes
 one by one, each in its own connections and transactions (about 10 ms an event on this machine, 33 ms under
 load: 190 of the 254 s of that backfill; ``python -m bench.backfill``). This storage writes a batch in one run-shard
-transaction and one index transaction, the same rows Dagster's ``store_event`` writes, and turns batching on in
-the process that uses it.
+transaction and one index transaction, the same rows Dagster's ``store_event`` writes.
+
+Dagster hands over batches only where ``DAGSTER_EVENT_BATCH_SIZE`` is set in the environment of the process that
+stores events (run worker, webserver, daemon): the Makefile exports it for every target, deploy/prod.env.example
+sets it for a deployment. This class never sets it: a storage that changed its process's environment would change
+every other Dagster instance in that process too (a test session's, for one). Without it, events are stored one by
+one, as by Dagster's own SQLite storage: the same records, slower.
 
 Configured in ``dagster_home/dagster.yaml`` (``event_log_storage``); Postgres deployments keep Dagster's own
 storage, which batches natively once ``DAGSTER_EVENT_BATCH_SIZE`` is set (deploy/prod.env.example).
@@ -24,8 +29,7 @@ from dagster._core.storage.event_log import SqliteEventLogStorage
 
 from nightjar_instance.storage import creation_lock, dagster_home
 
-BATCH_SIZE_ENV = "DAGSTER_EVENT_BATCH_SIZE"
-DEFAULT_BATCH_SIZE = "1000"
+BATCH_SIZE_ENV = "DAGSTER_EVENT_BATCH_SIZE"  # read by Dagster at every event; set by the Makefile, never here
 
 
 class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
@@ -39,9 +43,6 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
     """
 
     def __init__(self, base_dir: str, inst_data=None):
-        # Dagster reads the variable at every event, in the process that stores it (run worker, webserver, daemon):
-        # every process that opens this storage batches. A value set by the user wins (0 turns batching off).
-        os.environ.setdefault(BATCH_SIZE_ENV, DEFAULT_BATCH_SIZE)
         with creation_lock(base_dir):  # a fresh home's index database, made by one process (storage.py)
             super().__init__(base_dir, inst_data=inst_data)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from nightjar_instance.event_log import BatchedSqliteEventLogStorage
+from nightjar_instance.event_log import BATCH_SIZE_ENV, BatchedSqliteEventLogStorage
 
 REPO = Path(__file__).resolve().parents[1]
 DAYS = dg.DailyPartitionsDefinition(start_date="2025-01-01", end_date="2025-02-01")
@@ -70,7 +70,7 @@ def _what_a_user_reads(instance: dg.DagsterInstance) -> dict:
 
 
 def test_a_ranged_run_reads_the_same_as_with_dagsters_storage(tmp_path, monkeypatch):
-    monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE", raising=False)
+    monkeypatch.setenv(BATCH_SIZE_ENV, "1000")  # as the Makefile sets it
     batch_sizes = []
     store_batch = BatchedSqliteEventLogStorage.store_event_batch
 
@@ -95,13 +95,25 @@ def test_a_ranged_run_reads_the_same_as_with_dagsters_storage(tmp_path, monkeypa
     assert rows["per_day"]["2025-01-16"] == {"days": dg.IntMetadataValue(17)}  # the second run's write
 
 
-def test_batching_is_on_where_the_storage_is_used_and_a_users_setting_wins(tmp_path, monkeypatch):
-    monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE", raising=False)
+def test_opening_the_storage_leaves_the_process_environment_alone(tmp_path, monkeypatch):
+    """Batching is the environment's choice (the Makefile exports it), never a side effect of opening a home."""
+    monkeypatch.delenv(BATCH_SIZE_ENV, raising=False)
+    before = dict(os.environ)
     BatchedSqliteEventLogStorage(str(tmp_path / "a"))
-    assert os.environ["DAGSTER_EVENT_BATCH_SIZE"] == "1000"
-    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "0")
-    BatchedSqliteEventLogStorage(str(tmp_path / "b"))
-    assert os.environ["DAGSTER_EVENT_BATCH_SIZE"] == "0"
+    assert dict(os.environ) == before
+
+
+def test_the_makefile_turns_batching_on_for_every_target():
+    """What `make run`, `make dev` and `make test` run inherits the batch size (a user's own value wins)."""
+    import subprocess
+
+    shown = subprocess.run(
+        ["make", "-s", "-C", str(REPO), "--eval", "print-batch: ; @echo $$" + BATCH_SIZE_ENV, "print-batch"],
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != BATCH_SIZE_ENV},
+    )
+    assert shown.stdout.strip() == "1000", shown.stdout + shown.stderr
 
 
 def test_without_a_base_dir_or_dagster_home_the_error_says_what_to_set(monkeypatch):
@@ -113,7 +125,7 @@ def test_without_a_base_dir_or_dagster_home_the_error_says_what_to_set(monkeypat
 def test_a_batch_that_fails_half_way_is_stored_once_by_dagsters_fallback(tmp_path, monkeypatch):
     """The run shard is written before the index; when the index write fails, Dagster stores each event of the
     batch again, one by one: the batch's run-shard rows must be taken back first, or every event would be twice."""
-    monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE", raising=False)
+    monkeypatch.setenv(BATCH_SIZE_ENV, "1000")  # as the Makefile sets it
     index_batch = BatchedSqliteEventLogStorage._index_batch
     failed = []
 
