@@ -2,8 +2,8 @@
 
 ``run_drift`` is the check the platform runs: one Evidently report (DataDriftPreset over the features plus a
 ValueDrift of the model's score) on frames the caller has already sampled, so the cost stays flat as partitions grow.
-A numpy/scipy re-implementation of the default statistics (tests/numpy_drift.py) cross-checks Evidently in the tests
-and is the drift bench's plain baseline.
+The figures and verdicts are read from Evidently's typed results of that run (``report_page.preset_results``): each
+column's ValueDrift value and its drift test's status, DriftedColumnsCount's count and share.
 
 Methods are forced rather than left to Evidently's choice, which depends on the row count (KS / chi-square at 1000
 reference rows or fewer, distances above). By default numeric columns use the Wasserstein distance normed by the
@@ -30,17 +30,13 @@ import numpy as np
 import pandas as pd
 
 from assets.ml.spec import DRIFT_METHODS
-from assets.monitoring.report_page import ReportAbout, save_snapshot
+from assets.monitoring.report_page import ReportAbout, preset_results, save_snapshot
 
 if TYPE_CHECKING:
     from assets.ml.spec import Thresholds
 
 NUMERIC_METHOD = "wasserstein"
 CATEGORICAL_METHOD = "jensenshannon"
-
-# metrics[].config.type values in the snapshot's dict() (evidently 0.7).
-_VALUE_DRIFT = "evidently:metric_v2:ValueDrift"
-_DRIFTED_COLUMNS_COUNT = "evidently:metric_v2:DriftedColumnsCount"
 
 Severity = Literal["ok", "warn", "error"]
 
@@ -104,7 +100,7 @@ def run_drift(
     holds categories (a multiclass model's predicted class), compared by the Jensen-Shannon distance of their mix.
     """
     from evidently import DataDefinition, Dataset, Report
-    from evidently.metrics import ValueDrift
+    from evidently.metrics import DriftedColumnsCount, ValueDrift
     from evidently.presets import DataDriftPreset
 
     checked_features(numeric, categorical, score_column)
@@ -123,22 +119,21 @@ def run_drift(
     if score_threshold is None:
         score_threshold = column_threshold if column_threshold is not None else 0.1
     only = set(features)
-    metrics: list[Any] = []
+    preset = score_metric = None
     if features:
-        metrics.append(
-            DataDriftPreset(
-                columns=features,
-                num_method=num_method,
-                cat_method=cat_method,
-                per_column_method={c: m for c, m in (column_methods or {}).items() if c in only} or None,
-                threshold=column_threshold,
-                per_column_threshold={c: t for c, t in (column_thresholds or {}).items() if c in only} or None,
-                **({} if drift_share is None else {"drift_share": drift_share}),
-            )
+        preset = DataDriftPreset(
+            columns=features,
+            num_method=num_method,
+            cat_method=cat_method,
+            per_column_method={c: m for c, m in (column_methods or {}).items() if c in only} or None,
+            threshold=column_threshold,
+            per_column_threshold={c: t for c, t in (column_thresholds or {}).items() if c in only} or None,
+            **({} if drift_share is None else {"drift_share": drift_share}),
         )
     if compare_score:
         method = CATEGORICAL_METHOD if score_categorical else NUMERIC_METHOD
-        metrics.append(ValueDrift(column=score_column, method=method, threshold=score_threshold))
+        score_metric = ValueDrift(column=score_column, method=method, threshold=score_threshold)
+    metrics: list[Any] = [m for m in (preset, score_metric) if m is not None]
     counts = {
         "column_threshold": column_threshold,
         "rows_current": len(current) if partition_rows is None else partition_rows,
@@ -148,7 +143,7 @@ def run_drift(
         "empty_columns": empty,
     }
     if not metrics:  # every feature empty and no scored reference: nothing Evidently could compare
-        return _from_snapshot({"metrics": [], "tests": []}, features=[], score_column=None, **counts)
+        return _result({}, [], None, features=[], **counts)
     report = Report(metrics, include_tests=True)  # the per-column verdicts are the ValueDrift tests
     snapshot = report.run(
         Dataset.from_pandas(current[columns], data_definition=definition),
@@ -157,9 +152,11 @@ def run_drift(
     )
     if report_path is not None:
         save_snapshot(snapshot, report_path)
-    return _from_snapshot(
-        snapshot.dict(), features=features, score_column=score_column if compare_score else None, **counts
-    )
+    generated = preset_results(snapshot, preset) if preset is not None else []
+    judged = {m.column: _judged(m, r) for m, r in generated if isinstance(m, ValueDrift)}
+    drift_counts = [r for m, r in generated if isinstance(m, DriftedColumnsCount)]
+    score = _judged(score_metric, snapshot.metric_results[score_metric.metric_id]) if score_metric else None
+    return _result(judged, drift_counts, score, features=features, **counts)
 
 
 def scored_rows(score: pd.Series, categorical: bool = False) -> int:
@@ -181,11 +178,40 @@ def empty_columns(reference: pd.DataFrame, current: pd.DataFrame, features: Sequ
     return empty
 
 
-def _from_snapshot(
-    data: dict[str, Any],
+@dataclass(frozen=True)
+class _Judged:
+    """One column's drift as Evidently judged it: its drift score, the method and threshold it was judged by, and
+    the status of its drift test ("FAIL": drifted, "SUCCESS": not; None: the report ran no test)."""
+
+    score: float
+    method: str
+    threshold: float | None
+    status: str | None
+
+
+def _judged(metric: Any, result: Any) -> _Judged:
+    """A ValueDrift ``metric`` and Evidently's ``result`` of it (a SingleValue with the column's drift test).
+
+    The method and threshold are those the test ran with (its ``metric_config``: Evidently fills in a method's
+    default threshold when none was asked for)."""
+    test = result.tests[0] if result.tests else None
+    config = test.metric_config.params if test is not None else {}
+    threshold = metric.threshold if metric.threshold is not None else config.get("threshold")
+    return _Judged(
+        score=float(result.value),
+        method=metric.method or config.get("method"),
+        threshold=None if threshold is None else float(threshold),
+        # TestStatus is a str enum: its value is "FAIL" / "SUCCESS" / ...
+        status=None if test is None else str(test.status.value),
+    )
+
+
+def _result(
+    columns: Mapping[str, _Judged],
+    drift_counts: Sequence[Any],
+    score: _Judged | None,
     *,
     features: list[str],
-    score_column: str | None,
     column_threshold: float | None,
     rows_current: int,
     rows_reference: int,
@@ -193,59 +219,48 @@ def _from_snapshot(
     score_reference_rows: int | None = None,
     empty_columns: dict[str, str] | None = None,
 ) -> DriftResult:
-    """Read the results out of ``snapshot.dict()`` (``score_column`` None: the score was not compared; no
-    ``features``: no feature could be compared, the drift share is NaN).
-
-    metrics[] with config.type ValueDrift: config.column, config.method, config.threshold, value (the score);
-    tests[] whose metric_config.metric_id is that metric's id: status FAIL (drifted) or SUCCESS;
-    metrics[] with config.type DriftedColumnsCount: value.count, value.share (Evidently's drift share).
-    """
-    value_drift = {m["config"]["column"]: m for m in data["metrics"] if m["config"]["type"] == _VALUE_DRIFT}
-    counts = [m for m in data["metrics"] if m["config"]["type"] == _DRIFTED_COLUMNS_COUNT]
-    # TestStatus is a str enum: it compares equal to "FAIL" / "SUCCESS".
-    statuses = {t["metric_config"]["metric_id"]: t["status"] for t in data["tests"]}
-    missing = [c for c in [*features, *([score_column] if score_column else [])] if c not in value_drift]
-    if missing or len(counts) != (1 if features else 0):
+    """The check's result from Evidently's: ``columns`` (each feature's ValueDrift, judged), ``drift_counts`` (the
+    DriftedColumnsCount results: one when there are ``features``), ``score`` (the score's ValueDrift; None: the
+    score was not compared, ``score_drift`` is NaN). No ``features``: no feature could be compared, the drift
+    share is NaN."""
+    missing = [c for c in features if c not in columns]
+    if missing or len(drift_counts) != (1 if features else 0):
         raise RuntimeError(
-            f"Evidently snapshot lacks ValueDrift for {missing} or has {len(counts)} DriftedColumnsCount metrics"
+            f"Evidently's drift report lacks ValueDrift for {missing} or has {len(drift_counts)} "
+            "DriftedColumnsCount results"
         )
-
-    scores: dict[str, float] = {}
-    methods: dict[str, str] = {}
-    thresholds: dict[str, float] = {}
     drifted: list[str] = []
     for column in features:
-        metric = value_drift[column]
-        scores[column] = float(metric["value"])
-        methods[column] = metric["config"]["method"]
-        threshold = metric["config"].get("threshold")
-        thresholds[column] = float(threshold if threshold is not None else DRIFT_METHODS[methods[column]][2])
-        status = statuses.get(metric["id"])
+        status = columns[column].status
         if status not in ("FAIL", "SUCCESS"):
             raise RuntimeError(f"Evidently drift test for column '{column}' has status {status!r}")
         if status == "FAIL":
             drifted.append(column)
-
-    count = counts[0]["value"] if counts else {"count": 0, "share": math.nan}
-    if int(count["count"]) != len(drifted):
+    count, share = (drift_counts[0].count.value, drift_counts[0].share.value) if drift_counts else (0, math.nan)
+    if int(count) != len(drifted):
         raise RuntimeError(
-            f"Evidently disagrees with itself: DriftedColumnsCount {count['count']}, failed drift tests {len(drifted)}"
+            f"Evidently disagrees with itself: DriftedColumnsCount {count}, failed drift tests {len(drifted)}"
         )
     return DriftResult(
-        column_scores=scores,
-        column_methods=methods,
+        column_scores={c: columns[c].score for c in features},
+        column_methods={c: columns[c].method for c in features},
         column_threshold=column_threshold,
         drifted_columns=drifted,
-        drift_share=float(count["share"]),
-        score_drift=float(value_drift[score_column]["value"]) if score_column else math.nan,
-        score_method=value_drift[score_column]["config"]["method"] if score_column else NUMERIC_METHOD,
+        drift_share=float(share),
+        score_drift=score.score if score is not None else math.nan,
+        score_method=score.method if score is not None else NUMERIC_METHOD,
         rows_current=rows_current,
         rows_reference=rows_reference,
         sample_rows=sample_rows,
-        column_thresholds=thresholds,
+        column_thresholds={c: _threshold(columns[c]) for c in features},
         score_reference_rows=score_reference_rows,
         empty_columns=dict(empty_columns or {}),
     )
+
+
+def _threshold(judged: _Judged) -> float:
+    """The threshold a column was judged by: as Evidently's test ran it, else the method's default."""
+    return judged.threshold if judged.threshold is not None else float(DRIFT_METHODS[judged.method][2])
 
 
 def severity(value: float, thresholds: Thresholds) -> Severity:

@@ -3,8 +3,9 @@ preset (``run_quality``), a regressor with its regression preset (``run_regressi
 multi-class classifier with its classification preset on the predicted classes (``run_multiclass_quality``: macro
 F1, accuracy, each class's recall and F1).
 
-ROC AUC, log loss, the observed positive rate (share of target == 1) and the mean predicted probability come from the
-Evidently snapshot. Evidently 0.7 has no Brier score and no calibration table, so those two are computed here
+ROC AUC, log loss, the observed positive rate (share of target == 1) and the mean predicted probability are Evidently's,
+read from its typed results of the run (``report_page.preset_results``: each metric's result under its id). Evidently
+0.7 has no Brier score and no calibration table, so those two are computed here
 (sklearn / pandas). evidently and sklearn are imported inside the function: this module is imported when Dagster
 loads definitions.
 """
@@ -18,19 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from assets.monitoring.report_page import ReportAbout, save_snapshot
-
-# Keys of the snapshot's dict() (evidently 0.7): metrics[].config.type.
-_ROC_AUC = "evidently:metric_v2:RocAuc"
-_LOG_LOSS = "evidently:metric_v2:LogLoss"
-_MEAN_VALUE = "evidently:metric_v2:MeanValue"
-_RMSE = "evidently:metric_v2:RMSE"
-_MAE = "evidently:metric_v2:MAE"  # value: {mean, std} of the absolute error
-_R2 = "evidently:metric_v2:R2Score"
-_F1 = "evidently:metric_v2:F1Score"  # multiclass: macro F1
-_ACCURACY = "evidently:metric_v2:Accuracy"
-_RECALL_BY_LABEL = "evidently:metric_v2:RecallByLabel"  # value: {class: recall}
-_F1_BY_LABEL = "evidently:metric_v2:F1ByLabel"
+from assets.monitoring.report_page import ReportAbout, preset_results, save_snapshot
 
 CALIBRATION_BINS = 10
 
@@ -77,7 +66,7 @@ def run_quality(
     with ``about`` (what it covers: model, version, day) kept on the snapshot to title its page.
     """
     from evidently import BinaryClassification, DataDefinition, Dataset, Report
-    from evidently.metrics import MeanValue
+    from evidently.metrics import LogLoss, MeanValue, RocAuc
     from evidently.presets import ClassificationPreset
     from sklearn.metrics import brier_score_loss
 
@@ -86,10 +75,8 @@ def run_quality(
         numerical_columns=[target, score_column],
         classification=[BinaryClassification(target=target, prediction_probas=score_column, pos_label=1)],
     )
-    report = Report(
-        [ClassificationPreset(), MeanValue(column=target), MeanValue(column=score_column)],
-        include_tests=True,
-    )
+    preset, target_mean, score_mean = ClassificationPreset(), MeanValue(column=target), MeanValue(column=score_column)
+    report = Report([preset, target_mean, score_mean], include_tests=True)
     snapshot = report.run(
         Dataset.from_pandas(data, data_definition=definition),
         None,
@@ -98,17 +85,17 @@ def run_quality(
     if report_path is not None:
         save_snapshot(snapshot, report_path)
 
-    values = _values(snapshot.dict())
-    positive_rate = values[(_MEAN_VALUE, target)]
-    predicted_rate = values[(_MEAN_VALUE, score_column)]
-    roc_auc = values[(_ROC_AUC, None)]
+    metrics = _by_class(snapshot, preset, [RocAuc, LogLoss])
+    positive_rate = _value(snapshot, target_mean)
+    predicted_rate = _value(snapshot, score_mean)
+    roc_auc = float(metrics[RocAuc].value)
     positives = int(data[target].sum())
     return QualityResult(
         rows=len(data),
         roc_auc=roc_auc,
         # Not in Evidently 0.7: computed with sklearn.
         brier=float(brier_score_loss(data[target], data[score_column])),
-        log_loss=values[(_LOG_LOSS, None)],
+        log_loss=float(metrics[LogLoss].value),
         positive_rate=positive_rate,
         predicted_rate=predicted_rate,
         calibration_gap=abs(positive_rate - predicted_rate),
@@ -175,15 +162,21 @@ def _labeled(frame: pd.DataFrame, target: str, score_column: str) -> pd.DataFram
     return pd.DataFrame({target: data[target].astype(int), score_column: scores}, index=data.index)
 
 
-def _values(data: dict[str, Any]) -> dict[tuple[str, str | None], float]:
-    """(metrics[].config.type, metrics[].config.column or None) -> metrics[].value, for the single-value metrics."""
-    wanted = {_ROC_AUC, _LOG_LOSS, _MEAN_VALUE}
-    values: dict[tuple[str, str | None], float] = {}
-    for metric in data["metrics"]:
-        config = metric["config"]
-        if config["type"] in wanted:
-            values[(config["type"], config.get("column"))] = float(metric["value"])
-    return values
+def _value(snapshot, metric) -> float:
+    """Evidently's result of ``metric`` (a single-value metric the report was given), as a float."""
+    return float(snapshot.metric_results[metric.metric_id].value)
+
+
+def _by_class(snapshot, preset, wanted: list[type]) -> dict[type, Any]:
+    """Evidently's result of each ``wanted`` metric class among those ``preset`` generated (one of each)."""
+    found: dict[type, list[Any]] = {kind: [] for kind in wanted}
+    for metric, result in preset_results(snapshot, preset):
+        if type(metric) in found:
+            found[type(metric)].append(result)
+    wrong = {kind.__name__: len(results) for kind, results in found.items() if len(results) != 1}
+    if wrong:
+        raise RuntimeError(f"Evidently's {type(preset).__name__} did not compute one of each of {wrong} (count found)")
+    return {kind: results[0] for kind, results in found.items()}
 
 
 @dataclass(frozen=True)
@@ -209,7 +202,7 @@ def run_regression_quality(
     """Evidently RegressionPreset on ``target`` (the actual value) against ``prediction_column`` (the predicted
     one), its report stored at ``report_path`` as :func:`run_quality` stores its own."""
     from evidently import DataDefinition, Regression, Report
-    from evidently.metrics import MeanValue
+    from evidently.metrics import MAE, RMSE, MeanValue, R2Score
     from evidently.presets import RegressionPreset
 
     data = _numbers(frame, [target, prediction_column])
@@ -217,18 +210,21 @@ def run_regression_quality(
         numerical_columns=[target, prediction_column],
         regression=[Regression(target=target, prediction=prediction_column)],
     )
-    report = Report(
-        [RegressionPreset(), MeanValue(column=target), MeanValue(column=prediction_column)], include_tests=True
+    preset, actual_mean, predicted_mean = (
+        RegressionPreset(),
+        MeanValue(column=target),
+        MeanValue(column=prediction_column),
     )
+    report = Report([preset, actual_mean, predicted_mean], include_tests=True)
     snapshot = _run(report, data, definition, report_path, about)
-    metrics = _metric_values(snapshot.dict())
+    metrics = _by_class(snapshot, preset, [RMSE, MAE, R2Score])
     return RegressionQuality(
         rows=len(data),
-        rmse=float(metrics[(_RMSE, None)]),
-        mae=float(metrics[(_MAE, None)]["mean"]),
-        r2=float(metrics[(_R2, None)]),
-        mean_actual=float(metrics[(_MEAN_VALUE, target)]),
-        mean_predicted=float(metrics[(_MEAN_VALUE, prediction_column)]),
+        rmse=float(metrics[RMSE].value),
+        mae=float(metrics[MAE].mean.value),  # MAE's result: the mean and std of the absolute error
+        r2=float(metrics[R2Score].value),
+        mean_actual=_value(snapshot, actual_mean),
+        mean_predicted=_value(snapshot, predicted_mean),
     )
 
 
@@ -257,6 +253,7 @@ def run_multiclass_quality(
     """Evidently ClassificationPreset on ``target`` (class names) against ``predicted_column`` (the predicted
     classes, the same names), its report stored at ``report_path`` as :func:`run_quality` stores its own."""
     from evidently import DataDefinition, MulticlassClassification, Report
+    from evidently.metrics import Accuracy, F1ByLabel, F1Score, RecallByLabel
     from evidently.presets import ClassificationPreset
 
     data = frame[[target, predicted_column]]
@@ -267,9 +264,10 @@ def run_multiclass_quality(
         categorical_columns=[target, predicted_column],
         classification=[MulticlassClassification(target=target, prediction_labels=predicted_column)],
     )
-    snapshot = _run(Report([ClassificationPreset()], include_tests=True), data, definition, report_path, about)
-    metrics = _metric_values(snapshot.dict())
-    recall, f1 = metrics[(_RECALL_BY_LABEL, None)], metrics[(_F1_BY_LABEL, None)]
+    preset = ClassificationPreset()
+    snapshot = _run(Report([preset], include_tests=True), data, definition, report_path, about)
+    metrics = _by_class(snapshot, preset, [F1Score, Accuracy, RecallByLabel, F1ByLabel])
+    recall, f1 = metrics[RecallByLabel], metrics[F1ByLabel]  # ByLabelValue: class -> SingleValue
     names = sorted(set(data[target]) | set(data[predicted_column]))
     actual, predicted = data[target].value_counts(), data[predicted_column].value_counts()
     classes = pd.DataFrame(
@@ -277,14 +275,14 @@ def run_multiclass_quality(
             "class": names,
             "actual_rows": [int(actual.get(c, 0)) for c in names],
             "predicted_rows": [int(predicted.get(c, 0)) for c in names],
-            "recall": [float(recall.get(c, np.nan)) for c in names],
-            "f1": [float(f1.get(c, np.nan)) for c in names],
+            "recall": [_label_value(recall, c) for c in names],
+            "f1": [_label_value(f1, c) for c in names],
         }
     )
     return MulticlassQuality(
         rows=len(data),
-        macro_f1=float(metrics[(_F1, None)]),
-        accuracy=float(metrics[(_ACCURACY, None)]),
+        macro_f1=float(metrics[F1Score].value),
+        accuracy=float(metrics[Accuracy].value),
         classes=classes,
     )
 
@@ -311,7 +309,7 @@ def _numbers(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
         raise ValueError(f"{columns} must be numbers for regression quality: {error}") from error
 
 
-def _metric_values(data: dict[str, Any]) -> dict[tuple[str, str | None], Any]:
-    """(metrics[].config.type, metrics[].config.column or None) -> metrics[].value, every metric (a value may be a
-    number or a dict: by label, or mean and std)."""
-    return {(m["config"]["type"], m["config"].get("column")): m["value"] for m in data["metrics"]}
+def _label_value(result, label: str) -> float:
+    """A class's value in Evidently's by-label result; NaN for a class it has none for."""
+    value = result.get_label_result(label)
+    return float(value.value) if value is not None else float("nan")

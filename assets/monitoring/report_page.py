@@ -11,6 +11,11 @@ Evidently 0.7 keeps a run's ``name`` and ``metadata`` on the snapshot (``Report.
 tags=)``), but its HTML shows none of them: the page is titled "Report" whatever it covers. A report opened from a
 link or found in the reports folder must say what it is, so the rendered page gets a ``<title>`` and a header
 listing what it covers, from the snapshot's own name and metadata, above Evidently's dashboard.
+
+The checks read a run's figures through Evidently's typed results (:func:`preset_results`): the metrics a preset
+generated (``MetricContainer.list_metrics``), each one's result under its id (``Snapshot.metric_results`` keyed by
+``Metric.metric_id``), as ``SingleValue`` / ``CountValue`` / ``MeanStdValue`` / ``ByLabelValue`` objects with their
+tests; not the JSON shapes of ``Snapshot.dict()``.
 """
 
 from __future__ import annotations
@@ -44,6 +49,13 @@ class ReportAbout:
             "metadata": {k: str(v) for k, v in self.facts.items()},
             "tags": [f"{k}={v}" for k, v in self.facts.items()],
         }
+
+
+def preset_results(snapshot: Any, preset: Any) -> list[tuple[Any, Any]]:
+    """Each metric ``preset`` (a DataDriftPreset, ClassificationPreset, ...) generated in the run that made
+    ``snapshot``, with Evidently's result of it: (metric, result) pairs in the preset's order."""
+    results = snapshot.metric_results
+    return [(metric, results[metric.metric_id]) for metric in preset.list_metrics(snapshot.context)]
 
 
 def save_snapshot(snapshot: Any, path: Path) -> int:
