@@ -529,3 +529,18 @@ def test_a_declaration_error_names_the_file_the_table_and_the_field(tmp_path, ou
     yaml_file = tmp_path / "project" / "models" / "staging" / "loans" / "__sources.yml"
     assert message.startswith(f"{yaml_file}: table raw.outcomes: field '{field_name}'"), message
     assert what in message
+
+
+def test_every_error_of_a_declaration_is_named_at_once(tmp_path, outcomes_node):
+    def edit(node, nightjar):
+        nightjar.update(missing_day="skip", partition_col="outcome_date")
+        node["columns"]["defaulted"]["data_type"] = "jsonb"
+
+    with pytest.raises(DeclarationError) as error:
+        load_raw_tables(fake_manifest(tmp_path, outcomes_node, edit))
+    lines = str(error.value).splitlines()
+    prefix = f"{tmp_path / 'project' / 'models' / 'staging' / 'loans' / '__sources.yml'}: table raw.outcomes: field "
+    assert all(line.startswith(prefix) for line in lines), lines
+    named = sorted(line[len(prefix) :].split(":")[0] for line in lines)
+    assert named == ["'columns.defaulted.data_type'", "'meta.nightjar.missing_day'", "'meta.nightjar.partition_col'"]
+    assert "'skip'" in str(error.value) and "'jsonb'" in str(error.value)
