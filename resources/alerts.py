@@ -4,9 +4,9 @@ The payload is Slack-compatible (Slack incoming webhooks read the top-level ``te
 fields for any other receiver. The webhook URL usually embeds a secret token, so it comes in through
 ``dagster.EnvVar`` and no error message ever shows more of it than the host.
 
-Alerts are sent from sensors and hooks, which have no retry policy, so the POST retries itself: a webhook that
-does not answer, times out or answers 408, 425, 429 or 5xx is tried again after a short exponential backoff. A
-webhook that stays down never fails the caller: :meth:`AlertsResource.send` logs that the alert was not
+Alerts are sent from sensors and hooks, which have no retry policy, so the POST retries itself (tenacity): a
+webhook that does not answer, times out or answers 408, 425, 429 or 5xx is tried again after a short exponential
+backoff. A webhook that stays down never fails the caller: :meth:`AlertsResource.send` logs that the alert was not
 delivered (the alert itself is already in the log) and returns ``False``.
 """
 
@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
-import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -124,21 +122,36 @@ class AlertsResource(dg.ConfigurableResource):
         """POST ``payload`` to the webhook, retrying what may pass on a later attempt with exponential backoff
         (``retry_delay_seconds``, doubled each time, +/- 50% jitter). Raises :class:`AlertDeliveryError` (the last
         attempt's) when every attempt failed, or at once when retrying cannot help."""
+        import tenacity  # only when an alert goes to a webhook: ~15 ms of imports kept off definitions load
+
         logger = log or _default_logger
         attempts = 1 if self._webhook_down else self.max_attempts
-        for attempt in range(1, attempts + 1):
-            try:
-                self._post(payload)
-            except AlertDeliveryError as exc:
-                if not exc.retryable or attempt == attempts:
-                    self._webhook_down = True
-                    raise
-                delay = self.retry_delay_seconds * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)
-                logger.warning("%s (attempt %d of %d); retrying in %.1f s", exc, attempt, attempts, delay)
-                time.sleep(delay)
-            else:
-                self._webhook_down = False
-                return
+
+        def log_retry(state) -> None:  # a tenacity.RetryCallState
+            logger.warning(
+                "%s (attempt %d of %d); retrying in %.1f s",
+                state.outcome.exception(),
+                state.attempt_number,
+                attempts,
+                state.next_action.sleep,
+            )
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(lambda exc: isinstance(exc, AlertDeliveryError) and exc.retryable),
+            stop=tenacity.stop_after_attempt(attempts),
+            # delay * 2**(attempt - 1) * (0.5 + uniform(0, 1)): half of it fixed, the other half-to-one-and-a-half
+            # drawn (the sum of tenacity's fixed and "full jitter" exponential waits).
+            wait=tenacity.wait_exponential(multiplier=self.retry_delay_seconds / 2)
+            + tenacity.wait_random_exponential(multiplier=self.retry_delay_seconds),
+            before_sleep=log_retry,
+            reraise=True,  # the last attempt's AlertDeliveryError, not tenacity's RetryError
+        )
+        try:
+            retrying(self._post, payload)
+        except AlertDeliveryError:
+            self._webhook_down = True
+            raise
+        self._webhook_down = False
 
     def _post(self, payload: dict[str, Any]) -> None:
         """One POST; :class:`AlertDeliveryError` (saying whether a retry may help) if it is not accepted."""

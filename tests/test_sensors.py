@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import dagster as dg
 import pytest
@@ -349,6 +351,57 @@ def test_a_webhook_that_stays_down_is_retried_then_logged_never_raised(caplog):
         "could not reach alert webhook at 127.0.0.1:9" in messages[-1] and caplog.records[-1].levelno == logging.ERROR
     )
     assert not any("secret-token" in m for m in messages)
+
+
+@pytest.fixture
+def scripted_webhook():
+    """A local webhook answering each POST with the next status of ``statuses`` (then 200); ``codes`` records them."""
+    hook = type("Scripted", (), {"statuses": [], "codes": []})()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            self.rfile.read(int(self.headers["Content-Length"]))
+            code = hook.statuses.pop(0) if hook.statuses else 200
+            hook.codes.append(code)
+            self.send_response(code)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    hook.url = f"http://127.0.0.1:{server.server_port}/hooks/secret-token"
+    yield hook
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_webhook_that_answers_503_then_200_gets_the_alert_and_a_404_is_not_retried(scripted_webhook, caplog):
+    alerts = AlertsResource(webhook_url=scripted_webhook.url, retry_delay_seconds=0, max_attempts=3)
+    scripted_webhook.statuses = [503, 429]
+    with caplog.at_level(logging.WARNING, logger="nightjar.alerts"):
+        assert alerts.send("t", "error", "x") is True
+    assert scripted_webhook.codes == [503, 429, 200]
+    retries = [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]
+    assert len(retries) == 2 and "HTTP 503" in retries[0] and "(attempt 1 of 3); retrying in 0.0 s" in retries[0]
+
+    scripted_webhook.codes.clear()
+    scripted_webhook.statuses = [404]
+    assert alerts.send("t", "error", "x") is False  # a wrong URL stays wrong: one attempt
+    assert scripted_webhook.codes == [404]
+
+
+def test_after_a_webhook_stayed_down_the_same_resource_tries_each_alert_once(scripted_webhook):
+    alerts = AlertsResource(webhook_url=scripted_webhook.url, retry_delay_seconds=0, max_attempts=2)
+    scripted_webhook.statuses = [500, 500, 500]
+    assert alerts.send("first", "error", "x") is False
+    assert scripted_webhook.codes == [500, 500]
+    assert alerts.send("second", "error", "x") is False  # one attempt: a dead webhook cannot stall a tick
+    assert scripted_webhook.codes == [500, 500, 500]
+    assert alerts.send("third", "error", "x") is True  # it answers again: back to normal
+    assert scripted_webhook.codes == [500, 500, 500, 200]
 
 
 def test_without_webhook_alerts_are_logged(caplog):
