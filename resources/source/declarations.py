@@ -26,7 +26,9 @@ a column may not be null, and nightjar's own words where dbt has none::
                 constraints: [{type: not_null}]
                 config: {meta: {accepted_values: [a, b]}}   # or min: / max: for numbers
 
-Every error names the YAML file, the table and the field, and is raised when the definitions load.
+The pydantic models of ``resources.source.declaration_models`` validate a declaration; here their errors become
+messages. Every error names the YAML file, the table and the field (one line each, all of a table's errors at once),
+and is raised when the definitions load.
 """
 
 from __future__ import annotations
@@ -37,17 +39,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from resources.manifest import load_manifest
-from resources.source.declaration_models import (
-    GENERATORS,
-    ColumnDeclaration,
-    ColumnRules,
-    Invalid,
-    SourceNode,
-    TableSettings,
-)
+from resources.source.declaration_models import ColumnDeclaration, ColumnRules, Invalid, SourceNode, TableSettings
 from resources.source.schema import Column, RawTable
-
-__all__ = ["GENERATORS", "DeclarationError", "load_raw_tables"]
 
 
 class DeclarationError(ValueError):
