@@ -1,10 +1,12 @@
-"""Drift on real Evidently runs: no false alarm on same-distribution data, exactly the shifted columns flagged,
-Evidently and the numpy/scipy implementation agreeing, the spec's methods and thresholds per column type and per
-column, and a stable, bounded sample."""
+"""Drift on real Evidently runs: no false alarm on same-distribution data, exactly the shifted columns flagged, each
+column judged by its threshold, the figures those of Evidently's own report on the same frames (one ValueDrift per
+column, its public API), the spec's methods and thresholds per column type and per column, and a stable, bounded
+sample."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -18,7 +20,6 @@ from assets.monitoring.drift import DriftResult, run_drift, severity
 from assets.monitoring.scored_day import sample_scored_day
 from resources.failures import DataFailure
 from resources.warehouse import DuckDBWarehouse, NotInWarehouse
-from tests.numpy_drift import drift_numpy
 
 NUMERIC = [f"num_{i}" for i in range(10)]
 CATEGORICAL = ["cat_a", "cat_b"]
@@ -44,14 +45,36 @@ def make_frame(rows: int, seed: int, shift_sd: float = 0.0, cat_a_mix: list[floa
     return pd.DataFrame(data)
 
 
-def assert_same_statistics(evidently: DriftResult, numpy: DriftResult) -> None:
-    assert list(evidently.column_scores) == list(numpy.column_scores)
-    for column, score in evidently.column_scores.items():
-        assert numpy.column_scores[column] == pytest.approx(score, rel=1e-6, abs=1e-12), column
-    assert evidently.column_methods == numpy.column_methods
-    assert evidently.drifted_columns == numpy.drifted_columns
-    assert evidently.drift_share == pytest.approx(numpy.drift_share)
-    assert numpy.score_drift == pytest.approx(evidently.score_drift, rel=1e-6)
+def evidently_scores(reference: pd.DataFrame, current: pd.DataFrame, methods: Mapping[str, str]) -> dict[str, float]:
+    """Evidently's own drift score of each column of ``methods`` (column -> method) on these frames: a plain report
+    of one ValueDrift per column, read through its public results, none of nightjar's code on the way."""
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.metrics import ValueDrift
+
+    columns = list(methods)
+    definition = DataDefinition(
+        numerical_columns=[c for c in columns if c not in CATEGORICAL],
+        categorical_columns=[c for c in columns if c in CATEGORICAL],
+    )
+    metrics = {column: ValueDrift(column=column, method=method) for column, method in methods.items()}
+    snapshot = Report(list(metrics.values())).run(
+        Dataset.from_pandas(current[columns], data_definition=definition),
+        Dataset.from_pandas(reference[columns], data_definition=definition),
+    )
+    return {column: float(snapshot.metric_results[m.metric_id].value) for column, m in metrics.items()}
+
+
+def assert_evidently_s_figures(result: DriftResult, reference: pd.DataFrame, current: pd.DataFrame) -> None:
+    """Each column's figure and the score's are Evidently's for these frames by the method the result names, and a
+    column (all distance methods here) is drifted exactly when its figure reaches the threshold it was judged by."""
+    expected = evidently_scores(reference, current, {**result.column_methods, SCORE: result.score_method})
+    assert list(result.column_scores) == list(result.column_methods)
+    for column, score in result.column_scores.items():
+        assert score == pytest.approx(expected[column], rel=1e-9, abs=1e-12), column
+    assert result.score_drift == pytest.approx(expected[SCORE], rel=1e-9)
+    judged = [c for c, score in result.column_scores.items() if score >= result.column_thresholds[c]]
+    assert result.drifted_columns == judged
+    assert result.drift_share == pytest.approx(len(judged) / len(result.column_scores))
 
 
 @pytest.fixture(scope="module")
@@ -60,31 +83,28 @@ def reference() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def same(reference, tmp_path_factory) -> tuple[DriftResult, DriftResult, object]:
+def same(reference, tmp_path_factory) -> tuple[DriftResult, pd.DataFrame, Path]:
     current = make_frame(5000, seed=2)
     report = tmp_path_factory.mktemp("drift") / "same" / "drift.json.gz"
     evidently = run_drift(reference, current, NUMERIC, CATEGORICAL, SCORE, THRESHOLD, report, partition_rows=123_456)
-    numpy = drift_numpy(reference, current, NUMERIC, CATEGORICAL, SCORE, THRESHOLD, partition_rows=123_456)
-    return evidently, numpy, report
+    return evidently, current, report
 
 
 @pytest.fixture(scope="module")
-def shifted(reference) -> tuple[DriftResult, DriftResult]:
+def shifted(reference) -> tuple[DriftResult, pd.DataFrame]:
     current = make_frame(5000, seed=3, shift_sd=0.5, cat_a_mix=CAT_A_SHIFTED_MIX)
-    evidently = run_drift(reference, current, NUMERIC, CATEGORICAL, SCORE, THRESHOLD, None)
-    numpy = drift_numpy(reference, current, NUMERIC, CATEGORICAL, SCORE, THRESHOLD)
-    return evidently, numpy
+    return run_drift(reference, current, NUMERIC, CATEGORICAL, SCORE, THRESHOLD, None), current
 
 
-def test_same_distribution_has_no_drift(same):
-    evidently, numpy, _ = same
+def test_same_distribution_has_no_drift(same, reference):
+    evidently, current, _ = same
     monitoring = Monitoring()
     assert evidently.drifted_columns == []
     assert evidently.drift_share == 0.0
     assert severity(evidently.drift_share, monitoring.drift_share) == "ok"
     assert severity(evidently.score_drift, monitoring.score_drift) == "ok"
     assert max(evidently.column_scores.values()) < THRESHOLD / 2
-    assert_same_statistics(evidently, numpy)
+    assert_evidently_s_figures(evidently, reference, current)
 
 
 def test_result_describes_what_was_compared(same):
@@ -97,15 +117,15 @@ def test_result_describes_what_was_compared(same):
     assert (evidently.rows_current, evidently.sample_rows, evidently.rows_reference) == (123_456, 5000, 5000)
 
 
-def test_shifted_columns_and_only_those_drift(shifted):
-    evidently, numpy = shifted
+def test_shifted_columns_and_only_those_drift(shifted, reference):
+    evidently, current = shifted
     expected = [*SHIFTED_NUMERIC, "cat_a"]
     assert evidently.drifted_columns == expected
     assert evidently.drift_share == pytest.approx(len(expected) / len(NUMERIC + CATEGORICAL))
-    for column in SHIFTED_NUMERIC:
+    for column in SHIFTED_NUMERIC:  # shifted by half a standard deviation: a normed Wasserstein distance of 0.5
         assert evidently.column_scores[column] == pytest.approx(0.5, abs=0.06)
     assert severity(evidently.drift_share, Monitoring().drift_share) == "error"
-    assert_same_statistics(evidently, numpy)
+    assert_evidently_s_figures(evidently, reference, current)
 
 
 def test_methods_are_forced_on_small_samples(reference):
@@ -114,7 +134,7 @@ def test_methods_are_forced_on_small_samples(reference):
     current = make_frame(400, seed=4)
     evidently = run_drift(small_reference, current, NUMERIC, CATEGORICAL, SCORE, THRESHOLD, None)
     assert set(evidently.column_methods.values()) == {"wasserstein", "jensenshannon"}
-    assert_same_statistics(evidently, drift_numpy(small_reference, current, NUMERIC, CATEGORICAL, SCORE, THRESHOLD))
+    assert_evidently_s_figures(evidently, small_reference, current)
 
 
 def test_default_methods_judge_at_their_default_threshold(reference):
@@ -166,15 +186,18 @@ def test_methods_and_thresholds_per_type_and_per_column(reference):
 
 
 def test_the_method_table_is_evidently_s(reference):
-    """assets.ml.spec.DRIFT_METHODS (checked at spec load, without importing evidently) against Evidently's registry."""
-    from evidently.legacy.calculations.stattests.registry import _registered_stat_tests
-    from evidently.legacy.core import ColumnType
+    """assets.ml.spec.DRIFT_METHODS (checked at spec load, without importing evidently) against Evidently's own stat
+    tests: those its stattests module exports (the module its "Customize Data Drift" page documents, under
+    ``legacy`` in 0.7), each with the column types it accepts and its default threshold."""
+    from evidently import ColumnType
+    from evidently.legacy.calculations import stattests
 
     kinds = {ColumnType.Numerical: "numeric", ColumnType.Categorical: "categorical"}
+    exported = [getattr(stattests, name) for name in stattests.__all__]
     registered = {
-        name: ({kinds[t] for t in by_type if t in kinds}, next(iter(by_type.values())).default_threshold)
-        for name, by_type in _registered_stat_tests.items()
-        if set(by_type) & set(kinds)
+        test.name: ({kinds[t] for t in test.allowed_feature_types if t in kinds}, test.default_threshold)
+        for test in exported
+        if isinstance(test, stattests.StatTest) and set(test.allowed_feature_types) & set(kinds)
     }
     assert {name: (set(types), default) for name, (types, _, default) in DRIFT_METHODS.items()} == registered
     # p-value or distance: a p-value test drifts on the same-distribution frames at a threshold of 1 (every p < 1),
@@ -205,11 +228,13 @@ def test_score_is_not_compared_without_reference_scores(reference):
     result = run_drift(unscored, current, NUMERIC, CATEGORICAL, SCORE, THRESHOLD, None)
     assert np.isnan(result.score_drift) and result.score_reference_rows == 0
     assert result.drifted_columns == [] and len(result.column_scores) == len(NUMERIC + CATEGORICAL)
-    # Partly scored: only the scored rows count, as the numpy implementation (which drops missing values) agrees.
+    # Partly scored: only the scored rows count; the score's drift is Evidently's against those rows alone.
     partly = reference.assign(**{SCORE: reference[SCORE].where(reference.index % 3 == 0)})
     evidently = run_drift(partly, current, NUMERIC, CATEGORICAL, SCORE, THRESHOLD, None)
     assert evidently.score_reference_rows == (reference.index % 3 == 0).sum()
-    assert_same_statistics(evidently, drift_numpy(partly, current, NUMERIC, CATEGORICAL, SCORE, THRESHOLD))
+    scored_only = evidently_scores(partly[partly[SCORE].notna()], current, {SCORE: "wasserstein"})
+    assert evidently.score_drift == pytest.approx(scored_only[SCORE], rel=1e-9)
+    assert evidently.column_scores == result.column_scores  # the features, compared alike scored or not
 
 
 def test_the_report_is_stored_compactly_and_renders_as_evidentlys_page(same):
@@ -262,17 +287,24 @@ def test_html_report_says_what_it_covers(reference, tmp_path):
     assert "drawDashboard" in dashboard
 
 
-def test_missing_values_are_ignored_alike(reference):
+def test_missing_values_are_left_out_of_a_column_s_drift(reference):
+    """A column's missing values are not compared: its drift is what the rows holding a value give, and a day
+    with some values missing (not shifted) does not drift."""
     current = make_frame(3000, seed=5)
     current.loc[current.index[::7], "num_3"] = np.nan
     current.loc[current.index[::11], "cat_b"] = None
     evidently = run_drift(reference, current, NUMERIC, CATEGORICAL, SCORE, THRESHOLD, None)
-    assert_same_statistics(evidently, drift_numpy(reference, current, NUMERIC, CATEGORICAL, SCORE, THRESHOLD))
+    assert evidently.drifted_columns == []
+    assert_evidently_s_figures(evidently, reference, current)
+    for column in ("num_3", "cat_b"):
+        present = current[current[column].notna()]
+        figure = evidently_scores(reference, present, {column: evidently.column_methods[column]})[column]
+        assert evidently.column_scores[column] == pytest.approx(figure, rel=1e-9), column
 
 
 def test_score_column_cannot_be_a_feature(reference):
-    with pytest.raises(ValueError, match="score column"):
-        drift_numpy(reference, reference, NUMERIC, CATEGORICAL, "num_0", THRESHOLD)
+    with pytest.raises(ValueError, match="score column 'num_0' must not also be a feature"):
+        run_drift(reference, reference, NUMERIC, CATEGORICAL, "num_0", THRESHOLD)
 
 
 @pytest.mark.parametrize(
@@ -338,7 +370,7 @@ def test_the_drift_sample_is_not_biased_by_key_order(tmp_path):
     # ids are sequential: a hash sample spreads over the whole range instead of taking the head
     numbers = sample[SPEC.entity_id].astype(int)
     assert numbers.min() < frame["id"].quantile(0.01) and numbers.max() > frame["id"].quantile(0.99)
-    result = drift_numpy(frame, sample, NUMERIC, CATEGORICAL, SCORE, THRESHOLD)
+    result = run_drift(frame, sample, NUMERIC, CATEGORICAL, SCORE, THRESHOLD)
     assert result.drifted_columns == []
 
 

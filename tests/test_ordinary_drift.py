@@ -1,6 +1,6 @@
 """Drift judged against what ordinary days do: a column that moves with the day (weather) no longer fails every
 ordinary day, and a real shift still fails; on real Evidently (its report for the verdicts, its stat tests for the
-ordinary days)."""
+ordinary days, whose figures are those its report gives for a day against the rest)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from assets.ml.spec import Thresholds
 from assets.monitoring.drift import run_drift
-from assets.monitoring.ordinary_drift import DAY_COLUMN, MARGIN, column_methods, ordinary_drift
+from assets.monitoring.ordinary_drift import DAY_COLUMN, MARGIN, REST_ROWS, column_methods, ordinary_drift
 
 FIRST = date(2026, 1, 1)
 ROWS_PER_DAY = 2000
@@ -93,3 +93,31 @@ def test_too_few_or_no_recorded_days_calibrate_nothing(reference):
     # p-value methods are left as written: their p-values shrink with the row count, not with the day.
     ks = column_methods(["temperature"], [], "ks", "jensenshannon", {})
     assert ordinary_drift(reference, ks, None).columns == {}
+
+
+def test_the_ordinary_drifts_are_those_evidently_s_report_gives(reference):
+    """Each column's ordinary drift is the largest that Evidently's own report (one ValueDrift per column, the
+    column's method) gives for one reference day against the other days: the stat tests called by name measure
+    what the check's report measures."""
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.metrics import ValueDrift
+
+    five_days = reference[reference[DAY_COLUMN] < (FIRST + timedelta(days=5)).isoformat()]
+    small = five_days.groupby(DAY_COLUMN).head(1000).reset_index(drop=True)
+    assert len(small) - 1000 <= REST_ROWS  # a day's rest (the other 4 days) is compared whole, not sampled
+    ordinary = ordinary_drift(small, METHODS, "score")
+    methods = {**{c: m for c, (m, _) in METHODS.items()}, "score": "wasserstein"}
+    definition = DataDefinition(numerical_columns=["temperature", "income", "score"], categorical_columns=["channel"])
+    largest = dict.fromkeys(methods, 0.0)
+    for day in sorted(small[DAY_COLUMN].unique()):
+        metrics = {c: ValueDrift(column=c, method=m) for c, m in methods.items()}
+        on_day = small[DAY_COLUMN] == day
+        snapshot = Report(list(metrics.values())).run(
+            Dataset.from_pandas(small.loc[on_day, list(methods)], data_definition=definition),
+            Dataset.from_pandas(small.loc[~on_day, list(methods)], data_definition=definition),
+        )
+        for column, metric in metrics.items():
+            largest[column] = max(largest[column], float(snapshot.metric_results[metric.metric_id].value))
+    assert ordinary is not None and ordinary.days == 5
+    assert ordinary.columns == pytest.approx({c: largest[c] for c in METHODS}, rel=1e-9)
+    assert ordinary.score == pytest.approx(largest["score"], rel=1e-9)
