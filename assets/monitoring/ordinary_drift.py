@@ -12,7 +12,11 @@ kept), nothing is calibrated.
 
 The drifts are Evidently's own statistics (its stat tests by name, as its report runs them), without building a
 report per reference day (about a second each): ``MIN_DAYS``..``MAX_DAYS`` days x the checked columns, the rest of
-the reference sampled to ``REST_ROWS`` rows, about a second in all, once per version in a run.
+the reference sampled to ``REST_ROWS`` rows, about a second in all, once per version in a run. The stat tests come
+from ``evidently.legacy.calculations.stattests`` (``get_stattest``, in its ``__all__``): the module Evidently's
+"Customize Data Drift" page documents for drift methods, which 0.7 keeps only under ``legacy``; no drift method is
+reachable outside ``legacy`` but through a report (ARCHITECTURE.md's register; the test that breaks if an upgrade
+changes it: tests/test_ordinary_drift.py, whose figures are held against the report's).
 """
 
 from __future__ import annotations
