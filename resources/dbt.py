@@ -8,12 +8,12 @@ import os
 import shutil
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cached_property, lru_cache
 from pathlib import Path
 
-from dagster_dbt import DbtCliResource, DbtProject
+from dagster_dbt import DagsterDbtProjectPreparer, DbtCliResource, DbtProject
 from pydantic import Field
 
 from resources.settings import Settings
@@ -21,15 +21,55 @@ from resources.settings import Settings
 
 @lru_cache(maxsize=4)
 def dbt_project(project_dir: Path, target: str) -> DbtProject:
-    _put_dbt_on_path()
     project = DbtProject(project_dir=project_dir, profiles_dir=project_dir, target=target)
-    project.prepare_if_dev()
+    VenvDbtPreparer().prepare_if_dev(project)
     return project
 
 
+class VenvDbtPreparer(DagsterDbtProjectPreparer):
+    """dagster-dbt's preparer (under ``dagster dev`` only: ``dbt deps`` if the project has packages, then
+    ``dbt parse --quiet`` into the project's target folder, one process at a time) run with this environment's dbt.
+
+    dagster-dbt's own preparer runs a plain ``dbt`` from PATH, which a venv that was not activated
+    (``.venv/bin/dagster dev``) has only in its own bin folder; here the ``dbt_executable`` is the venv's.
+    """
+
+    def prepare(self, project: DbtProject) -> None:
+        manifest = Path(project.manifest_path)
+        before = manifest.stat().st_mtime if manifest.exists() else 0.0
+        # The lock file dagster-dbt's preparer takes (an flock, as its FileLock takes it on POSIX).
+        with _flock(manifest.with_suffix(".concurrent-update-lock")):
+            if manifest.exists() and manifest.stat().st_mtime > before:
+                return  # another process parsed while this one waited
+            dbt = NightjarDbtCli(project_dir=project, dbt_executable=dbt_executable())
+            has_packages = any((Path(project.project_dir) / name).exists() for name in _PACKAGE_FILES)
+            for command in (["deps", "--quiet"] if has_packages else None, ["parse", "--quiet"]):
+                if command:
+                    dbt.cli(command, target_path=project.target_path).wait()
+
+
+_PACKAGE_FILES = ("packages.yml", "dependencies.yml")
+
+
+@contextmanager
+def _flock(path: Path) -> Iterator[None]:
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 PARTIAL_PARSE_FILE = "partial_parse.msgpack"
-# dagster-dbt builds the dbt process's environment from os.environ when `cli` is called and has no parameter
-# for it: the window is set for that call only, under this lock, and restored at once.
+# dbt commands that take the window as --event-time-start / --event-time-end (dbt-core 1.9+).
+EVENT_TIME_COMMANDS = ("build", "run")
+# On the Spark engine only: dagster-dbt builds the dbt process's environment from os.environ and takes no
+# environment, and dbt-spark's session method reads the server's address only from SPARK_REMOTE. It is set for
+# the one `cli` call, under this lock, and restored at once.
 _ENVIRON_LOCK = threading.Lock()
 
 
@@ -37,10 +77,11 @@ class NightjarDbtCli(DbtCliResource):
     """dbt's CLI, kept from re-parsing the project on every run.
 
     dbt re-parses everything (seconds) when ``--vars``, the profile or the target differ from its saved parse
-    state. So the partition window goes through the environment (read only at execution, see
-    ``macros/in_window.sql``), the warehouse file is a constant var (``profiles.yml`` reads ``warehouse_path``),
-    and the parse state of the last run is kept in ``state_dir`` and handed to the next (each run gets its own
-    target folder, which would otherwise start from the state prepared at setup, under another profile).
+    state. So the partition window goes as dbt's event-time flags, which parsing ignores (read only at execution,
+    see ``macros/in_window.sql``), the warehouse file is a constant var (``profiles.yml`` reads
+    ``warehouse_path``), and the parse state of the last run is kept in ``state_dir`` and handed to the next (each
+    run gets its own target folder, which would otherwise start from the state prepared at setup, under another
+    profile).
     """
 
     warehouse_path: str | None = Field(default=None, description="DuckDB file of the dev target (None: prod target)")
@@ -52,8 +93,8 @@ class NightjarDbtCli(DbtCliResource):
     @cached_property
     def _cli_version(self):
         """The dbt-core installed beside this Python. dagster-dbt asks the executable (`dbt --version`, a second
-        dbt start-up: 1-3 s on every run) only to tell dbt-core from the Fusion engine; ours is always dbt-core
-        from this environment (see _dbt_executable)."""
+        dbt start-up: 1.7 s of CPU, 3 s here, on every run) only to tell dbt-core from the Fusion engine; ours is
+        always dbt-core from this environment (see dbt_executable). ARCHITECTURE.md lists this override."""
         from importlib.metadata import version as installed_version
 
         from packaging import version
@@ -66,14 +107,36 @@ class NightjarDbtCli(DbtCliResource):
         return ["--vars", json.dumps(merged)] if merged else []
 
     def cli_in_window(self, args: Sequence[str], window: dict[str, str] | None, target_path: Path, **kwargs):
-        """``cli([*args, *vars_args()])`` with the partition ``window`` (``min_date``, ``max_date``) in dbt's
-        environment and the saved parse state in ``target_path``; call :meth:`save_parse_state` when done."""
+        """``cli(args)`` with the partition ``window`` (``min_date`` inclusive, ``max_date`` exclusive), the
+        warehouse var and the saved parse state in ``target_path``; call :meth:`save_parse_state` when done."""
         self._restore_parse_state(target_path)
-        window_env = {f"NIGHTJAR_DBT_{name.upper()}": value for name, value in (window or {}).items()}
-        if self.spark_remote:
-            window_env["SPARK_REMOTE"] = self.spark_remote
-        with _ENVIRON_LOCK, _environ(window_env):
-            return self.cli([*args, *self.vars_args()], target_path=target_path, **kwargs)
+        with self._spark_remote_in_environ():
+            return self.cli([*args, *self.window_args(args, window)], target_path=target_path, **kwargs)
+
+    def window_args(self, args: Sequence[str], window: Mapping[str, str] | None) -> list[str]:
+        """The window as ``--event-time-start`` / ``--event-time-end`` for ``build`` and ``run`` (dbt keeps its
+        parse state however they change), as vars for any other command (which takes no event-time flags: dbt
+        re-parses then); with the constant ``--vars`` either way."""
+        if window and args and args[0] in EVENT_TIME_COMMANDS:
+            event_time = ["--event-time-start", window["min_date"], "--event-time-end", window["max_date"]]
+            return [*event_time, *self.vars_args()]
+        return self.vars_args(dict(window or {}))
+
+    @contextmanager
+    def _spark_remote_in_environ(self) -> Iterator[None]:
+        if not self.spark_remote:
+            yield
+            return
+        name, saved = "SPARK_REMOTE", os.environ.get("SPARK_REMOTE")
+        with _ENVIRON_LOCK:
+            os.environ[name] = self.spark_remote
+            try:
+                yield
+            finally:
+                if saved is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = saved
 
     def save_parse_state(self, target_path: Path) -> None:
         produced = Path(target_path) / PARTIAL_PARSE_FILE
@@ -91,42 +154,19 @@ class NightjarDbtCli(DbtCliResource):
             shutil.copyfile(saved, Path(target_path) / PARTIAL_PARSE_FILE)
 
 
-@contextmanager
-def _environ(values: dict[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 def dbt_resource(settings: Settings) -> NightjarDbtCli:
     return NightjarDbtCli(
         project_dir=dbt_project(settings.dbt_project_dir, settings.dbt_target),
         profiles_dir=str(settings.dbt_project_dir),
         target=settings.dbt_target,
-        dbt_executable=_dbt_executable(),
+        dbt_executable=dbt_executable(),
         warehouse_path=str(settings.warehouse_path) if settings.engine == "duckdb" else None,
         state_dir=str(settings.dbt_state_dir),
         spark_remote=settings.spark_remote if settings.engine == "spark" else None,
     )
 
 
-def _put_dbt_on_path() -> None:
-    """Under `dagster dev`, prepare_if_dev() runs `dbt parse` with a plain "dbt" from PATH; a venv that was not
-    activated (`.venv/bin/dagster dev`) has it only in its own bin folder."""
-    executable = _dbt_executable()
-    folder = os.path.dirname(executable)
-    if folder and shutil.which("dbt") is None:
-        os.environ["PATH"] = os.pathsep.join([folder, os.environ.get("PATH", "")])
-
-
-def _dbt_executable() -> str:
+def dbt_executable() -> str:
     """The dbt installed in this Python's environment (the venv's), so a non-activated venv still finds it.
 
     sys.prefix, not sys.executable: Dagster's code server may run the venv's interpreter through its resolved

@@ -78,6 +78,27 @@ def test_generic_tests_compile_to_the_window_only_when_vars_give_one(nightjar_en
     assert "2026-01-02" not in everything and "application_date >=" not in everything
 
 
+@pytest.mark.slow  # three dbt invocations
+def test_a_new_window_keeps_dbts_parse_state_where_new_vars_would_not(nightjar_env, tmp_path):
+    """The window goes to `dbt build` as event-time flags, which dbt's saved parse state does not depend on: the
+    next day's build does not re-parse the project (seconds). `dbt test` takes no such flags: its window goes as
+    vars, and dbt re-parses."""
+    from resources.dbt import dbt_resource
+
+    dbt = dbt_resource(nightjar_env)
+
+    def log_of(name: str, command: str, start: date, end: date) -> str:
+        target = tmp_path / name
+        window = {"min_date": str(start), "max_date": str(end)}
+        dbt.cli_in_window([command, "--select", "tag:no_such_tag"], window, target).wait()
+        dbt.save_parse_state(target)
+        return (target / "dbt.log").read_text()
+
+    log_of("d1", "build", D1, D2)
+    assert "Unable to do partial parsing" not in log_of("d2", "build", D2, D3)
+    assert "Unable to do partial parsing" in log_of("d3", "test", D2, D3)  # the check above can see a re-parse
+
+
 def test_full_tests_job_and_schedule_take_their_settings():
     job, schedule = build_dbt_full_tests_job("15 3 * * 6", "Europe/Paris")
     assert job.name == DBT_FULL_TESTS_JOB_NAME

@@ -5,13 +5,16 @@
 {%- endmacro %}
 
 
-{#- One bound of the run's window. Dagster hands the window over in the environment (NIGHTJAR_DBT_MIN_DATE,
-    NIGHTJAR_DBT_MAX_DATE), read only when executing: dbt re-parses the whole project (seconds) whenever --vars
-    change, but an env_var() that parsing never calls leaves partial parsing intact. A plain `dbt build` may
-    still pass --vars '{"min_date": ..., "max_date": ...}'; with neither, the defaults select all history. -#}
+{#- One bound of the run's window. Dagster hands the window over as dbt's event-time flags (`dbt build
+    --event-time-start 2026-01-02 --event-time-end 2026-01-03`, meant for microbatch models, which this project
+    has none of), read only when executing: dbt re-parses the whole project (seconds) whenever --vars change, but
+    these flags leave its parse state intact. A plain `dbt build` may pass the same flags, or --vars
+    '{"min_date": ..., "max_date": ...}' (commands without event-time flags, such as `dbt test`, take only vars);
+    with neither, the defaults in dbt_project.yml select all history. -#}
 {% macro window_bound(name) -%}
-    {%- if execute -%}
-        {{- env_var('NIGHTJAR_DBT_' ~ (name | upper), var(name)) -}}
+    {%- set given = invocation_args_dict.get('event_time_start' if name == 'min_date' else 'event_time_end') if execute else none -%}
+    {%- if given -%}
+        {{- given.strftime('%Y-%m-%d') -}}
     {%- else -%}
         {{- var(name) -}}
     {%- endif -%}
