@@ -4,9 +4,9 @@ Not run by CI. From the repo root, with Debian's `chromium` installed::
 
     .venv/bin/python -m docs.screenshots [--out docs]
 
-It starts the stack of the live UI test in a temp folder (tests/live_ui.py: a small `make run`-like bootstrap, the
-reports server, `dagster dev`), promotes the challenger from the UI as a person would, starts `mlflow ui` on the
-same store, and saves one PNG per page. Chromium runs headless, driven over its DevTools pipe (standard library
+It starts the stack of the live UI test in a temp folder (tests/live_ui.py: a small `make run`-like bootstrap of
+three scored days, the reports server, `mlflow ui` and `dg dev`, all on ports other than the defaults), promotes the
+challenger from the UI as a person would, and saves one PNG per page. Chromium runs headless, driven over its DevTools pipe (standard library
 only): each page is shot once the text it is taken for is on screen, not after a fixed delay.
 """
 
@@ -20,11 +20,10 @@ import select
 import subprocess
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from resources.settings import PROJECT_ROOT
-from tests.live_ui import BIN, MODEL, free_port, live_stack, server
+from tests.live_ui import MODEL, live_stack
 
 WIDTH, HEIGHT = 1440, 900
 PAGE_DEADLINE_S = 90
@@ -109,26 +108,20 @@ class Chromium:
         os.close(self._from_chrome)
 
 
-def _wait_for_http(url: str, deadline_s: float = 300) -> None:
-    deadline = time.monotonic() + deadline_s
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=10):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
-
-
-def _pages(dagster: str, mlflow: str, report: str) -> dict[str, tuple[str, str, str | None]]:
+def _pages(dagster: str, mlflow: str, report: str, day: str) -> dict[str, tuple[str, str, str | None]]:
     """Each screenshot: its page, the text it is taken for, and what to click away first (JavaScript)."""
     location, ml = f"{dagster}/locations/nightjar", "?workflowType=machine_learning"
     expanded = ",".join(f"global@global:{group}" for group in GROUPS)  # every group open in the global graph
     return {
         "dagster_asset_lineage": (f"{dagster}/asset-groups?expanded={expanded}", "stg_applications", None),
         "dagster_dbt_asset_columns": (f"{dagster}/assets/marts/fct_labeled_applications", "varchar", None),
-        "dagster_drift_check_report_link": (f"{dagster}/assets/{MODEL}/drift?view=checks", "report_served", None),
+        "dagster_drift_check_report_link": (f"{dagster}/assets/{MODEL}/drift?view=checks", "report: http", None),
+        "dagster_predictions_partition": (
+            f"{dagster}/assets/{MODEL}/predictions?view=partitions&partition={day}",
+            "review_queue_rows",
+            None,
+        ),
+        "dagster_model_mlflow_links": (f"{dagster}/assets/{MODEL}/model", "mlflow_model_version", None),
         "evidently_drift_report": (report, "Drift", None),
         "dagster_promote_launchpad": (f"{location}/jobs/promote_{MODEL}/playground", "requested_by", None),
         "dagster_runs_promotion_tags": (f"{dagster}/runs", "nightjar/requested_by", None),
@@ -150,19 +143,14 @@ def main() -> None:
             {"version": version, "requested_by": "jane.doe@example.com", "reason": "v2 holds up on the last two weeks"},
         )
         assert ui.wait_for_run(run)["status"] == "SUCCESS", ui.failure_messages(run)
-        mlflow_port = free_port()
-        cmd = [str(BIN / "mlflow"), "ui", "--backend-store-uri", stack.env["MLFLOW_TRACKING_URI"]]
-        cmd += ["-h", "127.0.0.1", "-p", str(mlflow_port)]
-        with server(cmd, stack.env, Path(tmp) / "logs" / "mlflow.log"):
-            mlflow = f"http://127.0.0.1:{mlflow_port}"
-            _wait_for_http(f"{mlflow}/health")
-            pages = _pages(ui.url, mlflow, f"{stack.reports_url}/{MODEL}/drift/{stack.env['NIGHTJAR_END_DATE']}.html")
-            out.mkdir(parents=True, exist_ok=True)
-            browser = Chromium(Path(tmp) / "chromium")
-            try:
-                shot = [browser.shoot(url, out / f"{name}.png", *wait) for name, (url, *wait) in pages.items()]
-            finally:
-                browser.close()
+        day = stack.env["NIGHTJAR_END_DATE"]
+        pages = _pages(ui.url, stack.mlflow_url, f"{stack.reports_url}/{MODEL}/drift/{day}.html", day)
+        out.mkdir(parents=True, exist_ok=True)
+        browser = Chromium(Path(tmp) / "chromium")
+        try:
+            shot = [browser.shoot(url, out / f"{name}.png", *wait) for name, (url, *wait) in pages.items()]
+        finally:
+            browser.close()
     if not all(shot):
         raise SystemExit("some pages did not show what they were taken for: look at them before keeping them")
 

@@ -205,6 +205,19 @@ def _bootstrap(settings: Settings, args: argparse.Namespace, out: TextIO) -> Non
             if materialized:
                 reports[spec.name] = drift_report(materialized[-1], day.isoformat())
     _report(settings, specs, reports, out)
+    if first < scored_from:
+        print(unscored_history_hint(first, scored_from), file=out)
+
+
+def unscored_history_hint(first: date, scored_from: date) -> str:
+    """What the terminal says of the ML assets' days before the scored ones (grey in the UI's partitions): the
+    history the first version learned from, not days that failed, and the one command that fills them."""
+    return (
+        f"\nPredictions, drift and quality of {first} .. {scored_from - timedelta(days=1)} are empty: the history the "
+        "first version learned from, not days that failed. To score and monitor them (one run per step; figures on "
+        f'days a version trained on are in-sample): make run ARGS="--score-from {first} '
+        f'--score-to {scored_from - timedelta(days=1)}"'
+    )
 
 
 def check_statuses(evaluations) -> str:

@@ -3,9 +3,12 @@
 :func:`live_stack` does in a folder of its own what a user does on a fresh clone: prepares a Dagster home (a copy of
 the repo's ``dagster_home/dagster.yaml``, ``python -m resources.instance``), serves the reports folder over HTTP as
 `make dev` does (``python -m resources.report_server``, with ``NIGHTJAR_REPORTS_BASE_URL`` pointing at it), runs a small
-bootstrap (``python -m jobs.bootstrap``: a month of history, two scored and drift-checked days), trains a second
-version so a promotion has something to promote (``dagster job execute``, ``retrain_unchanged``), and starts
-``dagster dev`` on 127.0.0.1 and a free port. :class:`DagsterUI` talks to it through its GraphQL API, as the UI does.
+bootstrap (``python -m jobs.bootstrap``: a month of history, three scored and drift-checked days), trains a second
+version so a promotion has something to promote (``dagster job execute``, ``retrain_unchanged``), and starts ``dg
+dev`` (as `make dev` does) and ``mlflow ui`` on 127.0.0.1 and free ports, never the defaults (3000, 5000, 8090): the
+links the runs record (``NIGHTJAR_DAGSTER_URL``, ``NIGHTJAR_MLFLOW_UI_URL``, ``NIGHTJAR_REPORTS_BASE_URL``) point at
+those ports, as `make run DAGSTER_PORT=... MLFLOW_PORT=...` records them. :class:`DagsterUI` talks to Dagster through
+its GraphQL API, as the UI does.
 
 Every server runs in its own process group, killed with everything it started when the stack closes; nothing is
 written outside the folder. Waits poll for what they wait for, up to a generous deadline: no fixed sleeps.
@@ -40,7 +43,8 @@ LOCATION = "nightjar"  # workspace.yaml's location_name
 REPOSITORY = "__repository__"  # what Dagster names the repository of a Definitions object
 # A fixed window (whatever today is) of 31 days: enough labeled days for the shipped spec to clear its floor.
 FIRST_DAY, LAST_DAY = "2026-02-10", "2026-03-12"
-SCORED_DAYS = 2
+SCORED_DAYS = 3
+DEFAULT_PORTS = (3000, 5000, 8090)  # what the stack must not use: links must follow the settings
 STARTUP_DEADLINE_S = 600  # loading definitions imports dbt, MLflow and Evidently: slow on a loaded machine
 RUN_DEADLINE_S = 600
 STEP_TIMEOUT_S = 1200
@@ -66,6 +70,9 @@ def stack_env(root: Path) -> dict[str, str]:
         "NIGHTJAR_END_DATE": LAST_DAY,
         "NIGHTJAR_ROWS_PER_DAY": "300",
         "NIGHTJAR_LABEL_DELAY_DAYS": "3",
+        # The last day's applications drift (the synthetic source shifts its features): its drift check fails, as
+        # a user would see a failed check on the asset.
+        "NIGHTJAR_DRIFT_START": LAST_DAY,
         "NIGHTJAR_TIMEZONE": "UTC",
         "NIGHTJAR_CODE_VERSION": "ui-live",
         "NIGHTJAR_DBT_PROJECT_DIR": str(dbt_copy),
@@ -74,19 +81,23 @@ def stack_env(root: Path) -> dict[str, str]:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port nothing listens on, never one of the defaults (a link that works only there would pass unnoticed)."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in DEFAULT_PORTS:
+            return port
 
 
 def _tail(path: Path, chars: int = 4000) -> str:
     return path.read_text(errors="replace")[-chars:] if path.exists() else f"({path} not written)"
 
 
-def stop_group(proc: subprocess.Popen) -> None:
+def stop_group(proc: subprocess.Popen, stop_signal: int = signal.SIGTERM) -> None:
     """Asks the process to stop, then kills its whole process group (servers and the processes they started)."""
     if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(stop_signal)
         with suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=STOP_GRACE_S)
     with suppress(ProcessLookupError):  # the group is gone already
@@ -95,8 +106,11 @@ def stop_group(proc: subprocess.Popen) -> None:
 
 
 @contextmanager
-def server(cmd: list[str], env: dict[str, str], log: Path, **popen) -> Iterator[subprocess.Popen]:
-    """``cmd`` started in a process group of its own (its output in ``log``), stopped with its group on exit."""
+def server(
+    cmd: list[str], env: dict[str, str], log: Path, stop_signal: int = signal.SIGTERM, **popen
+) -> Iterator[subprocess.Popen]:
+    """``cmd`` started in a process group of its own (its output in ``log``), stopped with its group on exit
+    (``stop_signal`` first: ``dg dev`` stops on Ctrl-C, SIGINT, and waits out SIGTERM)."""
     with log.open("ab") as out:
         popen.setdefault("stdout", out)
         proc = subprocess.Popen(
@@ -105,7 +119,7 @@ def server(cmd: list[str], env: dict[str, str], log: Path, **popen) -> Iterator[
     try:
         yield proc
     finally:
-        stop_group(proc)
+        stop_group(proc, stop_signal)
 
 
 @contextmanager
@@ -220,6 +234,7 @@ class LiveStack:
     env: dict[str, str]
     ui: DagsterUI
     reports_url: str
+    mlflow_url: str
 
 
 def _train_a_challenger(env: dict[str, str], root: Path) -> None:
@@ -231,11 +246,43 @@ def _train_a_challenger(env: dict[str, str], root: Path) -> None:
     run_step(cmd, env, root / "logs" / "retrain.log")
 
 
+def wait_for_http(url: str, proc: subprocess.Popen, log: Path, deadline_s: float = STARTUP_DEADLINE_S) -> None:
+    """Polls ``url`` until it answers (any HTTP status); fails at once if the server exited."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        if proc.poll() is not None:
+            raise AssertionError(f"the server for {url} exited ({proc.returncode}); log:\n{_tail(log)}")
+        try:
+            with urllib.request.urlopen(url, timeout=10):
+                return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{url} did not answer in {deadline_s} s; log:\n{_tail(log)}") from None
+            time.sleep(POLL_S)
+
+
+@contextmanager
+def serve_mlflow_ui(env: dict[str, str], port: int, log: Path) -> Iterator[str]:
+    """`make mlflow-ui MLFLOW_PORT=<port>` on the stack's store; yields its URL once it answers."""
+    cmd = [str(BIN / "mlflow"), "ui", "--backend-store-uri", env["MLFLOW_TRACKING_URI"], "-h", "127.0.0.1"]
+    with server([*cmd, "-p", str(port)], env, log) as proc:
+        url = f"http://127.0.0.1:{port}"
+        wait_for_http(f"{url}/health", proc, log)
+        yield url
+
+
 @contextmanager
 def live_stack(root: Path) -> Iterator[LiveStack]:
-    """Bootstrap, reports server and ``dagster dev``, all under ``root``; everything stopped on exit."""
+    """Bootstrap, reports server, ``mlflow ui`` and ``dg dev``, all under ``root`` and on ports other than the
+    defaults; everything stopped on exit."""
     env, logs = stack_env(root), root / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    dagster_port, mlflow_port = free_port(), free_port()
+    # What `make run DAGSTER_PORT=... MLFLOW_PORT=...` exports: the links the runs record follow the ports.
+    env["NIGHTJAR_DAGSTER_URL"] = f"http://127.0.0.1:{dagster_port}"
+    env["NIGHTJAR_MLFLOW_UI_URL"] = f"http://127.0.0.1:{mlflow_port}"
     with ExitStack() as stack:
         reports = Path(env["NIGHTJAR_DATA_DIR"]) / "reports"
         env["NIGHTJAR_REPORTS_BASE_URL"] = stack.enter_context(serve_reports(reports, env, logs / "reports.log"))
@@ -244,9 +291,12 @@ def live_stack(root: Path) -> Iterator[LiveStack]:
             [sys.executable, "-m", "jobs.bootstrap", "--scored-days", str(SCORED_DAYS)], env, logs / "bootstrap.log"
         )
         _train_a_challenger(env, root)
-        port, log = free_port(), logs / "dagster_dev.log"
-        cmd = [str(BIN / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(port)]
-        dev = stack.enter_context(server(cmd, env, log))
-        ui = DagsterUI(f"http://127.0.0.1:{port}", dev, log)
+        mlflow_url = stack.enter_context(serve_mlflow_ui(env, mlflow_port, logs / "mlflow.log"))
+        # `make dev`: `dg dev` with the project's venv active.
+        dev_env = {**env, "VIRTUAL_ENV": str(BIN.parent), "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}"}
+        log = logs / "dagster_dev.log"
+        cmd = [str(BIN / "dg"), "dev", "-h", "127.0.0.1", "-p", str(dagster_port)]
+        dev = stack.enter_context(server(cmd, dev_env, log, stop_signal=signal.SIGINT))
+        ui = DagsterUI(env["NIGHTJAR_DAGSTER_URL"], dev, log)
         ui.wait_until_loaded()
-        yield LiveStack(root=root, env=env, ui=ui, reports_url=env["NIGHTJAR_REPORTS_BASE_URL"])
+        yield LiveStack(root=root, env=env, ui=ui, reports_url=env["NIGHTJAR_REPORTS_BASE_URL"], mlflow_url=mlflow_url)

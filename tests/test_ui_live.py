@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.live_ui import MODEL, LiveStack, live_stack
+from tests.live_ui import LAST_DAY, MODEL, SCORED_DAYS, LiveStack, live_stack
 
 pytestmark = pytest.mark.slow
 
@@ -116,6 +116,25 @@ def test_ui_live_drift_check_links_a_report_that_opens(stack):
     assert MODEL in page and day in page, "the report page does not say which model and day it covers"
 
 
+def test_ui_live_a_failed_drift_check_shows_on_the_asset(stack):
+    """The last day drifted (live_ui.stack_env): the catalog's check status, the check evaluated on the asset's
+    latest materialization, is failed, at a severity, naming that day."""
+    query = """
+    query($key: AssetKeyInput!) { assetNodeOrError(assetKey: $key) { ... on AssetNode {
+      assetMaterializations(limit: 1) { partition }
+      assetChecksOrError { ... on AssetChecks { checks { name
+        executionForLatestMaterialization { status evaluation { severity description } } } } } } } }
+    """
+    node = stack.ui.query(query, key=_key(f"{MODEL}/drift"))["assetNodeOrError"]
+    assert node["assetMaterializations"][0]["partition"] == LAST_DAY
+    shown = {c["name"]: c["executionForLatestMaterialization"] for c in node["assetChecksOrError"]["checks"]}
+    data_drift = shown["data_drift"]
+    assert data_drift is not None, "the asset shows no result of data_drift for its latest materialization"
+    assert data_drift["status"] == "FAILED", data_drift
+    assert data_drift["evaluation"]["severity"] in ("WARN", "ERROR")
+    assert data_drift["evaluation"]["description"].startswith(LAST_DAY)
+
+
 def _config_fields(stack: LiveStack, job: str) -> dict[str, str | None]:
     query = """
     query($selector: PipelineSelector!) { runConfigSchemaOrError(selector: $selector) { __typename
@@ -165,3 +184,134 @@ def test_ui_live_a_promotion_from_the_ui_says_who_promoted_what(stack):
     champion = ui.query(query, key=_key(f"{MODEL}/champion"))["assetNodeOrError"]["assetMaterializations"][0]
     shown = _metadata(champion["metadataEntries"])
     assert shown["champion_version"]["intValue"] == version and shown["requested_by"]["text"] == who
+
+
+MATERIALIZATIONS = """
+query($key: AssetKeyInput!, $partitions: [String!]) { assetNodeOrError(assetKey: $key) { ... on AssetNode {
+  assetMaterializations(partitions: $partitions) { partition runId metadataEntries { label
+    ... on IntMetadataEntry { intValue } ... on UrlMetadataEntry { url } } } } } }
+"""
+
+
+def _warehouse_counts(stack: LiveStack, table: str, day_column: str) -> dict[str, int]:
+    """Rows per day of a warehouse table, as a user counts them (DuckDB, read-only: no run writes now)."""
+    import duckdb
+
+    with duckdb.connect(stack.env["NIGHTJAR_WAREHOUSE_PATH"], read_only=True) as con:
+        rows = con.execute(f"SELECT CAST({day_column} AS VARCHAR), count(*) FROM {table} GROUP BY 1").fetchall()
+    return {day: n for day, n in rows}
+
+
+def _latest_per_partition(stack: LiveStack, path: str) -> dict[str, dict]:
+    """Each partition's latest materialization, as the asset's Partitions tab shows it."""
+    events = stack.ui.query(MATERIALIZATIONS, key=_key(path))["assetNodeOrError"]["assetMaterializations"]
+    latest: dict[str, dict] = {}
+    for event in events:  # newest first
+        latest.setdefault(event["partition"], _metadata(event["metadataEntries"]))
+    return latest
+
+
+@pytest.mark.parametrize(
+    ("path", "table", "day_column"),
+    [
+        ("raw/applications", "raw.applications", "application_date"),  # the history: one ingest over a range
+        (f"{MODEL}/predictions", f"predictions.{MODEL}", "application_date"),  # the scored days: one range run
+    ],
+)
+def test_ui_live_every_partitions_row_count_is_that_days_own(stack, path, table, day_column):
+    shown = {day: meta["dagster/row_count"]["intValue"] for day, meta in _latest_per_partition(stack, path).items()}
+    counted = _warehouse_counts(stack, table, day_column)
+    assert len(shown) >= SCORED_DAYS, f"{path}: partitions materialized {sorted(shown)}"
+    assert shown == {day: counted.get(day, 0) for day in shown}, f"{path}: Row count per partition vs the table"
+
+
+def _open(url: str) -> int:
+    with urllib.request.urlopen(url, timeout=60) as response:
+        return response.status
+
+
+def _mlflow_api(stack: LiveStack, route: str, **params) -> dict:
+    import json
+    from urllib.parse import urlencode
+
+    with urllib.request.urlopen(f"{stack.mlflow_url}/api/2.0/mlflow/{route}?{urlencode(params)}", timeout=60) as r:
+        return json.loads(r.read())
+
+
+def test_ui_live_mlflow_links_open_their_run_and_version_on_the_ports_in_use(stack):
+    """Model, champion and predictions link the MLflow run and registered version of the version they name; each
+    link is under the MLflow UI actually serving (not port 5000), on its model-training view, and what it names
+    exists there."""
+    for path in (f"{MODEL}/model", f"{MODEL}/champion", f"{MODEL}/predictions"):
+        events = stack.ui.query(MATERIALIZATIONS, key=_key(path))["assetNodeOrError"]["assetMaterializations"]
+        links = {k: v["url"] for k, v in _metadata(events[0]["metadataEntries"]).items() if v.get("url")}
+        run_link, version_link = links.get("mlflow_run"), links.get("mlflow_model_version")
+        assert run_link and version_link, f"{path} does not link its MLflow run and version: {links}"
+        for link in (run_link, version_link):
+            assert link.startswith(f"{stack.mlflow_url}/#/"), f"{path}: {link} is not under {stack.mlflow_url}"
+            assert link.endswith("?workflowType=machine_learning"), f"{path}: {link} opens MLflow's GenAI view"
+            assert _open(link.split("#")[0]) == 200
+        run_route = run_link.split("#/")[1].split("?")[0].split("/")  # experiments/<id>/runs/<run>
+        run = _mlflow_api(stack, "runs/get", run_id=run_route[3])["run"]
+        assert run["info"]["experiment_id"] == run_route[1], f"{path}: the run link names the wrong experiment"
+        model, version = version_link.split("#/models/")[1].split("?")[0].split("/versions/")
+        registered = _mlflow_api(stack, "model-versions/get", name=model, version=version)["model_version"]
+        assert registered["run_id"] == run_route[3], f"{path}: the version link and the run link disagree"
+
+
+def test_ui_live_an_mlflow_run_links_back_to_its_dagster_run(stack):
+    """The served version's MLflow run names the Dagster run that trained it, by a link under the Dagster UI in use,
+    and that run is there: a training run of the model. (The link, not the model's latest materialization: under
+    `dg dev` the checks sensor may have retrained since, keeping the version.)"""
+    import re
+
+    events = stack.ui.query(MATERIALIZATIONS, key=_key(f"{MODEL}/model"))["assetNodeOrError"]["assetMaterializations"]
+    run_link = _metadata(events[0]["metadataEntries"])["mlflow_run"]["url"]
+    run_id = run_link.split("/runs/")[1].split("?")[0]
+    note = {t["key"]: t["value"] for t in _mlflow_api(stack, "runs/get", run_id=run_id)["run"]["data"]["tags"]}
+    description = note.get("mlflow.note.content", "")
+    found = re.search(re.escape(stack.ui.url) + r"/runs/([0-9a-f-]{36})", description)
+    assert found, f"the MLflow run's description links no run of the Dagster UI at {stack.ui.url}: {description}"
+    assert _open(found.group(0)) == 200
+    run = stack.ui.query(
+        "query($id: ID!) { runOrError(runId: $id) { __typename ... on Run { jobName } } }", id=found.group(1)
+    )["runOrError"]
+    assert run == {"__typename": "Run", "jobName": f"train_{MODEL}"}
+
+
+PARTITION_STATS = """
+query($key: AssetKeyInput!) { assetNodeOrError(assetKey: $key) { ... on AssetNode {
+  partitionStats { numMaterialized numPartitions numFailed } } } }
+"""
+
+
+def test_ui_live_the_ml_assets_empty_days_fill_with_the_command_the_run_printed(stack):
+    """After the bootstrap, the ML assets' days before the scored ones are empty; the bootstrap names the one
+    command that fills them, and after it every day of predictions and drift is materialized, and quality every day
+    whose labels have arrived. (Last in the module: it adds runs the other tests do not expect.)"""
+    import re
+    import subprocess
+    import sys
+
+    from resources.settings import PROJECT_ROOT
+
+    printed = (stack.root / "logs" / "bootstrap.log").read_text()
+    command = re.search(r'make run ARGS="(--score-from \S+ --score-to \S+)"', printed)
+    assert command, f"the bootstrap does not say how to fill the empty days:\n{printed[-2000:]}"
+    done = subprocess.run(
+        [sys.executable, "-m", "jobs.bootstrap", *command.group(1).split()],
+        cwd=PROJECT_ROOT,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    stats = {
+        name: stack.ui.query(PARTITION_STATS, key=_key(f"{MODEL}/{name}"))["assetNodeOrError"]["partitionStats"]
+        for name in ("predictions", "drift", "quality")
+    }
+    for name in ("predictions", "drift"):
+        assert stats[name]["numMaterialized"] == stats[name]["numPartitions"], f"{name}: {stats[name]}"
+    label_delay = int(stack.env["NIGHTJAR_LABEL_DELAY_DAYS"])
+    assert stats["quality"]["numMaterialized"] >= stats["quality"]["numPartitions"] - label_delay - 1, stats
