@@ -379,6 +379,8 @@ def stores_under(root: Path) -> dict[str, str]:
         "NIGHTJAR_SEED": "7",
         "NIGHTJAR_EXECUTOR": "in_process",
         "DAGSTER_HOME": str(home),
+        # As the Makefile exports it: the embedded event log writes a run's events in batches (event_log.py).
+        "DAGSTER_EVENT_BATCH_SIZE": "1000",
     }
 
 
