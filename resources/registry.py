@@ -9,6 +9,12 @@ the tracking server's, or the local store's UI at ``NIGHTJAR_MLFLOW_UI_URL``) as
 opens them on runs and models, not on the GenAI view. mlflow is imported inside the methods: it costs over a second
 at definitions load.
 
+Every call goes through an ``MlflowClient`` built with this resource's URI (:meth:`ModelRegistry.client`); nothing
+sets MLflow's process-wide tracking URI, so two registries in one process (two stores, or a test beside a user's
+own MLflow) never write into each other. The one exception is registering a version
+(:meth:`ModelRegistry.register`): MLflow's database store looks the logged model up through the process-wide URI,
+which is set for that one call and restored (:func:`_process_wide_uri`).
+
 Every MLflow error leaves this resource as a :class:`RegistryError` (a ``dagster.Failure``) whose message names
 the model, the version or alias and what was being done. Whether a step's retry policy applies depends on the
 error: a server that is down, busy or timing out may answer on the next attempt (``allow_retries=True``); a
@@ -25,6 +31,8 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,13 +48,18 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 
 # The experiment's kind (an MLflow 3 tag the UI reads): classic ML model training, not a GenAI app. Without it the
-# MLflow 3 UI asks which kind the experiment is, or opens it on the (empty) GenAI view.
+# MLflow 3 UI asks which kind the experiment is, or opens it on the (empty) GenAI view. MLflow 3.17 has no Python
+# API for the kind (only the UI's own selector writes this tag), so it is written here (ARCHITECTURE register).
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"
 # The view the MLflow 3 UI opens an experiment's pages on: its JS reads ``workflowType`` from the page's query
 # (``genai`` or ``machine_learning``), else the browser's last choice, GenAI in a fresh browser. Every link nightjar
 # records to an MLflow page carries it, so the page opens on runs and models, not on traces.
 ML_VIEW_QUERY = "workflowType=machine_learning"
+# The variables MLflow reads its process-wide URIs from when nothing set them in the process (_process_wide_uri).
+_TRACKING_URI_VAR = "MLFLOW_TRACKING_URI"
+_REGISTRY_URI_VAR = "MLFLOW_REGISTRY_URI"
+_PROCESS_WIDE_URI_LOCK = threading.Lock()
 # The registered-model tags of earlier releases: one JSON record per alias move, e.g. audit.champion.20260301T...Z.
 # The warehouse audit table holds the same records; these are removed when an alias next moves.
 _LEGACY_AUDIT_TAG = re.compile(r"^audit\.[a-z_]+\.\d{8}T\d{6}\d*Z$")
@@ -111,6 +124,45 @@ def _cause(exc: Exception) -> str:
     return text if len(text) <= _MAX_CAUSE_CHARS else text[: _MAX_CAUSE_CHARS - 3] + "..."
 
 
+@contextmanager
+def _process_wide_uri(uri: str) -> Iterator[None]:
+    """MLflow's process-wide tracking and registry URI is ``uri`` for the calls inside, and what it was after.
+
+    A shim (ARCHITECTURE register), for :meth:`ModelRegistry.register` alone: MLflow's database store, asked for a
+    version whose source is a logged model (``models:/m-...``, what links the version to its logged model in the
+    UI), looks that model up with ``MlflowClient()`` on the process-wide URI, whatever URI its own client was given
+    (mlflow 3.17 ``SqlAlchemyStore.create_model_version``, a TODO there). The URI is put where MLflow reads it:
+    its variables (``MLFLOW_TRACKING_URI`` / ``MLFLOW_REGISTRY_URI``), or, when code in the process pinned a URI with
+    ``mlflow.set_tracking_uri`` / ``set_registry_uri`` (which win over the variables), those calls; both are put
+    back as they were, under a lock, so nightjar's own calls never see another registry's URI.
+    """
+    import mlflow
+
+    with _PROCESS_WIDE_URI_LOCK:
+        saved = {name: os.environ.get(name) for name in (_TRACKING_URI_VAR, _REGISTRY_URI_VAR)}
+        before_tracking, before_registry = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+        os.environ[_TRACKING_URI_VAR] = uri
+        os.environ[_REGISTRY_URI_VAR] = uri
+        pinned_tracking = mlflow.get_tracking_uri() != uri  # set_tracking_uri was called: it wins over the variable
+        pinned_registry = mlflow.get_registry_uri() != uri
+        try:
+            if pinned_tracking:
+                mlflow.set_tracking_uri(uri)
+            if pinned_registry:
+                mlflow.set_registry_uri(uri)
+            yield
+        finally:
+            if pinned_tracking:
+                mlflow.set_tracking_uri(before_tracking)
+            if pinned_registry:
+                mlflow.set_registry_uri(before_registry)
+            for name, value in saved.items():  # after the set_*_uri calls, which write the variables too
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
 def as_link(where: str) -> dg.MetadataValue:
     """A UI address as Dagster metadata: a link the UI opens when it is a URL, else (no UI known) text."""
     return dg.MetadataValue.url(where) if where.startswith(("http://", "https://")) else dg.MetadataValue.text(where)
@@ -167,16 +219,28 @@ class ModelRegistry(dg.ConfigurableResource):
         return redact_url(self.tracking_uri)
 
     def client(self):
-        import mlflow
+        """An MLflow client of this registry's store: tracking and registry at :attr:`connect_uri`. Nothing
+        process-wide is pointed at it: every MLflow call of nightjar goes through a client like this one."""
         from mlflow import MlflowClient
 
         # Download progress bars would land in every run's logs.
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         MlflowHttpBudget.from_env().apply()  # one bounded wait per call; the step's retry policy does the rest
         uri = self.connect_uri
-        mlflow.set_tracking_uri(uri)
-        mlflow.set_registry_uri(uri)
         return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+    def register(self, name: str, logged_model_uri: str, tags: dict[str, str]) -> int:
+        """Register the logged model ``logged_model_uri`` (``models:/m-...``) as a new version of ``name`` (the
+        registered model is created on first use) with ``tags``; returns the version number.
+
+        ``mlflow.register_model`` does what the UI shows: the version's source is the logged model (its page links
+        it) and its run, and the logged model lists the version. It runs on the process-wide URI, set to this
+        registry's for the call only (:func:`_process_wide_uri`), as MLflow's store reads that URI anyway."""
+        import mlflow
+
+        self.client()  # the HTTP budget and credentials, as for every call
+        with _process_wide_uri(self.connect_uri):
+            return int(mlflow.register_model(logged_model_uri, name, tags=tags).version)
 
     @contextmanager
     def _calling(self, what: str) -> Iterator[None]:
@@ -294,13 +358,27 @@ class ModelRegistry(dg.ConfigurableResource):
                     client.delete_model_version_tag(name, str(version), key)
 
     def load(self, info: VersionInfo):
-        """The pyfunc model of a version (predicts default probabilities: logged with predict_proba)."""
+        """The pyfunc model of a version (predicts default probabilities: logged with predict_proba).
+
+        Downloaded from where the registry says the version's files are, with this registry's URI (a ``models:/``
+        URI would be resolved on the process-wide one), then loaded from the local copy."""
+        import mlflow.artifacts
         import mlflow.pyfunc
 
         with self._calling(f"load version {info.version} of model '{info.name}' ({info.uri})"):
-            self.client()
-            # suppress_warnings: skips re-checking the pip requirements on every load (0.5 s -> 0.1 s a load).
-            return mlflow.pyfunc.load_model(info.uri, suppress_warnings=True)
+            stored = self.client().get_model_version_download_uri(info.name, str(info.version))
+            with tempfile.TemporaryDirectory(prefix="nightjar-model-") as tmp:
+                local = mlflow.artifacts.download_artifacts(
+                    artifact_uri=stored, dst_path=tmp, tracking_uri=self.connect_uri
+                )
+                # suppress_warnings: skips re-checking the pip requirements on every load (0.5 s -> 0.1 s a load).
+                return mlflow.pyfunc.load_model(local, suppress_warnings=True)
+
+    def download_run_artifact(self, run_id: str, path: str, into: str) -> str:
+        """Download the artifact ``path`` (a file or folder) of run ``run_id`` under the folder ``into``; returns
+        its local path."""
+        with self._calling(f"download artifact '{path}' of MLflow run {run_id}"):
+            return self.client().download_artifacts(run_id, path, dst_path=into)
 
     def move_alias(
         self, name: str, alias: str, version: int, *, model_tags: dict[str, str], version_tags: dict[str, str]
@@ -332,23 +410,43 @@ class ModelRegistry(dg.ConfigurableResource):
             experiment_id = self.client().get_run(run_id).info.experiment_id
         return self.ui_link(run_id, experiment_id)
 
-    def ui_page(self, route: str) -> str | None:
-        """The MLflow UI's page ``route`` (``experiments/1``, ``models/m/versions/2``) on its model-training view
-        (:data:`ML_VIEW_QUERY`): under the tracking server, which is its own UI, or under ``ui_url`` for a local store
-        (the settings' ``NIGHTJAR_MLFLOW_UI_URL``); None when neither is known."""
+    def ui_page(
+        self,
+        *,
+        experiment_id: str | None = None,
+        run_id: str | None = None,
+        model: str | None = None,
+        version: int | None = None,
+    ) -> str | None:
+        """The MLflow UI's page of a run (``experiment_id`` and ``run_id``) or of a registered version (``model``
+        and ``version``), on its model-training view (:data:`ML_VIEW_QUERY`): under the tracking server, which is its
+        own UI, or under ``ui_url`` for a local store (the settings' ``NIGHTJAR_MLFLOW_UI_URL``); None when neither
+        is known.
+
+        The one place that knows the UI's addresses (ARCHITECTURE register): MLflow has no public helper for them
+        outside Databricks. They are the routes of the UI's hash router, as mlflow 3.17's UI declares them
+        (``/experiments/:experimentId/runs/:runUuid``, ``/models/:modelName/versions/:version``) and as MLflow
+        itself prints a run's address; tests/test_links.py checks the installed UI still declares them.
+        """
+        if experiment_id is not None and run_id is not None:
+            route = f"experiments/{experiment_id}/runs/{run_id}"
+        elif model is not None and version is not None:
+            route = f"models/{quote(model, safe='')}/versions/{version}"
+        else:
+            raise ValueError("ui_page: give experiment_id and run_id (a run's page) or model and version (a version's)")
         shown = self.shown_uri
         ui = shown if shown.startswith(("http://", "https://")) else redact_url(self.ui_url or "")
         return f"{ui.rstrip('/')}/#/{route}?{ML_VIEW_QUERY}" if ui else None
 
     def ui_link(self, run_id: str, experiment_id: str) -> str:
         """The run's page in the MLflow UI (:meth:`ui_page`); without a UI, where to find it in words."""
-        return self.ui_page(f"experiments/{experiment_id}/runs/{run_id}") or (
+        return self.ui_page(experiment_id=experiment_id, run_id=run_id) or (
             f"{self.shown_uri} experiment {experiment_id} run {run_id}"
         )
 
     def version_page(self, name: str, version: int) -> str:
         """The registered version's page in the MLflow UI (:meth:`ui_page`); without a UI, its model URI."""
-        return self.ui_page(f"models/{quote(name, safe='')}/versions/{version}") or f"models:/{name}/{version}"
+        return self.ui_page(model=name, version=version) or f"models:/{name}/{version}"
 
     def version_links(
         self, name: str, version: int, run_id: str | None = None, experiment_id: str | None = None

@@ -5,11 +5,13 @@ which the MLflow 3 UI reads; without it a fresh browser lands on the GenAI view)
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
 import pandas as pd
 import pytest
 
-from resources.registry import ModelRegistry, as_link
+from resources.registry import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, ModelRegistry, as_link
 from tests.ml_lab import MODEL, MODEL_STEP, Lab
 from tests.scoring_lab import DAY, score_day, write_scoring_day
 from tests.stores import point_stores_at
@@ -32,6 +34,29 @@ def test_mlflow_pages_are_under_the_configured_ui_on_the_model_training_view():
     bare = ModelRegistry(tracking_uri="sqlite:///m.db")
     assert bare.version_page("m", 1) == "models:/m/1"
     assert isinstance(as_link(bare.ui_link("abc", "3")), dg.TextMetadataValue)
+
+
+def test_the_installed_mlflow_ui_has_the_pages_the_view_and_the_experiment_kind_nightjar_uses():
+    """What the links and the experiment kind rely on (ARCHITECTURE register: MLflow has no public helper for UI
+    addresses nor a Python API for an experiment's kind): the UI shipped with the installed MLflow is a hash router
+    with a run's and a registered version's page at the routes ModelRegistry.ui_page builds, reads the view from
+    ``workflowType`` (``machine_learning``), and reads the experiment kind tag with nightjar's value. An MLflow
+    upgrade that changes any of them fails here."""
+    import mlflow
+
+    bundle = Path(mlflow.__file__).parent / "server" / "js" / "build" / "static" / "js"
+    ui = "".join(path.read_text(errors="replace") for path in sorted(bundle.glob("*.js")))
+    assert ui, f"no MLflow UI scripts under {bundle}"
+    for needed in (
+        "createHashRouter",  # addresses are /#/<route>
+        '"/experiments/:experimentId/runs/:runUuid"',
+        '"/models/:modelName/versions/:version"',
+        '"workflowType"',
+        '"machine_learning"',
+        f'"{EXPERIMENT_KIND_TAG}"',
+        f'"{EXPERIMENT_KIND}"',
+    ):
+        assert needed in ui, f"the MLflow {mlflow.__version__} UI under {bundle} no longer has {needed}"
 
 
 @pytest.fixture

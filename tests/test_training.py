@@ -229,11 +229,44 @@ def test_model_version_carries_tags_and_description(logged, registry, spec, trai
     assert registry.by_alias(spec.name, "champion") is None
 
 
-def test_registered_model_predicts_the_same_probabilities_with_pyfunc(logged, registry, spec, trained):
-    import mlflow.pyfunc
+def test_two_registries_in_one_process_keep_their_versions_apart(
+    logged, registry, spec, trained, tmp_path, monkeypatch
+):
+    """Two registries (two stores) in one process, beside the process's own MLflow default (MLFLOW_TRACKING_URI, as
+    a notebook next to nightjar has it): a version trained into one lands in that store alone, with its run and its
+    logged model, loads from there, and the process's default neither changes nor receives anything."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
 
-    registry.client()
-    model = mlflow.pyfunc.load_model(f"models:/{spec.name}/1")
+    (tmp_path / "default").mkdir()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'default' / 'mlflow.db'}")
+    default = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
+    other = ModelRegistry(
+        tracking_uri=f"sqlite:///{tmp_path / 'other.db'}", artifact_root=(tmp_path / "other").as_uri()
+    )
+    in_other = log_and_register(other, spec, trained, tags=TAGS, data_window={})
+
+    assert other.versions(spec.name) == {1: []}
+    assert set(registry.versions(spec.name)) == {1, 2}  # the first registry's own, from the `logged` fixture
+    model_id = in_other.logged_model_uri.removeprefix("models:/")
+    assert other.client().get_logged_model(model_id).source_run_id == in_other.run_id
+    for missing in (
+        lambda: registry.client().get_run(in_other.run_id),
+        lambda: registry.client().get_logged_model(model_id),
+    ):
+        with pytest.raises(MlflowException):
+            missing()
+    with pytest.raises(MlflowException):
+        other.client().get_run(logged[0].run_id)
+    np.testing.assert_allclose(
+        score(other.load(other.version(spec.name, 1)), trained.holdout, spec), trained.holdout_scores, atol=1e-12
+    )
+    assert (mlflow.get_tracking_uri(), mlflow.get_registry_uri()) == default
+    assert list((tmp_path / "default").iterdir()) == []
+
+
+def test_registered_model_predicts_the_same_probabilities_with_pyfunc(logged, registry, spec, trained):
+    model = registry.load(registry.version(spec.name, 1))
     X = features(trained.holdout, spec)
     proba = model.predict(X)
     # Logged with pyfunc_predict_fn="predict_proba": an (n, 2) array, column 1 = P(defaulted = 1).
@@ -244,10 +277,7 @@ def test_registered_model_predicts_the_same_probabilities_with_pyfunc(logged, re
 
 def test_pyfunc_accepts_warehouse_dtypes_through_features(logged, registry, spec, trained):
     """DuckDB hands over a missing VARCHAR as None and an INTEGER column with nulls as Int64."""
-    import mlflow.pyfunc
-
-    registry.client()
-    model = mlflow.pyfunc.load_model(f"models:/{spec.name}/1")
+    model = registry.load(registry.version(spec.name, 1))
     rows = trained.holdout.head(50).copy()
     rows["credit_score"] = pd.array(rows["credit_score"], dtype="Int64")
     rows.loc[rows.index[:5], "credit_score"] = pd.NA
@@ -275,23 +305,18 @@ def test_another_estimator_trains_and_registers_without_code_change(registry, ma
     assert (logged.name, logged.version) == ("loan_default_risk_logistic", 1)
     run = registry.client().get_run(logged.run_id)
     assert run.data.params["estimator.class"].endswith("LogisticRegression")
-    import mlflow.pyfunc
-
-    model = mlflow.pyfunc.load_model(logged.model_uri)
+    model = registry.load(registry.version(logged.name, logged.version))
     np.testing.assert_allclose(score(model, trained.holdout, spec), trained.holdout_scores, rtol=0, atol=1e-12)
 
 
 def test_a_version_is_scored_on_its_own_features_after_the_spec_changes(logged, registry, spec, trained):
     """The gate scores the champion with the current spec; the champion must still get the columns it knows."""
-    import mlflow.pyfunc
-
     raw = yaml.safe_load(SPEC_PATH.read_text())
     raw["features"] = {"numeric": ["credit_score", "debt_to_income"], "categorical": ["state"]}
     raw["evaluation"]["segments"] = ["state"]
     raw["fairness"]["segments"] = ["state"]  # segments are features: age is no longer one
     narrower = ModelSpec.model_validate(raw)
-    registry.client()
-    model = mlflow.pyfunc.load_model(f"models:/{spec.name}/1")
+    model = registry.load(registry.version(spec.name, 1))
     for scorer in (model, trained.pipeline):
         np.testing.assert_allclose(score(scorer, trained.holdout, narrower), trained.holdout_scores, atol=1e-12)
 

@@ -5,6 +5,11 @@ datasets (name = the mart, digest = their content hash), the plots, tables and r
 :mod:`assets.ml.run_artifacts`, and the model itself (:mod:`assets.ml.mlflow_model`). The new version is registered
 without an alias: moving ``challenger`` / ``champion`` is the gate's job.
 
+Everything goes through the registry's ``MlflowClient`` (no process-wide tracking URI): the run is created and
+ended by the client, with the system tags MLflow's ``start_run`` would have resolved (who and what started it:
+:func:`run_context_tags`); only registering the version runs on the process-wide URI, for that call
+(:meth:`resources.registry.ModelRegistry.register`).
+
 The run reads as what it is in the MLflow UI: a unique name (:func:`training_run_name`: model, when, what it learned
 from) and a Markdown description (MLflow's ``mlflow.note.content`` tag) saying what was trained on which rows, the
 caller's lines (the model asset links the Dagster run), and, once registered, which version it became (linked to
@@ -15,7 +20,9 @@ mlflow is imported inside the functions: this module is imported when Dagster lo
 
 from __future__ import annotations
 
+import getpass
 import re
+import sys
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -39,6 +46,7 @@ if TYPE_CHECKING:
 DIGEST_CHARS = 32
 MAX_PARAM_CHARS = 6000  # MLflow's limit on a param value
 DESCRIPTION_TAG = "mlflow.note.content"  # the run's description in the MLflow UI (Markdown)
+DATASET_CONTEXT_TAG = "mlflow.data.context"  # what a run's dataset was for ("training", "evaluation")
 
 
 @dataclass(frozen=True)
@@ -84,9 +92,28 @@ def run_params(spec: ModelSpec, trained: TrainedModel, data_window: dict[str, An
     return params
 
 
-def log_datasets(spec: ModelSpec, trained: TrainedModel) -> None:
-    import mlflow
+def run_context_tags() -> dict[str, str]:
+    """Who and what started the run, as MLflow's documented system tags (the UI's "User" and "Source"): what
+    ``mlflow.start_run`` resolves from the process (the user, the program, a local run), which a client's
+    ``create_run`` leaves to its caller."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no user name for this process's uid (a container)
+        user = "unknown"
+    return {
+        "mlflow.user": user,
+        "mlflow.source.name": sys.argv[0] if sys.argv and sys.argv[0] else "<console>",
+        "mlflow.source.type": "LOCAL",
+    }
 
+
+def log_datasets(client: Any, run_id: str, spec: ModelSpec, trained: TrainedModel) -> None:
+    """The training and holdout rows as the run's datasets (name = the mart, digest = their content hash, MLflow's
+    schema and profile of them), each tagged with what it was for (:data:`DATASET_CONTEXT_TAG`)."""
+    import mlflow.data
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    inputs = []
     for rows, digest, context in (
         (trained.train, trained.train_hash, "training"),
         (trained.holdout, trained.holdout_hash, "evaluation"),
@@ -98,7 +125,9 @@ def log_datasets(spec: ModelSpec, trained: TrainedModel) -> None:
             dataset = mlflow.data.from_pandas(
                 rows, name=spec.training_mart, targets=spec.target, digest=digest[:DIGEST_CHARS]
             )
-            mlflow.log_input(dataset, context=context)  # infers the schema (lazily), hence inside the filter
+            described = dataset.to_dict()  # infers the schema (lazily), hence inside the filter
+        inputs.append(DatasetInput(Dataset(**described), tags=[InputTag(DATASET_CONTEXT_TAG, context)]))
+    client.log_inputs(run_id, datasets=inputs)
 
 
 def _version_description(spec: ModelSpec, trained: TrainedModel) -> str:
@@ -147,11 +176,11 @@ def log_and_register(
     """One MLflow run in experiment ``spec.name`` with params, metrics, datasets, artifacts and the model, and the
     model registered as a new version of ``spec.name`` (no alias moved). ``description_lines``: Markdown added to the
     run's description (e.g. a link to the Dagster run)."""
-    import mlflow
+    from mlflow.entities import Param
 
     if trained.spec != spec:
         raise ValueError(f"log_and_register: spec '{spec.name}' is not the spec '{trained.spec.name}' was trained with")
-    client = registry.client()  # also points mlflow's fluent API at the registry's tracking URI
+    client = registry.client()
     experiment_id = registry.experiment_id(spec.name)
     run_tags = {**{k: str(v) for k, v in tags.items()}, "spec_name": spec.name, "data_hash": trained.data_hash}
     lines = description_lines or []
@@ -164,40 +193,46 @@ def log_and_register(
         "fit_seconds": trained.fit_seconds,
     }
     run_name = training_run_name(spec.name, datetime.now(UTC), tags.get(FINGERPRINT_TAG) or trained.data_hash)
-    with (
-        limited_threads(),
-        mlflow.start_run(
-            experiment_id=experiment_id, run_name=run_name, tags={**run_tags, DESCRIPTION_TAG: description}
-        ) as run,
-    ):
-        run_id = run.info.run_id
-        mlflow.log_params(run_params(spec, trained, data_window))
-        mlflow.log_metrics(run_metrics)
-        log_datasets(spec, trained)
-        with tempfile.TemporaryDirectory(prefix="nightjar-artifacts-") as tmp:
-            write_artifacts(Path(tmp), spec, trained, reference)
-            mlflow.log_artifacts(tmp)
-        info = log_model(spec, trained)
-        version_tags = {
-            **run_tags,
-            "estimator": type(trained.pipeline.named_steps["model"]).__name__,
-            "train_first_day": trained.train_window["first_day"],
-            "train_last_day": trained.train_window["last_day"],
-            "holdout_first_day": trained.holdout_window["first_day"],
-            "holdout_last_day": trained.holdout_window["last_day"],
-            **{f"metric.{mlflow_key(k)}": repr(float(v)) for k, v in trained.metrics.items()},
-        }
-        registered = mlflow.register_model(info.model_uri, spec.name, tags=version_tags)
-        version = int(registered.version)
-        version_text = "\n\n".join([f"{_version_description(spec, trained)} MLflow run {run_name}.", *lines])
-        client.update_model_version(spec.name, str(version), description=version_text)
-        registered_as = (
-            f"Registered as **version {version}** of `{spec.name}` "
-            f"({_markdown_link(f'models:/{spec.name}/{version}', registry.version_page(spec.name, version))})."
+    context = run_context_tags()
+    with limited_threads():
+        run = client.create_run(
+            experiment_id, run_name=run_name, tags={**context, **run_tags, DESCRIPTION_TAG: description}
         )
-        mlflow.set_tag(DESCRIPTION_TAG, f"{description}\n\n{registered_as}")
-        if spec.description and client.get_registered_model(spec.name).description != spec.description:
-            client.update_registered_model(spec.name, description=spec.description)
+        run_id = run.info.run_id
+        try:
+            params = run_params(spec, trained, data_window)
+            client.log_batch(run_id, params=[Param(k, v) for k, v in params.items()])
+            log_datasets(client, run_id, spec, trained)
+            with tempfile.TemporaryDirectory(prefix="nightjar-artifacts-") as tmp:
+                write_artifacts(Path(tmp), spec, trained, reference)
+                client.log_artifacts(run_id, tmp)
+            model = log_model(
+                client, experiment_id, run_id, spec, trained, params=params, metrics=run_metrics, tags=context
+            )
+            logged_model_uri = f"models:/{model.model_id}"
+            version_tags = {
+                **run_tags,
+                "estimator": type(trained.pipeline.named_steps["model"]).__name__,
+                "train_first_day": trained.train_window["first_day"],
+                "train_last_day": trained.train_window["last_day"],
+                "holdout_first_day": trained.holdout_window["first_day"],
+                "holdout_last_day": trained.holdout_window["last_day"],
+                **{f"metric.{mlflow_key(k)}": repr(float(v)) for k, v in trained.metrics.items()},
+            }
+            version = registry.register(spec.name, logged_model_uri, version_tags)
+            version_text = "\n\n".join([f"{_version_description(spec, trained)} MLflow run {run_name}.", *lines])
+            client.update_model_version(spec.name, str(version), description=version_text)
+            registered_as = (
+                f"Registered as **version {version}** of `{spec.name}` "
+                f"({_markdown_link(f'models:/{spec.name}/{version}', registry.version_page(spec.name, version))})."
+            )
+            client.set_tag(run_id, DESCRIPTION_TAG, f"{description}\n\n{registered_as}")
+            if spec.description and client.get_registered_model(spec.name).description != spec.description:
+                client.update_registered_model(spec.name, description=spec.description)
+        except BaseException:
+            client.set_terminated(run_id, "FAILED")
+            raise
+        client.set_terminated(run_id, "FINISHED")
     return LoggedVersion(
         name=spec.name,
         version=version,
@@ -206,7 +241,7 @@ def log_and_register(
         model_uri=f"models:/{spec.name}/{version}",
         experiment_id=experiment_id,
         metrics=dict(trained.metrics),
-        logged_model_uri=info.model_uri,
+        logged_model_uri=logged_model_uri,
         data_hash=trained.data_hash,
     )
 
@@ -218,11 +253,5 @@ def load_reference(registry: ModelRegistry, run_id: str) -> pd.DataFrame:
     Parquet keeps a missing categorical as null, so it comes back as ``None``: pass the frame through
     :func:`assets.ml.evaluation.features` before scoring it again.
     """
-    import mlflow.artifacts
-
-    registry.client()
     with tempfile.TemporaryDirectory(prefix="nightjar-reference-") as tmp:
-        path = mlflow.artifacts.download_artifacts(
-            run_id=run_id, artifact_path=REFERENCE_PATH, dst_path=tmp, tracking_uri=registry.connect_uri
-        )
-        return pd.read_parquet(path)
+        return pd.read_parquet(registry.download_run_artifact(run_id, REFERENCE_PATH, tmp))

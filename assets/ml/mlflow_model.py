@@ -1,12 +1,21 @@
 """The fitted pipeline as MLflow stores it: an sklearn model whose pyfunc ``predict`` is ``predict_proba`` (binary,
-multiclass) or ``predict`` (regression), saved with skops (only the types it needs trusted) and pinned requirements.
+multiclass) or ``predict`` (regression), saved with skops (only the types it needs trusted) and pinned requirements,
+kept as an MLflow 3 logged model of the training run.
+
+It is logged through an ``MlflowClient`` of the registry (no process-wide tracking URI), with the steps MLflow's
+own ``mlflow.sklearn.log_model`` takes, in public calls: the logged model is created with the run's params, linked
+as the run's output, given the run's metrics, saved with ``mlflow.sklearn.save_model`` (the MLmodel file names the
+logged model and the run), uploaded and marked READY (FAILED if any step fails).
 
 mlflow and skops are imported inside the functions: this module is imported when Dagster loads its definitions.
 """
 
 from __future__ import annotations
 
+import tempfile
+import time
 from importlib.metadata import version as installed_version
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assets.ml.evaluation import features
@@ -60,11 +69,25 @@ def predict_output(spec: ModelSpec, pipeline: Any) -> str:
     return f"(n, 2) float array from predict_proba; column 1 is P({spec.target} = 1)"
 
 
-def log_model(spec: ModelSpec, trained: TrainedModel) -> Any:
-    """Log the pipeline so that pyfunc ``predict`` returns what :func:`predict_output` says: (n, 2) or (n, k)
-    probabilities for a classifier, (n,) values for a regressor."""
+def log_model(
+    client: Any,
+    experiment_id: str,
+    run_id: str,
+    spec: ModelSpec,
+    trained: TrainedModel,
+    *,
+    params: dict[str, str],
+    metrics: dict[str, float],
+    tags: dict[str, str],
+) -> Any:
+    """Log the pipeline as the logged model of run ``run_id`` of experiment ``experiment_id`` (``client``: the
+    registry's ``MlflowClient``), so that pyfunc ``predict`` returns what :func:`predict_output` says: (n, 2) or
+    (n, k) probabilities for a classifier, (n,) values for a regressor. The logged model carries the run's
+    ``params``, ``metrics`` (logged on the run here, linked to the model, as the UI's model page shows them) and
+    ``tags``; returns it, READY."""
     import mlflow.sklearn
-    from mlflow.models import infer_signature
+    from mlflow.entities import LoggedModelOutput, Metric
+    from mlflow.models import Model, infer_signature
     from mlflow.types.schema import ColSpec, Schema
 
     method = predict_fn(spec)
@@ -80,13 +103,33 @@ def log_model(spec: ModelSpec, trained: TrainedModel) -> Any:
     }
     if spec.task == "multiclass":
         metadata["classes"] = [str(c) for c in trained.pipeline.classes_]
-    return mlflow.sklearn.log_model(
-        trained.pipeline,
-        name=MODEL_NAME,
-        signature=signature,
-        input_example=example,
-        pip_requirements=pip_requirements(),
-        pyfunc_predict_fn=method,
-        skops_trusted_types=skops_trusted_types(trained.pipeline),
-        metadata=metadata,
-    )
+    model = client.create_logged_model(experiment_id, name=MODEL_NAME, source_run_id=run_id, params=params, tags=tags)
+    try:
+        client.log_outputs(run_id, [LoggedModelOutput(model.model_id, step=0)])
+        stamp = int(time.time() * 1000)
+        client.log_batch(
+            run_id, metrics=[Metric(k, float(v), stamp, 0, model_id=model.model_id) for k, v in metrics.items()]
+        )
+        with tempfile.TemporaryDirectory(prefix="nightjar-model-") as tmp:
+            path = Path(tmp) / MODEL_NAME
+            mlflow.sklearn.save_model(
+                trained.pipeline,
+                str(path),
+                mlflow_model=Model(
+                    artifact_path=model.artifact_location,
+                    run_id=run_id,
+                    model_uuid=model.model_id,
+                    model_id=model.model_id,
+                ),
+                signature=signature,
+                input_example=example,
+                pip_requirements=pip_requirements(),
+                pyfunc_predict_fn=method,
+                skops_trusted_types=skops_trusted_types(trained.pipeline),
+                metadata=metadata,
+            )
+            client.log_model_artifacts(model.model_id, str(path))
+    except BaseException:
+        client.finalize_logged_model(model.model_id, "FAILED")
+        raise
+    return client.finalize_logged_model(model.model_id, "READY")
