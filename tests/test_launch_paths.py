@@ -108,3 +108,32 @@ def test_a_refused_promotion_or_rollback_run_carries_who_asked_for_what_and_why_
     assert REQUESTED_BY_TAG not in tags and tags[VERSION_TAG] == "1"
     assert "requested_by is empty" in tags[REFUSED_TAG]
     assert lab.champion() == 1 and lab.audit("promote", "rollback").empty
+
+
+def test_a_promotion_run_records_its_move_in_words_that_a_retry_reads_back(lab):
+    """The runs list shows the move a promotion decided (no JSON); a retry of its step carries out that very move,
+    read back from the same tags."""
+    import json
+
+    from assets.ml.champion import Decision
+    from assets.ml.champion_assets import PLANNED_MOVE_TAG, planned_decision
+
+    lab.train()
+    waiting = lab.train({"policy": "manual"}, retrain=True)
+    assert lab.champion() == 1 and waiting == 2
+
+    promoted = lab.promote(version=waiting, requested_by="ana@example.com", reason="holds up on two weeks")
+    assert promoted.success
+    tags = _run_tags(lab, promoted)
+    assert tags[PLANNED_MOVE_TAG] == "promote: version 2 serves (was 1)"
+    for key, value in tags.items():
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            continue
+        assert not isinstance(parsed, dict | list), f"{key} holds JSON, not words: {value}"
+    run = lab.instance.get_run_by_id(promoted.run_id)
+    assert planned_decision(run.tags) == Decision(
+        action="promote", serving=2, previous=1, reason="holds up on two weeks", actor="ana@example.com"
+    )
+    assert lab.champion() == 2

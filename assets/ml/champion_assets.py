@@ -14,10 +14,8 @@ champions): the decision is kept as a run tag before anything moves, and a retry
 
 # No `from __future__ import annotations` here: Dagster reads the asset function's annotations (context, config,
 # resources) as real types.
-import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict
 from typing import Literal
 
 import dagster as dg
@@ -30,8 +28,12 @@ from assets.step_cost import with_cost
 from resources.registry import CHALLENGER, CHAMPION, SERVER_RETRY_POLICY, ModelRegistry, ModelVersionNotFound
 from resources.warehouse import WAREHOUSE_POOL, Warehouse
 
-PLANNED_MOVE_TAG = "nightjar/planned_alias_move"
-"""Run tag holding the move a champion step decided on, for its retries (a :class:`Decision` as JSON)."""
+# The move a champion step decided on, kept in its run's tags for its retries, in words a person reads in the runs
+# list (no JSON): the plan itself, and what it needs beside the action, version and actor tags below.
+PLANNED_MOVE_TAG = "nightjar/planned_move"
+PREVIOUS_TAG = "nightjar/previous_version"  # "none": there was no champion
+REASON_TAG = "nightjar/reason"
+FORCED_TAG = "nightjar/forced"  # "true" / "false"
 # Run tags of a run that moved the champion, or was refused: the runs list answers who asked for which version (and,
 # for a refusal, why not).
 REQUESTED_BY_TAG = "nightjar/requested_by"
@@ -82,10 +84,9 @@ def _planned(context: dg.AssetExecutionContext) -> Decision | None:
     if context.retry_number == 0:
         return None
     run = context.instance.get_run_by_id(context.run.run_id)
-    raw = run.tags.get(PLANNED_MOVE_TAG) if run is not None else None
-    if not raw:
+    decision = planned_decision(run.tags) if run is not None else None
+    if decision is None:
         return None
-    decision = Decision(**json.loads(raw))
     context.log.info(
         f"retry {context.retry_number}: carrying out the move decided by the first attempt "
         f"(version {decision.previous} -> {decision.serving}) instead of deciding again"
@@ -93,17 +94,37 @@ def _planned(context: dg.AssetExecutionContext) -> Decision | None:
     return decision
 
 
-def _plan(context: dg.AssetExecutionContext, decision: Decision) -> None:
-    plan = dict(asdict(decision), reason=decision.reason[:MAX_REASON_CHARS])
-    context.instance.add_run_tags(
-        context.run.run_id,
-        {
-            PLANNED_MOVE_TAG: json.dumps(plan),
-            REQUESTED_BY_TAG: decision.actor,
-            VERSION_TAG: str(decision.serving),
-            ACTION_TAG: decision.action,
-        },
+def plan_tags(decision: Decision) -> dict[str, str]:
+    """The run tags that record ``decision`` (read back by :func:`planned_decision`)."""
+    was = "none" if decision.previous is None else str(decision.previous)
+    return {
+        PLANNED_MOVE_TAG: f"{decision.action}: version {decision.serving} serves (was {was})",
+        REQUESTED_BY_TAG: decision.actor,
+        VERSION_TAG: str(decision.serving),
+        ACTION_TAG: decision.action,
+        PREVIOUS_TAG: was,
+        REASON_TAG: decision.reason[:MAX_REASON_CHARS],
+        FORCED_TAG: "true" if decision.forced else "false",
+    }
+
+
+def planned_decision(tags: Mapping[str, str]) -> Decision | None:
+    """The decision :func:`plan_tags` recorded in a run's ``tags``; None when the run planned none."""
+    if PLANNED_MOVE_TAG not in tags:
+        return None
+    previous = tags[PREVIOUS_TAG]
+    return Decision(
+        action=tags[ACTION_TAG],
+        serving=int(tags[VERSION_TAG]),
+        previous=None if previous == "none" else int(previous),
+        reason=tags[REASON_TAG],
+        actor=tags[REQUESTED_BY_TAG],
+        forced=tags[FORCED_TAG] == "true",
     )
+
+
+def _plan(context: dg.AssetExecutionContext, decision: Decision) -> None:
+    context.instance.add_run_tags(context.run.run_id, plan_tags(decision))
 
 
 @contextmanager
