@@ -1,7 +1,8 @@
 """One ``@dbt_assets`` over the whole dbt project, daily-partitioned like the raw tables.
 
-A run hands its partition window to dbt as vars (``min_date`` inclusive, ``max_date`` exclusive): incremental
-marts rebuild exactly those days, and a backfill of a range is a single dbt invocation over the range.
+A run hands its partition window (``min_date`` inclusive, ``max_date`` exclusive) to ``dbt build`` as dbt's
+``--event-time-start`` / ``--event-time-end`` (``NightjarDbtCli.cli_in_window``): incremental marts rebuild exactly
+those days, and a backfill of a range is a single dbt invocation over the range.
 
 The ``DbtProject`` is not handed to ``@dbt_assets`` (its ``project`` is optional, needed only for dbt code
 references, which the translator leaves off): given, dagster-dbt stores the object itself as every dbt asset's
