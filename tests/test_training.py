@@ -229,6 +229,34 @@ def test_model_version_carries_tags_and_description(logged, registry, spec, trai
     assert registry.by_alias(spec.name, "champion") is None
 
 
+def test_the_version_links_its_run_and_logged_model_as_the_mlflow_ui_shows_them(logged, registry, spec, trained):
+    """What the MLflow UI reads: the version's source is its logged model (its page links it) and its run; the run
+    lists the logged model as its output and says who ran it; the logged model names its version (the run page lists
+    it), carries the run's params and metrics, and its MLmodel the signature and input example."""
+    import json
+
+    first, _ = logged
+    client = registry.client()
+    model_id = first.logged_model_uri.removeprefix("models:/")
+    version = client.get_model_version(spec.name, "1")
+    assert (version.source, version.run_id) == (first.logged_model_uri, first.run_id)
+    run = client.get_run(first.run_id)
+    assert [o.model_id for o in run.outputs.model_outputs] == [model_id]
+    assert run.info.status == "FINISHED" and run.data.tags["mlflow.source.type"] == "LOCAL"
+    assert run.data.tags["mlflow.user"] and run.info.user_id == run.data.tags["mlflow.user"]
+    model = client.get_logged_model(model_id)
+    assert (model.status, model.source_run_id, model.name) == ("READY", first.run_id, "model")
+    assert json.loads(model.tags["mlflow.modelVersions"]) == [{"name": spec.name, "version": 1}]
+    assert model.params == run.data.params
+    linked = {m.key: m.value for m in model.metrics}
+    assert linked["roc_auc"] == pytest.approx(trained.metrics["roc_auc"]) and "train_rows" in linked
+    files = {f.path for f in client.list_logged_model_artifacts(model_id)}
+    assert {"MLmodel", "model.skops", "input_example.json", "serving_input_example.json"} <= files
+    loaded = registry.load(registry.version(spec.name, 1))
+    assert loaded.metadata.run_id == first.run_id and loaded.metadata.model_id == model_id
+    assert [c.name for c in loaded.metadata.get_input_schema().inputs] == spec.features.all
+
+
 def test_two_registries_in_one_process_keep_their_versions_apart(
     logged, registry, spec, trained, tmp_path, monkeypatch
 ):
