@@ -9,6 +9,8 @@ the mart comes from a real ``dbt build`` of generated days (tests/dbt_marts.py),
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import warnings
 from datetime import date, timedelta
 from pathlib import Path
@@ -291,6 +293,35 @@ def test_two_registries_in_one_process_keep_their_versions_apart(
     )
     assert (mlflow.get_tracking_uri(), mlflow.get_registry_uri()) == default
     assert list((tmp_path / "default").iterdir()) == []
+
+
+# A process whose code pinned MLflow to its own store (mlflow.set_tracking_uri), as a notebook does, registers a
+# version in nightjar's registry: the version lands in nightjar's store, and the pin is what it was.
+_PINNED_PROCESS = """
+import os, sys
+import mlflow
+from mlflow import MlflowClient
+from resources.registry import ModelRegistry
+
+mine = f"sqlite:///{sys.argv[1]}/mine.db"
+mlflow.set_tracking_uri(mine)
+registry = ModelRegistry(tracking_uri=f"sqlite:///{sys.argv[1]}/nightjar.db")
+client = registry.client()
+experiment = registry.experiment_id("m")
+run = client.create_run(experiment)
+model = client.create_logged_model(experiment, name="model", source_run_id=run.info.run_id)
+print(registry.register("m", f"models:/{model.model_id}", {}), registry.versions("m"))
+print(mlflow.get_tracking_uri() == mine, os.environ["MLFLOW_TRACKING_URI"] == mine, mlflow.get_registry_uri() == mine)
+print(MlflowClient(mine).search_registered_models())
+"""
+
+
+def test_registering_leaves_the_mlflow_store_a_process_pinned_as_it_was(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-c", _PINNED_PROCESS, str(tmp_path)], capture_output=True, text=True, cwd=REPO, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.splitlines()[-3:] == ["1 {1: []}", "True True True", "[]"]
 
 
 def test_registered_model_predicts_the_same_probabilities_with_pyfunc(logged, registry, spec, trained):
