@@ -7,6 +7,8 @@ export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 # Dagster stores a run's events in batches of this size (a run over many days records every partition of every
 # asset): the embedded event log writes a batch in one transaction (nightjar_instance/event_log.py); 0 turns it off.
 export DAGSTER_EVENT_BATCH_SIZE ?= 1000
+# MLflow's download progress bars would land in every run's compute logs (MLflow reads this only from the environment).
+export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR ?= false
 
 .PHONY: setup run dev mlflow-ui reports test bench clean-state spark-up spark-down
 

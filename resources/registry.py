@@ -223,8 +223,6 @@ class ModelRegistry(dg.ConfigurableResource):
         process-wide is pointed at it: every MLflow call of nightjar goes through a client like this one."""
         from mlflow import MlflowClient
 
-        # Download progress bars would land in every run's logs.
-        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         MlflowHttpBudget.from_env().apply()  # one bounded wait per call; the step's retry policy does the rest
         uri = self.connect_uri
         return MlflowClient(tracking_uri=uri, registry_uri=uri)

@@ -381,6 +381,7 @@ def stores_under(root: Path) -> dict[str, str]:
         "DAGSTER_HOME": str(home),
         # As the Makefile exports it: the embedded event log writes a run's events in batches (event_log.py).
         "DAGSTER_EVENT_BATCH_SIZE": "1000",
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",  # as the Makefile exports it
     }
 
 
