@@ -1,19 +1,31 @@
 """Reason codes: for a scored row, the features that pushed its score up the most (the spec's ``reason_codes``).
 
 What "its score" is depends on the spec's task: the probability of class 1 (binary), the predicted value
-(regression), the probability of the row's predicted class (multiclass).
+(regression), the probability of the row's predicted class (multiclass); the ``tree`` method measures the score the
+trees add up (see below), which moves with it.
 
-Both methods measure a row against one reference applicant, read from the fitted pipeline itself (no training data
-is needed at scoring): the training median of each numeric feature and the most frequent category of each
-categorical one (the statistics of the pipeline's imputers, :func:`assets.ml.training.build_pipeline`).
-
+- ``tree`` (a scikit-learn tree model: HistGradientBoosting*, GradientBoosting*, RandomForest*, ExtraTrees*,
+  DecisionTree*): exact path attributions (Saabas, :mod:`assets.ml.tree_paths`). Each split on a row's path in
+  each tree credits its feature with the change of the expected value from the node to the child the row took;
+  the credits add up to ``f(row) - f(expected)``, where ``f(expected)`` is the model's mean output over its training
+  rows (not a reference applicant). ``f`` is the raw score the trees sum for boosting (binary: the log-odds of
+  class 1; multiclass: the row's class's raw score; regression: the prediction, on the link scale for
+  poisson / gamma) and the averaged prediction for forests and single trees (the probability of class 1 or of the
+  row's class, the value). About the cost of scoring the explained rows once more, so on by default.
 - ``linear`` (a linear estimator, e.g. LogisticRegression, Ridge): exact. In the transformed space the log-odds
   (binary), the predicted value (regression) or the predicted class's logit (multiclass, that class's row of
   ``coef_``) are ``coef . z + b``, so ``f(row) - f(reference) = sum_j coef_j * (z_j - z_ref_j)``; the terms of one
   feature (its one-hot columns) are summed back to it. One matrix product per batch (per predicted class).
-- ``occlusion`` (any other estimator, e.g. HistGradientBoosting): each feature in turn is set to its reference value
-  and the row is scored again; the drop in score is that feature's push. One extra prediction per feature, so it
-  is computed only for the rows that get reasons (:func:`assets.ml.scorer.explained_rows`), in vectorized batches.
+- ``occlusion`` (any other estimator, and a tree model the tree method cannot walk: HistGradientBoosting with
+  native categorical splits or trees of more than 64 leaves, a forest whose path tables would be too large): each
+  feature in turn is set to its reference value and the row is scored again; the drop in score is that feature's
+  push. One extra prediction per feature, so it is computed only for the rows that get reasons
+  (:func:`assets.ml.scorer.explained_rows`), in vectorized batches.
+
+``linear`` and ``occlusion`` measure a row against one reference applicant, read from the fitted pipeline itself
+(no training data is needed at scoring): the training median of each numeric feature and the most frequent
+category of each categorical one (the statistics of the pipeline's imputers,
+:func:`assets.ml.training.build_pipeline`); ``tree`` against the model's expected output (:data:`EXPECTED`).
 
 A row names at most ``top`` features, strongest first, and only features that pushed its score up (a positive
 attribution); a row nothing pushed up says :data:`NONE_ABOVE_REFERENCE`.
@@ -23,6 +35,7 @@ numpy and pandas are imported inside the functions: this module is imported when
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +48,8 @@ if TYPE_CHECKING:
 REASONS_COLUMN = "reasons"
 NONE_ABOVE_REFERENCE = "(none above the reference)"
 REFERENCE = "training median of each numeric feature, most frequent category of each categorical feature"
+EXPECTED = "the model's expected output (its mean over the training rows, by the trees' leaf counts)"
+_LOG = logging.getLogger("nightjar.reasons")
 
 
 def raw_pipeline(model: Any) -> Any:
@@ -48,7 +63,7 @@ class ReasonExplainer:
     :func:`assets.ml.evaluation.model_input` with ``features`` = numeric + categorical, in that order; for task
     multiclass also each row's predicted class (``explain(X, scores, predicted_class)``)."""
 
-    method: str  # "linear" or "occlusion"
+    method: str  # "linear", "tree" or "occlusion"
     pipeline: Any
     features: list[str]
     reference: dict[str, Any]  # feature -> its reference value, in the raw (untransformed) space
@@ -59,6 +74,13 @@ class ReasonExplainer:
     offset: np.ndarray | None = field(default=None, repr=False)
     task: str = "binary"
     classes: list[str] | None = None  # multiclass: the pipeline's classes, in its predict_proba column order
+    # tree only: the explained score columns (one; multiclass: one per class in ``classes`` order)
+    columns: list[Any] | None = field(default=None, repr=False)
+
+    @property
+    def against(self) -> str:
+        """What the attributions are measured from, in words (the run's metadata shows it)."""
+        return EXPECTED if self.method == "tree" else REFERENCE
 
     def attributions(
         self, X: pd.DataFrame, scores: np.ndarray, predicted_class: np.ndarray | None = None
@@ -75,6 +97,15 @@ class ReasonExplainer:
             for k in np.unique(column):
                 rows = column == k
                 out[rows] = transformed[rows] @ self.weights[k] - self.offset[k]
+            return out
+        if self.method == "tree":
+            transformed = np.asarray(self.pipeline.named_steps["preprocess"].transform(X), dtype="float64")
+            if column is None:
+                return self.columns[0].attributions(transformed)
+            out = np.empty((len(X), len(self.features)), dtype="float64")
+            for k in np.unique(column):
+                rows = column == k
+                out[rows] = self.columns[k].attributions(transformed[rows])
             return out
         out = np.empty((len(X), len(self.features)), dtype="float64")
         for j, feature in enumerate(self.features):
@@ -143,7 +174,7 @@ def _imputer_statistics(preprocess: Any, part: str) -> list[Any]:
     return list(imputer.statistics_)
 
 
-def _output_owners(preprocess: Any, features: list[str]) -> list[int]:
+def _output_owners(preprocess: Any, features: list[str], method: str = "linear") -> list[int]:
     """For each transformed column, the index in ``features`` of the feature it comes from."""
     owners: list[int] = []
     for name, transformer, columns in preprocess.transformers_:
@@ -154,7 +185,7 @@ def _output_owners(preprocess: Any, features: list[str]) -> list[int]:
         widths = [len(c) for c in encoder.categories_] if encoder is not None else [1] * len(columns)
         if sum(widths) != width or encoder is not None and getattr(encoder, "drop_idx_", None) is not None:
             raise SpecError(
-                f"reason_codes.method linear: cannot map the {width} output columns of transformer '{name}' back to "
+                f"reason_codes.method {method}: cannot map the {width} output columns of transformer '{name}' back to "
                 f"its features {list(columns)}"
             )
         for column, w in zip(columns, widths, strict=True):
@@ -190,6 +221,7 @@ def explainer_for(
     import pandas as pd
 
     from assets.ml.evaluation import class_names
+    from assets.ml.tree_paths import is_tree_ensemble
 
     pipeline = raw_pipeline(model)
     steps = getattr(pipeline, "named_steps", {})
@@ -201,7 +233,14 @@ def explainer_for(
     reference = dict(zip(features, values, strict=True))
     classes = [str(c) for c in class_names(pipeline.classes_)] if task == "multiclass" else None
     rows = _linear_rows(estimator, task, classes)
-    method = codes.method if codes.method != "auto" else ("linear" if rows is not None else "occlusion")
+    method = codes.method
+    if method == "auto":
+        method = "linear" if rows is not None else "tree" if is_tree_ensemble(estimator) else "occlusion"
+    if method == "tree":
+        explained = _tree_explainer(pipeline, estimator, features, reference, codes, task, classes)
+        if explained is not None or codes.method == "tree":
+            return explained
+        method = "occlusion"
     if method == "occlusion":
         return ReasonExplainer("occlusion", pipeline, features, reference, codes.top, task=task, classes=classes)
     if rows is None:
@@ -224,3 +263,40 @@ def explainer_for(
     if task != "multiclass":
         weights, offset = weights[0], offset[0]
     return ReasonExplainer("linear", pipeline, features, reference, codes.top, weights, offset, task, classes)
+
+
+def _tree_explainer(
+    pipeline: Any,
+    estimator: Any,
+    features: list[str],
+    reference: dict[str, Any],
+    codes: ReasonCodes,
+    task: str,
+    classes: list[str] | None,
+) -> ReasonExplainer | None:
+    """The ``tree`` explainer of a scikit-learn tree model; None (logged) where ``auto`` picked it and the trees
+    cannot be walked, so that occlusion takes over; a :class:`SpecError` where the spec asked for ``tree``."""
+    from assets.ml.tree_paths import NotExplainable, is_tree_ensemble, score_columns
+
+    name = type(estimator).__name__
+    if not is_tree_ensemble(estimator):
+        raise SpecError(
+            f"reason_codes.method tree: estimator {name} is not a scikit-learn tree model (HistGradientBoosting*, "
+            "GradientBoosting*, RandomForest*, ExtraTrees*, DecisionTree*); use method occlusion (or auto)"
+        )
+    preprocess = pipeline.named_steps["preprocess"]
+    owners = _output_owners(preprocess, features, "tree")
+    if len(owners) != getattr(estimator, "n_features_in_", len(owners)):
+        raise SpecError(
+            f"reason_codes.method tree: {len(owners)} transformed columns but {name} has {estimator.n_features_in_}"
+        )
+    try:
+        columns = score_columns(estimator, owners, len(features), task)
+    except NotExplainable as why:
+        if codes.method == "tree":
+            raise SpecError(f"reason_codes.method tree: {why}; use method occlusion (or auto)") from why
+        _LOG.warning("reason codes of %s: the tree method does not apply (%s); occlusion is used instead", name, why)
+        return None
+    return ReasonExplainer(
+        "tree", pipeline, features, reference, codes.top, task=task, classes=classes, columns=columns
+    )

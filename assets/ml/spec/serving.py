@@ -31,18 +31,24 @@ class ReasonCodes(StrictModel):
     written with every prediction outside the lowest (approve) band and shown in the review queue.
 
     ``auto`` picks ``linear`` (exact: coefficient x (transformed value - reference), summed per feature) for a
-    linear estimator, else ``occlusion`` (each feature in turn set to its reference value; the score's drop).
-    ``enabled`` unset: on where they are cheap (the linear method), off where ``auto`` would pick occlusion, which
-    scores every row outside the lowest band once per feature (about 8x scoring alone at bench/model.py's size)."""
+    linear estimator, ``tree`` (exact path attributions against the model's expected output, summed per feature)
+    for a scikit-learn tree model (HistGradientBoosting*, GradientBoosting*, RandomForest*, ExtraTrees*,
+    DecisionTree*), else ``occlusion`` (each feature in turn set to its reference value; the score's drop); a tree
+    model the tree method cannot walk (native categorical splits, trees of more than 64 leaves in
+    HistGradientBoosting) gets occlusion too, with a log line. ``enabled`` unset: on where they are cheap (linear,
+    tree), off where ``auto`` picks occlusion, which scores every row outside the lowest band once per feature
+    (about 8x scoring alone at bench/model.py's size)."""
 
     enabled: bool | None = Field(
         None,
-        description="true / false: write reason codes or not; unset: on for the linear method, off where auto "
-        "would pick occlusion (costly)",
+        description="true / false: write reason codes or not; unset: on for the linear and tree methods, off where "
+        "auto picks occlusion (costly)",
     )
     top: int = Field(3, ge=1, le=10, description="How many features each row names, strongest first")
-    method: Literal["auto", "linear", "occlusion"] = Field(
-        "auto", description="auto: linear for a linear estimator (coef_), occlusion for any other"
+    method: Literal["auto", "linear", "tree", "occlusion"] = Field(
+        "auto",
+        description="auto: linear for a linear estimator (coef_), tree for a scikit-learn tree model, occlusion for "
+        "any other",
     )
 
 
