@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import sys
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cached_property, lru_cache
@@ -67,10 +66,6 @@ def _flock(path: Path) -> Iterator[None]:
 PARTIAL_PARSE_FILE = "partial_parse.msgpack"
 # dbt commands that take the window as --event-time-start / --event-time-end (dbt-core 1.9+).
 EVENT_TIME_COMMANDS = ("build", "run")
-# On the Spark engine only: dagster-dbt builds the dbt process's environment from os.environ and takes no
-# environment, and dbt-spark's session method reads the server's address only from SPARK_REMOTE. It is set for
-# the one `cli` call, under this lock, and restored at once.
-_ENVIRON_LOCK = threading.Lock()
 
 
 class NightjarDbtCli(DbtCliResource):
@@ -78,16 +73,16 @@ class NightjarDbtCli(DbtCliResource):
 
     dbt re-parses everything (seconds) when ``--vars``, the profile or the target differ from its saved parse
     state. So the partition window goes as dbt's event-time flags, which parsing ignores (read only at execution,
-    see ``macros/in_window.sql``), the warehouse file is a constant var (``profiles.yml`` reads
-    ``warehouse_path``), and the parse state of the last run is kept in ``state_dir`` and handed to the next (each
-    run gets its own target folder, which would otherwise start from the state prepared at setup, under another
-    profile).
+    see ``macros/in_window.sql``), the warehouse file and the Spark Connect address are constant vars
+    (``profiles.yml`` reads ``warehouse_path``, ``spark_remote``), and the parse state of the last run is kept in
+    ``state_dir`` and handed to the next (each run gets its own target folder, which would otherwise start from the
+    state prepared at setup, under another profile).
     """
 
     warehouse_path: str | None = Field(default=None, description="DuckDB file of the dev target (None: prod target)")
     state_dir: str | None = Field(default=None, description="Where dbt's partial-parse state is kept between runs")
     spark_remote: str | None = Field(
-        default=None, description="The Spark Connect address dbt-spark's session method reads (SPARK_REMOTE)"
+        default=None, description="The Spark Connect address: the var profiles.yml hands dbt-spark as spark.remote"
     )
 
     @cached_property
@@ -102,16 +97,17 @@ class NightjarDbtCli(DbtCliResource):
         return version.parse(installed_version("dbt-core"))
 
     def vars_args(self, values: dict[str, str] | None = None) -> list[str]:
-        """``--vars`` for a dbt command: ``values`` plus the warehouse path. Keep it constant between runs."""
-        merged = {**({"warehouse_path": self.warehouse_path} if self.warehouse_path else {}), **(values or {})}
+        """``--vars`` for a dbt command: ``values`` plus the warehouse path or the Spark Connect address. Keep it
+        constant between runs."""
+        constant = {"warehouse_path": self.warehouse_path, "spark_remote": self.spark_remote}
+        merged = {**{name: value for name, value in constant.items() if value}, **(values or {})}
         return ["--vars", json.dumps(merged)] if merged else []
 
     def cli_in_window(self, args: Sequence[str], window: dict[str, str] | None, target_path: Path, **kwargs):
         """``cli(args)`` with the partition ``window`` (``min_date`` inclusive, ``max_date`` exclusive), the
         warehouse var and the saved parse state in ``target_path``; call :meth:`save_parse_state` when done."""
         self._restore_parse_state(target_path)
-        with self._spark_remote_in_environ():
-            return self.cli([*args, *self.window_args(args, window)], target_path=target_path, **kwargs)
+        return self.cli([*args, *self.window_args(args, window)], target_path=target_path, **kwargs)
 
     def window_args(self, args: Sequence[str], window: Mapping[str, str] | None) -> list[str]:
         """The window as ``--event-time-start`` / ``--event-time-end`` for ``build`` and ``run`` (dbt keeps its
@@ -121,22 +117,6 @@ class NightjarDbtCli(DbtCliResource):
             event_time = ["--event-time-start", window["min_date"], "--event-time-end", window["max_date"]]
             return [*event_time, *self.vars_args()]
         return self.vars_args(dict(window or {}))
-
-    @contextmanager
-    def _spark_remote_in_environ(self) -> Iterator[None]:
-        if not self.spark_remote:
-            yield
-            return
-        name, saved = "SPARK_REMOTE", os.environ.get("SPARK_REMOTE")
-        with _ENVIRON_LOCK:
-            os.environ[name] = self.spark_remote
-            try:
-                yield
-            finally:
-                if saved is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = saved
 
     def save_parse_state(self, target_path: Path) -> None:
         produced = Path(target_path) / PARTIAL_PARSE_FILE
