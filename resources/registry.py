@@ -20,6 +20,10 @@ the model, the version or alias and what was being done. Whether a step's retry 
 error: a server that is down, busy or timing out may answer on the next attempt (``allow_retries=True``); a
 version that does not exist or a request MLflow refuses will not change by asking again (``allow_retries=False``).
 
+A version is served only as registered: :meth:`ModelRegistry.register` records the content hash of the logged
+model's files on the version, and :meth:`ModelRegistry.load` checks the downloaded copy against it before MLflow
+reads it (:mod:`resources.model_integrity`).
+
 No credential leaves this resource: its ``tracking_uri`` is the URI without user:password (the settings split them
 off, :func:`resources.settings.tracking_uri_from_env`), a URI given with them anyway is split again before MLflow
 sees it, and every URI in a message or link goes through :func:`resources.settings.redact_url`. Each client also
@@ -42,6 +46,7 @@ from urllib.parse import quote, urlsplit
 import dagster as dg
 from pydantic import Field
 
+from resources.model_integrity import ARTIFACT_SHA256_TAG, check_folder
 from resources.settings import MlflowHttpBudget, export_mlflow_credentials, redact_url, split_credentials
 
 CHAMPION = "champion"
@@ -231,14 +236,28 @@ class ModelRegistry(dg.ConfigurableResource):
         """Register the logged model ``logged_model_uri`` (``models:/m-...``) as a new version of ``name`` (the
         registered model is created on first use) with ``tags``; returns the version number.
 
+        The version also gets the hash of the logged model's files (tag :data:`ARTIFACT_SHA256_TAG`, which
+        :func:`assets.ml.mlflow_model.log_model` writes on the logged model from the files before their upload), so
+        that :meth:`load` can refuse files changed since. A logged model without that tag registers a version without
+        it, which loads with a warning that it cannot be verified (a log line says so now too).
+
         ``mlflow.register_model`` does what the UI shows: the version's source is the logged model (its page links
         it) and its run, and the logged model lists the version. It runs on the process-wide URI, set to this
         registry's for the call only (:func:`_process_wide_uri`), as MLflow's store reads that URI anyway."""
         import mlflow
 
-        self.client()  # the HTTP budget and credentials, as for every call
+        client = self.client()  # the HTTP budget and credentials, as for every call
+        model_id = logged_model_uri.removeprefix("models:/")
+        with self._calling(f"read logged model {model_id} to register it as a version of model '{name}'"):
+            recorded = client.get_logged_model(model_id).tags.get(ARTIFACT_SHA256_TAG)
+        if recorded is None:
+            dg.get_dagster_logger("nightjar.registry").warning(
+                f"logged model {model_id} has no '{ARTIFACT_SHA256_TAG}' tag: the new version of '{name}' is "
+                "registered without the hash of its files, and cannot be verified when it is loaded"
+            )
         with _process_wide_uri(self.connect_uri):
-            return int(mlflow.register_model(logged_model_uri, name, tags=tags).version)
+            registering = {**tags, ARTIFACT_SHA256_TAG: recorded} if recorded else tags
+            return int(mlflow.register_model(logged_model_uri, name, tags=registering).version)
 
     @contextmanager
     def _calling(self, what: str) -> Iterator[None]:
@@ -359,7 +378,10 @@ class ModelRegistry(dg.ConfigurableResource):
         """The pyfunc model of a version (predicts default probabilities: logged with predict_proba).
 
         Downloaded from where the registry says the version's files are, with this registry's URI (a ``models:/``
-        URI would be resolved on the process-wide one), then loaded from the local copy."""
+        URI would be resolved on the process-wide one), checked against the hash recorded at registration before
+        MLflow reads a byte of it (:func:`resources.model_integrity.check_folder`: a
+        :class:`~resources.model_integrity.ModelIntegrityError` if they differ, a warning if the version has no
+        hash), then loaded from the local copy."""
         import mlflow.artifacts
         import mlflow.pyfunc
 
@@ -369,6 +391,8 @@ class ModelRegistry(dg.ConfigurableResource):
                 local = mlflow.artifacts.download_artifacts(
                     artifact_uri=stored, dst_path=tmp, tracking_uri=self.connect_uri
                 )
+                recorded = info.tags.get(ARTIFACT_SHA256_TAG)
+                check_folder(local, recorded, model=info.name, version=info.version, where=redact_url(stored))
                 # suppress_warnings: skips re-checking the pip requirements on every load (0.5 s -> 0.1 s a load).
                 return mlflow.pyfunc.load_model(local, suppress_warnings=True)
 

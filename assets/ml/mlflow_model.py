@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assets.ml.evaluation import features
+from resources.model_integrity import ARTIFACT_SHA256_TAG, folder_sha256
 
 if TYPE_CHECKING:
     from assets.ml.spec import ModelSpec
@@ -128,7 +129,9 @@ def log_model(
                 skops_trusted_types=skops_trusted_types(trained.pipeline),
                 metadata=metadata,
             )
+            files_sha256 = folder_sha256(path)  # of the files as written, before the upload (resources.model_integrity)
             client.log_model_artifacts(model.model_id, str(path))
+            client.set_logged_model_tags(model.model_id, {ARTIFACT_SHA256_TAG: files_sha256})
     except BaseException:
         client.finalize_logged_model(model.model_id, "FAILED")
         raise
