@@ -2,7 +2,9 @@
 
 The champion is resolved once per run to a version number, so a run never mixes versions even if the alias
 moves while it runs, and a hand-set alias in the MLflow UI is what the next run uses. Rows stream through in
-bounded chunks: read, score, write. What a row holds follows the spec's ``task`` (:mod:`assets.ml.scorer`): a
+bounded chunks, read once for every version that scores them (the champion, the challenger in shadow) and
+written in one transaction; the scoring of a chunk overlaps the read of the next and the write of the previous
+(``Warehouse.replace_windows_mapped``). What a row holds follows the spec's ``task`` (:mod:`assets.ml.scorer`): a
 probability and its decision band (binary), a predicted value and its band if the spec has ``decision_bands``
 (regression), or the predicted class with its probability, every class's probability and the class's decision
 (multiclass, ``class_decisions``). Rows of the spec's ``review_band`` also land in a review queue table for people
@@ -42,6 +44,7 @@ from resources.failures import DataFailure
 from resources.registry import CHALLENGER, CHAMPION, ModelRegistry
 from resources.source.schema import Column
 from resources.warehouse import Warehouse
+from resources.warehouse.mapped import MappedTable
 
 SCORE_CHUNK_ROWS = 200_000
 
@@ -284,13 +287,6 @@ def score_window(
     check_mart_columns(spec, set(warehouse.column_names(mart)), spec.scoring_mart, f"model spec '{spec.name}'")
     scored_at = datetime.now(UTC).replace(tzinfo=None)
 
-    def scored(into: str, scorer: Scorer, canary: tuple[float, Scorer] | None = None) -> int:
-        """Score the window of the mart into ``into``, where the warehouse runs it (Spark: on its executors)."""
-        rows = ScoreRows(spec, scorer, run_id, canary, scored_at)
-        return warehouse.replace_window_mapped(
-            into, spec.timestamp, start, end, mart, rows, columns, chunk_rows=SCORE_CHUNK_ROWS
-        )
-
     deciding = make_scorer(spec, CHAMPION, champion, registry.load(champion), reasons=True)
     scorers = [deciding]
     canary = None
@@ -299,7 +295,16 @@ def score_window(
         canary = (plan.share, scorers[-1])
     columns = prediction_columns(spec)
     table = predictions_table(spec)
-    written = scored(table, deciding, canary)
+    targets = [MappedTable(table, ScoreRows(spec, deciding, run_id, canary, scored_at), columns)]
+    shadow = None
+    if challenger is not None and challenger.version != champion.version:
+        # Loaded before the scoring starts: the challenger scores each chunk of the one read in shadow, beside the
+        # champion, and both tables are written in one transaction (Spark: each on the executors).
+        shadow = Scorer(SHADOW, challenger, scorers[-1].model if plan.on else registry.load(challenger))
+        targets.append(MappedTable(shadow_table(spec), ScoreRows(spec, shadow, run_id, None, scored_at), columns))
+    written = warehouse.replace_windows_mapped(spec.timestamp, start, end, mart, targets, chunk_rows=SCORE_CHUNK_ROWS)[
+        0
+    ]
     # a queue from before a column was declared
     warehouse.ensure_table(review_queue_table(spec), columns, spec.timestamp)
     in_review = warehouse.replace_window_from(
@@ -322,10 +327,8 @@ def score_window(
         **(slice_metadata(warehouse, table, spec, start, end) if plan.on else {}),
         **_reason_metadata(warehouse, spec, scorers, start, end),
     }
-    if challenger is not None and challenger.version != champion.version:
-        shadow = Scorer(SHADOW, challenger, scorers[-1].model if plan.on else registry.load(challenger))
-        scored(shadow_table(spec), shadow)
-        metadata["shadow_version"] = challenger.version
+    if shadow is not None:
+        metadata["shadow_version"] = shadow.version.version
         metadata.update(_agreement(warehouse, spec, start, end))
     else:
         # No challenger now: clear the window so a re-run leaves no shadow rows of an earlier challenger.

@@ -14,13 +14,14 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager
 from datetime import date
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import dagster as dg
 
 from resources.source.schema import Column
+from resources.warehouse.mapped import MappedTable, mapped_ahead
 
 if TYPE_CHECKING:  # pandas is imported where frames are made: this module is imported when definitions load
     import pandas as pd
@@ -245,11 +246,46 @@ class Warehouse(dg.ConfigurableResource):
         chunk_rows: int = 100_000,
     ) -> int:
         """Atomically replace the window of ``table`` by ``transform`` applied to the same window of
-        ``source_table``, chunk by chunk (scoring). ``transform`` takes and yields pandas frames (``columns``); it
-        must pickle (a module-level function or object): an engine that computes runs it where the data is (Spark:
-        on the executors), the others stream the chunks through this process."""
+        ``source_table``, chunk by chunk (scoring): :meth:`replace_windows_mapped` with one table."""
+        targets = [MappedTable(table, transform, columns)]
+        return self.replace_windows_mapped(date_column, start, end, source_table, targets, chunk_rows)[0]
+
+    def replace_windows_mapped(
+        self,
+        date_column: str,
+        start: date,
+        end: date,
+        source_table: str,
+        targets: Sequence[MappedTable],
+        chunk_rows: int = 100_000,
+    ) -> list[int]:
+        """Atomically replace the window of every target table by its transform applied to the same window of
+        ``source_table`` (:class:`~resources.warehouse.mapped.MappedTable`); the rows written to each, in order.
+
+        Here the window is read once, in chunks of ``chunk_rows``, and each chunk goes to every transform in
+        memory, one chunk ahead of the writes (:func:`~resources.warehouse.mapped.mapped_ahead`); all targets are
+        written in one transaction, so a failure leaves every table as it was. The first chunk is computed before
+        the transaction opens: rows the transform refuses never touch a table. An engine that computes where the
+        data is (Spark) runs each transform there instead."""
+        for target in targets:
+            _check_table(target.table)
         chunks = self.iter_window(source_table, date_column, start, end, chunk_rows=chunk_rows)
-        return self.replace_window(table, date_column, start, end, transform(chunks), columns)
+        mapped = mapped_ahead(chunks, [target.transform for target in targets])
+        written = [0] * len(targets)
+        with closing(mapped):  # on a failure: the worker stopped, the read's connection closed
+            first = next(mapped, None)
+            with self._transaction() as cur:
+                for target in targets:
+                    self._lock(cur, target.table)
+                    self._ensure_table(cur, target.table, target.columns)
+                    cur.execute(f"DELETE FROM {target.table} WHERE {self._window(date_column)}", [start, end])
+                for outputs in itertools.chain([] if first is None else [first], mapped):
+                    for i, frames in enumerate(outputs):
+                        for frame in frames:
+                            if not frame.empty:
+                                self._insert_chunk(cur, targets[i].table, frame)
+                                written[i] += len(frame)
+        return written
 
     def append_produced(
         self,

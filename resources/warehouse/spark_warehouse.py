@@ -275,6 +275,17 @@ class SparkWarehouse(Warehouse):
             spark.sql(f"DROP TABLE IF EXISTS {staged}")
         return written
 
+    def replace_windows_mapped(self, date_column, start, end, source_table, targets, chunk_rows=100_000):
+        """Each target's transform on the executors, one table after the other (:meth:`replace_window_mapped`):
+        the server reads the source window per table where the data is, and no chunk passes through this
+        process."""
+        return [
+            self.replace_window_mapped(
+                target.table, date_column, start, end, source_table, target.transform, target.columns, chunk_rows
+            )
+            for target in targets
+        ]
+
     def append_produced(self, table, inputs, produce, columns, chunk_rows=100_000):
         """One task per item on the executors (``mapInPandas`` over ``range``): items are read in parallel where
         the data is, and what ``produce`` yields goes from the executors to the table."""
