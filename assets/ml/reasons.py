@@ -143,23 +143,33 @@ class ReasonExplainer:
 
 
 def top_reasons(attributions: np.ndarray, names: list[str], top: int) -> np.ndarray:
-    """Per row, the names of the ``top`` largest positive attributions, strongest first, joined by ", "."""
+    """Per row, the names of the ``top`` largest positive attributions, strongest first, joined by ", ".
+
+    The strings are built once per distinct choice of features (a few hundred at most in practice), not per row."""
     import numpy as np
 
-    n = attributions.shape[0]
+    n, width = attributions.shape
     if n == 0:
         return np.empty(0, dtype=object)
-    top = min(top, attributions.shape[1])
-    order = np.argsort(-attributions, axis=1, kind="stable")[:, :top]
-    strongest = np.take_along_axis(attributions, order, axis=1)
-    labels = np.asarray(names, dtype=object)[order]
-    labels[~(strongest > 0)] = ""
-    joined = labels[:, 0].copy()
-    for k in range(1, top):
-        nxt = labels[:, k]
-        joined = np.where(nxt != "", joined + ", " + nxt, joined)
-    joined[joined == ""] = NONE_ABOVE_REFERENCE
-    return joined
+    top = min(top, width)
+    # The strongest first (the first column among equals), one argmax per place: width stands for no feature
+    # (this one and the rest did not push the score up; NaN never does).
+    left = np.where(np.isnan(attributions), -np.inf, attributions)
+    order = np.empty((n, top), dtype=np.int64)
+    rows = np.arange(n)
+    for k in range(top):
+        best = left.argmax(axis=1)
+        order[:, k] = np.where(left[rows, best] > 0, best, width)
+        left[rows, best] = -np.inf
+    if (width + 1) ** top < 2**62:  # one integer per choice, in base width + 1
+        keys = order @ ((width + 1) ** np.arange(top, dtype=np.int64))
+        chosen, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        choices = order[first]
+    else:
+        choices, inverse = np.unique(order, axis=0, return_inverse=True)
+    labels = [*names, ""]
+    said = [", ".join(labels[j] for j in row if j < width) or NONE_ABOVE_REFERENCE for row in choices.tolist()]
+    return np.asarray(said, dtype=object)[inverse.reshape(-1)]
 
 
 def _imputer_statistics(preprocess: Any, part: str) -> list[Any]:
