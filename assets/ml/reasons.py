@@ -11,7 +11,7 @@ trees add up (see below), which moves with it.
   rows (not a reference applicant). ``f`` is the raw score the trees sum for boosting (binary: the log-odds of
   class 1; multiclass: the row's class's raw score; regression: the prediction, on the link scale for
   poisson / gamma) and the averaged prediction for forests and single trees (the probability of class 1 or of the
-  row's class, the value). About the cost of scoring the explained rows once more, so on by default.
+  row's class, the value). It costs well under one more prediction of the explained rows, so it is on by default.
 - ``linear`` (a linear estimator, e.g. LogisticRegression, Ridge): exact. In the transformed space the log-odds
   (binary), the predicted value (regression) or the predicted class's logit (multiclass, that class's row of
   ``coef_``) are ``coef . z + b``, so ``f(row) - f(reference) = sum_j coef_j * (z_j - z_ref_j)``; the terms of one
