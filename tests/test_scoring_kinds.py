@@ -371,7 +371,7 @@ def test_regression_occlusion_is_the_drop_in_the_predicted_value():
 
     y = 2.0 * SMALL["a"] - 0.5 * SMALL["b"]
     pipeline = _small_pipeline(HistGradientBoostingRegressor(max_iter=20, min_samples_leaf=1)).fit(SMALL, y)
-    explainer = explainer_for(pipeline, ["a", "b"], ["c"], ReasonCodes(), task="regression")
+    explainer = explainer_for(pipeline, ["a", "b"], ["c"], ReasonCodes(method="occlusion"), task="regression")
     assert explainer.method == "occlusion"
     predicted = pipeline.predict(SMALL)
     attributions = explainer.attributions(SMALL, predicted)
@@ -395,7 +395,7 @@ def test_multiclass_reason_codes_explain_the_predicted_class():
 
     # Occlusion: the drop in the predicted class's probability when a feature takes its reference value.
     boosted = _small_pipeline(HistGradientBoostingClassifier(max_iter=5, min_samples_leaf=1)).fit(SMALL, y)
-    occlusion = explainer_for(boosted, ["a", "b"], ["c"], ReasonCodes(), task="multiclass")
+    occlusion = explainer_for(boosted, ["a", "b"], ["c"], ReasonCodes(method="occlusion"), task="multiclass")
     assert occlusion.method == "occlusion"
     proba = boosted.predict_proba(SMALL)
     score = proba[np.arange(len(SMALL)), column]
