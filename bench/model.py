@@ -446,11 +446,12 @@ def _time_log_and_register_phases() -> dict[str, float]:
         setattr(owner, name, timed)
 
     wrap(mlflow_logging, "reference_sample", "reference_sample")
-    for owner, name in ((mlflow_logging, "run_params"), (mlflow, "log_params"), (mlflow, "log_metrics")):
+    # nightjar logs through the registry's MlflowClient (no process-wide URI): its calls are the client's.
+    for owner, name in ((mlflow_logging, "run_params"), (mlflow.MlflowClient, "log_batch")):
         wrap(owner, name, "params_metrics")
     wrap(mlflow_logging, "log_datasets", "datasets")
     wrap(mlflow_logging, "write_artifacts", "artifacts_build")
-    wrap(mlflow, "log_artifacts", "artifacts_upload")
+    wrap(mlflow.MlflowClient, "log_artifacts", "artifacts_upload")
     wrap(mlflow_logging, "log_model", "log_model")
     wrap(mlflow, "register_model", "register")
     return seconds
