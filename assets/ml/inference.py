@@ -28,7 +28,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from assets.ml.canary import DECIDED_BY_COLUMN, CanaryPlan, plan_canary, slice_metadata
-from assets.ml.reasons import REASONS_COLUMN, REFERENCE
+from assets.ml.reasons import REASONS_COLUMN
 from assets.ml.scorer import (
     CLASS_PROBABILITIES_COLUMN,
     PREDICTED_CLASS_COLUMN,
@@ -239,14 +239,16 @@ def _reason_metadata(
     explained = [s for s in scorers if s.explainer is not None]
     if not explained:
         return {"reason_codes": reasons_off(spec, "occlusion") or reasons_off(spec, None) or "off"}
-    methods = ", ".join(f"{s.role} version {s.version.version}: {s.explainer.method}" for s in explained)
+    methods = ", ".join(
+        f"{s.role} version {s.version.version}: {s.explainer.method}, against {s.explainer.against}" for s in explained
+    )
     which = (
         f"outside band '{spec.decision_bands.names[0]}'"
         if spec.decision_bands is not None
         else (explained_rows_described(spec) or "of every row")
     )
     metadata: dict[str, Any] = {
-        "reason_codes": f"top {spec.reason_codes.top} features {which} ({methods}), against the reference: {REFERENCE}",
+        "reason_codes": f"top {spec.reason_codes.top} features {which} ({methods})",
         "reason_code_rows": sum(s.reason_rows for s in explained),
     }
     if metadata["reason_code_rows"]:
