@@ -22,6 +22,9 @@ import dagster as dg
 from resources.failures import DataFailure
 
 ARTIFACT_SHA256_TAG = "nightjar.artifact_sha256"
+# Written by MLflow itself into a version's stored folder whenever anyone loads it by a `models:/` URI from a local
+# store (the model's name and version, as YAML; no loader reads it): not part of what was registered, so not hashed.
+MLFLOW_BOOKKEEPING = frozenset({"registered_model_meta"})
 _CHUNK_BYTES = 1 << 20
 _SHOWN_HEX = 12  # enough of a digest to tell two apart in a message; the metadata holds both in full
 
@@ -36,7 +39,11 @@ def folder_sha256(folder: str | Path) -> str:
     """The manifest digest of every file under ``folder``: SHA-256 over ``<relative posix path>\\0<sha256 of its
     bytes>\\n`` per file, in sorted path order (hex)."""
     root = Path(folder)
-    files = sorted((p.relative_to(root).as_posix(), p) for p in root.rglob("*") if p.is_file())
+    files = sorted(
+        (relative, p)
+        for p in root.rglob("*")
+        if p.is_file() and (relative := p.relative_to(root).as_posix()) not in MLFLOW_BOOKKEEPING
+    )
     manifest = hashlib.sha256()
     for relative, path in files:
         digest = hashlib.sha256()

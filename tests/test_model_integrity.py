@@ -69,6 +69,18 @@ def test_the_digest_changes_with_a_byte_a_name_or_a_file(tmp_path):
     assert folder_sha256(tmp_path) != first
 
 
+def test_mlflows_own_bookkeeping_file_does_not_count_as_a_change(tmp_path):
+    """MLflow writes registered_model_meta into a version's stored folder when anyone loads it by a models:/ URI
+    from a local store (a peer script, a notebook): that is not tampering."""
+    (tmp_path / "model.skops").write_bytes(b"model")
+    first = folder_sha256(tmp_path)
+    (tmp_path / "registered_model_meta").write_text("model_name: loan_default_risk\nmodel_version: '1'\n")
+    assert folder_sha256(tmp_path) == first
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "registered_model_meta").write_text("x")  # only MLflow's own file, where MLflow puts it
+    assert folder_sha256(tmp_path) != first
+
+
 def test_scoring_refuses_a_tampered_champion_alerts_and_writes_nothing_for_the_day(lab, webhook):
     changed = lab.train()
     trusted = lab.train(retrain=True)  # the same model again: the challenger, the champion stays
@@ -138,3 +150,15 @@ def test_a_version_registered_without_a_hash_loads_with_a_warning(lab, caplog):
     assert np.array_equal(score(model, rows, spec), score(registered, rows, spec))
     [warning] = [r.getMessage() for r in caplog.records if ARTIFACT_SHA256_TAG in r.getMessage()]
     assert f"version {bare} of '{MODEL}'" in warning and "cannot be verified" in warning
+
+
+def test_a_version_someone_loaded_by_its_models_uri_still_serves(lab, monkeypatch):
+    """A notebook or a script loading ``models:/<name>/<version>`` with MLflow's own API on the same local store
+    makes MLflow write its bookkeeping into the stored folder: the version is still the one registered."""
+    import mlflow.pyfunc
+
+    version = lab.train()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", lab.registry.connect_uri)
+    mlflow.pyfunc.load_model(f"models:/{MODEL}/{version}")
+    info = lab.registry.version(MODEL, version)
+    assert lab.registry.load(info) is not None
