@@ -47,6 +47,7 @@ DIGEST_CHARS = 32
 MAX_PARAM_CHARS = 6000  # MLflow's limit on a param value
 DESCRIPTION_TAG = "mlflow.note.content"  # the run's description in the MLflow UI (Markdown)
 DATASET_CONTEXT_TAG = "mlflow.data.context"  # what a run's dataset was for ("training", "evaluation")
+SENSITIVE_TAG = "sensitive_features"  # the features whose values the run holds none of (comma-separated)
 
 
 @dataclass(frozen=True)
@@ -172,10 +173,13 @@ def log_and_register(
     tags: dict[str, str],
     data_window: dict[str, Any],
     description_lines: list[str] | None = None,
+    sensitive: frozenset[str] = frozenset(),
 ) -> LoggedVersion:
     """One MLflow run in experiment ``spec.name`` with params, metrics, datasets, artifacts and the model, and the
     model registered as a new version of ``spec.name`` (no alias moved). ``description_lines``: Markdown added to the
-    run's description (e.g. a link to the Dagster run)."""
+    run's description (e.g. a link to the Dagster run). ``sensitive``: features whose values the run must not hold
+    (``resources.source.sensitive``): left out of the reference sample and the tables, missing in the input
+    example, named in the tag :data:`SENSITIVE_TAG`."""
     from mlflow.entities import Param
 
     if trained.spec != spec:
@@ -183,9 +187,11 @@ def log_and_register(
     client = registry.client()
     experiment_id = registry.experiment_id(spec.name)
     run_tags = {**{k: str(v) for k, v in tags.items()}, "spec_name": spec.name, "data_hash": trained.data_hash}
+    if sensitive:
+        run_tags[SENSITIVE_TAG] = ", ".join(sorted(sensitive))
     lines = description_lines or []
     description = run_description(spec, trained, lines)
-    reference = reference_sample(spec, trained)
+    reference = reference_sample(spec, trained, sensitive=sensitive)
     run_metrics = {
         **{mlflow_key(k): v for k, v in trained.metrics.items()},
         "train_rows": float(len(trained.train)),
@@ -204,10 +210,18 @@ def log_and_register(
             client.log_batch(run_id, params=[Param(k, v) for k, v in params.items()])
             log_datasets(client, run_id, spec, trained)
             with tempfile.TemporaryDirectory(prefix="nightjar-artifacts-") as tmp:
-                write_artifacts(Path(tmp), spec, trained, reference)
+                write_artifacts(Path(tmp), spec, trained, reference, sensitive)
                 client.log_artifacts(run_id, tmp)
             model = log_model(
-                client, experiment_id, run_id, spec, trained, params=params, metrics=run_metrics, tags=context
+                client,
+                experiment_id,
+                run_id,
+                spec,
+                trained,
+                params=params,
+                metrics=run_metrics,
+                tags=context,
+                sensitive=sensitive,
             )
             logged_model_uri = f"models:/{model.model_id}"
             version_tags = {

@@ -80,12 +80,16 @@ def log_model(
     params: dict[str, str],
     metrics: dict[str, float],
     tags: dict[str, str],
+    sensitive: frozenset[str] = frozenset(),
 ) -> Any:
     """Log the pipeline as the logged model of run ``run_id`` of experiment ``experiment_id`` (``client``: the
     registry's ``MlflowClient``), so that pyfunc ``predict`` returns what :func:`predict_output` says: (n, 2) or
     (n, k) probabilities for a classifier, (n,) values for a regressor. The logged model carries the run's
     ``params``, ``metrics`` (logged on the run here, linked to the model, as the UI's model page shows them) and
-    ``tags``; returns it, READY."""
+    ``tags``; returns it, READY.
+
+    The input example (five training rows, kept with the model) holds no value of a ``sensitive`` feature: it is
+    missing there, as the model accepts and imputes; the signature keeps the feature's type."""
     import mlflow.sklearn
     from mlflow.entities import LoggedModelOutput, Metric
     from mlflow.models import Model, infer_signature
@@ -96,6 +100,7 @@ def log_model(
     signature = infer_signature(example, getattr(trained.pipeline, method)(example))
     # Every input optional: a batch where a column is entirely null must still be accepted (and imputed).
     signature.inputs = Schema([ColSpec(c.type, c.name, required=False) for c in signature.inputs.inputs])
+    example = example.assign(**{c: float("nan") for c in example.columns if c in sensitive})
     metadata = {
         "spec_name": spec.name,
         "task": spec.task,

@@ -18,6 +18,7 @@ from assets.ml.training_assets import build_training_assets
 from assets.monitoring.drift_assets import build_drift_asset
 from assets.monitoring.quality_assets import build_quality_asset
 from resources.settings import Settings
+from resources.source.sensitive import sensitive_features
 
 
 @dataclass(frozen=True)
@@ -46,13 +47,18 @@ def build_model_assets(
         mart_keys = _mart_keys(spec, source, dbt_assets)
         check_documented_columns(spec, source, settings.manifest_path)
         check_estimator(spec, source, settings.cache_dir)
+        marts = [spec.training_mart, spec.scoring_mart]
+        sensitive = sensitive_features(settings.manifest_path, marts, spec.features.all)
         training, checks = build_training_assets(
-            spec, source, mart_keys, kind, settings.code_version, settings.dagster_url
+            spec, source, mart_keys, kind, settings.code_version, settings.dagster_url, sensitive
         )
         raw = sources_upstream_of(dbt_assets, mart_keys[spec.scoring_mart])
         due = predictions_freshness_policy(settings.predictions_due_hour, settings.timezone)
         predictions = build_predictions_asset(spec, mart_keys, kind, partitions, raw, settings.cpu_hour_price, due)
-        monitoring = [build_drift_asset(spec, mart_keys, partitions), build_quality_asset(spec, mart_keys, partitions)]
+        monitoring = [
+            build_drift_asset(spec, mart_keys, partitions, sensitive),
+            build_quality_asset(spec, mart_keys, partitions),
+        ]
         champion = build_champion_asset(spec)
         built.append(ModelAssets(spec=spec, assets=[*training, champion, predictions, *monitoring], checks=checks))
     return built

@@ -39,7 +39,9 @@ PREDICTED_CLASS_COLUMN = "predicted_class"  # multiclass: the class each referen
 IMPORTANCE_ROWS = 2000  # holdout rows for permutation importance: cost is rows x features x repeats predictions
 
 
-def reference_sample(spec: ModelSpec, trained: TrainedModel, seed: int = 0) -> pd.DataFrame:
+def reference_sample(
+    spec: ModelSpec, trained: TrainedModel, seed: int = 0, sensitive: frozenset[str] = frozenset()
+) -> pd.DataFrame:
     """Up to ``monitoring.reference_rows`` holdout rows: features, the model's score (for multiclass then the
     predicted class, ``predicted_class``), the target as its task reads it (:func:`assets.ml.evaluation.labels`), and
     the day of each row (``nightjar_day``, the spec's timestamp as a date: monitoring measures how far ordinary days
@@ -49,13 +51,16 @@ def reference_sample(spec: ModelSpec, trained: TrainedModel, seed: int = 0) -> p
     in-sample ROC AUC was 0.93 against 0.76 on the holdout), so score drift against them would fire on every
     healthy day. The holdout is the newest labeled window, scored out of sample, as production days will be.
     Sampled with a fixed seed and kept in time order, so the same training data gives the same reference.
+
+    ``sensitive`` features (``resources.source.sensitive``) are left out: the sample is an MLflow artifact anyone
+    with access to the run can download. Monitoring does not check their drift against it (drift_assets).
     """
     rows = trained.holdout
     if len(rows) > spec.monitoring.reference_rows:
         rows = rows.sample(n=spec.monitoring.reference_rows, random_state=seed).sort_index()
     kept = trained.holdout.index.isin(rows.index)
     predictions = trained.holdout_predictions.take(kept)
-    reference = features(rows, spec).reset_index(drop=True)
+    reference = features(rows, spec).drop(columns=sorted(sensitive), errors="ignore").reset_index(drop=True)
     reference[SCORE_COLUMN] = predictions.score
     if spec.task == "multiclass":
         reference[PREDICTED_CLASS_COLUMN] = predictions.predicted_class
@@ -64,10 +69,18 @@ def reference_sample(spec: ModelSpec, trained: TrainedModel, seed: int = 0) -> p
     return reference
 
 
-def write_artifacts(directory: Path, spec: ModelSpec, trained: TrainedModel, reference: pd.DataFrame) -> None:
+def write_artifacts(
+    directory: Path,
+    spec: ModelSpec,
+    trained: TrainedModel,
+    reference: pd.DataFrame,
+    sensitive: frozenset[str] = frozenset(),
+) -> None:
     """Plots, tables and the reference sample, laid out as they appear in the run's artifacts: every task's
     ``evaluation/metrics.json``, ``segment_metrics.csv`` and feature importance, then the task's own
-    (:func:`_task_artifacts`)."""
+    (:func:`_task_artifacts`). No table or plot shows a row's value of a feature: the segments of
+    ``segment_metrics.csv`` are values, so a ``sensitive`` segment column is left out of it (fairness bands by
+    the spec's own bins instead)."""
     y = labels(trained.holdout, spec)
     predictions = trained.holdout_predictions
     window = trained.holdout_window
@@ -75,7 +88,8 @@ def write_artifacts(directory: Path, spec: ModelSpec, trained: TrainedModel, ref
 
     importance = permutation_importance(trained.pipeline, trained.holdout, spec, max_rows=IMPORTANCE_ROWS)
     (directory / "evaluation").mkdir(parents=True)
-    segment_metrics(trained.holdout, y, predictions, spec.evaluation.segments, spec.task).to_csv(
+    segments = [c for c in spec.evaluation.segments if c not in sensitive]
+    segment_metrics(trained.holdout, y, predictions, segments, spec.task).to_csv(
         directory / "evaluation" / "segment_metrics.csv", index=False
     )
     importance.to_csv(directory / "evaluation" / "feature_importance.csv", index=False)

@@ -65,9 +65,11 @@ def build_training_assets(
     kind: str,
     code_version: str | None,
     dagster_url: str = DEFAULT_DAGSTER_URL,
+    sensitive: frozenset[str] = frozenset(),
 ) -> tuple[list[dg.AssetsDefinition], list[dg.AssetChecksDefinition]]:
     """The training set asset, the model asset and its gate check for ``spec``. ``dagster_url``: where the Dagster UI
-    answers, for the link from each MLflow training run to the Dagster run that made it."""
+    answers, for the link from each MLflow training run to the Dagster run that made it. ``sensitive``: features
+    whose values the MLflow run must not hold (``resources.source.sensitive``)."""
     training_set_key = dg.AssetKey([spec.name, "training_set"])
     model_key = dg.AssetKey([spec.name, "model"])
 
@@ -166,6 +168,7 @@ def build_training_assets(
                 f"Dagster run: [{context.run.run_id}]({dagster_run_url(dagster_url, context.run.run_id)}) "
                 f"(job `{context.run.job_name}`, asset `{model_key.to_user_string()}`)"
             ],
+            sensitive=sensitive,
         )
         previous = registry.by_alias(spec.name, CHALLENGER)
         move_alias(

@@ -58,8 +58,14 @@ def _column_table(result) -> str:
 
 
 def build_drift_asset(
-    spec: ModelSpec, mart_keys: dict[str, dg.AssetKey], partitions: dg.PartitionsDefinition
+    spec: ModelSpec,
+    mart_keys: dict[str, dg.AssetKey],
+    partitions: dg.PartitionsDefinition,
+    sensitive: frozenset[str] = frozenset(),
 ) -> dg.AssetsDefinition:
+    """``sensitive``: features whose values must stay out of the reports (``resources.source.sensitive``): not
+    checked for drift, whatever the spec's ``monitoring.columns`` say (the version's reference sample holds none of
+    their values), and named in the metadata ``sensitive_columns``."""
     key = dg.AssetKey([spec.name, DRIFT_ASSET])
     thresholds = spec.monitoring
     score_column = drifted_score(spec)
@@ -126,7 +132,9 @@ def build_drift_asset(
         from assets.monitoring.reference import served_days, served_reference
         from assets.monitoring.report_page import ReportAbout
 
-        numeric, categorical = thresholds.checked(spec.features)
+        numeric, categorical = (
+            [c for c in listed if c not in sensitive] for listed in thresholds.checked(spec.features)
+        )
         checked = [*numeric, *categorical]
         rule = thresholds.reference
         served = None
@@ -269,6 +277,7 @@ def build_drift_asset(
                 **({"reference_versions": ", ".join(map(str, served.versions))} if served is not None else {}),
                 "checked_columns": len(checked),
                 "excluded_columns": ", ".join(excluded) or "none",
+                "sensitive_columns": ", ".join(c for c in spec.features.all if c in sensitive) or "none",
                 "empty_columns": ", ".join(result.empty_columns) or "none",
                 "thresholds": calibration,
                 "columns": dg.MetadataValue.md(_column_table(result)),  # each column's method and threshold

@@ -12,7 +12,7 @@ from datetime import date
 
 from resources.source.base import as_day, count_rows
 from resources.source.landing import ROW_COLUMN
-from resources.source.schema import NUMERIC_TYPES, Column, RawTable
+from resources.source.schema import MASK, NUMERIC_TYPES, Column, RawTable
 from resources.warehouse import Warehouse
 
 PARTITION_RULE = "partition day"
@@ -46,7 +46,7 @@ def audit_staged(
                 named = f"{rule} {day}" if rule == PARTITION_RULE else rule
                 problems.append(
                     f"column {column!r}, rule {named}: {count_rows(failing)}, "
-                    f"e.g. data row {int(first['row_number'])}: {_shown(first['value'])}"
+                    f"e.g. data row {int(first['row_number'])}: {_shown(first['value'], table.column(column))}"
                 )
         audited[day] = (int(row["n"]), problems)
     if table.key:
@@ -95,7 +95,7 @@ def _key_problems(
         ).iloc[0]
         problems.setdefault(day, []).append(
             f"key ({shown}), rule unique within the day: {count_rows(int(row['rows_']))} share "
-            f"{int(row['keys'])} key(s), e.g. {tuple(example.tolist())!r}"
+            f"{int(row['keys'])} key(s), e.g. {_key_shown(table, example.tolist())}"
         )
     repeats = f"key ({shown}), rule unique across days: {{}} repeat a key"
     # A key staged for an earlier day of this window: the later day repeats it, as if the days came one by one.
@@ -151,5 +151,11 @@ def _literal(value: object, column: Column) -> str:
     return f"'{text}'" if column.dtype == "VARCHAR" else f"CAST('{text}' AS {column.dtype})"
 
 
-def _shown(value: object) -> str:
-    return repr(value.item() if hasattr(value, "item") else value)
+def _shown(value: object, column: Column) -> str:
+    """A failing value as messages, logs and alerts show it; a sensitive column's as ``MASK``."""
+    return MASK if column.sensitive else repr(value.item() if hasattr(value, "item") else value)
+
+
+def _key_shown(table: RawTable, values: list) -> str:
+    """A repeated key as messages show it, sensitive parts masked."""
+    return repr(tuple(MASK if table.column(k).sensitive else v for k, v in zip(table.key, values, strict=True)))

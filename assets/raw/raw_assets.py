@@ -17,7 +17,7 @@ from assets.raw.wap import ingest_window
 from assets.step_cost import with_cost
 from resources.alerts import AlertsResource
 from resources.source import RawSources
-from resources.source.schema import Column, RawTable
+from resources.source.schema import MASK, Column, RawTable
 from resources.warehouse import WAREHOUSE_POOL, Warehouse
 
 CONTRACT_CHECK = "contract"
@@ -171,13 +171,15 @@ def _column_schema(table: RawTable) -> dg.TableSchema:
 def _rules(column: Column) -> list[str]:
     rules = [f"accepted values: {', '.join(map(str, column.accepted_values))}"] if column.accepted_values else []
     rules += [f"{bound} {value}" for bound, value in (("min", column.min), ("max", column.max)) if value is not None]
-    return rules
+    return rules + (["sensitive: values never shown or logged"] if column.sensitive else [])
 
 
 def _preview(warehouse: Warehouse, table: RawTable, day: date) -> dg.MetadataValue:
+    """The day's first rows; a sensitive column shows MASK (its values are not even read)."""
     order = ", ".join(f'"{k}"' for k in table.key) or f'"{table.columns[0].name}"'
+    shown = ", ".join(f"'{MASK}' AS \"{c.name}\"" if c.sensitive else f'"{c.name}"' for c in table.columns)
     rows = warehouse.query(
-        f"SELECT * FROM {table.qualified} WHERE \"{table.partition_column}\" = DATE '{day.isoformat()}' "
+        f"SELECT {shown} FROM {table.qualified} WHERE \"{table.partition_column}\" = DATE '{day.isoformat()}' "
         f"ORDER BY {order} LIMIT {PREVIEW_ROWS}"
     )
     return dg.MetadataValue.md(rows.to_markdown(index=False) if not rows.empty else "_no rows this day_")

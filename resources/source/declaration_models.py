@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationInfo, field_validator, model_validator
 
 from resources.source.schema import LANDING, MARKER, NUMERIC_TYPES, QUIET, RENAME, CompleteWhen
 
@@ -67,14 +67,28 @@ def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+class ColumnSettings(BaseModel):
+    """A column's ``meta.nightjar``: what nightjar does with the column besides checking it.
+
+    ``sensitive: true`` keeps the column's values out of everything nightjar shows or logs (Dagster metadata and
+    logs, Evidently reports, MLflow examples, samples and tables) while it is stored, transformed and used as a
+    feature as usual: see ``resources.source.sensitive``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sensitive: StrictBool = False
+
+
 class ColumnRules(BaseModel):
-    """A column's ``meta``: the values it may hold. An unknown rule is an error (a typo must not be ignored)."""
+    """A column's ``meta``: the values it may hold, and nightjar's settings under ``nightjar``. An unknown rule is an
+    error (a typo must not be ignored)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     accepted_values: list[Any] = []  # empty: any value
     min: int | float | None = None
     max: int | float | None = None
+    nightjar: ColumnSettings = ColumnSettings()
 
     @field_validator("min", "max", mode="before")
     @classmethod

@@ -25,6 +25,9 @@ a column may not be null, and nightjar's own words where dbt has none::
                 data_type: varchar
                 constraints: [{type: not_null}]
                 config: {meta: {accepted_values: [a, b]}}   # or min: / max: for numbers
+              - name: driver_name
+                data_type: varchar
+                config: {meta: {nightjar: {sensitive: true}}}  # values never shown or logged (true / false)
 
 The pydantic models of ``resources.source.declaration_models`` validate a declaration; here their errors become
 messages. Every error names the YAML file, the table and the field (one line each, all of a table's errors at once),
@@ -39,7 +42,14 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from resources.manifest import load_manifest
-from resources.source.declaration_models import ColumnDeclaration, ColumnRules, Invalid, SourceNode, TableSettings
+from resources.source.declaration_models import (
+    ColumnDeclaration,
+    ColumnRules,
+    ColumnSettings,
+    Invalid,
+    SourceNode,
+    TableSettings,
+)
 from resources.source.schema import Column, RawTable
 
 
@@ -119,6 +129,7 @@ def _column(column: ColumnDeclaration) -> Column:
         min=column.meta.min,
         max=column.meta.max,
         description=column.description or "",
+        sensitive=column.meta.nightjar.sensitive,
     )
 
 
@@ -142,7 +153,8 @@ def _problem(error: dict[str, Any], prefix: str, unknown: str) -> str:
     if isinstance(cause, Invalid) and cause.field:
         location.append(cause.field)
     if error["type"] == "extra_forbidden":
-        what = unknown
+        # a column's meta.nightjar has settings of its own, not rules
+        what = _unknown("setting", ColumnSettings) if location[-2:-1] == ["nightjar"] else unknown
     elif cause is not None:
         what = str(cause)  # our own words (pydantic's "Value error, " prefix left out)
     elif error["type"] == "missing":

@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 
 from resources.source import FileNotComplete
 from resources.source.base import SourceDataError, count_rows
-from resources.source.schema import MARKER, PANDAS_DTYPES, QUIET, Column, CompleteWhen, RawTable
+from resources.source.schema import MARKER, MASK, PANDAS_DTYPES, QUIET, Column, CompleteWhen, RawTable
 
 CHUNK_ROWS = 100_000
 CSV_BLOCK_BYTES = 16 << 20  # pyarrow's CSV block for files whose lines are all shorter than half of it
@@ -144,7 +144,7 @@ class LandingFolder:
             yield pd.DataFrame(converted)[[ROW_COLUMN, *table.column_names]]
         problems = [
             f"column {name!r} ({table.column(name).dtype}): cannot convert {count_rows(t.rows)}, "
-            f"e.g. data row {t.first_row}: {t.example!r}"
+            f"e.g. data row {t.first_row}: {MASK if table.column(name).sensitive else repr(t.example)}"
             for name, t in tallies.items()
             if t.rows
         ]

@@ -24,6 +24,7 @@ PANDAS_DTYPES = {
 NUMERIC_TYPES = ("DOUBLE", "INTEGER", "BIGINT")
 
 LANDING = "landing"  # origin: files dropped in the landing folder
+MASK = "(sensitive)"  # shown in place of a sensitive column's value (``Column.sensitive``)
 
 # When a landing file is complete (``complete_when``): see :class:`CompleteWhen`.
 QUIET, MARKER, RENAME = "quiet", "marker", "rename"
@@ -40,6 +41,7 @@ class Column:
     min: float | None = None
     max: float | None = None
     description: str = ""
+    sensitive: bool = False  # its values are never shown or logged (declared ``meta.nightjar.sensitive: true``)
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,11 @@ class RawTable:
         if self.partition_from == "file_name":
             return [c for c in self.columns if c.name != self.partition_column]
         return list(self.columns)
+
+    @property
+    def sensitive_columns(self) -> frozenset[str]:
+        """The columns whose values are never shown or logged."""
+        return frozenset(c.name for c in self.columns if c.sensitive)
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
