@@ -16,11 +16,13 @@ import dagster as dg
 from assets.ml.model_assets import build_model_assets
 from assets.partitions import build_daily_partitions
 from assets.raw import build_raw_assets
+from assets.review import build_review_assets
 from assets.transform import build_dbt_assets
 from jobs.dbt_full_tests import build_dbt_full_tests_job
 from jobs.monitoring import build_monitoring_job
 from jobs.nightly import build_nightly_jobs
 from jobs.promotion import build_promotion_jobs
+from jobs.review import build_review_job
 from jobs.run_reaper import run_reaper_sensor
 from jobs.sensors import build_sensors
 from jobs.training import build_training_job
@@ -68,13 +70,18 @@ def _build_definitions(settings: Settings) -> dg.Definitions:
     kind = settings.warehouse_kind
     # The project first: under `dagster dev` it re-parses dbt, and the raw declarations are read from that manifest.
     dbt_models = build_dbt_assets(dbt_project(settings.dbt_project_dir, settings.dbt_target), partitions, kind)
-    raw_tables = load_raw_tables(settings.manifest_path).values()
+    declared = load_raw_tables(settings.manifest_path)
+    raw_tables = declared.values()
     raw_assets = build_raw_assets(raw_tables, partitions, kind)
     models = build_model_assets([dbt_models], partitions, settings)
+    specs = [m.spec for m in models]
+    reviews = build_review_assets(specs, declared, partitions, kind)
     landing_keys = [dg.AssetKey([t.source, t.name]) for t in raw_tables if t.origin == LANDING]
     jobs, nightly_schedule = build_nightly_jobs(settings, landing_keys)
     dbt_tests_job, dbt_tests_schedule = build_dbt_full_tests_job(settings.dbt_tests_cron, settings.timezone)
     jobs.append(dbt_tests_job)
+    if specs:
+        jobs.append(build_review_job(specs))
     schedules: list = [nightly_schedule, dbt_tests_schedule]
     training_jobs: dict[str, dg.JobDefinition] = {}
     for model in models:
@@ -84,13 +91,13 @@ def _build_definitions(settings: Settings) -> dg.Definitions:
         jobs += [training_job, monitoring_job, *build_promotion_jobs(model.spec)]
         schedules += [training_schedule, monitoring_schedule]
     executor = dg.in_process_executor if settings.executor == "in_process" else FORKSERVER_EXECUTOR
-    assets = with_code_references([*raw_assets, dbt_models, *(a for m in models for a in m.assets)])
+    assets = with_code_references([*raw_assets, dbt_models, *(a for m in models for a in m.assets), *reviews])
     return dg.Definitions(
         assets=assets,
         asset_checks=[c for m in models for c in m.checks],
         jobs=jobs,
         schedules=schedules,
-        sensors=[*build_sensors([m.spec for m in models], training_jobs, settings), run_reaper_sensor],
+        sensors=[*build_sensors(specs, training_jobs, settings), run_reaper_sensor],
         resources=build_resources(settings),
         executor=executor,
     )

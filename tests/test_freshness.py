@@ -67,10 +67,11 @@ def test_the_chain_after_the_nightly_run_declares_no_automation_condition(defs: 
     downstream = [key for key, spec in specs.items() if spec.group_name in ("inference", "monitoring")]
     assert len(downstream) >= 3
     assert {key: specs[key].automation_condition for key in downstream if specs[key].automation_condition} == {}
-    # What runs them instead: the nightly schedule the predictions, each model's monitoring schedule its drift and
-    # quality.
+    # What runs them instead: the nightly schedule the inference group (predictions, landed reviews, final
+    # decisions), each model's monitoring schedule its drift and quality.
     graph = defs.resolve_asset_graph()
     for key in downstream:
-        name = NIGHTLY_SCHEDULE_NAME if key.path[-1] == "predictions" else f"monitor_{key.path[0]}_daily"
+        nightly = specs[key].group_name == "inference"
+        name = NIGHTLY_SCHEDULE_NAME if nightly else f"monitor_{key.path[0]}_daily"
         job = defs.resolve_schedule_def(name).job
         assert key in job.selection.resolve(graph), (key, name)

@@ -8,10 +8,12 @@ from datetime import UTC, datetime
 import dagster as dg
 
 
-def test_nightly_schedule_runs_yesterday(defs):
+def test_nightly_schedule_runs_yesterday(defs, instance):
     schedule = defs.resolve_schedule_def("nightly_schedule")
-    context = dg.build_schedule_context(
-        scheduled_execution_time=datetime(2026, 3, 10, 2, 30, tzinfo=UTC), repository_def=defs.get_repository_def()
+    context = dg.build_schedule_context(  # the instance: the loan example lands its reviews (late days are asked for)
+        instance=instance,
+        scheduled_execution_time=datetime(2026, 3, 10, 2, 30, tzinfo=UTC),
+        repository_def=defs.get_repository_def(),
     )
     request = schedule.evaluate_tick(context).run_requests[0]
     assert request.partition_key == "2026-03-09"

@@ -18,6 +18,7 @@ from assets.ml.spec.loading import load_spec, load_specs
 from assets.ml.spec.mart_columns import check_documented_columns, check_mart_columns
 from assets.ml.spec.model_spec import ModelSpec
 from assets.ml.spec.monitoring import DRIFT_METHODS, DriftReference, Monitoring, Thresholds, drift_methods_for
+from assets.ml.spec.review import Review
 from assets.ml.spec.sections import Estimator, Evaluation, Features, Promotion
 from assets.ml.spec.serving import Canary, Cost, ReasonCodes
 
@@ -39,6 +40,7 @@ __all__ = [
     "Monitoring",
     "Promotion",
     "ReasonCodes",
+    "Review",
     "Segment",
     "TASKS",
     "TASK_METRICS",

@@ -16,6 +16,7 @@ from assets.ml.spec.decision_bands import DecisionBands
 from assets.ml.spec.fairness import FairnessSection
 from assets.ml.spec.fields import DEFAULT_PRIMARY, TASK_METRICS, StrictModel, identifier, snake_case_name
 from assets.ml.spec.monitoring import Monitoring
+from assets.ml.spec.review import Review
 from assets.ml.spec.sections import Estimator, Evaluation, Features, Promotion
 from assets.ml.spec.serving import Canary, Cost, ReasonCodes
 
@@ -60,6 +61,7 @@ class ModelSpec(StrictModel):
     reason_codes: ReasonCodes = ReasonCodes()
     cost: Cost = Cost()
     fairness: FairnessSection = Field(None, description="Segment gaps the gate refuses; none: not measured")
+    review: Review = Field(Review(), description="Where reviewers' decisions land and the override rates allowed")
 
     @field_validator("training_mart", "scoring_mart", "entity_id", "timestamp", "label_date", "target")
     @classmethod
