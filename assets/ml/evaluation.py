@@ -134,28 +134,41 @@ def predict(model: Any, frame: pd.DataFrame, spec: ModelSpec) -> Predictions:
     inputs = inputs_of(model)
     X = features(frame, spec) if inputs is None else model_input(frame, *inputs, spec.name)
     raw = _fitted(model, "predict_proba" if task == "multiclass" else "predict") if inputs is not None else model
-    if task == "regression":
+    return _task_predictions(raw, X, len(frame), spec)
+
+
+def predict_transformed(estimator: Any, transformed: Any, spec: ModelSpec) -> Predictions:
+    """:class:`Predictions` by a pipeline's final ``estimator`` of rows already through the pipeline's preprocess
+    step: the same numbers as :func:`predict` by the pipeline (which computes exactly this), for a caller that
+    needs the transformed rows too (the reason codes, :meth:`assets.ml.reasons.ReasonExplainer.transform`)."""
+    n = transformed.shape[0]
+    if getattr(spec, "task", "binary") == "binary":
+        proba = estimator.predict_proba(transformed) if hasattr(estimator, "predict_proba") else None
+        if proba is None:
+            return Predictions(_positive_class(estimator.predict(transformed), n, spec))
+        return Predictions(_positive_class(proba, n, spec))
+    return _task_predictions(estimator, transformed, n, spec)
+
+
+def _task_predictions(raw: Any, X: Any, n: int, spec: ModelSpec) -> Predictions:
+    """Regression or multiclass :class:`Predictions` of ``n`` rows ``X`` by ``raw``."""
+    if spec.task == "regression":
         values = raw.predict(X)
         values = np.asarray(values.to_numpy() if isinstance(values, pd.DataFrame | pd.Series) else values, "float64")
-        values = values.reshape(len(frame), -1)[:, 0] if values.ndim == 2 else values
-        if values.shape != (len(frame),):
-            raise ValueError(f"model spec '{spec.name}': expected {len(frame)} predictions, got shape {values.shape}")
+        values = values.reshape(n, -1)[:, 0] if values.ndim == 2 else values
+        if values.shape != (n,):
+            raise ValueError(f"model spec '{spec.name}': expected {n} predictions, got shape {values.shape}")
         return Predictions(values)
     if not hasattr(raw, "predict_proba") or not hasattr(raw, "classes_"):
         raise ValueError(f"model spec '{spec.name}': a multiclass model needs predict_proba and classes_")
     proba = np.asarray(raw.predict_proba(X), dtype="float64")
     classes = [str(c) for c in class_names(raw.classes_)]
-    if proba.shape != (len(frame), len(classes)):
+    if proba.shape != (n, len(classes)):
         raise ValueError(
-            f"model spec '{spec.name}': expected {len(frame)} x {len(classes)} class probabilities, got {proba.shape}"
+            f"model spec '{spec.name}': expected {n} x {len(classes)} class probabilities, got {proba.shape}"
         )
-    best = proba.argmax(axis=1) if len(frame) else np.zeros(0, dtype="int64")
-    return Predictions(
-        proba[np.arange(len(frame)), best],
-        np.asarray(classes, dtype=object)[best],
-        proba,
-        classes,
-    )
+    best = proba.argmax(axis=1) if n else np.zeros(0, dtype="int64")
+    return Predictions(proba[np.arange(n), best], np.asarray(classes, dtype=object)[best], proba, classes)
 
 
 def score(model: Any, frame: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
@@ -168,13 +181,18 @@ def score(model: Any, frame: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
     X = features(frame, spec) if inputs is None else model_input(frame, *inputs, spec.name)
     model = _fitted(model) if inputs is not None else model
     proba = model.predict_proba(X) if hasattr(model, "predict_proba") else model.predict(X)
+    return _positive_class(proba, len(frame), spec)
+
+
+def _positive_class(proba: Any, n: int, spec: ModelSpec) -> np.ndarray:
+    """P(class 1) of ``n`` rows from a model's (n, 2) ``predict_proba`` (or its (n,) scores)."""
     proba = np.asarray(proba.to_numpy() if isinstance(proba, pd.DataFrame | pd.Series) else proba, dtype="float64")
     if proba.ndim == 2:
         if proba.shape[1] != 2:
             raise ValueError(f"model spec '{spec.name}': expected 2 class probabilities, got shape {proba.shape}")
         proba = proba[:, 1]
-    if proba.shape != (len(frame),):
-        raise ValueError(f"model spec '{spec.name}': expected {len(frame)} scores, got shape {proba.shape}")
+    if proba.shape != (n,):
+        raise ValueError(f"model spec '{spec.name}': expected {n} scores, got shape {proba.shape}")
     return proba
 
 

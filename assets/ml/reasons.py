@@ -82,27 +82,46 @@ class ReasonExplainer:
         """What the attributions are measured from, in words (the run's metadata shows it)."""
         return EXPECTED if self.method == "tree" else REFERENCE
 
+    @property
+    def estimator(self) -> Any | None:
+        """The pipeline's final estimator where the attributions work on the transformed input (``linear``,
+        ``tree``) and the pipeline is exactly preprocess then model: the scorer then transforms a chunk once
+        (:meth:`transform`) for both the prediction and the reasons; None otherwise."""
+        if self.method == "occlusion" or list(getattr(self.pipeline, "named_steps", {})) != ["preprocess", "model"]:
+            return None
+        return self.pipeline.named_steps["model"]
+
+    def transform(self, X: pd.DataFrame) -> Any:
+        """``X`` as the pipeline hands it to its estimator (what ``Pipeline.predict_proba`` computes first)."""
+        return self.pipeline.named_steps["preprocess"].transform(X)
+
     def attributions(
-        self, X: pd.DataFrame, scores: np.ndarray, predicted_class: np.ndarray | None = None
+        self,
+        X: pd.DataFrame | None,
+        scores: np.ndarray,
+        predicted_class: np.ndarray | None = None,
+        transformed: Any = None,
     ) -> np.ndarray:
-        """(rows, features): how much each feature pushed each row's score above the reference's."""
+        """(rows, features): how much each feature pushed each row's score above the reference's. ``transformed``:
+        the rows already through :meth:`transform` (``linear`` and ``tree``; then ``X`` is not read)."""
         import numpy as np
 
-        column = self._class_columns(predicted_class, len(X))
+        n = len(X) if transformed is None else transformed.shape[0]
+        column = self._class_columns(predicted_class, n)
+        if self.method in ("linear", "tree"):
+            transformed = np.asarray(self.transform(X) if transformed is None else transformed, dtype="float64")
         if self.method == "linear":
-            transformed = np.asarray(self.pipeline.named_steps["preprocess"].transform(X), dtype="float64")
             if column is None:
                 return transformed @ self.weights - self.offset
-            out = np.empty((len(X), len(self.features)), dtype="float64")
+            out = np.empty((n, len(self.features)), dtype="float64")
             for k in np.unique(column):
                 rows = column == k
                 out[rows] = transformed[rows] @ self.weights[k] - self.offset[k]
             return out
         if self.method == "tree":
-            transformed = np.asarray(self.pipeline.named_steps["preprocess"].transform(X), dtype="float64")
             if column is None:
                 return self.columns[0].attributions(transformed)
-            out = np.empty((len(X), len(self.features)), dtype="float64")
+            out = np.empty((n, len(self.features)), dtype="float64")
             for k in np.unique(column):
                 rows = column == k
                 out[rows] = self.columns[k].attributions(transformed[rows])
@@ -114,9 +133,15 @@ class ReasonExplainer:
             out[:, j] = np.asarray(scores, dtype="float64") - self._scores(occluded, column)
         return out
 
-    def explain(self, X: pd.DataFrame, scores: np.ndarray, predicted_class: np.ndarray | None = None) -> np.ndarray:
+    def explain(
+        self,
+        X: pd.DataFrame | None,
+        scores: np.ndarray,
+        predicted_class: np.ndarray | None = None,
+        transformed: Any = None,
+    ) -> np.ndarray:
         """Each row's reason codes, e.g. ``"debt_to_income, credit_score, loan_amount"`` (an object array)."""
-        return top_reasons(self.attributions(X, scores, predicted_class), self.features, self.top)
+        return top_reasons(self.attributions(X, scores, predicted_class, transformed), self.features, self.top)
 
     def _class_columns(self, predicted_class: np.ndarray | None, n: int) -> np.ndarray | None:
         """Multiclass: each row's predicted class as its column in ``classes``; None for the other tasks."""
