@@ -144,3 +144,43 @@ def test_regression_without_bands_on_every_engine(warehouse, tmp_path):
     np.testing.assert_allclose(scored["score"], scorer.model.predict(features(_applications(40), spec)), rtol=1e-9)
     assert scored["decision"].isna().all() and scored["reasons"].notna().all() and queue.empty
     assert (scored["decided_by"] == "champion").all() and (scored["model_version"] == 1).all()
+
+
+@pytest.mark.parametrize("file", ["loan_purpose.yaml", "interest_rate.yaml"])
+def test_the_kept_inputs_replay_every_row_on_every_engine(warehouse, tmp_path, file):
+    """The model input kept beside the predictions (``InputRows``, one write with them) comes back from every engine
+    as scored: each row re-scored from it alone gives its stored outputs (assets.ml.replay); a re-run replaces it."""
+    from assets.ml.inference import input_columns, inputs_table
+    from assets.ml.replay import DIFFERS, rescored, same
+    from assets.ml.scorer import InputRows, read_columns
+    from resources.warehouse.mapped import MappedTable
+
+    estimator = {"loan_purpose.yaml": "LogisticRegression", "interest_rate.yaml": "Ridge"}[file]
+    spec = _spec(tmp_path, file, estimator={"class": f"sklearn.linear_model.{estimator}"})
+    scorer = _scorer(spec)
+    day = _applications(40)
+    day.loc[3, spec.features.categorical[0]] = None  # a missing value of each kind is kept as missing
+    day.loc[5, spec.features.numeric[0]] = np.nan
+    warehouse.replace_window(SOURCE, "application_date", DAY, NEXT, [day])
+    scored_at = pd.Timestamp("2026-03-02 01:02:03.456789").to_pydatetime()
+    inputs = InputRows(
+        spec.name, "application_id", "application_date", *map(tuple, read_columns(spec, [scorer])), scored_at
+    )
+    targets = [
+        MappedTable(
+            f"predictions.{spec.name}", ScoreRows(spec, scorer, "run-1", None, scored_at), prediction_columns(spec)
+        ),
+        MappedTable(inputs_table(spec), inputs, input_columns(spec, inputs)),
+    ]
+    for _ in range(2):  # a re-run of the day replaces both
+        assert warehouse.replace_windows_mapped("application_date", DAY, NEXT, SOURCE, targets) == [40, 40]
+    scored = warehouse.query(f"SELECT * FROM predictions.{spec.name} ORDER BY application_id")
+    kept = warehouse.query(f"SELECT * FROM {inputs_table(spec)} ORDER BY application_id")
+    assert kept["application_id"].tolist() == scored["application_id"].tolist() == day["application_id"].tolist()
+    assert sorted(kept.columns) == sorted({c.name for c in input_columns(spec, inputs)})
+    assert pd.isna(kept.loc[3, spec.features.categorical[0]]) and pd.isna(kept.loc[5, spec.features.numeric[0]])
+    assert kept[spec.features.categorical[0]].drop(3).tolist() == day[spec.features.categorical[0]].drop(3).tolist()
+    assert (pd.to_datetime(kept["scored_at"]) == pd.Timestamp(scored_at)).all()
+    for i in range(len(scored)):
+        compared = rescored(spec, scorer, scored.iloc[i], kept.iloc[[i]].reset_index(drop=True))
+        assert [name for name, pair in compared.items() if same(name, *pair) == DIFFERS] == [], compared

@@ -19,6 +19,11 @@ and decision the row holds). Rows outside the lowest (approve) band carry their 
 the model that decided them. The rows themselves are
 computed in :mod:`assets.ml.scorer`.
 
+The model input of every scored row is kept in ``predictions.<model>_inputs`` (:func:`input_columns`): the feature
+columns the run's versions read, as they read them, written with the predictions (one transaction on DuckDB and
+Postgres; on Spark one table after the other, tied by ``scored_at``), so a decision replays from what was scored
+(:mod:`assets.ml.replay`) even after the mart row is rebuilt.
+
 pandas is imported inside the functions: this module is imported when definitions load.
 """
 
@@ -33,10 +38,12 @@ from assets.ml.scorer import (
     CLASS_PROBABILITIES_COLUMN,
     PREDICTED_CLASS_COLUMN,
     SHADOW,
+    InputRows,
     Scorer,
     ScoreRows,
     explained_rows_described,
     make_scorer,
+    read_columns,
     reasons_off,
 )
 from assets.ml.spec import ModelSpec, check_mart_columns
@@ -59,6 +66,22 @@ def shadow_table(spec: ModelSpec) -> str:
 
 def review_queue_table(spec: ModelSpec) -> str:
     return f"predictions.{spec.name}_review_queue"
+
+
+def inputs_table(spec: ModelSpec) -> str:
+    return f"predictions.{spec.name}_inputs"
+
+
+def input_columns(spec: ModelSpec, inputs: InputRows) -> list[Column]:
+    """The inputs table's columns (:class:`~assets.ml.scorer.InputRows`): a version reading a new feature adds its
+    column (NULL in earlier rows); a column no version reads any more stays, NULL in new rows."""
+    return [
+        Column(spec.entity_id, "VARCHAR"),
+        Column(spec.timestamp, "DATE"),
+        *(Column(c, "DOUBLE") for c in inputs.numeric if c not in (spec.entity_id, spec.timestamp)),
+        *(Column(c, "VARCHAR") for c in inputs.categorical if c not in (spec.entity_id, spec.timestamp)),
+        Column("scored_at", "TIMESTAMP"),  # the scored_at of the prediction rows scored from this input
+    ]
 
 
 def review_queue_where(spec: ModelSpec) -> str:
@@ -273,8 +296,8 @@ def score_window(
     run_id: str,
 ) -> tuple[dict[str, Any], str]:
     """Score [start, end) of the scoring mart with the champion (the canary slice with the challenger, and every
-    row with the challenger in shadow) and write the predictions and the review queue; (the materialization's
-    metadata, a one-line summary)."""
+    row with the challenger in shadow) and write the predictions, the model input they were scored from and the
+    review queue; (the materialization's metadata, a one-line summary)."""
     champion = registry.by_alias(spec.name, CHAMPION)
     if champion is None:
         raise NoChampionError(
@@ -304,6 +327,9 @@ def score_window(
         # champion, and both tables are written in one transaction (Spark: each on the executors).
         shadow = Scorer(SHADOW, challenger, scorers[-1].model if plan.on else registry.load(challenger))
         targets.append(MappedTable(shadow_table(spec), ScoreRows(spec, shadow, run_id, None, scored_at), columns))
+    read = read_columns(spec, scorers + ([shadow] if shadow is not None else []))
+    inputs = InputRows(spec.name, spec.entity_id, spec.timestamp, *map(tuple, read), scored_at)
+    targets.append(MappedTable(inputs_table(spec), inputs, input_columns(spec, inputs)))
     written = warehouse.replace_windows_mapped(spec.timestamp, start, end, mart, targets, chunk_rows=SCORE_CHUNK_ROWS)[
         0
     ]

@@ -29,7 +29,15 @@ class PredictionsConfig(dg.Config):
 
 
 def _description(spec: ModelSpec) -> str:
-    """What a row of the spec's predictions holds, by its task (the loan example's words unchanged)."""
+    """What a row of the spec's predictions holds, by its task (the loan example's words unchanged), and where its
+    input is kept."""
+    return _row_description(spec) + (
+        f" The model input as scored is kept in predictions.{spec.name}_inputs: `python -m jobs.replay --model "
+        f"{spec.name} --case <{spec.entity_id}>` replays a decision from it."
+    )
+
+
+def _row_description(spec: ModelSpec) -> str:
     scored = f"Each {spec.entity_id} of the day in {spec.scoring_mart}, scored by models:/{spec.name}@champion, "
     decided = "the role (champion, or challenger in the canary slice) and model version that decided it"
     if spec.task == "binary":

@@ -7,6 +7,9 @@ predicted value (regression) or the predicted class's probability (multiclass); 
 ``class_decisions`` (multiclass, which also writes ``predicted_class`` and ``class_probabilities``, a JSON object
 in the model's class order).
 
+:class:`InputRows` keeps the model input of each chunk as the scorers read it (``predictions.<model>_inputs``), so
+a decision can be replayed later from what was scored, not from a mart row rebuilt since (:mod:`assets.ml.replay`).
+
 :func:`assets.ml.inference.score_window` resolves the versions and writes the rows; this module only computes them.
 numpy and pandas are imported inside the functions: this module is imported when definitions load.
 """
@@ -55,6 +58,18 @@ def _inputs(spec: ModelSpec, model: Any) -> tuple[list[str], list[str]]:
     from assets.ml.evaluation import inputs_of
 
     return inputs_of(model) or (spec.features.numeric, spec.features.categorical)
+
+
+def read_columns(spec: ModelSpec, scorers: list[Scorer]) -> tuple[list[str], list[str]]:
+    """The (numeric, categorical) columns any of ``scorers`` reads (each version its own, :func:`_inputs`), each
+    once, in order; a column numeric for one version and categorical for another counts as numeric."""
+    numeric: list[str] = []
+    categorical: list[str] = []
+    for scorer in scorers:
+        version_numeric, version_categorical = _inputs(spec, scorer.model)
+        numeric += [c for c in version_numeric if c not in numeric]
+        categorical += [c for c in version_categorical if c not in categorical]
+    return numeric, [c for c in categorical if c not in numeric]
 
 
 def make_scorer(spec: ModelSpec, role: str, version: VersionInfo, model: Any, *, reasons: bool) -> Scorer:
@@ -173,6 +188,42 @@ class ScoreRows:
 
     def __call__(self, chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         return score_chunks(self.spec, self.scorer, chunks, self.run_id, self.canary, self.scored_at)
+
+
+@dataclass(frozen=True)
+class InputRows:
+    """The model input of each chunk, as the run's scorers read it, kept for replay: the id, the day, each column
+    of ``numeric`` as the float64 the model is handed (:func:`assets.ml.evaluation.model_input`), each of
+    ``categorical`` as read (a missing value NULL) and the run's ``scored_at``, which ties a day's input to its
+    prediction rows. Picklable, like :class:`ScoreRows`: an engine that computes runs it where the data is."""
+
+    model: str
+    entity_id: str
+    timestamp: str
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+    scored_at: datetime
+
+    def __call__(self, chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        import pandas as pd
+
+        scored_at = pd.Timestamp(self.scored_at)
+        for chunk in chunks:
+            with not_retried(ValueError, KeyError):
+                missing = [c for c in (*self.numeric, *self.categorical) if c not in chunk.columns]
+                if missing:
+                    raise KeyError(f"model spec '{self.model}': frame has no feature column(s) {missing}")
+                frame = {
+                    self.entity_id: chunk[self.entity_id].to_numpy(),
+                    self.timestamp: pd.to_datetime(chunk[self.timestamp]).to_numpy(),
+                }
+                for c in self.numeric:
+                    frame[c] = pd.to_numeric(chunk[c], errors="raise").astype("float64").to_numpy()
+                for c in self.categorical:
+                    column = chunk[c].astype(object)
+                    frame[c] = column.where(column.notna(), None).to_numpy()
+                frame["scored_at"] = scored_at
+            yield pd.DataFrame(frame)
 
 
 def score_chunks(
