@@ -192,6 +192,11 @@ def _bootstrap(settings: Settings, args: argparse.Namespace, out: TextIO) -> Non
         run_job(out, defs, f"train_{spec.name}", instance)
     # Re-running the bootstrap after a new champion re-decides these days on purpose.
     rescore(out, defs, instance, specs, scored_from, last)
+    # A small review file for the day before the last (yesterday's reviews of the day before), and one decision
+    # from the record_review job: the final decisions and their override figures show reviews.
+    from jobs.review_example import land_and_record_reviews
+
+    land_and_record_reviews(out, settings, defs, instance, specs, max(scored_from, last - timedelta(days=1)), last)
     reports: dict[str, dict[str, str]] = {}
     for spec in specs:
         drift = dg.AssetKey([spec.name, "drift"])

@@ -122,7 +122,7 @@ def test_landed_and_ui_reviews_reach_the_final_decisions_and_the_override_figure
     assert final.loc[in_band[1], "reason"] == "too many inquiries, thin file"
     assert final.loc[decided["application_id"], "overridden"]
     assert final.loc[in_band[2], ["final_decision", "final_by"]].tolist() == ["review", "model"]
-    assert str(final.loc[in_band[0], "review_source"]).startswith("landing raw.reviews")
+    assert final.loc[in_band[0], "review_source"] == f"landing raw.reviews {REVIEW_DAY}"
 
     ui = record_ui(lab, in_band[2], "decline", reviewer="dee", reason="collateral missing")
     assert ui.success, failure(ui)

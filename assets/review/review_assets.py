@@ -128,7 +128,7 @@ def _reviews_asset(
                 warehouse,
                 spec,
                 mine,
-                source=f"{LANDING_SOURCE} {landing.qualified}",
+                source=f"{LANDING_SOURCE} {landing.qualified} {{day}}",
                 where=f"{landing.qualified} {start}..{end - timedelta(days=1)}",
                 replace_days=(start, end),
             )

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 REVIEWS_SCHEMA = "reviews"
 REVIEW_DATE = "review_date"
-LANDING_SOURCE = "landing"  # source of a landed row: "landing <table> <day>"
+LANDING_SOURCE = "landing"  # source of a landed row: "landing <table> <day of its file>"
 UI_SOURCE = "ui"  # source of a row the record_review job wrote: "ui run <run id>"
 # What a review carries, whatever its origin (the landing table declares these columns too, the case by its
 # model's entity_id).
@@ -152,7 +152,7 @@ def record_reviews(
     replace_days: tuple[date, date] | None = None,
 ) -> Recorded:
     """Check ``reviews`` (columns: the entity id and REVIEW_FIELDS), number them against the stored reviews of
-    their cases and store them with ``source``. ``replace_days``: a landed window [start, end) whose earlier landed
+    their cases and store them with ``source`` (``{day}`` in it: each row's day). ``replace_days``: a landed window [start, end) whose earlier landed
     rows these replace (the UI's rows of those days are kept); None: appended."""
     import pandas as pd
 
@@ -219,7 +219,7 @@ def _numbered(spec: ModelSpec, reviews: pd.DataFrame, earlier: pd.DataFrame, sou
     new[REVIEW_DATE] = pd.to_datetime(
         reviews[REVIEW_DATE] if REVIEW_DATE in reviews else new["reviewed_at"]
     ).dt.normalize()
-    new["source"] = source
+    new["source"] = [source.format(day=d.date().isoformat()) for d in new[REVIEW_DATE]]  # {day}: the row's day
     new["recorded_at"] = pd.Timestamp(datetime.now(UTC).replace(tzinfo=None))
     history = earlier[["review_id", entity, "decision", "reviewed_at"]].assign(new=False)
     history["reviewed_at"] = pd.to_datetime(history["reviewed_at"])
