@@ -11,6 +11,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from assets.ml.spec import load_specs
 from tests.ml_lab import MODEL, Lab
 from tests.scoring_lab import DAY, predictions, score_day, write_scoring_day
 
@@ -183,3 +184,23 @@ def test_a_contradicting_review_is_an_amendment_and_relanding_a_day_adds_no_dupl
     after = stored_reviews(lab)
     assert len(after) == 2 and after["review_id"].tolist() == reviews["review_id"].tolist()
     assert final_rows(lab).loc[case, "final_decision"] == "decline"  # the latest still counts
+
+
+def test_the_loan_examples_review_file_and_ui_amendment_show_in_the_final_decisions(lab, scored):
+    """What `make run` does after scoring (jobs/review_example.py), on the lab's scored day; done twice, it stores
+    the same reviews (the file lands again, the UI decision is not recorded twice)."""
+    import io
+
+    from jobs.review_example import land_and_record_reviews
+
+    spec = next(iter(load_specs(lab.specs).values()))
+    for _ in range(2):
+        land_and_record_reviews(io.StringIO(), lab.settings, lab.defs(), lab.instance, [spec], DAY, REVIEW_DAY)
+    assert (lab.settings.landing_dir / "raw" / "reviews" / f"{REVIEW_DAY}.csv").exists()
+    reviews = stored_reviews(lab)
+    landed = reviews[reviews["source"] == f"landing raw.reviews {REVIEW_DAY}"]
+    ui = reviews[reviews["source"].str.startswith("ui run ")]
+    assert len(landed) >= 5 and len(ui) == 1 and ui["amends"].notna().all()
+    final = final_rows(lab)
+    assert (final["final_by"] == "reviewer").sum() == len(landed)
+    assert final.loc[ui["application_id"].iloc[0], "reviewer"] == "reviewer.lead"
