@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -157,6 +157,23 @@ def run_drift(
     drift_counts = [r for m, r in generated if isinstance(m, DriftedColumnsCount)]
     score = _judged(score_metric, snapshot.metric_results[score_metric.metric_id]) if score_metric else None
     return _result(judged, drift_counts, score, features=features, **counts)
+
+
+def merged(shown: DriftResult, hidden: DriftResult) -> DriftResult:
+    """One result from two runs over the same day: ``shown`` (the report a person opens, with the score) and
+    ``hidden`` (sensitive features, compared in a report that is never stored: only its figures are kept). The
+    drift share is over the features of both, as one report would count them."""
+    scores = {**shown.column_scores, **hidden.column_scores}
+    drifted = [*shown.drifted_columns, *hidden.drifted_columns]
+    return replace(
+        shown,
+        column_scores=scores,
+        column_methods={**shown.column_methods, **hidden.column_methods},
+        column_thresholds={**shown.column_thresholds, **hidden.column_thresholds},
+        drifted_columns=drifted,
+        drift_share=len(drifted) / len(scores) if scores else math.nan,
+        empty_columns={**shown.empty_columns, **hidden.empty_columns},
+    )
 
 
 def scored_rows(score: pd.Series, categorical: bool = False) -> int:

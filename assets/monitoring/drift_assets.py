@@ -63,9 +63,12 @@ def build_drift_asset(
     partitions: dg.PartitionsDefinition,
     sensitive: frozenset[str] = frozenset(),
 ) -> dg.AssetsDefinition:
-    """``sensitive``: features whose values must stay out of the reports (``resources.source.sensitive``): not
-    checked for drift, whatever the spec's ``monitoring.columns`` say (the version's reference sample holds none of
-    their values), and named in the metadata ``sensitive_columns``."""
+    """``sensitive``: checked features whose values must stay out of the reports (``resources.source.sensitive``).
+    Their drift is measured in a second Evidently run that is never stored, against the same kind of reference (the
+    version's reference sample leaves them out, so for ``training`` they are compared with the training mart's rows
+    of the version's holdout window, ``reference.holdout_rows``), and only its figures are kept: the metadata, the
+    drift table and the data_drift check count them like any feature; the report a person opens does not show
+    them. The metadata ``sensitive_columns`` says so."""
     key = dg.AssetKey([spec.name, DRIFT_ASSET])
     thresholds = spec.monitoring
     score_column = drifted_score(spec)
@@ -128,14 +131,16 @@ def build_drift_asset(
         import pandas as pd
 
         from assets.ml.spec import DRIFT_METHODS
-        from assets.monitoring.drift import run_drift
-        from assets.monitoring.reference import served_days, served_reference
+        from assets.monitoring.drift import merged, run_drift
+        from assets.monitoring.reference import holdout_rows, served_days, served_reference
         from assets.monitoring.report_page import ReportAbout
 
-        numeric, categorical = (
-            [c for c in listed if c not in sensitive] for listed in thresholds.checked(spec.features)
-        )
-        checked = [*numeric, *categorical]
+        listed_numeric, listed_categorical = thresholds.checked(spec.features)
+        numeric = [c for c in listed_numeric if c not in sensitive]
+        categorical = [c for c in listed_categorical if c not in sensitive]
+        hidden_numeric = [c for c in listed_numeric if c in sensitive]
+        hidden_categorical = [c for c in listed_categorical if c in sensitive]
+        checked, hidden = [*numeric, *categorical], [*hidden_numeric, *hidden_categorical]
         rule = thresholds.reference
         served = None
         with not_retried(*DATA_ERRORS), warehouse.session():
@@ -144,8 +149,12 @@ def build_drift_asset(
             sample, serving = scored.frame, scored.version
             if rule.kind != "training":
                 served_on = served_days(warehouse, spec, day)
-                served = served_reference(warehouse, spec, served_on, serving, checked) if served_on else None
+                served = served_reference(warehouse, spec, served_on, serving, checked + hidden) if served_on else None
         version = registry.version(spec.name, serving)
+        hidden_reference = served.frame[hidden] if served is not None else None
+        if hidden and rule.kind == "training":
+            with not_retried(*DATA_ERRORS), warehouse.session():
+                hidden_reference = holdout_rows(warehouse, spec, version.tags, hidden)
         ordinary = None
         if rule.kind == "training":
             reference, ordinary = training_reference(registry, version.run_id, numeric, categorical, versions)
@@ -227,6 +236,35 @@ def build_drift_asset(
                     score_categorical=categorical_score,
                 ),
             )
+        sensitive_note = "none"
+        if hidden and hidden_reference is None:
+            sensitive_note = f"{', '.join(hidden)}: not compared (version {version.version} records no holdout window)"
+        elif hidden:
+            with not_retried(*DATA_ERRORS):
+                hidden_result = yield Compute(
+                    run_drift,
+                    dict(
+                        reference=hidden_reference.assign(**{score_column: None}),  # the score: in the report
+                        current=sample,
+                        numeric=hidden_numeric,
+                        categorical=hidden_categorical,
+                        score_column=score_column,
+                        column_threshold=thresholds.column_drift_threshold,
+                        report_path=None,  # never stored
+                        partition_rows=scored.rows,
+                        num_method=thresholds.num_method,
+                        cat_method=thresholds.cat_method,
+                        column_methods=thresholds.column_methods,
+                        column_thresholds={c: thresholds.threshold(c, spec.features) for c in hidden},
+                        score_categorical=categorical_score,
+                    ),
+                )
+            result = merged(result, hidden_result)
+            against = "the holdout window's rows of the training mart" if rule.kind == "training" else described
+            sensitive_note = (
+                f"{', '.join(hidden)}: drift compared against {against} ({len(hidden_reference)} rows); figures "
+                "only, the report leaves them out"
+            )
         reports.prune(spec.name, "drift")  # by the wall clock's today, never by the day checked
         score_compared = not math.isnan(result.score_drift)
         log_to_mlflow(
@@ -254,7 +292,7 @@ def build_drift_asset(
             ],
         )
         drifted = ", ".join(result.drifted_columns) or "none"
-        excluded = [c for c in spec.features.all if c not in checked]
+        excluded = [c for c in spec.features.all if c not in checked and c not in hidden]
         score_note = (
             f"{score_described} drift {result.score_drift:.3f} ({_score_method(categorical_score)}) against {described}"
             if score_compared
@@ -275,9 +313,9 @@ def build_drift_asset(
                 "reference_rows": result.rows_reference,
                 **({"reference_days": reference_days} if reference_days is not None else {}),
                 **({"reference_versions": ", ".join(map(str, served.versions))} if served is not None else {}),
-                "checked_columns": len(checked),
+                "checked_columns": len(checked) + len(hidden),
                 "excluded_columns": ", ".join(excluded) or "none",
-                "sensitive_columns": ", ".join(c for c in spec.features.all if c in sensitive) or "none",
+                "sensitive_columns": sensitive_note,
                 "empty_columns": ", ".join(result.empty_columns) or "none",
                 "thresholds": calibration,
                 "columns": dg.MetadataValue.md(_column_table(result)),  # each column's method and threshold

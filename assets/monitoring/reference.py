@@ -2,7 +2,8 @@
 are due.
 
 ``training`` is the serving version's reference sample, logged with it at training (see
-``assets.ml.run_artifacts.reference_sample``). ``trailing_days`` and ``same_weekday`` are served days: the scoring
+``assets.ml.run_artifacts.reference_sample``); its sensitive features, which that sample leaves out, are read from
+the training mart's rows of the version's holdout window (:func:`holdout_rows`). ``trailing_days`` and ``same_weekday`` are served days: the scoring
 mart's rows of days that have predictions, with the score they got. They are read here, in one query, sampled in
 the warehouse (a fixed hash of the entity id, the same share of every day) so the cost stays flat whatever the
 number of days.
@@ -115,6 +116,30 @@ def served_reference(
         version=version,
         versions=versions,
         scored_by_version=int(np.isfinite(frame[SCORE_COLUMN].to_numpy(dtype=float)).sum()),
+    )
+
+
+def holdout_rows(
+    warehouse: Warehouse, spec: ModelSpec, tags: dict[str, str], columns: list[str]
+) -> pd.DataFrame | None:
+    """Up to ``monitoring.reference_rows`` rows of ``columns`` of the training mart in a version's holdout window
+    (its tags ``holdout_first_day`` / ``holdout_last_day``), sampled by a fixed hash of the entity id: the
+    population its reference sample was drawn from, for the sensitive features that sample leaves out
+    (``assets.ml.run_artifacts.reference_sample``). None when the version does not record its holdout window."""
+    first, last = tags.get("holdout_first_day"), tags.get("holdout_last_day")
+    if not first or not last:
+        return None
+    entity, ts = spec.entity_id, spec.timestamp
+    listed = ", ".join(columns)
+    return warehouse.query(
+        f"""
+        SELECT {listed} FROM (
+            SELECT {listed}, row_number() OVER (ORDER BY md5({warehouse.as_text(entity)})) AS reference_rank
+            FROM marts.{spec.training_mart}
+            WHERE CAST({ts} AS DATE) BETWEEN {_literal(date.fromisoformat(first))} AND {_literal(date.fromisoformat(last))}
+        ) ranked
+        WHERE reference_rank <= {int(spec.monitoring.reference_rows)}
+        """
     )
 
 
