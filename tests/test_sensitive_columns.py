@@ -275,3 +275,60 @@ def test_the_drift_of_a_sensitive_feature_is_a_figure_and_its_report_leaves_it_o
     (report,) = (chain["settings"].reports_dir / MODEL / "drift").glob(f"{SCORED[0].isoformat()}*")
     text = gzip.decompress(report.read_bytes())
     assert b'"loan_amount"' in text and b'"annual_income"' not in text and b'"age"' not in text
+
+
+# --- a rejected day ------------------------------------------------------------------------------------------------
+
+REJECTED_DAY = date(2026, 3, 1)
+
+
+@pytest.mark.parametrize(
+    ("bad", "found"),
+    [(987654, rb"(?<![0-9A-Za-z.])987654(?![0-9A-Za-z])"), ("x987654x", rb"x987654x")],
+    ids=["above-max", "not-a-number"],
+)
+def test_a_rejected_sensitive_value_is_named_by_its_row_never_shown(nightjar_env, instance, webhook, bad, found):
+    """A day whose age breaks its rule (above max: the audit in SQL; not a number: the landing reader) is rejected
+    naming the column, the rule and the row, with the value masked in the failure, the check, the alert, the audit
+    table and the Dagster home."""
+    import dataclasses
+
+    import pandas as pd
+
+    from assets.partitions import build_daily_partitions
+    from assets.raw import CONTRACT_CHECK, REJECTED_FILES, build_raw_assets
+    from resources.build import build_resources
+    from resources.source import SyntheticSource
+    from resources.source.schema import LANDING, CompleteWhen
+
+    settings = nightjar_env
+    declared = load_raw_tables(settings.manifest_path)["raw.applications"]
+    table = dataclasses.replace(declared, origin=LANDING, complete_when=CompleteWhen(quiet_seconds=0))
+    frame = pd.concat(SyntheticSource(rows_per_day=20).applications(REJECTED_DAY), ignore_index=True)
+    frame["age"] = frame["age"].astype(object)
+    frame.loc[3, "age"] = bad
+    landing = settings.landing_dir / "raw" / "applications"
+    landing.mkdir(parents=True)
+    frame.to_csv(landing / f"{REJECTED_DAY.isoformat()}.csv", index=False)
+    built = build_resources(settings)
+    resources = {"source": built["source"], "warehouse": built["warehouse"], "alerts": webhook.alerts()}
+    result = dg.materialize(
+        build_raw_assets([table], build_daily_partitions(settings), "duckdb"),
+        resources=resources,
+        partition_key=REJECTED_DAY.isoformat(),
+        raise_on_error=False,
+        instance=instance,
+    )
+    assert not result.success
+    (failure,) = result.get_step_failure_events()
+    message = failure.step_failure_data.user_failure_data.description
+    assert "column 'age'" in message and f"data row 4: {MASK}" in message, message
+    (check,) = [e for e in result.get_asset_check_evaluations() if e.check_name == CONTRACT_CHECK]
+    audited = open_warehouse(settings).query(f"SELECT * FROM {REJECTED_FILES}")
+    assert len(audited) == 1
+    shown = [message, str(check.metadata), json.dumps(webhook.posts), audited.to_json()]
+    assert webhook.posts and all(re.search(found, text.encode()) is None for text in shown), shown
+    home = Path(instance.root_directory)  # the test's Dagster home
+    stored = [p for p in home.rglob("*") if p.is_file() and re.search(found, p.read_bytes())]
+    assert stored == []
+    assert any(MASK.encode() in p.read_bytes() for p in home.rglob("*") if p.is_file())  # the events are there
