@@ -185,6 +185,9 @@ def test_a_contradicting_review_is_an_amendment_and_relanding_a_day_adds_no_dupl
     assert len(after) == 2 and after["review_id"].tolist() == reviews["review_id"].tolist()
     assert final_rows(lab).loc[case, "final_decision"] == "decline"  # the latest still counts
 
+    quiet_day = record_landed(lab, REVIEW_DAY + timedelta(days=1))  # no file that day (missing_day: empty)
+    assert quiet_day.success and len(stored_reviews(lab)) == 2
+
 
 def test_the_loan_examples_review_file_and_ui_amendment_show_in_the_final_decisions(lab, scored):
     """What `make run` does after scoring (jobs/review_example.py), on the lab's scored day; done twice, it stores

@@ -95,6 +95,8 @@ class Recorded:
 def check_reviews(warehouse: Warehouse, spec: ModelSpec, reviews: pd.DataFrame, where: str) -> dict[str, date]:
     """Refuse the batch (``ReviewRefused`` naming ``where``, the case and the field) unless every review has a
     decision the model makes and a case it scored; returns each case's scored day."""
+    if reviews.empty:  # a day without reviews is fine, whatever the model decides
+        return {}
     allowed = allowed_decisions(warehouse, spec)
     refuse_outside(
         reviews, "decision", allowed, where, f"with a decision model '{spec.name}' does not make", spec.entity_id
