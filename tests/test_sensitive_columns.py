@@ -5,7 +5,8 @@ The declaration: a wrong value is a named error; the loan example declares ``age
 chain: a copy of the dbt project declares ``annual_income`` sensitive as well, and the applications come from
 landing files whose incomes hold a few distinctive values; after ingest, training, scoring and monitoring on real
 dbt, DuckDB, MLflow and Evidently, none of those values is in the Dagster home, the reports or the MLflow store
-(text files searched as text, Parquet files read), though the warehouse holds them.
+(text files searched as text, gzip files unpacked, Parquet files read), though the warehouse holds them; their drift
+is a figure, the report leaves them out. A rejected day shows a sensitive value as masked wherever it is reported.
 """
 
 from __future__ import annotations
