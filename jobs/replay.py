@@ -65,8 +65,10 @@ def render(replay: Replay, out: TextIO) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[3], file=out)
-    if replay.matches:
-        print("MATCH: the replay reproduces the stored decision exactly", file=out)
+    if replay.matches and replay.exact:
+        print("MATCH: the replay reproduces every stored output exactly", file=out)
+    elif replay.matches:
+        print("MATCH: the same decision and reasons exactly; the score but for its last digits (rounding)", file=out)
     else:
         print(f"DIFFERS: {', '.join(replay.differing)}", file=out)
 

@@ -117,6 +117,10 @@ class Replay:
         return DIFFERS not in self.verdicts.values()
 
     @property
+    def exact(self) -> bool:
+        return all(verdict == EXACT for verdict in self.verdicts.values())
+
+    @property
     def differing(self) -> list[str]:
         return [name for name, verdict in self.verdicts.items() if verdict == DIFFERS]
 
