@@ -155,21 +155,37 @@ def class_probabilities_json(predictions: Predictions) -> np.ndarray:
 
 def decide_rows(spec: ModelSpec, scorer: Scorer, rows: pd.DataFrame) -> tuple[Predictions, np.ndarray, np.ndarray]:
     """(predictions, decisions, reasons) of ``rows`` by ``scorer``; reasons only for :func:`explained_rows` (else
-    None)."""
+    None).
+
+    Where the reason codes work on the pipeline's transformed input (tree, linear), the chunk is transformed once:
+    the pipeline's estimator predicts from it (the numbers ``predict_proba`` gives, which does the same) and the
+    explained rows are taken from it, not transformed again."""
     import numpy as np
 
-    from assets.ml.evaluation import model_input, predict
+    from assets.ml.evaluation import model_input, predict, predict_transformed
 
+    explainer = scorer.explainer
+    estimator = explainer.estimator if explainer is not None else None
     with not_retried(ValueError, KeyError):
-        predictions = predict(scorer.model, rows, spec)
+        transformed = None
+        if estimator is not None:
+            transformed = explainer.transform(model_input(rows, *_inputs(spec, scorer.model), spec.name))
+            predictions = predict_transformed(estimator, transformed, spec)
+        else:
+            predictions = predict(scorer.model, rows, spec)
         decisions = decide_predictions(spec, predictions)
         reasons = np.full(len(rows), None, dtype=object)
         explained = explained_rows(spec, decisions, predictions.predicted_class)
-        if scorer.explainer is not None and explained.any():
+        if explainer is not None and explained.any():
             started = time.perf_counter()
-            X = model_input(rows[explained], *_inputs(spec, scorer.model), spec.name)
             chosen = predictions.take(explained)
-            reasons[explained] = scorer.explainer.explain(X, chosen.score, chosen.predicted_class)
+            if transformed is not None:
+                reasons[explained] = explainer.explain(
+                    None, chosen.score, chosen.predicted_class, transformed=transformed[explained]
+                )
+            else:
+                X = model_input(rows[explained], *_inputs(spec, scorer.model), spec.name)
+                reasons[explained] = explainer.explain(X, chosen.score, chosen.predicted_class)
             scorer.reason_seconds += time.perf_counter() - started
             scorer.reason_rows += int(explained.sum())
     return predictions, decisions, reasons
