@@ -10,7 +10,7 @@ export DAGSTER_EVENT_BATCH_SIZE ?= 1000
 # MLflow's download progress bars would land in every run's compute logs (MLflow reads this only from the environment).
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR ?= false
 
-.PHONY: setup run dev mlflow-ui reports test bench clean-state spark-up spark-down
+.PHONY: setup run dev mlflow-ui reports replay test bench clean-state spark-up spark-down
 
 # The Dagster instance (DAGSTER_HOME) is created and its pool limits applied before any run: two runs racing
 # to create a fresh home crash one; it also reaps runs a crash left STARTED (resources/instance.py).
@@ -71,6 +71,11 @@ mlflow-ui: setup
 # The drift and quality reports alone, without the Dagster UI (`make dev` serves them too).
 reports: setup
 	$(BIN)/python -m resources.report_server serve --dir "$(REPORTS_DIR)" --port $(REPORTS_PORT)
+
+# Replay one scored case from its stored input with the version that decided it (README, "Replaying a decision"):
+# `make replay MODEL=loan_default_risk CASE=<id> [DAY=YYYY-MM-DD]`.
+replay: setup
+	$(BIN)/python -m jobs.replay --model "$(MODEL)" --case "$(CASE)" $(if $(DAY),--day $(DAY))
 
 # A local Spark Connect server from the installed pyspark (Java 17: apt-get install openjdk-17-jre-headless), every
 # port on 127.0.0.1, its metastore and tables under $(NIGHTJAR_DATA_DIR)/spark; NIGHTJAR_SPARK_REMOTE sets the port.

@@ -257,7 +257,8 @@ def _report(settings, specs, reports: dict[str, dict[str, str]], out: TextIO) ->
 
     tables = [t.qualified for t in load_raw_tables(settings.manifest_path).values()]
     tables += [f"marts.{mart}" for spec in specs for mart in (spec.training_mart, spec.scoring_mart)]
-    tables += [f"predictions.{spec.name}" for spec in specs]
+    tables += [f"predictions.{spec.name}{part}" for spec in specs for part in ("", "_inputs", "_final_decisions")]
+    tables += [f"reviews.{spec.name}" for spec in specs]
     for table in dict.fromkeys(tables):  # two models on the same marts list them once
         if warehouse.table_exists(table):
             rows = int(warehouse.query(f"SELECT count(*) AS n FROM {table}")["n"].iloc[0])
@@ -281,12 +282,30 @@ def _report(settings, specs, reports: dict[str, dict[str, str]], out: TextIO) ->
         print(f"    stored: {report['report_path']} (`python -m resources.report_server render <file>`)", file=out)
         if "mlflow_run" in report:
             print(f"    the version's MLflow run (`make mlflow-ui`): {report['mlflow_run']}", file=out)
+    for spec in specs:
+        print(replay_hint(warehouse, spec), file=out)
     print(f"  Dagster runs: {os.environ.get('DAGSTER_HOME')}", file=out)
     print(
         f"\nOpen the Dagster UI with `make dev` ({settings.dagster_url}); MLflow with `make mlflow-ui` "
         f"({settings.mlflow_ui_url}).",
         file=out,
     )
+
+
+def replay_hint(warehouse, spec) -> str:
+    """The command that replays one decision of the newest scored day (README, "Replaying a decision"): a case
+    with reason codes where there is one."""
+    table = f"predictions.{spec.name}"
+    if not warehouse.table_exists(table):
+        return f"  {spec.name}: nothing scored, nothing to replay"
+    found = warehouse.query(
+        f"SELECT {spec.entity_id} AS case_id, {spec.timestamp} AS day FROM {table} "
+        f"ORDER BY {spec.timestamp} DESC, reasons IS NULL, {spec.entity_id} LIMIT 1"
+    )
+    if found.empty:
+        return f"  {spec.name}: nothing scored, nothing to replay"
+    case, day = found["case_id"].iloc[0], str(found["day"].iloc[0])[:10]
+    return f"  replay a decision of {spec.name}: make replay MODEL={spec.name} CASE={case} DAY={day}"
 
 
 if __name__ == "__main__":
