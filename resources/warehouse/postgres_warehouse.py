@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 _PG_TYPES = {"DOUBLE": "DOUBLE PRECISION"}
 _PG_UNDEFINED_TABLE = "42P01"  # SQLSTATE of a query on a table that does not exist
+_COPY_BLOCK = 1 << 20  # bytes per read of the COPY buffer (psycopg2's default, 8 KiB, costs a Python call each)
 
 
 class PostgresWarehouse(Warehouse):
@@ -56,10 +57,18 @@ class PostgresWarehouse(Warehouse):
         cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (table,))
 
     def _insert_chunk(self, cur, table: str, chunk: pd.DataFrame) -> None:
+        """COPY the rows as CSV. pyarrow formats them in C++ (about 10x faster than ``DataFrame.to_csv``) when
+        every column's text is known to store the value pandas' text stores (see :func:`_arrow_csv`); any other
+        frame takes pandas' route, the reference."""
+        columns = _quoted(chunk.columns)
+        text = _arrow_csv(chunk, _column_types(cur, table))
+        if text is not None:
+            cur.copy_expert(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv)", text, size=_COPY_BLOCK)
+            return
         buffer = io.StringIO()
         chunk.to_csv(buffer, index=False, header=False, na_rep="\\N")
         buffer.seek(0)
-        cur.copy_expert(f"COPY {table} ({_quoted(chunk.columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buffer)
+        cur.copy_expert(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buffer)
 
     def _sql_type(self, dtype: str) -> str:
         return _PG_TYPES.get(dtype, dtype)
@@ -111,3 +120,77 @@ def _like_duckdb(frame: pd.DataFrame) -> pd.DataFrame:
         elif isinstance(first, Decimal):
             frame[name] = frame[name].astype("float64")
     return frame
+
+
+# Postgres column types into which Arrow's CSV text of a column stores exactly what pandas' ``to_csv`` text
+# stores, by the column's Arrow type: floats are written as the shortest digits that round-trip by both (only the
+# notation may differ, "1e-05" / "0.00001": the same double or real once parsed, not the same NUMERIC or VARCHAR),
+# integers with the same digits, booleans as true / True, naive timestamps with the same digits, strings quoted.
+_FLOAT_TARGETS = ("double precision", "real")
+_INTEGER_TARGETS = ("bigint", "integer", "smallint", "numeric", *_FLOAT_TARGETS)
+_TIMESTAMP_TARGETS = ("timestamp without time zone", "timestamp with time zone")
+_STRING_TARGETS = ("character varying", "text", "character")
+
+
+def _exact_targets(arrow_type) -> tuple[str, ...]:
+    import pyarrow as pa
+
+    if pa.types.is_floating(arrow_type):
+        return _FLOAT_TARGETS
+    if pa.types.is_integer(arrow_type):
+        return _INTEGER_TARGETS
+    if pa.types.is_boolean(arrow_type):
+        return ("boolean",)
+    if pa.types.is_timestamp(arrow_type) and arrow_type.tz is None:  # pandas writes local time, Arrow UTC
+        return _TIMESTAMP_TARGETS
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return _STRING_TARGETS
+    if pa.types.is_date32(arrow_type):
+        return ("date", *_TIMESTAMP_TARGETS, *_STRING_TARGETS)
+    return ()
+
+
+def _column_types(cur, table: str) -> dict[str, str]:
+    schema, name = table.lower().split(".")  # unquoted names, as Postgres folds them
+    cur.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
+        (schema, name),
+    )
+    return dict(cur.fetchall())
+
+
+def _arrow_csv(chunk: pd.DataFrame, targets: dict[str, str]):
+    """The rows of ``chunk`` as CSV bytes for ``COPY ... (FORMAT csv)`` (NULL is an unquoted empty field, an
+    empty string is ``""``), or None when a column is not one whose stored value is known to equal pandas'
+    route: a type outside :func:`_exact_targets` for its target column (or no such column), an object column
+    Arrow cannot type or types otherwise than string / date, a duplicated column name. A string ``\\N`` is
+    stored as NULL, as pandas' route (``NULL '\\N'``) stores it."""
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.csv as pa_csv
+    except ImportError:  # pragma: no cover - pyarrow is a dependency
+        return None
+    if not chunk.columns.is_unique:
+        return None
+    try:
+        frame = pa.Table.from_pandas(chunk, preserve_index=False)
+    except (pa.ArrowException, TypeError, ValueError):
+        return None
+    arrays = []
+    for name, dtype, array in zip(chunk.columns, chunk.dtypes, frame.columns, strict=True):
+        if pa.types.is_null(array.type):  # no value but NULL: written as NULL into any column
+            arrays.append(array)
+            continue
+        if dtype == object and not (pa.types.is_string(array.type) or pa.types.is_date32(array.type)):
+            return None  # e.g. Python bools or floats in an object column: pandas writes str() of each
+        if targets.get(str(name)) not in _exact_targets(array.type):
+            return None
+        if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+            array = pc.if_else(pc.equal(array, "\\N"), pa.scalar(None, array.type), array)
+        arrays.append(array)
+    sink = pa.BufferOutputStream()
+    pa_csv.write_csv(
+        pa.table(arrays, names=[str(n) for n in chunk.columns]), sink, pa_csv.WriteOptions(include_header=False)
+    )
+    return pa.BufferReader(sink.getvalue())
