@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 FINGERPRINT_TAG = "training.fingerprint"  # sha256 of the training set's content hash and the spec's learning fields
 LABEL_FIRST_DAY_TAG = "training.label_first_day"  # the oldest label date (spec.label_date) the version learned from
 LABEL_LAST_DAY_TAG = "training.label_last_day"  # the newest
+# With review.labels_from_reviews on: how many training rows took their label from a reviewer's decision. The
+# fingerprint needs nothing more: those rows are in the content hash like any other (a changed review, a new
+# reviewed case or another after_days changes it).
+REVIEW_LABELED_TAG = "training.review_labeled_rows"
 DAGSTER_RUN_TAG = "dagster_run_id"  # the Dagster run that trained it (assets.ml.recovery reads it)
 # The spec fields that change what a model learns; promotion, decision bands and monitoring do not.
 LEARNING_FIELDS = frozenset(

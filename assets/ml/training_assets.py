@@ -23,13 +23,20 @@ from assets.ml.provenance import (
     FINGERPRINT_TAG,
     LABEL_FIRST_DAY_TAG,
     LABEL_LAST_DAY_TAG,
+    REVIEW_LABELED_TAG,
     dagster_run_url,
     git_commit,
     training_fingerprint,
     version_trained_on,
 )
 from assets.ml.spec import ModelSpec, SpecError
-from assets.ml.training_set import label_days, read_training_set, training_table, write_training_set
+from assets.ml.training_set import (
+    label_days,
+    read_training_set,
+    review_labeled_count,
+    training_table,
+    write_training_set,
+)
 from assets.step_cost import with_cost
 from resources.failures import not_retried
 from resources.registry import CHALLENGER, CHAMPION, SERVER_RETRY_POLICY, ModelRegistry
@@ -108,6 +115,8 @@ def build_training_assets(
                 "labels_used": written.labels_used,
                 "labels_newer_than_champion": written.labels_newer,
                 **written.target_figures,
+                # review.labels_from_reviews on: how many rows took their label from a reviewer's decision
+                **({"review_labeled_rows": written.review_labeled} if written.review_labeled is not None else {}),
                 "table": training_table(spec),
             }
         )
@@ -139,6 +148,7 @@ def build_training_assets(
         with not_retried(ValueError, KeyError):
             fingerprint = training_fingerprint(frame, spec)
             first_label, last_label = label_days(frame, spec)
+        review_labeled = review_labeled_count(frame)  # None: labels_from_reviews off when the set was written
         if not config.retrain_unchanged:
             unchanged = version_trained_on(registry, spec, fingerprint)
             if unchanged is not None:
@@ -157,6 +167,7 @@ def build_training_assets(
                 FINGERPRINT_TAG: fingerprint,
                 LABEL_FIRST_DAY_TAG: first_label.isoformat(),
                 LABEL_LAST_DAY_TAG: last_label.isoformat(),
+                **({REVIEW_LABELED_TAG: str(review_labeled)} if review_labeled is not None else {}),
             },
             data_window={
                 "mart": spec.training_mart,
@@ -198,6 +209,7 @@ def build_training_assets(
                 **registry.version_links(spec.name, logged.version, logged.run_id, logged.experiment_id),
                 "training_fingerprint": fingerprint,
                 "label_last_day": last_label.isoformat(),
+                **({"review_labeled_rows": review_labeled} if review_labeled is not None else {}),
                 **{f"holdout_{k}": float(v) for k, v in logged.metrics.items() if isinstance(v, (int, float))},
                 **({"recovered": recovered.summary()} if recovered.anything else {}),
             },

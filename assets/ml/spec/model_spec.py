@@ -145,6 +145,8 @@ class ModelSpec(StrictModel):
             names = sorted(set(self.class_decisions.values()))
             if self.review_band not in names and self.review_band not in self.class_decisions:
                 raise ValueError(f"review_band: '{self.review_band}' is none of the class_decisions' decisions {names}")
+        if self.review.review_labels is not None:
+            self.review.review_labels.check_for(task, self.decisions, self.review_band)
         for field, tasks in (
             ("auc_drop", ("binary",)),
             ("calibration_gap", ("binary",)),
