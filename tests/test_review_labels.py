@@ -3,7 +3,7 @@ mart rows, MLflow, the real jobs): reviews recorded from a landed file reach the
 real label never arrived and whose case day is old enough, with the value the reviewer's latest decision maps to; a
 real label always wins; the holdout holds none; the count is in the training set's metadata and on the MLflow run,
 and the fingerprint follows the rows (no churn on the same reviews). Off, nothing changes. A mapping that does not fit
-the spec is a named spec error."""
+the spec is a named spec error. The query behind the review rows reads alike on DuckDB, Postgres and Spark Connect."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from tests.ml_lab import MODEL, Lab
 from tests.scoring_lab import score_day, write_scoring_day
 from tests.stores import TEST_LABEL_DELAY_DAYS
 from tests.test_reviews import land, record_landed
+from tests.test_warehouse_engines import postgres, warehouse  # noqa: F401 (the engines' fixtures)
 
 START = date(2026, 1, 1)  # the mart's 30 application days moved into the test deployment's partitions
 SHIFT = START - FIRST_DAY
@@ -182,3 +183,68 @@ def test_a_regression_spec_cannot_learn_from_reviews(tmp_path):
     spec = yaml.safe_load((MODEL_SPECS_DIR / "examples" / "interest_rate.yaml").read_text())
     with pytest.raises(SpecError, match=r"review\.labels_from_reviews: task regression has no decision"):
         _load(tmp_path, _with_labels(spec, {"after_days": 60, "labels": {"prime": 1}}))
+
+
+def test_the_review_labeled_rows_are_read_alike_on_every_engine(warehouse):  # noqa: F811
+    """The query behind the training set's review rows, on DuckDB, Postgres and Spark Connect: 20 labeled days (the
+    holdout from Mar 7); reviewed cases without a label on Mar 2-3 join with their latest decision's value, not a
+    labeled case, not a holdout day's case, not a review after the reference day."""
+    from assets.ml.spec.review import ReviewLabels
+    from assets.ml.training_set import MARTS_SCHEMA, review_labeled_rows
+    from assets.review.store import review_columns, reviews_table
+
+    shipped = load_spec(MODEL_SPECS_DIR / "loan_default.yaml")
+    on = shipped.review.model_copy(update={"labels_from_reviews": ReviewLabels(after_days=5, labels=LABELS)})
+    spec = shipped.model_copy(update={"review": on})
+    first = date(2026, 3, 1)
+    days = [pd.Timestamp(first + timedelta(days=i)) for i in range(20)]
+    mart = pd.DataFrame(
+        {
+            "application_id": [f"m-{i}" for i in range(20)] + ["l-1"],
+            "application_date": days + [days[1]],
+            "credit_score": [600 + i for i in range(21)],
+            "outcome_date": [d + timedelta(days=3) for d in days] + [days[1] + timedelta(days=3)],
+            "defaulted": [i % 2 for i in range(20)] + [1],
+        }
+    )
+    scoring = pd.DataFrame(
+        {
+            "application_id": ["u-1", "u-2", "u-3", "u-4", "l-1"],
+            "application_date": [days[1], days[2], days[9], days[1], days[1]],
+            "credit_score": [701, 702, 703, 704, 705],
+        }
+    )
+    reviews = pd.DataFrame(
+        [
+            (case, decision, pd.Timestamp(at))
+            for case, decision, at in [
+                ("u-1", "decline", "2026-03-05 09:00"),
+                ("u-1", "approve", "2026-03-06 09:00"),  # the latest counts
+                ("u-2", "decline", "2026-03-05 09:00"),
+                ("u-3", "decline", "2026-03-12 09:00"),  # a holdout day's case
+                ("u-4", "decline", "2026-03-24 09:00"),  # after the reference day (the last label, Mar 23)
+                ("l-1", "approve", "2026-03-05 09:00"),  # labeled: the real label stands
+            ]
+        ],
+        columns=["application_id", "decision", "reviewed_at"],
+    ).assign(
+        review_id=lambda f: f["application_id"] + "@" + f["reviewed_at"].astype(str),
+        model_name=spec.name,
+        reviewer="ana",
+        reason="checked",
+        review_date=lambda f: f["reviewed_at"].dt.normalize(),
+        source="ui",
+        sequence=1,
+        amends=None,
+        recorded_at=pd.Timestamp("2026-03-25"),
+    )
+    warehouse.replace_window(f"{MARTS_SCHEMA}.{spec.training_mart}", "application_date", *ALL_TIME, [mart])
+    warehouse.replace_window(f"{MARTS_SCHEMA}.{spec.scoring_mart}", "application_date", *ALL_TIME, [scoring])
+    warehouse.replace_window(reviews_table(spec), "review_date", *ALL_TIME, [reviews], review_columns(spec))
+
+    frame = warehouse.read_window(f"{MARTS_SCHEMA}.{spec.training_mart}", "application_date", *ALL_TIME)
+    rows = review_labeled_rows(warehouse, spec, frame, first, None, date(2026, 3, 23)).set_index("application_id")
+    assert rows["defaulted"].to_dict() == {"u-1": 0, "u-2": 1}
+    assert rows["credit_score"].to_dict() == {"u-1": 701, "u-2": 702}  # the scoring mart's row as stored
+    assert [pd.Timestamp(d) for d in rows["outcome_date"]] == [pd.Timestamp("2026-03-06"), pd.Timestamp("2026-03-05")]
+    assert (rows["label_source"] == "review").all()
