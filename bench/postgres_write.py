@@ -6,7 +6,8 @@ day (TIMESTAMP), 14 float64 features, 4 string features (VARCHAR, a tenth NULL, 
 ``scored_at`` (TIMESTAMP to the microsecond). Two figures, each the minimum of ``--repeat`` runs, the two routes
 interleaved so that a busy neighbour weighs on both alike:
 
-  format      the CSV text alone: ``to_csv`` (before) / ``_arrow_csv`` (after)
+  format      the CSV text alone: ``to_csv`` (before) / ``_arrow_csv`` read whole (after; in a write, COPY
+              reads it slice by slice, the server parsing one while pyarrow formats the next)
   write       ``Warehouse.replace_window`` of the whole frame end to end (one transaction: delete the window,
               COPY, commit) against a real Postgres, through the warehouse's own code on either route
 
@@ -79,7 +80,9 @@ def _format_before(frame: pd.DataFrame) -> None:
 
 
 def _format_after(frame: pd.DataFrame, targets: dict[str, str]) -> None:
-    assert postgres_warehouse._arrow_csv(frame, targets) is not None, "the frame did not take the arrow route"
+    text = postgres_warehouse._arrow_csv(frame, targets)
+    assert text is not None, "the frame did not take the arrow route"
+    text.read()  # formatted slice by slice as COPY reads it: here all at once
 
 
 def _seconds(fn) -> float:

@@ -128,7 +128,11 @@ def _texts(warehouse: PostgresWarehouse, table: str) -> list[tuple]:
     return sorted(tuple(row) for row in frame.astype(object).where(frame.notna(), None).itertuples(index=False))
 
 
-def test_every_value_round_trips_exactly(postgres):
+@pytest.mark.parametrize("slice_rows", [None, 5])
+def test_every_value_round_trips_exactly(postgres, monkeypatch, slice_rows):
+    """Also with the CSV formatted 5 rows at a time (three slices, the last one short)."""
+    if slice_rows is not None:
+        monkeypatch.setattr(postgres_warehouse, "_SLICE_ROWS", slice_rows, raising=False)
     warehouse = _postgres_warehouse(postgres)
     frame = _frame()
     warehouse.replace_window(TABLE, "day", date(2026, 3, 1), date(2026, 3, 2), [frame], COLUMNS)
