@@ -33,6 +33,7 @@ COLUMNS = [
     Column("n", "BIGINT"),
     Column("note", "VARCHAR"),
     Column("at", "TIMESTAMP"),
+    Column("on_day", "DATE"),
 ]
 FLOATS = [
     0.1,
@@ -77,6 +78,9 @@ def _frame() -> pd.DataFrame:
             "n": pd.array([0, -1, 2**62, None] * 3, dtype="Int64"),
             "note": NOTES,
             "at": [pd.Timestamp("2026-03-01 23:59:59.999999"), pd.NaT, pd.Timestamp("1970-01-01 00:00:00.000001")] * 4,
+            "on_day": pd.to_datetime(  # a timestamp into a DATE column (the marts' application_date): its date
+                ["2026-03-01 23:59:59.999999999", "1969-12-31 23:59:59.5", "1900-01-01 00:00:00.0", None] * 3
+            ),
         }
     )
 
@@ -112,6 +116,8 @@ def _expected(frame: pd.DataFrame) -> list[tuple]:
             return _bits(float(str(np.float32(v))))  # a REAL is printed with its shortest digits, read back as a double
         if column in ("day", "at"):
             return v.to_pydatetime()
+        if column == "on_day":
+            return v.date()
         if column == "n":
             return int(v)
         if column == "flag":
@@ -142,10 +148,14 @@ def test_every_value_round_trips_exactly(postgres, monkeypatch, slice_rows):
     assert stored[0][8] == datetime(2026, 3, 1, 23, 59, 59, 999999) and stored[6][7] == ""
 
 
-def test_the_arrow_route_stores_the_same_text_as_pandas_route(postgres, monkeypatch):
-    """The same frame through both routes: every cell's text (REAL and DOUBLE as Postgres prints them) equal."""
+@pytest.mark.parametrize("midnight", [False, True])
+def test_the_arrow_route_stores_the_same_text_as_pandas_route(postgres, monkeypatch, midnight):
+    """The same frame through both routes: every cell's text (REAL and DOUBLE as Postgres prints them) equal;
+    also when every timestamp into the DATE column is at midnight (pandas then writes the date alone)."""
     warehouse = _postgres_warehouse(postgres)
     frame = _frame()
+    if midnight:
+        frame["on_day"] = frame["on_day"].dt.normalize()
     warehouse.replace_window(TABLE, "day", date(2026, 3, 1), date(2026, 3, 2), [frame], COLUMNS)
     with monkeypatch.context() as patched:
         patched.setattr(postgres_warehouse, "_arrow_csv", lambda chunk, targets: None)
@@ -168,6 +178,7 @@ def test_an_inputs_like_frame_takes_the_arrow_route_and_others_take_pandas():
         "n": "bigint",
         "note": "character varying",
         "at": "timestamp without time zone",
+        "on_day": "date",
     }
     assert postgres_warehouse._arrow_csv(frame, targets) is not None
     assert postgres_warehouse._arrow_csv(frame, {**targets, "x": "character varying"}) is None

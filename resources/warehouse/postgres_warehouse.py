@@ -143,7 +143,7 @@ def _exact_targets(arrow_type) -> tuple[str, ...]:
     if pa.types.is_boolean(arrow_type):
         return ("boolean",)
     if pa.types.is_timestamp(arrow_type) and arrow_type.tz is None:  # pandas writes local time, Arrow UTC
-        return _TIMESTAMP_TARGETS
+        return ("date", *_TIMESTAMP_TARGETS)  # a DATE takes the date of either text, the time ignored
     if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
         return _STRING_TARGETS
     if pa.types.is_date32(arrow_type):
