@@ -183,6 +183,8 @@ def test_an_inputs_like_frame_takes_the_arrow_route_and_others_take_pandas():
     assert postgres_warehouse._arrow_csv(frame, targets) is not None
     assert postgres_warehouse._arrow_csv(frame, {**targets, "x": "character varying"}) is None
     assert postgres_warehouse._arrow_csv(frame, {**targets, "x": "numeric"}) is None
+    half = frame.assign(r=pd.Series([0.1] * len(frame), dtype="float16"))  # Arrow prints 0.0999755859375
+    assert postgres_warehouse._arrow_csv(half, targets) is None
     assert postgres_warehouse._arrow_csv(frame.drop(columns="note"), {k: targets[k] for k in targets if k != "note"})
     zoned = frame.assign(at=frame["at"].dt.tz_localize("Europe/Paris"))
     assert postgres_warehouse._arrow_csv(zoned, targets) is None

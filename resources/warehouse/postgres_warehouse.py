@@ -136,7 +136,7 @@ _STRING_TARGETS = ("character varying", "text", "character")
 def _exact_targets(arrow_type) -> tuple[str, ...]:
     import pyarrow as pa
 
-    if pa.types.is_floating(arrow_type):
+    if pa.types.is_float64(arrow_type) or pa.types.is_float32(arrow_type):  # float16 takes pandas' route
         return _FLOAT_TARGETS
     if pa.types.is_integer(arrow_type):
         return _INTEGER_TARGETS
