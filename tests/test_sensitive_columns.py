@@ -34,7 +34,7 @@ from resources.source.declarations import DeclarationError, load_raw_tables
 from resources.source.schema import MASK
 from resources.source.sensitive import SensitiveDeclarationError, sensitive_columns
 from tests.chain import run_days
-from tests.stores import point_stores_at
+from tests.stores import move_store_paths, point_stores_at
 
 APPLICATIONS = "source.nightjar.raw.applications"
 
@@ -276,6 +276,39 @@ def test_the_drift_of_a_sensitive_feature_is_a_figure_and_its_report_leaves_it_o
     (report,) = (chain["settings"].reports_dir / MODEL / "drift").glob(f"{SCORED[0].isoformat()}*")
     text = gzip.decompress(report.read_bytes())
     assert b'"loan_amount"' in text and b'"annual_income"' not in text and b'"age"' not in text
+
+
+def test_a_sensitive_feature_without_reference_rows_is_not_compared_and_the_rest_is_checked(
+    chain, tmp_path, monkeypatch
+):
+    """The training mart no longer holds the version's holdout window (rebuilt, retention): the sensitive features
+    have nothing to be compared with, so the day's drift says so and checks the other features, instead of failing
+    on Evidently's empty reference column. On this test's own copy of the chain's stores."""
+    root = chain["root"]
+    for name in ("data", "mlartifacts", "dagster_home", "dbt_project"):
+        shutil.copytree(root / name, tmp_path / name)
+    shutil.copy(root / "mlflow.db", tmp_path / "mlflow.db")
+    move_store_paths(tmp_path / "mlflow.db", str(root), str(tmp_path))
+    settings = point_stores_at(tmp_path, monkeypatch, NIGHTJAR_DBT_PROJECT_DIR=str(tmp_path / "dbt_project"))
+    import duckdb
+
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("DELETE FROM marts.fct_labeled_applications")
+    from definitions import build_definitions
+
+    instance = dg.DagsterInstance.get()
+    result = (
+        build_definitions(settings)
+        .resolve_job_def(f"monitor_{MODEL}")
+        .execute_in_process(
+            partition_key=SCORED[1].isoformat(), asset_selection=[dg.AssetKey([MODEL, "drift"])], instance=instance
+        )
+    )
+    instance.dispose()
+    assert result.success
+    drift = result.asset_materializations_for_node(f"{MODEL}__drift")[0].metadata
+    assert drift["sensitive_columns"].value.startswith("annual_income, age: not compared (no values on one side: 0 ")
+    assert "drift_loan_amount" in drift and "drift_age" not in drift and "drift_annual_income" not in drift
 
 
 # --- a rejected day ------------------------------------------------------------------------------------------------

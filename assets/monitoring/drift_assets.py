@@ -237,8 +237,23 @@ def build_drift_asset(
                 ),
             )
         sensitive_note = "none"
+        # A sensitive feature with no value on one side (the training mart no longer holds the holdout window's
+        # rows, a column all missing) cannot be compared: Evidently refuses an empty column.
+        blank = [
+            c
+            for c in hidden
+            if hidden_reference is not None and (hidden_reference[c].isna().all() or sample[c].isna().all())
+        ]
+        if blank:
+            hidden_numeric = [c for c in hidden_numeric if c not in blank]
+            hidden_categorical = [c for c in hidden_categorical if c not in blank]
         if hidden and hidden_reference is None:
             sensitive_note = f"{', '.join(hidden)}: not compared (version {version.version} records no holdout window)"
+        elif hidden and len(blank) == len(hidden):
+            sensitive_note = (
+                f"{', '.join(hidden)}: not compared (no values on one side: "
+                f"{len(hidden_reference)} reference rows, {len(sample)} rows of the day)"
+            )
         elif hidden:
             with not_retried(*DATA_ERRORS):
                 hidden_result = yield Compute(
@@ -255,15 +270,17 @@ def build_drift_asset(
                         num_method=thresholds.num_method,
                         cat_method=thresholds.cat_method,
                         column_methods=thresholds.column_methods,
-                        column_thresholds={c: thresholds.threshold(c, spec.features) for c in hidden},
+                        column_thresholds={c: thresholds.threshold(c, spec.features) for c in hidden if c not in blank},
                         score_categorical=categorical_score,
                     ),
                 )
             result = merged(result, hidden_result)
             against = "the holdout window's rows of the training mart" if rule.kind == "training" else described
+            compared = [c for c in hidden if c not in blank]
             sensitive_note = (
-                f"{', '.join(hidden)}: drift compared against {against} ({len(hidden_reference)} rows); figures "
+                f"{', '.join(compared)}: drift compared against {against} ({len(hidden_reference)} rows); figures "
                 "only, the report leaves them out"
+                + (f"; {', '.join(blank)}: not compared (no values on one side)" if blank else "")
             )
         reports.prune(spec.name, "drift")  # by the wall clock's today, never by the day checked
         score_compared = not math.isnan(result.score_drift)
