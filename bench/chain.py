@@ -344,13 +344,18 @@ def main() -> None:
                 peer,
                 mp,
             )
+            # Issue #23's goals: 1.2 where fixed costs are the chain (2,000 rows/day), 1.0 at 1,000,000 rows/day,
+            # where nightjar can overlap what the script does one after the other; the prod path 1.3.
             report_ratio(
-                f"nightly chain {rows:,} rows/day, nightjar / peer", totals["nightjar"] / totals["peer"], "<= 1.2"
+                f"nightly chain {rows:,} rows/day, nightjar / peer",
+                totals["nightjar"] / totals["peer"],
+                "<= 1.0" if rows >= 1_000_000 else "<= 1.2",
             )
             if mp:
                 report_ratio(
                     f"nightly chain {rows:,} rows/day, nightjar multiprocess (prod path) / peer",
                     totals["multiprocess"] / totals["peer"],
+                    "<= 1.3",
                 )
             if not args.keep:
                 shutil.rmtree(state.snapshot, ignore_errors=True)
