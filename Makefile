@@ -85,11 +85,15 @@ spark-up: $(VENV)/.installed
 spark-down: $(VENV)/.installed
 	$(BIN)/python -m resources.spark_server stop
 
+# `make test` runs the suite on this many worker processes (pytest-xdist; `auto`: one per core, 0: in one process).
+# A test module stays on one worker, so its shared servers (Postgres, Spark Connect) start once.
+TEST_WORKERS ?= auto
+
 test: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/sqlfluff lint dbt_project/models dbt_project/tests
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 bench: setup
 	$(BIN)/python -m bench.run
