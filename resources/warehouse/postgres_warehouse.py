@@ -66,10 +66,11 @@ class PostgresWarehouse(Warehouse):
         if text is not None:
             cur.copy_expert(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv)", text, size=_COPY_BLOCK)
             return
+        null = _null_marker(chunk)
         buffer = io.StringIO()
-        chunk.to_csv(buffer, index=False, header=False, na_rep="\\N")
+        chunk.to_csv(buffer, index=False, header=False, na_rep=null)
         buffer.seek(0)
-        cur.copy_expert(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buffer)
+        cur.copy_expert(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv, NULL '{null}')", buffer)
 
     def _sql_type(self, dtype: str) -> str:
         return _PG_TYPES.get(dtype, dtype)
@@ -123,6 +124,16 @@ def _like_duckdb(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _null_marker(chunk: pd.DataFrame) -> str:
+    """The text that stands for NULL in pandas' CSV: ``\\N``, lengthened until no string of the frame equals it (an
+    unquoted field equal to it is read as NULL, so a stored ``\\N`` would otherwise come back NULL)."""
+    texts = [chunk.iloc[:, i] for i in range(chunk.shape[1]) if chunk.dtypes.iloc[i] == object]
+    marker = "\\N"
+    while any((column == marker).any() for column in texts):
+        marker += "_"
+    return marker
+
+
 # Postgres column types into which Arrow's CSV text of a column stores exactly what pandas' ``to_csv`` text
 # stores, by the column's Arrow type: floats are written as the shortest digits that round-trip by both (only the
 # notation may differ, "1e-05" / "0.00001": the same double or real once parsed, not the same NUMERIC or VARCHAR),
@@ -164,10 +175,9 @@ def _arrow_csv(chunk: pd.DataFrame, targets: dict[str, str]):
     """The rows of ``chunk`` as a file of CSV for ``COPY ... (FORMAT csv)`` (NULL is an unquoted empty field, an
     empty string is ``""``), or None when a column is not one whose stored value is known to equal pandas'
     route: a type outside :func:`_exact_targets` for its target column (or no such column), an object column
-    Arrow cannot type or types otherwise than string / date, a duplicated column name. A string ``\\N`` is
-    stored as NULL, as pandas' route (``NULL '\\N'``) stores it."""
+    Arrow cannot type or types otherwise than string / date, a duplicated column name. Strings are quoted, so
+    none is read as NULL."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     if not chunk.columns.is_unique:
         return None
@@ -184,8 +194,6 @@ def _arrow_csv(chunk: pd.DataFrame, targets: dict[str, str]):
             return None  # e.g. Python bools or floats in an object column: pandas writes str() of each
         if targets.get(str(name)) not in _exact_targets(array.type):
             return None
-        if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
-            array = pc.if_else(pc.equal(array, "\\N"), pa.scalar(None, array.type), array)
         arrays.append(array)
     return _CsvSlices(pa.table(arrays, names=[str(n) for n in chunk.columns]))
 
