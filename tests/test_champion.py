@@ -48,7 +48,8 @@ GATE_KEY = dg.AssetCheckKey(MODEL_KEY, GATE)
 
 
 def _champion_moves(lab: Lab) -> list[list]:
-    return lab.audit("gate", "promote", "rollback")[["action", "from_version", "to_version"]].values.tolist()
+    moves = lab.audit("gate", "promote", "rollback")[["action", "from_version", "to_version"]]
+    return moves.astype(object).where(moves.notna(), None).values.tolist()  # no earlier version: NULL
 
 
 def _run_gate_alone(lab: Lab) -> dg.ExecuteInProcessResult:
@@ -133,7 +134,7 @@ def test_a_retrain_on_unchanged_data_registers_nothing_and_keeps_the_champion(la
     )
     kept = champion_metadata(again)
     assert (kept["decision"], kept["champion_version"], kept["reason"]) == ("kept", 1, "no challenger is waiting")
-    assert _champion_moves(lab) == [["gate", -1, 1]]
+    assert _champion_moves(lab) == [["gate", None, 1]]
 
     # Each version records the content hash of what it learned from (rows in any order give the same hash) and
     # its newest label day.
@@ -159,7 +160,7 @@ def test_a_tie_keeps_the_champion(lab):
     assert (kept["decision"], kept["champion_version"]) == ("kept", 1)
     assert "challenger version 2 does not beat champion version 1 by more than min_improvement 0.0" in kept["reason"]
     assert (lab.champion(), lab.challenger()) == (1, 2)
-    assert _champion_moves(lab) == [["gate", -1, 1]]
+    assert _champion_moves(lab) == [["gate", None, 1]]
 
 
 # --- what MLflow and the champion asset show ------------------------------------------------------------------------

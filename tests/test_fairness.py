@@ -155,6 +155,11 @@ def test_a_challenger_breaking_a_fairness_limit_is_refused_and_the_champion_stay
     )
     assert stored["model_version"].tolist() == [1, 2] and stored["passed"].tolist() == [True, False]
     assert stored["gap"].iloc[-1] == pytest.approx(gap)
+    # The champion each was judged against, as a person reads it by SQL: none (NULL) for the first, then 1.
+    against = lab.warehouse.query(
+        f"SELECT DISTINCT model_version, champion_version FROM ml.{MODEL}_gate_fairness ORDER BY model_version"
+    )
+    assert against["champion_version"].isna().tolist() == [True, False] and against["champion_version"].iloc[1] == 1
 
 
 def test_the_first_version_is_refused_too_when_it_breaks_a_limit(lab):

@@ -293,7 +293,8 @@ def test_worse_challenger_is_refused_forced_promotion_and_rollback_are_audited(t
         f"SELECT from_version, to_version, actor, forced, reason FROM audit.model_alias_changes "
         f"WHERE model_name = '{MODEL}' AND alias = 'champion' ORDER BY changed_at"
     )
-    assert audit[["from_version", "to_version"]].values.tolist() == [[-1, 1], [1, 2], [2, 1]]
+    versions = audit[["from_version", "to_version"]]
+    assert versions.astype(object).where(versions.notna(), None).values.tolist() == [[None, 1], [1, 2], [2, 1]]
     assert audit["actor"].tolist()[1:] == ["ana", "ana"]
     assert audit["forced"].tolist() == [False, True, False]
     challenger_moves = scalar(

@@ -27,8 +27,10 @@ def append_audit_row(warehouse: Warehouse, record: dict[str, Any]) -> None:
     # Stored as naive UTC: a tz-aware value would be converted to the server's local time by DuckDB.
     changed_at = pd.Timestamp(record["changed_at"]).tz_convert("UTC").tz_localize(None)
     row = dict(record, metrics=json.dumps(record["metrics"], default=str), changed_at=changed_at)
-    row["from_version"] = -1 if record["from_version"] is None else record["from_version"]  # -1: there was none
-    warehouse.append(AUDIT_TABLE, pd.DataFrame([row]))
+    frame = pd.DataFrame([row])
+    # NULL where there was no earlier version (rows written before 2026-12-06 say -1), still an integer column.
+    frame["from_version"] = pd.array([record["from_version"]], dtype="Int64")
+    warehouse.append(AUDIT_TABLE, frame)
 
 
 def audit_row_exists(warehouse: Warehouse, record: dict[str, Any]) -> bool:

@@ -61,9 +61,11 @@ def _record_fairness(spec: ModelSpec, warehouse: Warehouse, verdict: "GateVerdic
     """Appended, not replaced: every judgement of a version stays, with the run that made it."""
     import pandas as pd
 
-    rows = verdict.fairness.segments.assign(
+    segments = verdict.fairness.segments
+    rows = segments.assign(
         model_version=version,
-        champion_version=verdict.champion_version if verdict.champion_version is not None else -1,
+        # NULL when there was no champion (rows written before 2026-12-06 say -1), still an integer column.
+        champion_version=pd.array([verdict.champion_version] * len(segments), dtype="Int64"),
         passed=verdict.passed,
         judged_at=pd.Timestamp.now(tz="UTC").tz_localize(None),
         dagster_run_id=run_id,
