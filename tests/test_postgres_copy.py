@@ -211,6 +211,32 @@ def test_frames_of_the_pandas_route_store_what_they_stored(postgres):
     assert stored.values.tolist() == [["a", "2026-03-01 12:00:00.000001", "x"], ["b", "2026-07-01 00:00:00", "1"]]
 
 
+@pytest.mark.parametrize("dtype", ["string", "category"])
+def test_a_backslash_n_string_of_a_typed_column_on_pandas_route_is_not_null(postgres, dtype):
+    """The mixed column sends the frame down pandas' route; the ``\\N`` of a pandas ``string`` (or categorical)
+    column is still that string, and its missing value still NULL."""
+    warehouse = _postgres_warehouse(postgres)
+    columns = [
+        Column("id", "VARCHAR", nullable=False),
+        Column("day", "TIMESTAMP"),
+        Column("note", "VARCHAR"),
+        Column("tag", "VARCHAR"),
+    ]
+    frame = pd.DataFrame(
+        {
+            "id": ["a", "b", "c"],
+            "day": pd.Timestamp("2026-03-01"),
+            "note": ["x", 1, None],
+            "tag": pd.Series(["\\N", None, "t"], dtype=dtype),
+        }
+    )
+    assert postgres_warehouse._arrow_csv(frame, {c.name: "character varying" for c in columns}) is None
+    table = f"raw.typed_{dtype}"
+    warehouse.replace_window(table, "day", date(2026, 3, 1), date(2026, 3, 2), [frame], columns)
+    stored = warehouse.query(f"SELECT id, note, tag FROM {table} ORDER BY id").astype(object)
+    assert stored.where(stored.notna(), None).values.tolist() == [["a", "x", "\\N"], ["b", "1", None], ["c", None, "t"]]
+
+
 def test_a_null_in_a_not_null_column_fails_with_the_same_message_on_both_routes(postgres, monkeypatch):
     import psycopg2
 

@@ -127,7 +127,13 @@ def _like_duckdb(frame: pd.DataFrame) -> pd.DataFrame:
 def _null_marker(chunk: pd.DataFrame) -> str:
     """The text that stands for NULL in pandas' CSV: ``\\N``, lengthened until no string of the frame equals it (an
     unquoted field equal to it is read as NULL, so a stored ``\\N`` would otherwise come back NULL)."""
-    texts = [chunk.iloc[:, i] for i in range(chunk.shape[1]) if chunk.dtypes.iloc[i] == object]
+    import pandas as pd
+
+    texts = [
+        chunk.iloc[:, i]
+        for i, dtype in enumerate(chunk.dtypes)
+        if pd.api.types.is_string_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype)
+    ]
     marker = "\\N"
     while any((column == marker).any() for column in texts):
         marker += "_"
