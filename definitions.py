@@ -34,9 +34,14 @@ from resources.source.schema import LANDING
 
 # The multiprocess executor starts each step in a fresh process; with `forkserver`, one server process imports
 # Dagster, dagster-dbt and these definitions once and every step forks from it, instead of each step importing them
-# again (seconds per step on a 2-core machine; bench.chain). A module the server cannot import is skipped.
+# again (seconds per step on a 2-core machine; bench.chain); jobs/forkserver_preload.py then resolves the jobs and
+# imports the instance's storage there. A module the server cannot import is skipped.
 FORKSERVER_EXECUTOR = dg.multiprocess_executor.configured(
-    {"start_method": {"forkserver": {"preload_modules": ["dagster", "dagster_dbt", "definitions"]}}},
+    {
+        "start_method": {
+            "forkserver": {"preload_modules": ["dagster", "dagster_dbt", "definitions", "jobs.forkserver_preload"]}
+        }
+    },
     name="multiprocess_forkserver",
 )
 

@@ -82,6 +82,31 @@ def test_definitions_load_without_heavy_ml_imports(tmp_path):
     assert out.stdout.strip() == "[]", f"imported while definitions load: {out.stdout.strip()}"
 
 
+def test_the_forkserver_preload_leaves_the_jobs_resolved_and_never_stops_the_server(tmp_path):
+    """The prod path's step processes fork from a server that imported jobs/forkserver_preload.py: the jobs are
+    resolved and the instance's storage imported there, once. An instance that cannot be opened must not raise
+    (the forkserver dies on any error but ImportError): the steps then open it themselves and say what fails."""
+    import os
+
+    code = (
+        "import jobs.forkserver_preload, definitions, sys; "
+        "print(definitions.defs.has_resolved_repository_def(), 'sqlalchemy' in sys.modules)"
+    )
+    home = tmp_path / "home"
+    home.mkdir()
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "dagster.yaml").write_text("storage: {no_such_storage: {}}\n")
+    printed = []
+    for dagster_home in (home, broken):
+        env = {**os.environ, "NIGHTJAR_DATA_DIR": str(tmp_path), "DAGSTER_HOME": str(dagster_home)}
+        out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr[-2000:]
+        printed.append(out.stdout.strip().splitlines()[-1])
+    assert printed[0] == "True True"
+    assert printed[1].startswith("True ")
+
+
 def test_definitions_load_as_dagster_dev_loads_them_from_a_venv_that_is_not_activated(tmp_path):
     """`dagster dev` re-parses dbt (prepare_if_dev) with a plain `dbt` from PATH; it must be found anyway."""
     import os
