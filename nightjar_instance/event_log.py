@@ -84,6 +84,45 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
             if not (event.is_dagster_event and event.dagster_event_type in ASSET_EVENTS):
                 self.store_event(event)
 
+    def store_asset_check_event(self, event, event_id: int | None) -> None:
+        """Dagster's, except for a check planned over many partitions (a ranged run): Dagster writes one row per
+        partition, each holding the serialized event, and serializes the event (with its partitions) again for
+        every row: 35 checks over 365 days took 3 s of the 22 s of a year's backfill (``python -m
+        bench.backfill``). Here the event is serialized once; the rows are the same."""
+        from datetime import UTC, datetime
+
+        from dagster._core.events import DagsterEventType
+        from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+        from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable
+
+        planned = event.dagster_event.event_specific_data if event.is_dagster_event else None
+        if (
+            event.dagster_event_type != DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED
+            or planned.partitions_subset is None
+            or not self.supports_asset_checks
+        ):
+            super().store_asset_check_event(event, event_id)
+            return
+        serialized = dg.serialize_value(event)
+        # as SqlEventLogStorage._event_insert_timestamp: UTC without a zone
+        timestamp = datetime.fromtimestamp(event.timestamp, UTC).replace(tzinfo=None)
+        rows = [
+            {
+                "asset_key": planned.asset_key.to_string(),
+                "check_name": planned.check_name,
+                "partition": partition,
+                "run_id": event.run_id,
+                "execution_status": AssetCheckExecutionRecordStatus.PLANNED.value,
+                "evaluation_event": serialized,
+                "evaluation_event_timestamp": timestamp,
+                "evaluation_event_storage_id": event_id,
+            }
+            for partition in planned.partitions_subset.get_partition_keys()
+        ]
+        if rows:
+            with self.index_connection() as conn:
+                conn.execute(AssetCheckExecutionsTable.insert(), rows)  # one statement, executed per row
+
     def _take_back(self, written: dict[str, list[int]]) -> None:
         from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
 
