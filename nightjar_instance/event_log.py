@@ -63,18 +63,19 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
             for event in events:
                 self.store_event(event)
             return
-        inserts = [self.prepare_insert_event(e) for e in batched]  # each event serialized once, for both shards
-        by_run: dict[str, list] = {}
-        for event, insert in zip(batched, inserts, strict=True):
-            by_run.setdefault(event.run_id, []).append(insert)
+        # Each event as the row Dagster's prepare_insert_event would insert (serialized once, for both shards),
+        # inserted with one executemany per shard: a statement per event cost as much as the rows themselves.
+        rows = [self._event_to_row(e) for e in batched]
+        by_run: dict[str, list[dict]] = {}
+        for event, row in zip(batched, rows, strict=True):
+            by_run.setdefault(event.run_id, []).append(row)
         written: dict[str, list[int]] = {}
         try:
-            for run_id, run_inserts in by_run.items():
-                ids = written.setdefault(run_id, [])
+            for run_id, run_rows in by_run.items():
                 with self.run_connection(run_id) as conn:
-                    for insert in run_inserts:
-                        ids.append(conn.execute(insert).inserted_primary_key[0])
-            self._index_batch(batched, inserts)
+                    ids = _inserted_ids(conn, run_rows)
+                written[run_id] = ids  # committed: taken back if the index write fails
+            self._index_batch(batched, rows)
         except BaseException:
             # Dagster answers a failed batch by storing each event again, one by one: take back the run-shard rows
             # this batch committed, so that no event is stored twice.
@@ -130,20 +131,25 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
             with self.run_connection(run_id) as conn:
                 conn.execute(SqlEventLogStorageTable.delete().where(SqlEventLogStorageTable.c.id.in_(ids)))
 
-    def _index_batch(self, batched: Sequence, inserts: Sequence) -> None:
+    def _index_batch(self, batched: Sequence, rows: Sequence[dict]) -> None:
         """What store_event does per asset event, for the whole batch in one index transaction. The asset's entry
         (its latest event of each kind) is a last-write-wins upsert: written once per asset and kind, with the last
         event of that kind, it ends as Dagster's event-by-event writes leave it."""
         with self.index_transaction() as conn:
-            event_ids = []
-            for insert in inserts:
-                event_id = conn.execute(insert).inserted_primary_key[0]
-                if event_id is None:
-                    raise dg.DagsterInvariantViolationError("Cannot store asset event tags for null event id.")
-                event_ids.append(event_id)
+            event_ids = _inserted_ids(conn, rows)
+            if any(event_id is None for event_id in event_ids):
+                raise dg.DagsterInvariantViolationError("Cannot store asset event tags for null event id.")
             self._store_asset_event_tags(conn, batched, event_ids)
             last: dict[tuple, int] = {}
             for i, event in enumerate(batched):
                 last[(event.dagster_event.asset_key, event.dagster_event_type)] = i
             for i in sorted(last.values()):
                 self._store_asset_event(conn, batched[i], event_ids[i])
+
+
+def _inserted_ids(conn, rows: Sequence[dict]) -> list[int]:
+    """Insert ``rows`` into the event log table of ``conn``'s shard in one executemany; their ids, in order."""
+    from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
+
+    insert = SqlEventLogStorageTable.insert().returning(SqlEventLogStorageTable.c.id, sort_by_parameter_order=True)
+    return [row[0] for row in conn.execute(insert, list(rows))]
