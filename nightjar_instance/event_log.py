@@ -56,9 +56,7 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         return cls(base_dir, inst_data=inst_data)
 
     def store_event_batch(self, events: Sequence) -> None:
-        from dagster._core.events import ASSET_EVENTS
-
-        batched = [e for e in events if e.is_dagster_event and e.dagster_event_type in ASSET_EVENTS]
+        batched = [e for e in events if self._batches(e)]
         if len(batched) < 2:  # nothing to gain: Dagster's own path
             for event in events:
                 self.store_event(event)
@@ -81,45 +79,39 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
             # this batch committed, so that no event is stored twice.
             self._take_back(written)
             raise
-        for event in events:  # anything else a batch may hold (Dagster batches asset events only)
-            if not (event.is_dagster_event and event.dagster_event_type in ASSET_EVENTS):
+        for event in events:  # anything else a batch may hold (run status events...), as Dagster stores it
+            if not self._batches(event):
                 self.store_event(event)
+
+    def _batches(self, event) -> bool:
+        """Whether ``event`` is written with its batch: asset events (materializations, observations, planned
+        materializations) and planned checks (a run plans every check it executes, one event each), which Dagster's
+        ``store_event`` writes in three transactions apiece."""
+        from dagster._core.events import ASSET_EVENTS, DagsterEventType
+
+        if not event.is_dagster_event:
+            return False
+        kind = event.dagster_event_type
+        return kind in ASSET_EVENTS or (
+            kind == DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED and self.supports_asset_checks
+        )
 
     def store_asset_check_event(self, event, event_id: int | None) -> None:
         """Dagster's, except for a check planned over many partitions (a ranged run): Dagster writes one row per
         partition, each holding the serialized event, and serializes the event (with its partitions) again for
         every row: 35 checks over 365 days took 3 s of the 22 s of a year's backfill (``python -m
         bench.backfill``). Here the event is serialized once; the rows are the same."""
-        from datetime import UTC, datetime
-
         from dagster._core.events import DagsterEventType
-        from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
         from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable
 
-        planned = event.dagster_event.event_specific_data if event.is_dagster_event else None
         if (
             event.dagster_event_type != DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED
-            or planned.partitions_subset is None
+            or event.dagster_event.event_specific_data.partitions_subset is None
             or not self.supports_asset_checks
         ):
             super().store_asset_check_event(event, event_id)
             return
-        serialized = dg.serialize_value(event)
-        # as SqlEventLogStorage._event_insert_timestamp: UTC without a zone
-        timestamp = datetime.fromtimestamp(event.timestamp, UTC).replace(tzinfo=None)
-        rows = [
-            {
-                "asset_key": planned.asset_key.to_string(),
-                "check_name": planned.check_name,
-                "partition": partition,
-                "run_id": event.run_id,
-                "execution_status": AssetCheckExecutionRecordStatus.PLANNED.value,
-                "evaluation_event": serialized,
-                "evaluation_event_timestamp": timestamp,
-                "evaluation_event_storage_id": event_id,
-            }
-            for partition in planned.partitions_subset.get_partition_keys()
-        ]
+        rows = _planned_check_rows(event, event_id)
         if rows:
             with self.index_connection() as conn:
                 conn.execute(AssetCheckExecutionsTable.insert(), rows)  # one statement, executed per row
@@ -132,19 +124,59 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
                 conn.execute(SqlEventLogStorageTable.delete().where(SqlEventLogStorageTable.c.id.in_(ids)))
 
     def _index_batch(self, batched: Sequence, rows: Sequence[dict]) -> None:
-        """What store_event does per asset event, for the whole batch in one index transaction. The asset's entry
-        (its latest event of each kind) is a last-write-wins upsert: written once per asset and kind, with the last
-        event of that kind, it ends as Dagster's event-by-event writes leave it."""
+        """What store_event does per event, for the whole batch in one index transaction: the events' rows; for
+        asset events their tags and the asset's entry (its latest event of each kind, a last-write-wins upsert:
+        written once per asset and kind, with the last event of that kind, it ends as Dagster's event-by-event
+        writes leave it); for planned checks their execution rows."""
+        from dagster._core.events import ASSET_EVENTS
+        from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable
+
         with self.index_transaction() as conn:
             event_ids = _inserted_ids(conn, rows)
             if any(event_id is None for event_id in event_ids):
                 raise dg.DagsterInvariantViolationError("Cannot store asset event tags for null event id.")
-            self._store_asset_event_tags(conn, batched, event_ids)
+            assets = [i for i, event in enumerate(batched) if event.dagster_event_type in ASSET_EVENTS]
+            if assets:
+                self._store_asset_event_tags(conn, [batched[i] for i in assets], [event_ids[i] for i in assets])
             last: dict[tuple, int] = {}
-            for i, event in enumerate(batched):
-                last[(event.dagster_event.asset_key, event.dagster_event_type)] = i
+            for i in assets:
+                last[(batched[i].dagster_event.asset_key, batched[i].dagster_event_type)] = i
             for i in sorted(last.values()):
                 self._store_asset_event(conn, batched[i], event_ids[i])
+            checks = [
+                row
+                for i, event in enumerate(batched)
+                if event.dagster_event_type not in ASSET_EVENTS
+                for row in _planned_check_rows(event, event_ids[i])
+            ]
+            if checks:
+                conn.execute(AssetCheckExecutionsTable.insert(), checks)
+
+
+def _planned_check_rows(event, event_id: int | None) -> list[dict]:
+    """The rows Dagster's ``_store_asset_check_evaluation_planned`` writes for a planned check: one per partition
+    of its subset (one without a partition when it has none), each holding the event, serialized once here."""
+    from datetime import UTC, datetime
+
+    from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+
+    planned = event.dagster_event.event_specific_data
+    partitions = planned.partitions_subset.get_partition_keys() if planned.partitions_subset is not None else [None]
+    serialized = dg.serialize_value(event)
+    timestamp = datetime.fromtimestamp(event.timestamp, UTC).replace(tzinfo=None)  # as _event_insert_timestamp
+    return [
+        {
+            "asset_key": planned.asset_key.to_string(),
+            "check_name": planned.check_name,
+            "partition": partition,
+            "run_id": event.run_id,
+            "execution_status": AssetCheckExecutionRecordStatus.PLANNED.value,
+            "evaluation_event": serialized,
+            "evaluation_event_timestamp": timestamp,
+            "evaluation_event_storage_id": event_id,
+        }
+        for partition in partitions
+    ]
 
 
 def _inserted_ids(conn, rows: Sequence[dict]) -> list[int]:
