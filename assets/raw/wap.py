@@ -191,6 +191,7 @@ def _staged_columns(table: RawTable) -> list[Column]:
 def _numbered(chunks, table: RawTable, origin: str):
     """A generator's chunks with the declared columns in order and a row number, for the audit's messages."""
     import numpy as np
+    import pandas as pd
 
     from resources.source.landing import ROW_COLUMN
 
@@ -199,7 +200,12 @@ def _numbered(chunks, table: RawTable, origin: str):
         missing = [c for c in table.column_names if c not in chunk.columns]
         if missing:
             raise SourceDataError(f"{origin} yields no column(s) {', '.join(map(repr, missing))} for {table.label}")
-        frame = chunk[table.column_names].reset_index(drop=True)
+        # a copy only where the generator's frame is not already the declared columns in order on a fresh index
+        frame = chunk if list(chunk.columns) == table.column_names else chunk[table.column_names]
+        if not frame.index.equals(pd.RangeIndex(len(frame))):
+            frame = frame.reset_index(drop=True)
+        elif frame is chunk:
+            frame = chunk.copy(deep=False)  # the row number goes into this frame, not the generator's
         frame.insert(0, ROW_COLUMN, np.arange(rows + 1, rows + len(frame) + 1, dtype="int64"))
         rows += len(frame)
         yield frame
