@@ -13,9 +13,12 @@ export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR ?= false
 .PHONY: setup run dev mlflow-ui reports replay test bench clean-state spark-up spark-down
 
 # The Dagster instance (DAGSTER_HOME) is created and its pool limits applied before any run: two runs racing
-# to create a fresh home crash one; it also reaps runs a crash left STARTED (resources/instance.py).
+# to create a fresh home crash one; it also reaps runs a crash left STARTED (resources/instance.py). dbt's parse
+# state is then prepared as the runs will use it, so that the first run does not re-parse the project
+# (resources/dbt_parse_state.py; nothing to do once a run has kept one).
 setup: $(VENV)/.installed dbt_project/target/manifest.json
 	$(BIN)/python -m resources.instance
+	$(BIN)/python -m resources.dbt_parse_state
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -55,10 +55,12 @@ def bench_env(root: Path, rows: int, last_day: str, first_day: str = HISTORY_STA
 
 
 def prepare_instance(env: dict[str, str], logs: Path) -> None:
-    """Create the Dagster storage and apply the pool limits before any run, as `make setup` does for the repo's
-    home (`python -m resources.instance`); skipped where the module does not exist."""
-    if (PROJECT_ROOT / "resources" / "instance.py").exists():
-        run_measured(child_command("resources.instance"), env, logs / "prepare_instance.log")
+    """What `make setup` prepares before any run: the Dagster storage (`python -m resources.instance`) and dbt's
+    parse state (`python -m resources.dbt_parse_state`); each skipped where its module does not exist (an older
+    commit measured with this bench)."""
+    for module in ("resources.instance", "resources.dbt_parse_state"):
+        if (PROJECT_ROOT / (module.replace(".", "/") + ".py")).exists():
+            run_measured(child_command(module), env, logs / f"prepare_{module.rpartition('.')[2]}.log")
 
 
 def ingest_range(env: dict[str, str], first: str, last: str, logs: Path, name: str):

@@ -135,6 +135,20 @@ class NightjarDbtCli(DbtCliResource):
             shutil.copyfile(produced, partial)
             os.replace(partial, state / PARTIAL_PARSE_FILE)  # atomic: a concurrent run reads old or new, never half
 
+    def seed_parse_state(self) -> bool:
+        """Parse the project as the runs do (their profile, target and constant vars) and save that as the kept
+        parse state, unless one is kept already; True when it parsed. Without it the first run after setup
+        re-parses everything (the state prepared at setup, in the project's target folder, was parsed without the
+        runs' vars): seconds of a first backfill. ``make setup`` runs it (``python -m resources.dbt_parse_state``)."""
+        import tempfile
+
+        if not self.state_dir or (Path(self.state_dir) / PARTIAL_PARSE_FILE).exists():
+            return False
+        with tempfile.TemporaryDirectory(prefix="nightjar-dbt-parse-") as target:
+            self.cli(["parse", *self.vars_args()], target_path=Path(target)).wait()
+            self.save_parse_state(Path(target))
+        return True
+
     def _restore_parse_state(self, target_path: Path) -> None:
         saved = Path(self.state_dir) / PARTIAL_PARSE_FILE if self.state_dir else None
         if saved is not None and saved.exists():

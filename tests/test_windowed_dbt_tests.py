@@ -99,6 +99,27 @@ def test_a_new_window_keeps_dbts_parse_state_where_new_vars_would_not(nightjar_e
     assert "Unable to do partial parsing" in log_of("d3", "test", D2, D3)  # the check above can see a re-parse
 
 
+@pytest.mark.slow  # three dbt invocations
+def test_the_first_build_after_setup_starts_from_the_parse_state_setup_kept(nightjar_env, tmp_path):
+    """`make setup` parses the project as the runs will (python -m resources.dbt_parse_state): the first build does
+    not re-parse it; without that, it does (the project's own parse state was made without the runs' vars)."""
+    from resources.dbt import dbt_resource
+
+    def first_build_log(dbt, name: str) -> str:
+        target = tmp_path / name
+        window = {"min_date": str(D1), "max_date": str(D2)}
+        dbt.cli_in_window(["build", "--select", "tag:no_such_tag"], window, target).wait()
+        return (target / "dbt.log").read_text()
+
+    seeded = dbt_resource(nightjar_env)
+    assert seeded.seed_parse_state()
+    assert not seeded.seed_parse_state()  # a second setup keeps what is there
+    assert "Unable to do partial parsing" not in first_build_log(seeded, "seeded")
+
+    unseeded = seeded.model_copy(update={"state_dir": str(tmp_path / "no_state")})
+    assert "Unable to do partial parsing" in first_build_log(unseeded, "unseeded")
+
+
 def test_full_tests_job_and_schedule_take_their_settings():
     job, schedule = build_dbt_full_tests_job("15 3 * * 6", "Europe/Paris")
     assert job.name == DBT_FULL_TESTS_JOB_NAME
