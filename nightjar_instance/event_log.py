@@ -56,7 +56,7 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         return cls(base_dir, inst_data=inst_data)
 
     def store_event_batch(self, events: Sequence) -> None:
-        batched = [e for e in events if self._batches(e)]
+        batched = self._batched(events)
         if len(batched) < 2:  # nothing to gain: Dagster's own path
             for event in events:
                 self.store_event(event)
@@ -79,22 +79,26 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
             # this batch committed, so that no event is stored twice.
             self._take_back(written)
             raise
+        written_ids = {id(event) for event in batched}
         for event in events:  # anything else a batch may hold (run status events...), as Dagster stores it
-            if not self._batches(event):
+            if id(event) not in written_ids:
                 self.store_event(event)
 
-    def _batches(self, event) -> bool:
-        """Whether ``event`` is written with its batch: asset events (materializations, observations, planned
+    def _batched(self, events: Sequence) -> list:
+        """The events written with their batch: asset events (materializations, observations, planned
         materializations) and planned checks (a run plans every check it executes, one event each), which Dagster's
-        ``store_event`` writes in three transactions apiece."""
+        ``store_event`` writes in three transactions apiece. Whether the storage has the checks' table is asked
+        once per batch (a query on a new connection)."""
         from dagster._core.events import ASSET_EVENTS, DagsterEventType
 
-        if not event.is_dagster_event:
-            return False
-        kind = event.dagster_event_type
-        return kind in ASSET_EVENTS or (
-            kind == DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED and self.supports_asset_checks
-        )
+        planned = DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED
+        kinds = [event.dagster_event_type if event.is_dagster_event else None for event in events]
+        checks = planned in kinds and self.supports_asset_checks
+        return [
+            event
+            for event, kind in zip(events, kinds, strict=True)
+            if kind in ASSET_EVENTS or (checks and kind == planned)
+        ]
 
     def store_asset_check_event(self, event, event_id: int | None) -> None:
         """Dagster's, except for a check planned over many partitions (a ranged run): Dagster writes one row per
