@@ -11,7 +11,7 @@ import pytest
 
 from assets.ml.inference import prediction_columns, predictions_table
 from assets.ml.spec import load_spec
-from assets.review.final_decisions import override_figures, write_final_decisions
+from assets.review.final_decisions import final_decisions_table, override_figures, per_day, write_final_decisions
 from assets.review.store import ReviewRefused, record_reviews, reviews_table
 from resources.settings import MODEL_SPECS_DIR
 from tests.test_warehouse_engines import postgres, warehouse  # noqa: F401 (the engines' fixtures)
@@ -21,12 +21,13 @@ REVIEWED = date(2026, 3, 3)
 SPEC = load_spec(MODEL_SPECS_DIR / "loan_default.yaml")
 
 
-def _predictions(engine) -> None:
-    decisions = {"a-1": ("review", 0.2), "a-2": ("review", 0.25), "a-3": ("decline", 0.6), "a-4": ("approve", 0.01)}
+def _predictions(engine, day: date = SCORED, case: str = "a") -> None:
+    decisions = {"1": ("review", 0.2), "2": ("review", 0.25), "3": ("decline", 0.6), "4": ("approve", 0.01)}
+    decisions = {f"{case}-{n}": decided for n, decided in decisions.items()}
     rows = pd.DataFrame(
         {
             "application_id": list(decisions),
-            "application_date": [pd.Timestamp(SCORED)] * 4,
+            "application_date": [pd.Timestamp(day)] * 4,
             "score": [s for _, s in decisions.values()],
             "decision": [d for d, _ in decisions.values()],
             "model_name": SPEC.name,
@@ -40,8 +41,8 @@ def _predictions(engine) -> None:
     engine.replace_window(
         predictions_table(SPEC),
         "application_date",
-        SCORED,
-        SCORED + timedelta(days=1),
+        day,
+        day + timedelta(days=1),
         [rows],
         prediction_columns(SPEC),
     )
@@ -98,11 +99,35 @@ def test_landed_and_appended_reviews_give_the_same_final_decisions_on_every_engi
         record_reviews(warehouse, SPEC, _reviews(("a-4", "bo", "maybe", "2026-03-03 13:00")), "ui run r3", "run r3")
     assert int(warehouse.query(f"SELECT count(*) AS n FROM {reviews_table(SPEC)}")["n"].iloc[0]) == 4
 
-    final = write_final_decisions(warehouse, SPEC, SCORED, SCORED + timedelta(days=1)).set_index("application_id")
+    written = write_final_decisions(warehouse, SPEC, SCORED, SCORED + timedelta(days=1))
+    assert written.day_rows == {SCORED: 4} and written.rows == 4
+    assert sorted(written.reviewed["application_id"]) == ["a-1", "a-2", "a-3"]  # what the override figures read
+    final = warehouse.query(f"SELECT * FROM {final_decisions_table(SPEC)}").set_index("application_id")
     assert final["final_decision"].to_dict() == {"a-1": "decline", "a-2": "decline", "a-3": "approve", "a-4": "approve"}
     assert final["final_by"].to_dict() == {"a-1": "reviewer", "a-2": "reviewer", "a-3": "reviewer", "a-4": "model"}
     assert final.loc["a-1", "reviewer"] == "dee" and final.loc["a-1", "reviews"] == 2
     assert final["overridden"].to_dict() == {"a-1": False, "a-2": False, "a-3": True, "a-4": False}
-    figures = override_figures(SPEC, final.reset_index())
+    assert final.loc["a-4", "reviews"] == 0 and pd.isna(final.loc["a-4", "reviewer"])
+    again = write_final_decisions(warehouse, SPEC, SCORED, SCORED + timedelta(days=1))  # a re-run replaces the day
+    assert again.rows == 4 and len(warehouse.query(f"SELECT * FROM {final_decisions_table(SPEC)}")) == 4
+    figures = override_figures(SPEC, written.reviewed)
     assert figures["override_rate"] == 1.0 and figures["override_rate_v3"] == 1.0 and figures["reviewed_review"] == 2
     assert figures["settled_decline"] == 2
+
+
+def test_final_decisions_of_a_range_give_each_day_its_own_figures_on_every_engine(warehouse):  # noqa: F811
+    following = SCORED + timedelta(days=1)
+    _predictions(warehouse)
+    _predictions(warehouse, following, "b")
+    reviews = _reviews(("b-3", "bo", "approve", "2026-03-03 09:00"), ("b-2", "bo", "decline", "2026-03-03 09:05"))
+    record_reviews(warehouse, SPEC, reviews, "ui run r1", "run r1")
+
+    written = write_final_decisions(warehouse, SPEC, SCORED, following + timedelta(days=1))
+
+    assert written.day_rows == {SCORED: 4, following: 4}
+    figures = per_day(SPEC, written)
+    assert figures[SCORED] == {"dagster/row_count": 4, "reviewed": 0, "reviewed_model_decisions": 0, "overridden": 0}
+    assert figures[following]["dagster/row_count"] == 4 and figures[following]["reviewed"] == 2
+    assert figures[following]["override_rate"] == 1.0 and figures[following]["settled_decline"] == 1
+    stored = warehouse.query(f"SELECT application_date, count(*) AS n FROM {final_decisions_table(SPEC)} GROUP BY 1")
+    assert sorted(stored["n"]) == [4, 4]

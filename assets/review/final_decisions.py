@@ -13,6 +13,7 @@ pandas is imported inside the functions: this module is imported when definition
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -52,18 +53,41 @@ def final_columns(spec: ModelSpec) -> list[Column]:
     ]
 
 
-def write_final_decisions(warehouse: Warehouse, spec: ModelSpec, start: date, end: date) -> pd.DataFrame:
-    """Replace the days [start, end) of the final-decision table from the predictions and every stored review;
-    returns the rows written."""
+@dataclass(frozen=True)
+class FinalDecisions:
+    """What a write of final decisions left: the rows of each scored day, and the rows of the reviewed cases (the
+    override figures are theirs; the model's own decisions stay in the warehouse)."""
+
+    day_rows: dict[date, int]
+    reviewed: pd.DataFrame
+
+    @property
+    def rows(self) -> int:
+        return sum(self.day_rows.values())
+
+
+def write_final_decisions(warehouse: Warehouse, spec: ModelSpec, start: date, end: date) -> FinalDecisions:
+    """Replace the days [start, end) of the final-decision table from the predictions and every stored review, in
+    the warehouse (a day's rows never come through this process: a million-row day is a join, not a frame)."""
     if not warehouse.table_exists(predictions_table(spec)):
         raise NotInWarehouse(f"{predictions_table(spec)} does not exist yet: score a day of '{spec.name}' first")
     warehouse.ensure_table(reviews_table(spec), review_columns(spec), "review_date")
-    rows = _final_rows(warehouse, spec, start, end)
-    warehouse.replace_window(final_decisions_table(spec), spec.timestamp, start, end, [rows], final_columns(spec))
-    return rows
+    table, day = final_decisions_table(spec), spec.timestamp
+    warehouse.replace_window_query(table, day, start, end, _final_select(spec, start, end), final_columns(spec))
+    window = f"{day} >= DATE '{start.isoformat()}' AND {day} < DATE '{end.isoformat()}'"
+    counted = warehouse.query(f"SELECT {day} AS scored_day, count(*) AS n FROM {table} WHERE {window} GROUP BY {day}")
+    reviewed = warehouse.query(f"SELECT * FROM {table} WHERE {window} AND reviews > 0")
+    reviewed = reviewed.astype({"reviews": "int64", "overridden": "bool", "model_version": "int64"})
+    return FinalDecisions(
+        {_as_date(d): int(n) for d, n in zip(counted["scored_day"], counted["n"], strict=True)}, reviewed
+    )
 
 
-def _final_rows(warehouse: Warehouse, spec: ModelSpec, start: date, end: date) -> pd.DataFrame:
+def _as_date(value) -> date:
+    return value if type(value) is date else date.fromisoformat(str(value)[:10])
+
+
+def _final_select(spec: ModelSpec, start: date, end: date) -> str:
     entity, day = spec.entity_id, spec.timestamp
     review_band = "NULL" if spec.review_band is None else "'" + spec.review_band.replace("'", "''") + "'"
     latest = (
@@ -71,7 +95,7 @@ def _final_rows(warehouse: Warehouse, spec: ModelSpec, start: date, end: date) -
         f"row_number() OVER (PARTITION BY {entity} ORDER BY reviewed_at DESC, review_id DESC) AS newest, "
         f"count(*) OVER (PARTITION BY {entity}) AS reviews FROM {reviews_table(spec)}"
     )
-    frame = warehouse.query(
+    return (
         f"SELECT p.{entity}, p.{day}, p.score, p.decision AS model_decision, p.model_version, "
         f"coalesce(r.decision, p.decision) AS final_decision, "
         f"CASE WHEN r.decision IS NULL THEN '{MODEL}' ELSE '{REVIEWER}' END AS final_by, "
@@ -80,14 +104,13 @@ def _final_rows(warehouse: Warehouse, spec: ModelSpec, start: date, end: date) -
         f"(r.decision IS NOT NULL AND r.decision <> p.decision AND NOT coalesce(p.decision = {review_band}, FALSE)) "
         f"AS overridden "
         f"FROM {predictions_table(spec)} p LEFT JOIN ({latest}) r ON r.{entity} = p.{entity} AND r.newest = 1 "
-        f"WHERE p.{day} >= DATE '{start.isoformat()}' AND p.{day} < DATE '{end.isoformat()}' "
-        f"ORDER BY p.{day}, p.{entity}"
+        f"WHERE p.{day} >= DATE '{start.isoformat()}' AND p.{day} < DATE '{end.isoformat()}'"
     )
-    return frame.astype({"reviews": "int64", "overridden": "bool", "model_version": "int64"})
 
 
 def override_figures(spec: ModelSpec, rows: pd.DataFrame) -> dict[str, float | int]:
-    """Reviewed and overridden counts and the override rates of ``rows`` (final-decision rows): in all, per band
+    """Reviewed and overridden counts and the override rates of ``rows`` (final-decision rows; those of cases
+    never reviewed count for nothing, so the reviewed ones are enough): in all, per band
     of the model's decision and per model version; ``override_rate`` is absent when no model decision was
     reviewed. The review band's rows count as ``reviewed_<band>`` and its reviewers' decisions as
     ``settled_<decision>``."""
@@ -110,12 +133,13 @@ def override_figures(spec: ModelSpec, rows: pd.DataFrame) -> dict[str, float | i
     return figures
 
 
-def per_day(spec: ModelSpec, rows: pd.DataFrame) -> dict[date, dict[str, float | int]]:
+def per_day(spec: ModelSpec, written: FinalDecisions) -> dict[date, dict[str, float | int]]:
     """Each scored day's own figures (row count, final decisions by reviewers, override rates)."""
     import pandas as pd
 
-    days = pd.to_datetime(rows[spec.timestamp]).dt.date
+    reviewed = written.reviewed
+    days = pd.to_datetime(reviewed[spec.timestamp]).dt.date
     return {
-        day: {"dagster/row_count": len(group), **override_figures(spec, group)}
-        for day, group in rows.groupby(days, sort=True)
+        day: {"dagster/row_count": rows, **override_figures(spec, reviewed[days == day])}
+        for day, rows in sorted(written.day_rows.items())
     }

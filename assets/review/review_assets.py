@@ -191,14 +191,14 @@ def refresh_final_decisions(
     """Rewrite the final decisions of ``days`` (scored days whose cases got a review) and record each as a
     materialization of its ``<model>/final_decisions`` partition, with its override figures and check."""
     for day in days:
-        rows = write_final_decisions(warehouse, spec, day, day + timedelta(days=1))
-        figures = override_figures(spec, rows)
+        written = write_final_decisions(warehouse, spec, day, day + timedelta(days=1))
+        figures = override_figures(spec, written.reviewed)
         context.log_event(
             dg.AssetMaterialization(
                 asset_key=final_decisions_key(spec),
                 partition=day.isoformat(),
                 description="Rewritten after a review of one of its cases was recorded.",
-                metadata={"dagster/row_count": len(rows), **figures, "refreshed_by_run": context.run.run_id},
+                metadata={"dagster/row_count": written.rows, **figures, "refreshed_by_run": context.run.run_id},
             )
         )
         context.log_event(dg.AssetCheckEvaluation(asset_key=final_decisions_key(spec), **override_check(spec, figures)))
@@ -267,11 +267,11 @@ def _final_decisions_asset(
     def final_decisions(context: dg.AssetExecutionContext, warehouse: Warehouse) -> Iterator:
         start, end = window_dates(context)
         with warehouse.session(), not_retried(NotInWarehouse):
-            rows = write_final_decisions(warehouse, spec, start, end)
-        figures = override_figures(spec, rows)
+            written = write_final_decisions(warehouse, spec, start, end)
+        figures = override_figures(spec, written.reviewed)
         if end - start > timedelta(days=1):
-            record_per_day(context, per_day(spec, rows))
-        yield dg.MaterializeResult(metadata={"dagster/row_count": len(rows), **figures})
+            record_per_day(context, per_day(spec, written))
+        yield dg.MaterializeResult(metadata={"dagster/row_count": written.rows, **figures})
         yield dg.AssetCheckResult(**override_check(spec, figures))
 
     return final_decisions

@@ -234,6 +234,21 @@ class Warehouse(dg.ConfigurableResource):
             written = self._rowcount(cur)
         return int(written)
 
+    def replace_window_query(
+        self, table: str, date_column: str, start: date, end: date, select: str, columns: Sequence[Column]
+    ) -> int:
+        """Atomically replace the window of ``table`` (made with ``columns`` if it is not there) by the rows of
+        ``select``, a query over warehouse tables returning ``columns`` in order and only rows of the window (the
+        final decisions: predictions joined with reviews), without a round trip through Python."""
+        _check_table(table)
+        with self._transaction() as cur:
+            self._lock(cur, table)
+            self._ensure_table(cur, table, columns)
+            cur.execute(f"DELETE FROM {table} WHERE {self._window(date_column)}", [start, end])
+            cur.execute(f"INSERT INTO {table} ({_quoted(c.name for c in columns)}) {select}")
+            written = self._rowcount(cur)
+        return int(written)
+
     def replace_window_mapped(
         self,
         table: str,

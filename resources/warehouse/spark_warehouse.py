@@ -242,6 +242,23 @@ class SparkWarehouse(Warehouse):
         self._overwrite_window(table, date_column, start, end, rows, lambda: self._days_in(rows, date_column))
         return written
 
+    def replace_window_query(self, table, date_column, start, end, select, columns):
+        _check_table(table)
+        spark = self.spark()
+        self._refresh_read(select)
+        rows = spark.sql(select).toDF(*[c.name for c in columns])
+        self._ensure(table, columns, date_column)
+        written = rows.count()
+        self._overwrite_window(table, date_column, start, end, rows, lambda: self._days_in(rows, date_column))
+        return written
+
+    def _refresh_read(self, sql: str) -> None:
+        """Refresh the tables ``sql`` reads: another session (dbt, a step) may have rewritten their files."""
+        spark = self.spark()
+        for table in set(_READ_TABLE.findall(sql)):
+            if spark.catalog.tableExists(table):
+                spark.catalog.refreshTable(table)
+
     def replace_window_mapped(
         self,
         table: str,
@@ -356,11 +373,8 @@ class SparkWarehouse(Warehouse):
         return sorted(self._days_in(rows, date_column))
 
     def query(self, sql):
-        spark = self.spark()
-        for table in set(_READ_TABLE.findall(sql)):  # files another session (dbt, a step) may have rewritten
-            if spark.catalog.tableExists(table):
-                spark.catalog.refreshTable(table)
-        return _pandas(spark.sql(sql))
+        self._refresh_read(sql)
+        return _pandas(self.spark().sql(sql))
 
     def describe(self) -> str:
         return f"spark:{self.remote}"
