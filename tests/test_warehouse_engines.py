@@ -155,6 +155,20 @@ def test_a_chunk_failing_mid_write_leaves_the_previous_rows(warehouse, chunks):
     assert warehouse.replace_window(TABLE, "day", DAY, NEXT, [_rows("c")], COLUMNS) == 1
 
 
+def test_a_window_replaced_with_keep_leaves_the_rows_meeting_it_whoever_wrote_them(warehouse):
+    warehouse.replace_window(TABLE, "day", DAY, AFTER, [_rows("ab"), _rows("x", day=NEXT)], COLUMNS)
+    warehouse.append(TABLE, _rows(["k1"], amount=5.0))  # another writer's row, after the caller read the table
+
+    assert warehouse.replace_window(TABLE, "day", DAY, NEXT, [_rows("c", amount=2.0)], COLUMNS, keep="amount = 5") == 1
+
+    assert _stored(warehouse) == [("c", "2026-03-01", 2.0), ("k1", "2026-03-01", 5.0), ("x", "2026-03-02", 1.0)]
+    # Nothing new: the kept rows stay alone; a NULL condition keeps nothing (as a row that does not meet it).
+    assert warehouse.replace_window(TABLE, "day", DAY, NEXT, [], COLUMNS, keep="amount > 4") == 0
+    assert _stored(warehouse) == [("k1", "2026-03-01", 5.0), ("x", "2026-03-02", 1.0)]
+    assert warehouse.replace_window(TABLE, "day", DAY, NEXT, [], COLUMNS, keep="CAST(NULL AS BOOLEAN)") == 0
+    assert _stored(warehouse) == [("x", "2026-03-02", 1.0)]
+
+
 # --- replace_window_from --------------------------------------------------------------------------------------------
 
 
@@ -176,6 +190,9 @@ def test_replace_window_from_copies_the_named_columns_of_the_window_once(warehou
         )
         assert written == 2 and isinstance(written, int)
     assert _stored(warehouse) == [("a", "2026-03-01", 1.0), ("c", "2026-03-01", 1.0)]
+    # A condition with a literal % (a review band named "50% risk": Postgres' placeholder is %s).
+    like = "id NOT LIKE '%b%'"
+    assert warehouse.replace_window_from(TABLE, "day", DAY, NEXT, "staging.events", like, ["id", "day", "amount"]) == 2
 
     # A target that is not there yet is made with the named columns only, in their order.
     assert (

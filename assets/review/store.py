@@ -172,22 +172,12 @@ def record_reviews(
     if replace_days is None:
         if not rows.empty:
             warehouse.append(table, rows)
-    else:  # the window's rows the record_review job stored stay; its landed rows are these
+    else:  # the window's rows the record_review job stored stay (kept inside the write); its landed rows are these
         start, end = replace_days
-        kept = _ui_rows_of(warehouse, spec, start, end)
-        frame = pd.concat([kept, rows], ignore_index=True) if not kept.empty else rows
-        warehouse.replace_window(table, REVIEW_DATE, start, end, [frame], review_columns(spec))
+        kept = f"source NOT LIKE '{LANDING_SOURCE}%'"
+        warehouse.replace_window(table, REVIEW_DATE, start, end, [rows], review_columns(spec), keep=kept)
     days = sorted({scored[str(c)] for c in rows[spec.entity_id]})
     return Recorded(rows=rows, scored_days=days)
-
-
-def _ui_rows_of(warehouse: Warehouse, spec: ModelSpec, start: date, end: date) -> pd.DataFrame:
-    """The rows the record_review job stored on the days [start, end): a landed day's replacement keeps them."""
-    names = ", ".join(c.name for c in review_columns(spec))
-    return warehouse.query(
-        f"SELECT {names} FROM {reviews_table(spec)} WHERE {REVIEW_DATE} >= DATE '{start.isoformat()}' AND "
-        f"{REVIEW_DATE} < DATE '{end.isoformat()}' AND source NOT LIKE '{LANDING_SOURCE}%'"
-    )
 
 
 def _stored_reviews(warehouse: Warehouse, spec: ModelSpec, cases: list[str]) -> pd.DataFrame:

@@ -152,6 +152,11 @@ class Warehouse(dg.ConfigurableResource):
         """Rows the INSERT just executed on ``cur`` wrote."""
         return cur.rowcount
 
+    def _with_params(self, sql: str) -> str:
+        """``sql`` (a caller's condition) made safe to run with parameters: where the placeholder is ``%s``, a
+        literal ``%`` (LIKE 'landing%') must be written ``%%``."""
+        return sql.replace("%", "%%") if self._PARAM == "%s" else sql
+
     # --- shared SQL -----------------------------------------------------------------------------------------------
 
     def _window(self, date_column: str) -> str:
@@ -190,8 +195,11 @@ class Warehouse(dg.ConfigurableResource):
         end: date,
         chunks: Iterable[pd.DataFrame],
         columns: Sequence[Column] | None = None,
+        keep: str | None = None,
     ) -> int:
-        """Atomically replace the rows with ``start <= date_column < end`` by ``chunks``; returns rows written."""
+        """Atomically replace the rows with ``start <= date_column < end`` by ``chunks``; returns rows written.
+        ``keep``: an SQL condition; the window's rows that meet it stay (read inside the write, so a row another
+        writer adds meanwhile is kept too: the reviews the UI recorded, when a landed day of reviews is replaced)."""
         chunks, columns = _peek_columns(_check_table(table), chunks, columns)
         written = 0
         with self._transaction() as cur:
@@ -199,7 +207,10 @@ class Warehouse(dg.ConfigurableResource):
             if columns is not None:
                 self._ensure_table(cur, table, columns)
             if self._exists(cur, table):
-                cur.execute(f"DELETE FROM {table} WHERE {self._window(date_column)}", [start, end])
+                replaced = self._window(date_column) + (
+                    "" if keep is None else f" AND NOT coalesce(({self._with_params(keep)}), FALSE)"
+                )
+                cur.execute(f"DELETE FROM {table} WHERE {replaced}", [start, end])
             for chunk in chunks:
                 if not chunk.empty:
                     self._insert_chunk(cur, table, chunk)
@@ -228,7 +239,8 @@ class Warehouse(dg.ConfigurableResource):
             cur.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT {selected} FROM {source_table} WHERE FALSE")
             cur.execute(f"DELETE FROM {table} WHERE {window}", [start, end])
             cur.execute(
-                f"INSERT INTO {table} {names} SELECT {selected} FROM {source_table} WHERE {window} AND ({where})",
+                f"INSERT INTO {table} {names} SELECT {selected} FROM {source_table} WHERE {window} "
+                f"AND ({self._with_params(where)})",
                 [start, end],
             )
             written = self._rowcount(cur)

@@ -19,6 +19,7 @@ identifiers, as in DuckDB and Postgres; UTC; dynamic overwrite) do not leak into
 from __future__ import annotations
 
 import io
+import itertools
 import re
 import socket
 import zipfile
@@ -187,11 +188,24 @@ class SparkWarehouse(Warehouse):
 
     # --- the interface --------------------------------------------------------------------------------------------
 
-    def replace_window(self, table, date_column, start, end, chunks, columns=None):
+    def replace_window(self, table, date_column, start, end, chunks, columns=None, keep=None):
         """Chunks are checked against the declared columns (NOT NULL) as they come; more than one goes to a
         staging table first. The target is made and its window overwritten only once every chunk was read and
-        written: a source that fails half-way, or a refused chunk, leaves the table (or its absence) as it was."""
-        chunks, columns = _peek_columns(_check_table(table), chunks, columns)
+        written: a source that fails half-way, or a refused chunk, leaves the table (or its absence) as it was.
+        ``keep``: the window's rows meeting it are read first and written back with the chunks (a day's
+        partition is overwritten whole; without transactions, a row added meanwhile is not seen)."""
+        _check_table(table)
+        kept_rows = 0  # written back, not counted as written
+        if keep is not None and self.table_exists(table):
+            self.spark().catalog.refreshTable(table)
+            kept = _pandas(
+                self.spark()
+                .table(table)
+                .where(f"({self._window_sql(date_column, start, end)}) AND coalesce(({keep}), FALSE)")
+            )
+            if not kept.empty:
+                chunks, kept_rows = itertools.chain([kept], chunks), len(kept)
+        chunks, columns = _peek_columns(table, chunks, columns)
         if columns is None:  # no chunk and no declared columns: nothing to create or replace
             if self.table_exists(table):
                 self._overwrite_window(table, date_column, start, end, None, set)
@@ -220,7 +234,7 @@ class SparkWarehouse(Warehouse):
         finally:
             if staged:
                 spark.sql(f"DROP TABLE IF EXISTS {staged}")
-        return written
+        return written - kept_rows
 
     def replace_window_from(self, table, date_column, start, end, source_table, where="TRUE", columns=None):
         _check_table(table), _check_table(source_table)
