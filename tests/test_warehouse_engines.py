@@ -320,6 +320,12 @@ def test_a_duckdb_session_opens_the_file_once_and_still_rolls_back(tmp_path, mon
         warehouse.drop_table("staging.events")
         assert warehouse.table_exists(TABLE) and not warehouse.table_exists("staging.events")
         assert _stored(warehouse) == [("a", "2026-03-01", 1.0), ("b", "2026-03-01", 1.0)]
+        # A read in chunks beside the writes of one session: its cursor is its own, so a write in between does
+        # not replace the rows it hands out (they would be the INSERT's row count).
+        many = [f"r{i:05d}" for i in range(5000)]
+        warehouse.replace_window("staging.many", "day", DAY, NEXT, [_rows(many)], COLUMNS)
+        copied = warehouse.replace_window_mapped("raw.copied", "day", DAY, NEXT, "staging.many", iter, COLUMNS, 2048)
+        assert copied == 5000 and _count(warehouse, "raw.copied") == 5000
     assert len(opened) == 1
     assert _count(warehouse) == 2 and len(opened) == 2  # outside a session, each call opens the file
 

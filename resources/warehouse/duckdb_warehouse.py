@@ -129,10 +129,13 @@ class DuckDBWarehouse(Warehouse):
         with self._connect(must_exist=True) as conn:
             if not self._exists(conn, table):
                 raise NotInWarehouse(f"table {table} does not exist in warehouse {self.path}")
-            result = conn.execute(f"SELECT * FROM {table} WHERE {self._window(date_column)} ORDER BY 1", [start, end])
-            vectors = max(1, chunk_rows // 2048)  # DuckDB hands rows out in vectors of 2048
-            while not (chunk := result.fetch_df_chunk(vectors)).empty:
-                yield chunk
+            # A cursor of its own: in a session, the writes made between two chunks (scoring writes each chunk's
+            # rows) would otherwise replace the result this read hands out.
+            with conn.cursor() as cursor:
+                cursor.execute(f"SELECT * FROM {table} WHERE {self._window(date_column)} ORDER BY 1", [start, end])
+                vectors = max(1, chunk_rows // 2048)  # DuckDB hands rows out in vectors of 2048
+                while not (chunk := cursor.fetch_df_chunk(vectors)).empty:
+                    yield chunk
 
     def query(self, sql):
         with self._connect(must_exist=True) as conn:
