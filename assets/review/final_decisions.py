@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from assets.ml.inference import predictions_table
 from assets.ml.spec import ModelSpec
 from assets.review.store import review_columns, reviews_table
+from resources.source.base import as_day
 from resources.source.schema import Column
 from resources.warehouse import NotInWarehouse, Warehouse
 
@@ -79,12 +80,8 @@ def write_final_decisions(warehouse: Warehouse, spec: ModelSpec, start: date, en
     reviewed = warehouse.query(f"SELECT * FROM {table} WHERE {window} AND reviews > 0")
     reviewed = reviewed.astype({"reviews": "int64", "overridden": "bool", "model_version": "int64"})
     return FinalDecisions(
-        {_as_date(d): int(n) for d, n in zip(counted["scored_day"], counted["n"], strict=True)}, reviewed
+        {as_day(d): int(n) for d, n in zip(counted["scored_day"], counted["n"], strict=True)}, reviewed
     )
-
-
-def _as_date(value) -> date:
-    return value if type(value) is date else date.fromisoformat(str(value)[:10])
 
 
 def _final_select(spec: ModelSpec, start: date, end: date) -> str:
