@@ -240,6 +240,7 @@ def child_score_breakdown(day: str, out: str) -> None:
 
     from assets.ml.evaluation import decide, inputs_of, model_input
     from assets.ml.inference import SCORE_CHUNK_ROWS, predictions_table, review_queue_table, shadow_table
+    from resources.warehouse.sql import day_window
 
     spec = _spec()
     _, warehouse, registry = _settings_and_registry()
@@ -321,8 +322,8 @@ def child_score_breakdown(day: str, out: str) -> None:
         )
     with timed("decisions query, challenger check, shadow clear"):
         warehouse.query(
-            f"SELECT decision, count(*) AS n FROM {predictions_table(spec)} WHERE {spec.timestamp} >= DATE "
-            f"'{start.isoformat()}' AND {spec.timestamp} < DATE '{end.isoformat()}' GROUP BY decision"
+            f"SELECT decision, count(*) AS n FROM {predictions_table(spec)} "
+            f"WHERE {day_window(spec.timestamp, start, end)} GROUP BY decision"
         )
         registry.by_alias(spec.name, "challenger")
         warehouse.replace_window(shadow_table(spec), spec.timestamp, start, end, [])

@@ -22,6 +22,7 @@ from assets.review.store import UI_SOURCE, allowed_decisions, reviews_table
 from jobs.backfill import QUIET, run_job
 from jobs.review import RECORD_REVIEW_JOB
 from resources.settings import Settings
+from resources.warehouse.sql import date_literal
 
 QUEUE_CASES = 6  # review-queue cases settled by a reviewer
 APPEALS = 5  # cases of the model's last decision reviewed on appeal; the first is changed (1 of 5: the warn limit)
@@ -73,7 +74,7 @@ def _reviews_of(warehouse, spec: ModelSpec, scored: date, day: date) -> list[dic
     allowed = allowed_decisions(warehouse, spec)
     rows = warehouse.query(
         f"SELECT {spec.entity_id} AS case_id, score, decision FROM {predictions_table(spec)} "
-        f"WHERE {spec.timestamp} = DATE '{scored.isoformat()}' ORDER BY {spec.entity_id}"
+        f"WHERE {spec.timestamp} = {date_literal(scored)} ORDER BY {spec.entity_id}"
     )
     queue = rows[rows["decision"] == spec.review_band].head(QUEUE_CASES).sort_values("score")
     appeals = rows[rows["decision"] == allowed[-1]].head(APPEALS)
@@ -154,7 +155,7 @@ def _summary(out: TextIO, warehouse, spec: ModelSpec, scored: date) -> None:
     frame = warehouse.query(
         f"SELECT count(*) AS cases, sum(CASE WHEN final_by = 'reviewer' THEN 1 ELSE 0 END) AS by_reviewer, "
         f"sum(CASE WHEN overridden THEN 1 ELSE 0 END) AS overridden FROM {final_decisions_table(spec)} "
-        f"WHERE {spec.timestamp} = DATE '{scored.isoformat()}'"
+        f"WHERE {spec.timestamp} = {date_literal(scored)}"
     )
     row = frame.iloc[0]
     print(

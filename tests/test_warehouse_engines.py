@@ -22,6 +22,7 @@ from resources.warehouse import (
     Warehouse,
     WarehouseFileMissing,
 )
+from resources.warehouse.sql import date_literal, day_window, text_literal
 from tests.postgres_server import postgres_bin, running_postgres
 
 DAY = date(2026, 3, 1)
@@ -273,6 +274,22 @@ def test_reads_and_drops(warehouse):
     warehouse.drop_table(TABLE)
     warehouse.drop_table(TABLE)
     assert not warehouse.table_exists(TABLE)
+
+
+def test_literals_and_the_day_window_select_the_same_rows_on_every_engine(warehouse):
+    """A case id with a quote finds its row (replay, review lookups) and a window takes its days, end excluded."""
+    ids = ["O'Brien-1", "plain", "100%", "back\\slash"]
+    warehouse.replace_window(TABLE, "day", DAY, AFTER, [_rows(ids), _rows(["next"], day=NEXT)], COLUMNS)
+    warehouse.replace_window(TABLE, "day", AFTER, AFTER + timedelta(days=1), [_rows(["after"], day=AFTER)], COLUMNS)
+    for wanted in ids:
+        found = warehouse.query(f"SELECT id FROM {TABLE} WHERE id = {text_literal(wanted)}")
+        assert list(found["id"]) == [wanted]
+    in_window = warehouse.query(f"SELECT id FROM {TABLE} WHERE {day_window('day', DAY, AFTER)} ORDER BY id")
+    assert sorted(in_window["id"]) == sorted([*ids, "next"])
+    one_day = warehouse.query(f"SELECT count(*) AS n FROM {TABLE} WHERE {day_window('day', NEXT)}")
+    assert int(one_day["n"].iloc[0]) == 1
+    on_day = warehouse.query(f"SELECT count(*) AS n FROM {TABLE} WHERE day = {date_literal(AFTER)}")
+    assert int(on_day["n"].iloc[0]) == 1
 
 
 # --- engine specifics -----------------------------------------------------------------------------------------------

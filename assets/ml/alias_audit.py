@@ -12,12 +12,9 @@ import json
 from typing import Any
 
 from resources.warehouse import Warehouse
+from resources.warehouse.sql import text_literal
 
 AUDIT_TABLE = "audit.model_alias_changes"
-
-
-def _sql_text(value: Any) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 def append_audit_row(warehouse: Warehouse, record: dict[str, Any]) -> None:
@@ -38,9 +35,9 @@ def audit_row_exists(warehouse: Warehouse, record: dict[str, Any]) -> bool:
     if not record["dagster_run_id"] or not warehouse.table_exists(AUDIT_TABLE):
         return False
     found = warehouse.query(
-        f"SELECT count(*) AS n FROM {AUDIT_TABLE} WHERE dagster_run_id = {_sql_text(record['dagster_run_id'])} "
-        f"AND model_name = {_sql_text(record['model_name'])} AND alias = {_sql_text(record['alias'])} "
-        f"AND action = {_sql_text(record['action'])} AND to_version = {int(record['to_version'])}"
+        f"SELECT count(*) AS n FROM {AUDIT_TABLE} WHERE dagster_run_id = {text_literal(record['dagster_run_id'])} "
+        f"AND model_name = {text_literal(record['model_name'])} AND alias = {text_literal(record['alias'])} "
+        f"AND action = {text_literal(record['action'])} AND to_version = {int(record['to_version'])}"
     )
     return int(found["n"].iloc[0]) > 0
 
@@ -50,7 +47,7 @@ def alias_moves(warehouse: Warehouse, name: str, alias: str) -> list[tuple[str, 
     if not warehouse.table_exists(AUDIT_TABLE):
         return []
     rows = warehouse.query(
-        f"SELECT action, to_version FROM {AUDIT_TABLE} WHERE model_name = {_sql_text(name)} "
-        f"AND alias = {_sql_text(alias)} ORDER BY changed_at"
+        f"SELECT action, to_version FROM {AUDIT_TABLE} WHERE model_name = {text_literal(name)} "
+        f"AND alias = {text_literal(alias)} ORDER BY changed_at"
     )
     return [(str(row.action), int(row.to_version)) for row in rows.itertuples()]

@@ -26,6 +26,7 @@ from assets.ml.promotion import CHAMPION_UNTIL_TAG, gate_verdict
 from assets.ml.spec import ModelSpec
 from resources.registry import CHALLENGER, CHAMPION, ModelRegistry, VersionInfo
 from resources.warehouse import Warehouse
+from resources.warehouse.sql import day_window
 
 if TYPE_CHECKING:
     import numpy as np
@@ -104,8 +105,7 @@ def slice_metadata(warehouse: Warehouse, table: str, spec: ModelSpec, start: dat
 
     frame = warehouse.query(
         f"SELECT coalesce({DECIDED_BY_COLUMN}, '{CHAMPION}') AS role, decision, count(*) AS n, sum(score) AS total "
-        f"FROM {table} WHERE {spec.timestamp} >= DATE '{start.isoformat()}' AND {spec.timestamp} < DATE "
-        f"'{end.isoformat()}' GROUP BY 1, 2"
+        f"FROM {table} WHERE {day_window(spec.timestamp, start, end)} GROUP BY 1, 2"
     )
     counts = {(str(r.role), None if r.decision is None else str(r.decision)): int(r.n) for r in frame.itertuples()}
     rows = {role: sum(n for (r, _), n in counts.items() if r == role) for role in ROLES}

@@ -52,6 +52,7 @@ from resources.registry import CHALLENGER, CHAMPION, ModelRegistry
 from resources.source.schema import Column
 from resources.warehouse import Warehouse
 from resources.warehouse.mapped import MappedTable
+from resources.warehouse.sql import day_window, text_literal
 
 SCORE_CHUNK_ROWS = 200_000
 
@@ -89,7 +90,7 @@ def review_queue_where(spec: ModelSpec) -> str:
     multiclass the review band may name a decision or a predicted class (a class name can be any text: quoted)."""
     if spec.review_band is None:
         return "FALSE"
-    literal = "'" + spec.review_band.replace("'", "''") + "'"
+    literal = text_literal(spec.review_band)
     if spec.task == "multiclass":
         return f"(decision = {literal} OR {PREDICTED_CLASS_COLUMN} = {literal})"
     return f"decision = {literal}"
@@ -136,8 +137,8 @@ def _check_not_scored_by_another_version(
     if canary is not None:
         same += f" OR ({DECIDED_BY_COLUMN} = '{CHALLENGER}' AND model_version = {int(canary)})"
     others = warehouse.query(
-        f"SELECT DISTINCT model_version FROM {predictions_table(spec)} WHERE {spec.timestamp} >= DATE "
-        f"'{start.isoformat()}' AND {spec.timestamp} < DATE '{end.isoformat()}' AND NOT ({same})"
+        f"SELECT DISTINCT model_version FROM {predictions_table(spec)} "
+        f"WHERE {day_window(spec.timestamp, start, end)} AND NOT ({same})"
     )
     if not others.empty:
         now = f"version {champion}" + ("" if canary is None else f" (the canary: version {canary})")
@@ -152,7 +153,7 @@ def _agreement(warehouse: Warehouse, spec: ModelSpec, start: date, end: date) ->
     """How the shadow's rows compare with the decided ones: the share of equal decisions (where the spec makes
     decisions), of equal predicted classes (multiclass) and the mean absolute difference of the predicted values
     (regression)."""
-    window = f"p.{spec.timestamp} >= DATE '{start.isoformat()}' AND p.{spec.timestamp} < DATE '{end.isoformat()}'"
+    window = day_window(f"p.{spec.timestamp}", start, end)
     figures = {}
     if spec.task != "regression" or spec.decision_bands is not None:
         figures["champion_challenger_agreement"] = "avg(CASE WHEN p.decision = s.decision THEN 1.0 ELSE 0.0 END)"
@@ -175,7 +176,7 @@ def per_day_figures(warehouse: Warehouse, spec: ModelSpec, start: date, end: dat
     day of the window is listed, an empty one with zeros. Counted where the rows are (two grouped queries)."""
     from datetime import timedelta
 
-    window = f"{spec.timestamp} >= DATE '{start.isoformat()}' AND {spec.timestamp} < DATE '{end.isoformat()}'"
+    window = day_window(spec.timestamp, start, end)
     decided = warehouse.query(
         f"SELECT {spec.timestamp} AS day, decision, count(*) AS n FROM {predictions_table(spec)} WHERE {window} "
         "GROUP BY 1, 2"
@@ -215,10 +216,7 @@ def _decision_metadata(warehouse: Warehouse, spec: ModelSpec, start: date, end: 
     Decisions: every band of the spec, in its order, zero included (one plotted series per band); for multiclass
     those written (its classes are the model's, not the spec's). Regression: the mean, lowest and highest
     predicted value; multiclass: the rows per predicted class and the mean probability of the predicted class."""
-    table, window = (
-        predictions_table(spec),
-        (f"{spec.timestamp} >= DATE '{start.isoformat()}' AND {spec.timestamp} < DATE '{end.isoformat()}'"),
-    )
+    table, window = predictions_table(spec), day_window(spec.timestamp, start, end)
     decisions = warehouse.query(f"SELECT decision, count(*) AS n FROM {table} WHERE {window} GROUP BY decision")
     counts = {str(r.decision): int(r.n) for r in decisions.itertuples() if r.decision is not None}
     names = spec.decisions or sorted(counts)
@@ -279,7 +277,7 @@ def _reason_metadata(
     else:
         counted = warehouse.query(
             f"SELECT count(*) AS n FROM {predictions_table(spec)} WHERE {REASONS_COLUMN} IS NOT NULL AND "
-            f"{spec.timestamp} >= DATE '{start.isoformat()}' AND {spec.timestamp} < DATE '{end.isoformat()}'"
+            f"{day_window(spec.timestamp, start, end)}"
         )
         metadata["reason_code_rows"] = int(counted["n"].iloc[0])
     return metadata

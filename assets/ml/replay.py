@@ -38,7 +38,9 @@ from assets.ml.scorer import (
 from assets.ml.spec import ModelSpec
 from resources.failures import DataFailure
 from resources.registry import CHAMPION, ModelRegistry, ModelVersionNotFound
+from resources.source.base import as_day
 from resources.warehouse import Warehouse
+from resources.warehouse.sql import date_literal, text_literal
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -152,27 +154,19 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _as_date(value: Any) -> date:
-    return value.date() if hasattr(value, "date") and callable(value.date) else value
-
-
 def _prediction_row(warehouse: Warehouse, spec: ModelSpec, case: str, day: date | None) -> pd.Series:
     table = predictions_table(spec)
     on_day = "" if day is None else f" on {day.isoformat()}"
     if not warehouse.table_exists(table):
         raise CaseNotFound(f"case '{case}' of model '{spec.name}': {table} does not exist (nothing scored yet)")
-    where = f"{spec.entity_id} = {_literal(case)}"
+    where = f"{spec.entity_id} = {text_literal(case)}"
     if day is not None:
-        where += f" AND {spec.timestamp} = DATE '{day.isoformat()}'"
+        where += f" AND {spec.timestamp} = {date_literal(day)}"
     rows = warehouse.query(f"SELECT * FROM {table} WHERE {where}")
     if rows.empty:
         raise CaseNotFound(f"case '{case}' of model '{spec.name}': no row in {table}{on_day} ({spec.entity_id})")
     if len(rows) > 1:
-        days = sorted({_as_date(d).isoformat() for d in rows[spec.timestamp]})
+        days = sorted({as_day(d).isoformat() for d in rows[spec.timestamp]})
         raise AmbiguousCase(
             f"case '{case}' of model '{spec.name}' has {len(rows)} rows in {table}{on_day} (days {', '.join(days)})"
             + (": name the day" if day is None else ": the scoring mart held the id twice that day")
@@ -186,8 +180,8 @@ def _input_row(warehouse: Warehouse, spec: ModelSpec, case: str, day: date, scor
     if not warehouse.table_exists(table):
         raise InputNotStored(f"{lost}: {table} does not exist (the day was scored before model inputs were kept)")
     rows = warehouse.query(
-        f"SELECT * FROM {table} WHERE {spec.entity_id} = {_literal(case)} "
-        f"AND {spec.timestamp} = DATE '{day.isoformat()}'"
+        f"SELECT * FROM {table} WHERE {spec.entity_id} = {text_literal(case)} "
+        f"AND {spec.timestamp} = {date_literal(day)}"
     )
     if rows.empty:
         raise InputNotStored(f"{lost}: no row in {table} (the day was scored before model inputs were kept)")
@@ -210,7 +204,7 @@ def replay_case(
     its prediction row names, and compare. Raises a :class:`ReplayError` when it cannot, or
     :class:`~resources.model_integrity.ModelIntegrityError` when the version's files are not those registered."""
     row = _prediction_row(warehouse, spec, case, day)
-    day = _as_date(row[spec.timestamp])
+    day = as_day(row[spec.timestamp])
     inputs = _input_row(warehouse, spec, case, day, row["scored_at"])
     version = int(row["model_version"])
     try:

@@ -22,6 +22,7 @@ from assets.ml.spec import ModelSpec, check_mart_columns
 from resources.failures import DataFailure
 from resources.registry import CHAMPION, ModelRegistry
 from resources.warehouse import Warehouse
+from resources.warehouse.sql import date_literal, day_window, text_literal
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -151,8 +152,8 @@ def review_labeled_rows(
     holdout_start = days[-spec.evaluation.holdout_days] if len(days) > spec.evaluation.holdout_days else start
     last_case_day = min(reference - timedelta(days=mapping.after_days), holdout_start - timedelta(days=1))
     entity, day = spec.entity_id, spec.timestamp
-    decisions = ", ".join("'" + d.replace("'", "''") + "'" for d in mapping.labels)
-    known = f" WHERE {spec.label_date} < DATE '{(reference + timedelta(days=1)).isoformat()}'" if as_of else ""
+    decisions = ", ".join(text_literal(d) for d in mapping.labels)
+    known = f" WHERE {spec.label_date} < {date_literal(reference + timedelta(days=1))}" if as_of else ""
     latest = (
         f"SELECT {entity}, decision, reviewed_at, "
         f"row_number() OVER (PARTITION BY {entity} ORDER BY reviewed_at DESC, review_id DESC) AS newest "
@@ -164,7 +165,7 @@ def review_labeled_rows(
         f"LEFT JOIN (SELECT DISTINCT {entity} FROM {MARTS_SCHEMA}.{spec.training_mart}{known}) t "
         f"ON t.{entity} = s.{entity} "
         f"WHERE t.{entity} IS NULL AND r.decision IN ({decisions}) "
-        f"AND s.{day} >= DATE '{start.isoformat()}' AND s.{day} < DATE '{(last_case_day + timedelta(days=1))}' "
+        f"AND {day_window(f's.{day}', start, last_case_day + timedelta(days=1))} "
         f"ORDER BY s.{day}, s.{entity}"
     )
     found = found.drop_duplicates(entity, keep="last")  # a case the scoring mart holds on two days: its last
@@ -230,8 +231,7 @@ def read_training_window(warehouse: Warehouse, spec: ModelSpec, start: date, end
     if limit is None:
         return warehouse.read_window(mart, spec.timestamp, start, end)
     frame = warehouse.query(
-        f"SELECT * FROM {mart} WHERE {spec.timestamp} >= DATE '{start.isoformat()}' "
-        f"AND {spec.timestamp} < DATE '{end.isoformat()}' "
+        f"SELECT * FROM {mart} WHERE {day_window(spec.timestamp, start, end)} "
         f"ORDER BY md5({warehouse.as_text(spec.entity_id)}), {spec.entity_id} LIMIT {int(limit)}"
     )
     return frame.sort_values([spec.timestamp, spec.entity_id], kind="stable", ignore_index=True)

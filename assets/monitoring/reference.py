@@ -20,6 +20,7 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 from assets.ml.inference import predictions_table
+from resources.warehouse.sql import date_literal
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,10 +48,6 @@ class ServedReference:
         return f"{spec.monitoring.reference.describe()}: {len(self.days)} days ({shown}), {len(self.frame)} rows"
 
 
-def _literal(day: date) -> str:
-    return f"DATE '{day.isoformat()}'"
-
-
 def served_days(warehouse: Warehouse, spec: ModelSpec, day: date) -> list[date]:
     """The served days before ``day`` the spec's reference takes, newest first (fewer when fewer were served)."""
     import pandas as pd
@@ -60,10 +57,10 @@ def served_days(warehouse: Warehouse, spec: ModelSpec, day: date) -> list[date]:
     if rule.kind == "trailing_days":
         sql = (
             f"SELECT DISTINCT CAST({ts} AS DATE) AS day FROM {predictions_table(spec)} "
-            f"WHERE {ts} < {_literal(day)} ORDER BY day DESC LIMIT {int(rule.days)}"
+            f"WHERE {ts} < {date_literal(day)} ORDER BY day DESC LIMIT {int(rule.days)}"
         )
     elif rule.kind == "same_weekday":
-        weeks = ", ".join(_literal(day - timedelta(weeks=k)) for k in range(1, int(rule.days) + 1))
+        weeks = ", ".join(date_literal(day - timedelta(weeks=k)) for k in range(1, int(rule.days) + 1))
         sql = (
             f"SELECT DISTINCT CAST({ts} AS DATE) AS day FROM {predictions_table(spec)} "
             f"WHERE CAST({ts} AS DATE) IN ({weeks}) ORDER BY day DESC"
@@ -86,7 +83,7 @@ def served_reference(
 
     per_day = math.ceil(spec.monitoring.reference_rows / len(days))
     entity, ts = spec.entity_id, spec.timestamp
-    listed = ", ".join(_literal(d) for d in days)
+    listed = ", ".join(date_literal(d) for d in days)
     features = ", ".join(f"m.{c} AS {c}" for c in columns)
     scored = predicted_columns(spec)
     sql = f"""
@@ -136,7 +133,7 @@ def holdout_rows(
         SELECT {listed} FROM (
             SELECT {listed}, row_number() OVER (ORDER BY md5({warehouse.as_text(entity)})) AS reference_rank
             FROM marts.{spec.training_mart}
-            WHERE CAST({ts} AS DATE) BETWEEN {_literal(date.fromisoformat(first))} AND {_literal(date.fromisoformat(last))}
+            WHERE CAST({ts} AS DATE) BETWEEN {date_literal(date.fromisoformat(first))} AND {date_literal(date.fromisoformat(last))}
         ) ranked
         WHERE reference_rank <= {int(spec.monitoring.reference_rows)}
         """

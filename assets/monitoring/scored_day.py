@@ -19,6 +19,7 @@ from assets.partitions import single_run
 from resources.failures import DataFailure
 from resources.registry import SERVER_RETRY_POLICY, ModelRegistry
 from resources.warehouse import WAREHOUSE_POOL, NotInWarehouse, Warehouse
+from resources.warehouse.sql import day_window
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -77,9 +78,7 @@ class ScoredSample:
 
 def _window(alias: str, spec: ModelSpec, day: date, end: date | None = None) -> str:
     """``alias``'s rows of ``day`` (or of [day, end) when ``end`` is given), by the spec's timestamp."""
-    following = end or day + timedelta(days=1)
-    column = f"{alias}.{spec.timestamp}"
-    return f"{column} >= DATE '{day.isoformat()}' AND {column} < DATE '{following.isoformat()}'"
+    return day_window(f"{alias}.{spec.timestamp}", day, end)
 
 
 def _present(warehouse: Warehouse, *tables: str) -> None:

@@ -14,6 +14,7 @@ from resources.source.base import as_day, count_rows
 from resources.source.landing import ROW_COLUMN
 from resources.source.schema import MASK, NUMERIC_TYPES, Column, RawTable
 from resources.warehouse import Warehouse
+from resources.warehouse.sql import date_literal, text_literal
 
 PARTITION_RULE = "partition day"
 
@@ -41,7 +42,7 @@ def audit_staged(
             if failing:
                 first = warehouse.query(
                     f'SELECT {ROW_COLUMN} AS row_number, "{column}" AS value FROM {staging} '
-                    f"WHERE {day_of} = DATE '{day.isoformat()}' AND {cond} ORDER BY {ROW_COLUMN} LIMIT 1"
+                    f"WHERE {day_of} = {date_literal(day)} AND {cond} ORDER BY {ROW_COLUMN} LIMIT 1"
                 ).iloc[0]
                 named = f"{rule} {day}" if rule == PARTITION_RULE else rule
                 problems.append(
@@ -90,7 +91,7 @@ def _key_problems(
     for _, row in repeated.iterrows():
         day = as_day(row["day_"])
         example = warehouse.query(
-            f"SELECT {key} FROM {staging} WHERE {day_of} = DATE '{day.isoformat()}' GROUP BY {key} "
+            f"SELECT {key} FROM {staging} WHERE {day_of} = {date_literal(day)} GROUP BY {key} "
             "HAVING count(*) > 1 LIMIT 1"
         ).iloc[0]
         problems.setdefault(day, []).append(
@@ -139,7 +140,7 @@ def _repeated_keys(
 
 
 def _among(day_of: str, days: Sequence[date]) -> str:
-    return f"{day_of} IN (" + ", ".join(f"DATE '{d.isoformat()}'" for d in days) + ")"
+    return f"{day_of} IN (" + ", ".join(date_literal(d) for d in days) + ")"
 
 
 def _literal(value: object, column: Column) -> str:
@@ -147,8 +148,8 @@ def _literal(value: object, column: Column) -> str:
         return repr(float(value)) if column.dtype == "DOUBLE" else str(int(value))
     if column.dtype == "BOOLEAN":
         return "TRUE" if str(value).lower() in ("true", "1", "yes") else "FALSE"
-    text = str(value).replace("'", "''")
-    return f"'{text}'" if column.dtype == "VARCHAR" else f"CAST('{text}' AS {column.dtype})"
+    text = text_literal(value)
+    return text if column.dtype == "VARCHAR" else f"CAST({text} AS {column.dtype})"
 
 
 def _shown(value: object, column: Column) -> str:

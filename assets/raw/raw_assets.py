@@ -19,6 +19,7 @@ from resources.alerts import AlertsResource
 from resources.source import RawSources
 from resources.source.schema import MASK, Column, RawTable
 from resources.warehouse import WAREHOUSE_POOL, Warehouse
+from resources.warehouse.sql import date_literal
 
 CONTRACT_CHECK = "contract"
 PREVIEW_ROWS = 5
@@ -179,7 +180,7 @@ def _preview(warehouse: Warehouse, table: RawTable, day: date) -> dg.MetadataVal
     order = ", ".join(f'"{k}"' for k in table.key) or f'"{table.columns[0].name}"'
     shown = ", ".join(f"'{MASK}' AS \"{c.name}\"" if c.sensitive else f'"{c.name}"' for c in table.columns)
     rows = warehouse.query(
-        f"SELECT {shown} FROM {table.qualified} WHERE \"{table.partition_column}\" = DATE '{day.isoformat()}' "
+        f'SELECT {shown} FROM {table.qualified} WHERE "{table.partition_column}" = {date_literal(day)} '
         f"ORDER BY {order} LIMIT {PREVIEW_ROWS}"
     )
     return dg.MetadataValue.md(rows.to_markdown(index=False) if not rows.empty else "_no rows this day_")

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from resources.source import FileNotComplete, PortableSources, RawSources, SourceDataError
 from resources.source.schema import Column, RawTable
 from resources.warehouse import Warehouse
+from resources.warehouse.sql import day_window
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -161,7 +162,7 @@ def _publish(warehouse: Warehouse, table: RawTable, staging: str, days: list[dat
             first,
             end,
             staging,
-            where=f"\"{DAY_COLUMN}\" >= DATE '{first.isoformat()}' AND \"{DAY_COLUMN}\" < DATE '{end.isoformat()}'",
+            where=day_window(f'"{DAY_COLUMN}"', first, end),
             columns=table.column_names,
         )
 

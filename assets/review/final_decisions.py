@@ -23,6 +23,7 @@ from assets.review.store import review_columns, reviews_table
 from resources.source.base import as_day
 from resources.source.schema import Column
 from resources.warehouse import NotInWarehouse, Warehouse
+from resources.warehouse.sql import day_window, text_literal
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -75,7 +76,7 @@ def write_final_decisions(warehouse: Warehouse, spec: ModelSpec, start: date, en
     warehouse.ensure_table(reviews_table(spec), review_columns(spec), "review_date")
     table, day = final_decisions_table(spec), spec.timestamp
     warehouse.replace_window_query(table, day, start, end, _final_select(spec, start, end), final_columns(spec))
-    window = f"{day} >= DATE '{start.isoformat()}' AND {day} < DATE '{end.isoformat()}'"
+    window = day_window(day, start, end)
     counted = warehouse.query(f"SELECT {day} AS scored_day, count(*) AS n FROM {table} WHERE {window} GROUP BY {day}")
     reviewed = warehouse.query(f"SELECT * FROM {table} WHERE {window} AND reviews > 0")
     reviewed = reviewed.astype({"reviews": "int64", "overridden": "bool", "model_version": "int64"})
@@ -86,7 +87,7 @@ def write_final_decisions(warehouse: Warehouse, spec: ModelSpec, start: date, en
 
 def _final_select(spec: ModelSpec, start: date, end: date) -> str:
     entity, day = spec.entity_id, spec.timestamp
-    review_band = "NULL" if spec.review_band is None else "'" + spec.review_band.replace("'", "''") + "'"
+    review_band = "NULL" if spec.review_band is None else text_literal(spec.review_band)
     latest = (
         f"SELECT {entity}, decision, reviewer, reviewed_at, reason, review_id, source, "
         f"row_number() OVER (PARTITION BY {entity} ORDER BY reviewed_at DESC, review_id DESC) AS newest, "
@@ -101,7 +102,7 @@ def _final_select(spec: ModelSpec, start: date, end: date) -> str:
         f"(r.decision IS NOT NULL AND r.decision <> p.decision AND NOT coalesce(p.decision = {review_band}, FALSE)) "
         f"AS overridden "
         f"FROM {predictions_table(spec)} p LEFT JOIN ({latest}) r ON r.{entity} = p.{entity} AND r.newest = 1 "
-        f"WHERE p.{day} >= DATE '{start.isoformat()}' AND p.{day} < DATE '{end.isoformat()}'"
+        f"WHERE {day_window(f'p.{day}', start, end)}"
     )
 
 

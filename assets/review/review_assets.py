@@ -41,6 +41,7 @@ from assets.step_cost import with_cost
 from resources.failures import not_retried
 from resources.source.schema import RawTable
 from resources.warehouse import WAREHOUSE_POOL, NotInWarehouse, Warehouse
+from resources.warehouse.sql import day_window
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -155,8 +156,7 @@ def _landed(warehouse: Warehouse, landing: RawTable, start: date, end: date) -> 
     if not warehouse.table_exists(landing.qualified):
         return pd.DataFrame({c: pd.Series(dtype="object") for c in landing.column_names})
     frame = warehouse.query(
-        f"SELECT * FROM {landing.qualified} WHERE {landing.partition_column} >= DATE '{start.isoformat()}' AND "
-        f"{landing.partition_column} < DATE '{end.isoformat()}'"
+        f"SELECT * FROM {landing.qualified} WHERE {day_window(landing.partition_column, start, end)}"
     )
     frame[REVIEW_DATE] = pd.to_datetime(frame[landing.partition_column])
     return frame
@@ -175,8 +175,8 @@ def _landed_cases(warehouse: Warehouse, spec: ModelSpec, start: date, end: date)
     if not warehouse.table_exists(reviews_table(spec)):
         return []
     frame = warehouse.query(
-        f"SELECT DISTINCT {spec.entity_id} AS case_id FROM {reviews_table(spec)} WHERE {REVIEW_DATE} >= DATE "
-        f"'{start.isoformat()}' AND {REVIEW_DATE} < DATE '{end.isoformat()}' AND source LIKE '{LANDING_SOURCE}%'"
+        f"SELECT DISTINCT {spec.entity_id} AS case_id FROM {reviews_table(spec)} "
+        f"WHERE {day_window(REVIEW_DATE, start, end)} AND source LIKE '{LANDING_SOURCE}%'"
     )
     return [str(c) for c in frame["case_id"]]
 

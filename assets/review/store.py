@@ -26,6 +26,7 @@ from assets.ml.spec import ModelSpec
 from resources.failures import DataFailure
 from resources.source.schema import Column
 from resources.warehouse import Warehouse
+from resources.warehouse.sql import text_literal
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -136,7 +137,7 @@ def scored_days(warehouse: Warehouse, spec: ModelSpec, cases: list[str]) -> dict
         return {}
     found: dict[str, date] = {}
     for start in range(0, len(cases), 1000):
-        listed = ", ".join(_literal(c) for c in cases[start : start + 1000])
+        listed = ", ".join(text_literal(c) for c in cases[start : start + 1000])
         frame = warehouse.query(
             f"SELECT {spec.entity_id} AS case_id, min({spec.timestamp}) AS scored_day FROM {predictions_table(spec)} "
             f"WHERE {spec.entity_id} IN ({listed}) GROUP BY {spec.entity_id}"
@@ -187,7 +188,7 @@ def _stored_reviews(warehouse: Warehouse, spec: ModelSpec, cases: list[str]) -> 
     frames = [
         warehouse.query(
             f"SELECT {names} FROM {reviews_table(spec)} WHERE {spec.entity_id} IN "
-            f"({', '.join(_literal(c) for c in cases[start : start + 1000])})"
+            f"({', '.join(text_literal(c) for c in cases[start : start + 1000])})"
         )
         for start in range(0, len(cases), 1000)
     ]
@@ -226,7 +227,3 @@ def _numbered(spec: ModelSpec, reviews: pd.DataFrame, earlier: pd.DataFrame, sou
     new["sequence"] = new["sequence"].astype("int64")
     new["amends"] = new["amends"].astype(object).where(new["amends"].notna(), None)
     return new[[c.name for c in review_columns(spec)]]
-
-
-def _literal(value: object) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
