@@ -40,6 +40,7 @@ from resources.warehouse.base import (
     _quoted,
     columns_from_frame,
 )
+from resources.warehouse.sql import day_window
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -181,10 +182,16 @@ class SparkWarehouse(Warehouse):
         return days
 
     def _window_sql(self, date_column: str, start: date, end: date) -> str:
-        return f"\"{date_column}\" >= DATE '{start.isoformat()}' AND \"{date_column}\" < DATE '{end.isoformat()}'"
+        return day_window(f'"{date_column}"', start, end)
 
     def _days_in(self, frame, date_column: str) -> set[str]:
         return {str(row[0])[:10] for row in frame.select(f"`{date_column}`").distinct().collect() if row[0]}
+
+    def _rows_and_days(self, frame, date_column: str) -> tuple[int, set[str]]:
+        """How many rows ``frame`` holds and the days they fall in, in one evaluation of it (a query's join is
+        then run twice, counted and written, not three times)."""
+        counted = frame.groupBy(date_column).count().collect()
+        return sum(int(row[1]) for row in counted), {str(row[0])[:10] for row in counted if row[0]}
 
     # --- the interface --------------------------------------------------------------------------------------------
 
@@ -252,8 +259,8 @@ class SparkWarehouse(Warehouse):
                 f'CREATE TABLE {table} USING parquet PARTITIONED BY ("{date_column}") AS '
                 f"SELECT {selected} FROM {source_table} WHERE FALSE"
             )
-        written = rows.count()
-        self._overwrite_window(table, date_column, start, end, rows, lambda: self._days_in(rows, date_column))
+        written, days = self._rows_and_days(rows, date_column)
+        self._overwrite_window(table, date_column, start, end, rows, lambda: days)
         return written
 
     def replace_window_query(self, table, date_column, start, end, select, columns):
@@ -262,8 +269,8 @@ class SparkWarehouse(Warehouse):
         self._refresh_read(select)
         rows = spark.sql(select).toDF(*[c.name for c in columns])
         self._ensure(table, columns, date_column)
-        written = rows.count()
-        self._overwrite_window(table, date_column, start, end, rows, lambda: self._days_in(rows, date_column))
+        written, days = self._rows_and_days(rows, date_column)
+        self._overwrite_window(table, date_column, start, end, rows, lambda: days)
         return written
 
     def _refresh_read(self, sql: str) -> None:
@@ -300,8 +307,8 @@ class SparkWarehouse(Warehouse):
         try:  # written once, then counted and published: the transform is not run twice
             self._conformed(table, source.mapInPandas(transform, out)).write.mode("overwrite").saveAsTable(staged)
             rows = spark.table(staged)
-            written = rows.count()
-            self._overwrite_window(table, date_column, start, end, rows, lambda: self._days_in(rows, date_column))
+            written, days = self._rows_and_days(rows, date_column)
+            self._overwrite_window(table, date_column, start, end, rows, lambda: days)
         finally:
             spark.sql(f"DROP TABLE IF EXISTS {staged}")
         return written
