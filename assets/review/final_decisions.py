@@ -14,7 +14,7 @@ pandas is imported inside the functions: this module is imported when definition
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 from assets.ml.inference import predictions_table
@@ -75,14 +75,20 @@ def write_final_decisions(warehouse: Warehouse, spec: ModelSpec, start: date, en
         raise NotInWarehouse(f"{predictions_table(spec)} does not exist yet: score a day of '{spec.name}' first")
     warehouse.ensure_table(reviews_table(spec), review_columns(spec), "review_date")
     table, day = final_decisions_table(spec), spec.timestamp
-    warehouse.replace_window_query(table, day, start, end, _final_select(spec, start, end), final_columns(spec))
+    written = warehouse.replace_window_query(
+        table, day, start, end, _final_select(spec, start, end), final_columns(spec)
+    )
     window = day_window(day, start, end)
-    counted = warehouse.query(f"SELECT {day} AS scored_day, count(*) AS n FROM {table} WHERE {window} GROUP BY {day}")
+    if end - start == timedelta(days=1):  # the nightly run's one day: the write's own count is the day's
+        day_rows = {start: written} if written else {}
+    else:
+        counted = warehouse.query(
+            f"SELECT {day} AS scored_day, count(*) AS n FROM {table} WHERE {window} GROUP BY {day}"
+        )
+        day_rows = {as_day(d): int(n) for d, n in zip(counted["scored_day"], counted["n"], strict=True)}
     reviewed = warehouse.query(f"SELECT * FROM {table} WHERE {window} AND reviews > 0")
     reviewed = reviewed.astype({"reviews": "int64", "overridden": "bool", "model_version": "int64"})
-    return FinalDecisions(
-        {as_day(d): int(n) for d, n in zip(counted["scored_day"], counted["n"], strict=True)}, reviewed
-    )
+    return FinalDecisions(day_rows, reviewed)
 
 
 def _final_select(spec: ModelSpec, start: date, end: date) -> str:
