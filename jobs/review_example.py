@@ -22,7 +22,7 @@ from assets.review.store import UI_SOURCE, allowed_decisions, reviews_table
 from jobs.backfill import QUIET, run_job
 from jobs.review import RECORD_REVIEW_JOB
 from resources.settings import Settings
-from resources.warehouse.sql import date_literal
+from resources.warehouse.sql import date_literal, text_literal
 
 QUEUE_CASES = 6  # review-queue cases settled by a reviewer
 APPEALS = 5  # cases of the model's last decision reviewed on appeal; the first is changed (1 of 5: the warn limit)
@@ -127,8 +127,8 @@ def _record_one_from_the_ui(out, warehouse, defs, instance, spec: ModelSpec, sco
         return
     first = warehouse.query(
         f"SELECT r.{spec.entity_id} AS case_id, r.decision FROM {reviews_table(spec)} r JOIN "
-        f"{predictions_table(spec)} p ON p.{spec.entity_id} = r.{spec.entity_id} WHERE p.{spec.timestamp} = DATE "
-        f"'{scored.isoformat()}' AND p.decision = '{spec.review_band}' ORDER BY r.reviewed_at LIMIT 1"
+        f"{predictions_table(spec)} p ON p.{spec.entity_id} = r.{spec.entity_id} WHERE p.{spec.timestamp} = "
+        f"{date_literal(scored)} AND p.decision = {text_literal(spec.review_band)} ORDER BY r.reviewed_at LIMIT 1"
     )
     if first.empty:
         return
