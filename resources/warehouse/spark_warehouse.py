@@ -143,9 +143,11 @@ class SparkWarehouse(Warehouse):
         frame lacks is NULL."""
         return _cast(frame, [(f.name, f.dataType) for f in self.spark().table(table).schema.fields])
 
-    def _overwrite_window(self, table: str, date_column: str, start: date, end: date, rows, written_days) -> None:
-        """Overwrite the window of ``table`` by ``rows`` (a Spark DataFrame, or None for no rows): the partitions
-        they fall in are replaced, then the window's days that got no row are dropped."""
+    def _overwrite_window(
+        self, table: str, date_column: str, start: date, end: date, rows, written_days: set[str]
+    ) -> None:
+        """Overwrite the window of ``table`` by ``rows`` (a Spark DataFrame, or None for no rows), whose days are
+        ``written_days`` (yyyy-mm-dd): their partitions are replaced, then the window's other stored days dropped."""
         spark = self.spark()
         spark.catalog.refreshTable(table)  # another session (dbt, another step) may have rewritten its files
         if date_column not in self._partition_of(table):
@@ -153,7 +155,7 @@ class SparkWarehouse(Warehouse):
             return
         if rows is not None:
             self._conformed(table, rows).write.insertInto(table, overwrite=True)
-        stale = [day for day in self._stored_days(table, date_column, start, end) if day not in written_days()]
+        stale = [day for day in self._stored_days(table, date_column, start, end) if day not in written_days]
         for day in stale:
             spark.sql(f"ALTER TABLE {table} DROP IF EXISTS PARTITION (\"{date_column}\" = DATE '{day}')")
 
@@ -215,7 +217,7 @@ class SparkWarehouse(Warehouse):
         chunks, columns = _peek_columns(table, chunks, columns)
         if columns is None:  # no chunk and no declared columns: nothing to create or replace
             if self.table_exists(table):
-                self._overwrite_window(table, date_column, start, end, None, set)
+                self._overwrite_window(table, date_column, start, end, None, set())
             return 0
         spark = self.spark()
         fields = [(c.name, self._sql_type(c.dtype)) for c in columns]
@@ -237,7 +239,7 @@ class SparkWarehouse(Warehouse):
             if staged:
                 rows = spark.table(staged)
             self._ensure(table, columns, date_column)
-            self._overwrite_window(table, date_column, start, end, rows, lambda: days)
+            self._overwrite_window(table, date_column, start, end, rows, days)
         finally:
             if staged:
                 spark.sql(f"DROP TABLE IF EXISTS {staged}")
@@ -260,7 +262,7 @@ class SparkWarehouse(Warehouse):
                 f"SELECT {selected} FROM {source_table} WHERE FALSE"
             )
         written, days = self._rows_and_days(rows, date_column)
-        self._overwrite_window(table, date_column, start, end, rows, lambda: days)
+        self._overwrite_window(table, date_column, start, end, rows, days)
         return written
 
     def replace_window_query(self, table, date_column, start, end, select, columns):
@@ -270,7 +272,7 @@ class SparkWarehouse(Warehouse):
         rows = spark.sql(select).toDF(*[c.name for c in columns])
         self._ensure(table, columns, date_column)
         written, days = self._rows_and_days(rows, date_column)
-        self._overwrite_window(table, date_column, start, end, rows, lambda: days)
+        self._overwrite_window(table, date_column, start, end, rows, days)
         return written
 
     def _refresh_read(self, sql: str) -> None:
@@ -308,7 +310,7 @@ class SparkWarehouse(Warehouse):
             self._conformed(table, source.mapInPandas(transform, out)).write.mode("overwrite").saveAsTable(staged)
             rows = spark.table(staged)
             written, days = self._rows_and_days(rows, date_column)
-            self._overwrite_window(table, date_column, start, end, rows, lambda: days)
+            self._overwrite_window(table, date_column, start, end, rows, days)
         finally:
             spark.sql(f"DROP TABLE IF EXISTS {staged}")
         return written
