@@ -27,10 +27,12 @@ def dbt_project(project_dir: Path, target: str) -> DbtProject:
 
 class VenvDbtPreparer(DagsterDbtProjectPreparer):
     """dagster-dbt's preparer (under ``dagster dev`` only: ``dbt deps`` if the project has packages, then
-    ``dbt parse --quiet`` into the project's target folder, one process at a time) run with this environment's dbt.
+    ``dbt parse --quiet``, one process at a time) run with this environment's dbt, its manifest published whole.
 
     dagster-dbt's own preparer runs a plain ``dbt`` from PATH, which a venv that was not activated
-    (``.venv/bin/dagster dev``) has only in its own bin folder; here the ``dbt_executable`` is the venv's.
+    (``.venv/bin/dagster dev``) has only in its own bin folder; here the ``dbt_executable`` is the venv's. And
+    dbt writes ``manifest.json`` in place, so a process loading definitions while ``dagster dev`` re-parses (a run,
+    a CLI command) could read half of it: dbt parses into a staging folder and the result is renamed into place.
     """
 
     def prepare(self, project: DbtProject) -> None:
@@ -42,9 +44,42 @@ class VenvDbtPreparer(DagsterDbtProjectPreparer):
                 return  # another process parsed while this one waited
             dbt = NightjarDbtCli(project_dir=project, dbt_executable=dbt_executable())
             has_packages = any((Path(project.project_dir) / name).exists() for name in _PACKAGE_FILES)
-            for command in (["deps", "--quiet"] if has_packages else None, ["parse", "--quiet"]):
-                if command:
-                    dbt.cli(command, target_path=project.target_path).wait()
+            with _staged_target(manifest.parent) as staging:
+                for command in (["deps", "--quiet"] if has_packages else None, ["parse", "--quiet"]):
+                    if command:
+                        dbt.cli(command, target_path=staging).wait()
+                _publish(staging, manifest.parent)
+
+
+@contextmanager
+def _staged_target(target: Path) -> Iterator[Path]:
+    """A fresh folder beside ``target`` for dbt to parse into, holding the last parse state (partial parsing goes
+    on from it); removed afterwards, and any left by a killed parser with it (the caller holds the lock, so no
+    other parser is using one)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for stale in target.glob(f"{_STAGING_PREFIX}*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    staging = target / f"{_STAGING_PREFIX}{os.getpid()}"
+    staging.mkdir()
+    try:
+        if (target / PARTIAL_PARSE_FILE).exists():
+            shutil.copyfile(target / PARTIAL_PARSE_FILE, staging / PARTIAL_PARSE_FILE)
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _publish(staging: Path, target: Path) -> None:
+    """Moves what dbt wrote into ``target`` file by file with ``os.replace``, the manifest last: a process that
+    loads definitions meanwhile reads the old manifest or the new one, never half of one (dbt writes in place)."""
+    written = sorted(
+        (path for path in staging.iterdir() if path.is_file()), key=lambda path: path.name == "manifest.json"
+    )
+    for path in written:
+        os.replace(path, target / path.name)
+
+
+_STAGING_PREFIX = ".parse-"
 
 
 _PACKAGE_FILES = ("packages.yml", "dependencies.yml")

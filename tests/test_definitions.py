@@ -115,10 +115,55 @@ def test_definitions_load_as_dagster_dev_loads_them_from_a_venv_that_is_not_acti
     env["PATH"] = "/usr/bin:/bin"
     env["DAGSTER_IS_DEV_CLI"] = "1"
     env["DAGSTER_HOME"] = str(tmp_path)
+    env["NIGHTJAR_DBT_PROJECT_DIR"] = str(_dbt_project_copy(tmp_path))  # the re-parse writes its own target/
     code = "import definitions; print(len(list(definitions.defs.resolve_asset_graph().get_all_asset_keys())))"
     out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
     assert int(out.stdout.strip().splitlines()[-1]) >= 12
+
+
+def test_dagster_devs_reparse_replaces_the_manifest_whole_and_keeps_it_when_dbt_fails(tmp_path):
+    """While `dagster dev` re-parses, other processes load definitions from target/manifest.json: they must read
+    the old manifest or the new one, never a half-written file, and a parse that fails leaves the old one."""
+    import json
+
+    from dagster_dbt import DbtProject
+    from dagster_dbt.errors import DagsterDbtCliRuntimeError
+
+    from resources.dbt import VenvDbtPreparer
+
+    project_dir = _dbt_project_copy(tmp_path)
+    manifest = project_dir / "target" / "manifest.json"
+    project = DbtProject(project_dir=project_dir, profiles_dir=project_dir, target="dev")
+    old = manifest.stat()
+    with open(manifest) as reader:  # a process that opened the manifest before the re-parse
+        VenvDbtPreparer().prepare(project)
+        assert "nodes" in json.load(reader)  # still reads the whole old file: dbt did not write into it
+    published = manifest.stat()
+    assert published.st_ino != old.st_ino  # the new manifest came in by a rename, never written in place
+    assert "nodes" in json.loads(manifest.read_text())
+    assert not list(manifest.parent.glob(".parse-*"))
+
+    (project_dir / "models" / "broken.sql").write_text("select * from {{ ref('no_such_model') }}")
+    try:
+        VenvDbtPreparer().prepare(project)
+    except DagsterDbtCliRuntimeError:
+        pass
+    else:
+        raise AssertionError("a project that does not parse must fail the re-parse")
+    assert manifest.stat().st_ino == published.st_ino and manifest.stat().st_mtime_ns == published.st_mtime_ns
+    assert "nodes" in json.loads(manifest.read_text())
+    assert not list(manifest.parent.glob(".parse-*"))
+
+
+def _dbt_project_copy(root):
+    import shutil
+
+    from resources.settings import DBT_PROJECT_DIR
+
+    copy = root / "dbt_project"
+    shutil.copytree(DBT_PROJECT_DIR, copy, ignore=shutil.ignore_patterns("logs", "sqlfluff", "*.lock", ".parse-*"))
+    return copy
 
 
 def test_two_definitions_built_from_different_settings_differ_in_one_process(nightjar_env, tmp_path):
