@@ -5,7 +5,7 @@ In production ``NIGHTJAR_SPARK_REMOTE`` points at a cluster's Spark Connect endp
 own ``sbin/start-connect-server.sh`` in local mode on this machine's cores, with:
 
 - every port on 127.0.0.1 (gRPC, driver, block manager) and the web UI off: by default Spark binds other addresses;
-- the Hive catalog (a Derby metastore) and the table files under one folder (default
+- the Hive catalog (a Derby metastore), the table files and Spark's scratch files under one folder (default
   ``$NIGHTJAR_DATA_DIR/spark``), owned by this one server: an embedded Derby admits one JVM, so every client
   (dbt, nightjar, a notebook) goes through the server;
 - dynamic partition overwrite, so ``INSERT OVERWRITE`` replaces only the days it writes;
@@ -79,6 +79,11 @@ class LocalSparkServer:
     def log_file(self) -> Path:
         return self.folder / "server.log"
 
+    @property
+    def temp_dir(self) -> Path:
+        """The server's scratch folder: emptied at each start (the server is stopped then, so nothing uses it)."""
+        return self.folder / "tmp"
+
     def conf(self) -> dict[str, str]:
         """The server's settings (static ones cannot be set from a client)."""
         return {
@@ -89,7 +94,12 @@ class LocalSparkServer:
             "spark.ui.enabled": "false",
             "spark.sql.catalogImplementation": "hive",
             "spark.sql.warehouse.dir": str(self.folder / "warehouse"),
-            "spark.driver.extraJavaOptions": f"-Dderby.system.home={self.folder / 'metastore'}",
+            # Spark's scratch files (block manager, shipped code) and the JVM's (Hive's per-session folders) in
+            # this server's folder, not the machine's /tmp, where a server stopped by SIGKILL leaves them for good.
+            "spark.local.dir": str(self.temp_dir),
+            "spark.driver.extraJavaOptions": (
+                f'-Dderby.system.home="{self.folder / "metastore"}" -Djava.io.tmpdir="{self.temp_dir}"'
+            ),
             "spark.sql.sources.partitionOverwriteMode": "dynamic",
             "spark.sql.session.timeZone": "UTC",
             # pandas frames arrive and leave as Arrow batches, not row by row
@@ -119,6 +129,9 @@ class LocalSparkServer:
 
         spark_home = Path(pyspark.__file__).parent
         self.folder.mkdir(parents=True, exist_ok=True)
+        if self.running_pid() is None:  # what a killed server left
+            shutil.rmtree(self.temp_dir, ignore_errors=True)
+        self.temp_dir.mkdir(exist_ok=True)
         command = [str(spark_home / "sbin" / "start-connect-server.sh"), "--wait", "--master", self._master()]
         command += ["--driver-memory", self.driver_memory]
         for key, value in self.conf().items():

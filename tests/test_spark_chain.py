@@ -183,3 +183,15 @@ def test_the_chain_on_spark_gives_what_it_gives_on_duckdb(spark_server, tmp_path
     assert broken[0] == broken[1]
     _same(spark["rejected_day"], duck["rejected_day"], "the stored day a file was refused for")
     assert (spark["rejected_day"]["annual_income"] >= 0).all()
+
+
+def test_the_local_spark_server_keeps_its_scratch_files_in_its_own_folder(spark_server):
+    """Spark's block manager and shipped-code folders and Hive's per-session folders go under the server's folder,
+    not the machine's /tmp: a server stopped by SIGKILL (a test's teardown, a crash) left them there for good."""
+    from pyspark.sql import SparkSession
+
+    session = SparkSession.builder.remote(spark_server.remote).getOrCreate()
+    assert "default" in {row[0] for row in session.sql("SHOW DATABASES").collect()}  # Hive makes its folders
+    scratch = {path.name.split("-")[0] for path in spark_server.temp_dir.iterdir()}
+    assert {"blockmgr", "spark"} <= scratch, sorted(scratch)
+    assert any(spark_server.temp_dir.glob("*_resources")), sorted(scratch)
