@@ -100,3 +100,11 @@ def test_the_whole_chain_runs_on_postgres_with_dagster_storage_there_too(prod):
     assert count("SELECT count(*) FROM audit.model_alias_changes") == 2
     checks = [c for c in nightly.get_asset_check_evaluations()]
     assert checks and all(c.passed for c in checks)
+    # A day is found by an index, not a scan of the whole table (the marts' window and unique key, nightjar's
+    # tables' window column), as `\d` shows a DBA.
+    indexed = warehouse.query("SELECT schemaname || '.' || tablename AS t, indexdef FROM pg_indexes")
+    on = lambda table: " ".join(indexed.loc[indexed["t"] == table, "indexdef"])  # noqa: E731
+    assert "(application_date)" in on("marts.fct_application_features")
+    assert "(application_id)" in on("marts.fct_application_features")
+    assert "(outcome_date)" in on("marts.fct_labeled_applications")
+    assert "(application_date)" in on(f"predictions.{MODEL}")

@@ -393,3 +393,46 @@ def test_spark_without_a_server_fails_at_once_naming_the_address_and_the_fix():
         SparkWarehouse(remote=remote).table_exists("raw.events")
     with pytest.raises(ValueError, match="must be a Spark Connect address, sc://host:port"):
         SparkWarehouse(remote="http://127.0.0.1:15002").table_exists("raw.events")
+
+
+def test_postgres_finds_a_days_rows_by_an_index_on_the_window_column_not_a_scan_of_every_day(postgres):
+    """What a DBA checks on a year of days: the table has an index on its day column and a day's read or delete
+    uses it. A table from before (no index) gets one at its next window write; an index a DBA made is kept."""
+    import psycopg2
+
+    warehouse = _postgres_warehouse(postgres)
+    conn = psycopg2.connect(
+        host=postgres.host, port=postgres.port, user=postgres.user, password=postgres.password, dbname=warehouse.dbname
+    )
+    conn.autocommit = True
+
+    def indexes(table: str) -> list[str]:
+        schema, name = table.split(".")
+        with conn.cursor() as cur:
+            cur.execute("SELECT indexdef FROM pg_indexes WHERE schemaname = %s AND tablename = %s", (schema, name))
+            return [row[0] for row in cur.fetchall()]
+
+    days = [DAY + timedelta(days=i) for i in range(60)]
+    year = pd.concat([_rows([f"{d}-{i}" for i in range(300)], d) for d in days], ignore_index=True)
+    with conn.cursor() as cur:  # a table as an earlier version made it: no index
+        cur.execute(
+            "CREATE SCHEMA raw; CREATE TABLE raw.events (id VARCHAR NOT NULL, day DATE, amount DOUBLE PRECISION)"
+        )
+    assert indexes(TABLE) == []
+    warehouse.replace_window(TABLE, "day", days[0], days[-1] + timedelta(days=1), [year], COLUMNS)
+    made = indexes(TABLE)
+    assert len(made) == 1 and made[0].endswith("(day)"), made
+    with conn.cursor() as cur:
+        cur.execute("ANALYZE raw.events")
+        cur.execute(f"EXPLAIN SELECT * FROM raw.events WHERE {day_window('day', days[30], days[31])}")
+        plan = "\n".join(row[0] for row in cur.fetchall())
+    assert "Index" in plan and "Seq Scan" not in plan, plan
+    warehouse.replace_window(TABLE, "day", days[30], days[31], [_rows(["again"], days[30])], COLUMNS)
+    assert indexes(TABLE) == made and _count(warehouse) == len(year) - 300 + 1  # no second index, one day replaced
+
+    with conn.cursor() as cur:  # a DBA's own index starting with the day column
+        cur.execute("CREATE TABLE raw.tuned (id VARCHAR, day DATE, amount DOUBLE PRECISION)")
+        cur.execute("CREATE INDEX tuned_by_day_and_id ON raw.tuned (day, id)")
+    warehouse.replace_window("raw.tuned", "day", DAY, NEXT, [_rows(["a"])], COLUMNS)
+    assert [definition.split(" ON ")[0] for definition in indexes("raw.tuned")] == ["CREATE INDEX tuned_by_day_and_id"]
+    conn.close()

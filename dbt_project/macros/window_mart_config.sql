@@ -7,12 +7,37 @@
 
 
 {#- DuckDB, Postgres: the pre-hook deletes the window, then delete+insert on the unique key writes it, so rows
-    whose raw rows were removed do not survive a re-run. -#}
+    whose raw rows were removed do not survive a re-run. The post-hook indexes what those deletes look up (on
+    Postgres; a no-op elsewhere). -#}
 {% macro default__window_mart_config(window_column) -%}
     {{ return({
         'incremental_strategy': 'delete+insert',
         'pre_hook': "{{ clear_window('" ~ window_column ~ "') }}",
+        'post_hook': "{{ index_window_mart('" ~ window_column ~ "') }}",
     }) }}
+{%- endmacro %}
+
+
+{#- Postgres finds rows only by an index: without one on the window column the pre-hook's delete and every read
+    of a day scan the whole mart (a year of days for one), and without one on the unique key so does the
+    delete+insert's delete. Made if missing after each build, so a mart built before gets them at its next run;
+    DuckDB needs none (its zone maps skip other days), Spark partitions by day. -#}
+{% macro index_window_mart(window_column) -%}
+    {{ return(adapter.dispatch('index_window_mart', 'nightjar')(window_column)) }}
+{%- endmacro %}
+
+{% macro default__index_window_mart(window_column) -%}{%- endmacro %}
+
+{% macro postgres__index_window_mart(window_column) -%}
+    {%- set key = config.get('unique_key') -%}
+    {%- set keys = [key] if key is string else (key or []) -%}
+    {%- for column in [window_column] + keys -%}
+        {%- set name = this.identifier ~ '__' ~ column -%}
+        {%- if name | length > 63 -%}
+            {%- set name = this.identifier[:40] ~ '__' ~ local_md5(this.identifier ~ '.' ~ column)[:12] -%}
+        {%- endif %}
+    create index if not exists "{{ name }}" on {{ this }} ("{{ column }}");
+    {%- endfor %}
 {%- endmacro %}
 
 

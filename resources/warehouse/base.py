@@ -152,6 +152,10 @@ class Warehouse(dg.ConfigurableResource):
         """Rows the INSERT just executed on ``cur`` wrote."""
         return cur.rowcount
 
+    def _index_window(self, cur: Any, table: str, date_column: str) -> None:
+        """Make reads and deletes of a window of ``table`` find its rows without scanning the whole table (a no-op
+        where the engine does so by itself: DuckDB's zone maps, Spark's day partitions)."""
+
     def _with_params(self, sql: str) -> str:
         """``sql`` (a caller's condition) made safe to run with parameters: where the placeholder is ``%s``, a
         literal ``%`` (LIKE 'landing%') must be written ``%%``."""
@@ -161,6 +165,14 @@ class Warehouse(dg.ConfigurableResource):
 
     def _window(self, date_column: str) -> str:
         return f'"{date_column}" >= {self._PARAM} AND "{date_column}" < {self._PARAM}'
+
+    def _delete_window(
+        self, cur: Any, table: str, date_column: str, start: date, end: date, keep: str | None = None
+    ) -> None:
+        """Delete the rows of [start, end) of ``table`` (an existing one), but those meeting ``keep``."""
+        self._index_window(cur, table, date_column)
+        kept = "" if keep is None else f" AND NOT coalesce(({self._with_params(keep)}), FALSE)"
+        cur.execute(f"DELETE FROM {table} WHERE {self._window(date_column)}{kept}", [start, end])
 
     def _listed(self, cur: Any, table: str) -> bool:
         """Whether ``information_schema`` lists ``table``."""
@@ -207,10 +219,7 @@ class Warehouse(dg.ConfigurableResource):
             if columns is not None:
                 self._ensure_table(cur, table, columns)
             if self._exists(cur, table):
-                replaced = self._window(date_column) + (
-                    "" if keep is None else f" AND NOT coalesce(({self._with_params(keep)}), FALSE)"
-                )
-                cur.execute(f"DELETE FROM {table} WHERE {replaced}", [start, end])
+                self._delete_window(cur, table, date_column, start, end, keep)
             for chunk in chunks:
                 if not chunk.empty:
                     self._insert_chunk(cur, table, chunk)
@@ -237,7 +246,7 @@ class Warehouse(dg.ConfigurableResource):
             self._lock(cur, table)
             cur.execute(f"CREATE SCHEMA IF NOT EXISTS {table.split('.')[0]}")
             cur.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT {selected} FROM {source_table} WHERE FALSE")
-            cur.execute(f"DELETE FROM {table} WHERE {window}", [start, end])
+            self._delete_window(cur, table, date_column, start, end)
             cur.execute(
                 f"INSERT INTO {table} {names} SELECT {selected} FROM {source_table} WHERE {window} "
                 f"AND ({self._with_params(where)})",
@@ -256,7 +265,7 @@ class Warehouse(dg.ConfigurableResource):
         with self._transaction() as cur:
             self._lock(cur, table)
             self._ensure_table(cur, table, columns)
-            cur.execute(f"DELETE FROM {table} WHERE {self._window(date_column)}", [start, end])
+            self._delete_window(cur, table, date_column, start, end)
             cur.execute(f"INSERT INTO {table} ({_quoted(c.name for c in columns)}) {select}")
             written = self._rowcount(cur)
         return int(written)
@@ -305,7 +314,7 @@ class Warehouse(dg.ConfigurableResource):
                 for target in targets:
                     self._lock(cur, target.table)
                     self._ensure_table(cur, target.table, target.columns)
-                    cur.execute(f"DELETE FROM {target.table} WHERE {self._window(date_column)}", [start, end])
+                    self._delete_window(cur, target.table, date_column, start, end)
                 for outputs in itertools.chain([] if first is None else [first], mapped):
                     for i, frames in enumerate(outputs):
                         for frame in frames:
