@@ -21,7 +21,10 @@
 {#- Postgres finds rows only by an index: without one on the window column the pre-hook's delete and every read
     of a day scan the whole mart (a year of days for one), and without one on the unique key so does the
     delete+insert's delete. Made if missing after each build, so a mart built before gets them at its next run;
-    DuckDB needs none (its zone maps skip other days), Spark partitions by day. -#}
+    DuckDB needs none (its zone maps skip other days), Spark partitions by day.
+    Once made, the hook only looks the name up (no lock: CREATE INDEX IF NOT EXISTS would take a SHARE lock on
+    the mart every build, which waits on any concurrent build's writes). Two builds making it at once can
+    deadlock or collide on the name: the one that loses skips it (its build is kept) and the other makes it. -#}
 {% macro index_window_mart(window_column) -%}
     {{ return(adapter.dispatch('index_window_mart', 'nightjar')(window_column)) }}
 {%- endmacro %}
@@ -36,7 +39,13 @@
         {%- if name | length > 63 -%}
             {%- set name = this.identifier[:40] ~ '__' ~ local_md5(this.identifier ~ '.' ~ column)[:12] -%}
         {%- endif %}
-    create index if not exists "{{ name }}" on {{ this }} ("{{ column }}");
+    do $$ begin
+        if to_regclass('{{ this.schema }}."{{ name }}"') is null then
+            create index if not exists "{{ name }}" on {{ this }} ("{{ column }}");
+        end if;
+    exception when deadlock_detected or unique_violation or duplicate_table then
+        null;
+    end $$;
     {%- endfor %}
 {%- endmacro %}
 
