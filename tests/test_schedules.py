@@ -10,12 +10,15 @@ import dagster as dg
 
 def test_nightly_schedule_runs_yesterday(defs, instance):
     schedule = defs.resolve_schedule_def("nightly_schedule")
-    context = dg.build_schedule_context(  # the instance: the loan example lands its reviews (late days are asked for)
+    # The instance: the loan example lands its reviews (late days are asked for). Used in a `with`, as Dagster's
+    # daemon uses it: the context opens its own instance from the given one's ref and closes it on exit; left open,
+    # that instance stays Dagster's current one for the process (a definitions load after it is collected fails).
+    with dg.build_schedule_context(
         instance=instance,
         scheduled_execution_time=datetime(2026, 3, 10, 2, 30, tzinfo=UTC),
         repository_def=defs.get_repository_def(),
-    )
-    request = schedule.evaluate_tick(context).run_requests[0]
+    ) as context:
+        request = schedule.evaluate_tick(context).run_requests[0]
     assert request.partition_key == "2026-03-09"
     assert schedule.job_name == "nightly"
 
@@ -45,16 +48,16 @@ def test_nightly_schedule_asks_again_for_recent_days_whose_landing_file_had_not_
     repository = dg.Definitions(assets=[trips], jobs=jobs, schedules=[schedule]).get_repository_def()
     for day in ("2026-03-02", "2026-03-03", "2026-03-05", "2026-03-06", "2026-03-07", "2026-03-08"):
         instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=key, partition=day))
-    context = dg.build_schedule_context(
+    with dg.build_schedule_context(  # in a `with`: see test_nightly_schedule_runs_yesterday
         instance=instance, scheduled_execution_time=datetime(2026, 3, 10, 2, 30, tzinfo=UTC), repository_def=repository
-    )
-    requests = schedule.evaluate_tick(context).run_requests
-    assert [r.partition_key for r in requests] == ["2026-03-09", "2026-03-04"]
-    late = requests[1]
-    assert late.tags[LATE_ARRIVAL_TAG] == "true" and late.run_key != "2026-03-04"
+    ) as context:
+        requests = schedule.evaluate_tick(context).run_requests
+        assert [r.partition_key for r in requests] == ["2026-03-09", "2026-03-04"]
+        late = requests[1]
+        assert late.tags[LATE_ARRIVAL_TAG] == "true" and late.run_key != "2026-03-04"
 
-    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=key, partition="2026-03-04"))
-    assert [r.partition_key for r in schedule.evaluate_tick(context).run_requests] == ["2026-03-09"]
+        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=key, partition="2026-03-04"))
+        assert [r.partition_key for r in schedule.evaluate_tick(context).run_requests] == ["2026-03-09"]
 
 
 def test_a_spec_sets_its_own_label_delay_for_the_quality_day(tmp_path, monkeypatch):
